@@ -1,0 +1,56 @@
+"""The exceptions the core raises, each with a message a biologist can act on.
+
+Every message names the file (or folder), says what is wrong and what to do. Some types also derive
+from ``AssertionError`` because biom3d raises ``AssertionError`` in the same situations and the seed
+API (:mod:`napari_autoconfig.auto_config`) promises biom3d's exception types.
+"""
+
+from __future__ import annotations
+
+
+class AutoconfigError(Exception):
+    """Base class of every error napari-autoconfig raises on purpose."""
+
+
+class DatasetError(AutoconfigError):
+    """A folder of images (or masks) cannot be fingerprinted as it is."""
+
+
+class FolderNotFoundError(DatasetError):
+    """The folder given does not exist or is not a folder."""
+
+
+class EmptyDatasetError(DatasetError, AssertionError):
+    """The folder holds no readable image (biom3d: 'List of sizes ... is empty')."""
+
+
+class MixedDimensionsError(DatasetError, AssertionError):
+    """Images with different numbers of dimensions (or channels) in one collection."""
+
+
+class UnpairedFilesError(DatasetError):
+    """Images without a mask or masks without an image, listed by name."""
+
+
+class MaskMismatchError(DatasetError):
+    """A mask whose shape differs from its image's."""
+
+
+class NonIntegerMaskError(DatasetError):
+    """A mask holding non-integer values (not a label image)."""
+
+
+class ImageReadError(AutoconfigError):
+    """A file with an image extension that cannot be read as an image.
+
+    Covers garbage content, zero-byte files, truncated files (shorter than their header says) and
+    zero-size images.
+    """
+
+
+class ConfigError(AutoconfigError):
+    """A biom3d config file cannot be written or updated (missing, not parseable, not writable)."""
+
+
+class Cancelled(AutoconfigError):
+    """The user cancelled a fingerprinting run; nothing from it is kept."""
