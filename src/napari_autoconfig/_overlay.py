@@ -1,0 +1,288 @@
+"""The patch boxes drawn over the user's image: ``patch`` and ``augmentation patch``.
+
+How a box is drawn (chosen from the options measured in ``HEADLESS_QT.md``): each box is an
+*invisible* napari ``Image`` layer of the patch's shape (``opacity=0``, zero-stride data, so it
+costs one byte in memory and a small texture in 3D) whose ``bounding_box`` overlay is switched on.
+napari then draws, with no event handlers of ours:
+
+- in 2D, the rectangle on every slice the box spans and on no slice outside it (the layer only
+  has data there);
+- in 3D, a wireframe cuboid;
+- always in world coordinates, because the box layer copies the image layer's ``scale`` and its
+  ``translate`` is the image's plus the box corner in the image's voxels times that scale.
+
+A box voxel ``j`` sits exactly on image voxel ``corner + j``, so the box outlines the patch's voxels
+of the image (its drawn edges are the voxels' edges). The user moves a box with napari's
+transform tool (the layer's affine; rotation and scaling are undone so the box keeps the patch's
+size) or re-centres it on the view with :meth:`PatchBoxes.recentre`; the other box follows so that
+both stay concentric.
+
+The box layers carry ``metadata[BOX_KEY] = True`` so nothing (this widget included) mistakes them
+for the user's images: :func:`user_image_layers` filters them out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from napari.layers import Image, Layer
+from napari.utils.transforms import Affine
+
+BOX_KEY = "napari_autoconfig_box"
+PATCH_NAME = "patch"
+AUG_NAME = "augmentation patch"
+PATCH_COLOR = "#ffd400"  # yellow: the training patch
+AUG_COLOR = "#00e1ff"  # cyan: the larger patch cropped before augmentation
+
+
+def is_box_layer(layer: Layer) -> bool:
+    """Return True for the layers this plugin draws (never the user's data)."""
+    return bool(getattr(layer, "metadata", {}).get(BOX_KEY, False))
+
+
+def user_image_layers(viewer) -> list[Image]:
+    """Return the viewer's Image layers that belong to the user (box layers excluded)."""
+    return [lyr for lyr in viewer.layers if isinstance(lyr, Image) and not is_box_layer(lyr)]
+
+
+def target_image(viewer) -> Image | None:
+    """Return the image the boxes belong on.
+
+    The active (selected) user Image layer if there is one, else the selected one if exactly one
+    user image is selected, else the only user Image layer, else None.
+    """
+    images = user_image_layers(viewer)
+    active = viewer.layers.selection.active
+    if active in images:
+        return active
+    selected = [lyr for lyr in viewer.layers.selection if lyr in images]
+    if len(selected) == 1:
+        return selected[0]
+    if len(images) == 1:
+        return images[0]
+    return None
+
+
+def spatial_ndim(image: Image) -> int:
+    """Number of trailing axes of ``image`` the boxes live in: 2 for a 2D image, else 3."""
+    return 2 if image.ndim == 2 else 3
+
+
+def box_world_bounds(layer: Image) -> np.ndarray:
+    """World coordinates of the drawn box's edges, shape (2, ndim): row 0 min, row 1 max.
+
+    The outline napari draws runs along the voxel edges, from data coordinate -0.5 to
+    ``shape - 0.5``; the corners are mapped through the layer's full transform (scale, translate,
+    affine).
+    """
+    shape = np.asarray(layer.data.shape, dtype=float)
+    lo, hi = -0.5 * np.ones_like(shape), shape - 0.5
+    corners = (
+        np.array(np.meshgrid(*zip(lo, hi, strict=True), indexing="ij")).reshape(len(shape), -1).T
+    )
+    world = np.array([layer.data_to_world(c) for c in corners])
+    return np.vstack([world.min(axis=0), world.max(axis=0)])
+
+
+def box_world_centre(layer: Image) -> np.ndarray:
+    """World coordinates of the box's centre."""
+    return box_world_bounds(layer).mean(axis=0)
+
+
+def view_centre(viewer, ndim: int) -> np.ndarray:
+    """The world point the user looks at, for the last ``ndim`` world axes.
+
+    The current slice position (``dims.point``) for axes not displayed and the camera centre for
+    the displayed ones.
+    """
+    point = np.array(viewer.dims.point, dtype=float)
+    displayed = list(viewer.dims.displayed)
+    centre = np.asarray(viewer.camera.center, dtype=float)[-len(displayed) :]
+    point[displayed] = centre
+    return point[-ndim:]
+
+
+class PatchBoxes:
+    """The two box layers of one viewer, kept concentric, on one target image.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer to draw on.
+    """
+
+    def __init__(self, viewer) -> None:
+        self.viewer = viewer
+        self.image: Image | None = None
+        self.patch_zyx: tuple[int, int, int] | None = None
+        self.aug_zyx: tuple[int, int, int] | None = None
+        self._placing = False  # True while we move the layers ourselves (not the user)
+
+    # -- layers -----------------------------------------------------------------------------
+    def layers(self) -> list[Image]:
+        """The box layers currently in the viewer (0, 1 or 2 of them)."""
+        return [lyr for lyr in self.viewer.layers if is_box_layer(lyr)]
+
+    def _layer(self, name: str) -> Image | None:
+        for lyr in self.layers():
+            if lyr.metadata.get(BOX_KEY) == name:
+                return lyr
+        return None
+
+    def _make_layer(self, name: str, color: str, shape: Sequence[int]) -> Image:
+        layer = Image(
+            _box_data(shape),
+            name=name,
+            opacity=0.0,
+            contrast_limits=(0, 1),
+            blending="additive",
+            metadata={BOX_KEY: name},
+        )
+        box = layer.bounding_box
+        box.visible = True
+        box.points = False
+        box.line_color = color
+        box.line_thickness = 2 if name == PATCH_NAME else 1.5
+        layer.events.affine.connect(lambda _e, lyr=layer: self._on_user_move(lyr))
+        # Adding a layer selects it; give the selection back to the user's image.
+        selection = list(self.viewer.layers.selection)
+        active = self.viewer.layers.selection.active
+        self.viewer.layers.append(layer)
+        self.viewer.layers.selection.clear()
+        self.viewer.layers.selection.update(selection)
+        self.viewer.layers.selection.active = active
+        return layer
+
+    # -- placing ----------------------------------------------------------------------------
+    def show(
+        self,
+        patch_zyx: Sequence[int],
+        aug_zyx: Sequence[int],
+        image: Image | None = None,
+        centre_world: Sequence[float] | None = None,
+    ) -> None:
+        """Draw (or update) both boxes on ``image`` (default: :func:`target_image`).
+
+        The boxes keep their current centre when they are already on that image; otherwise they
+        start centred on what the user looks at. ``centre_world`` forces the centre.
+        """
+        image = image if image is not None else target_image(self.viewer)
+        if image is None:
+            self.remove()
+            return
+        self.patch_zyx = tuple(int(v) for v in patch_zyx)
+        self.aug_zyx = tuple(int(v) for v in aug_zyx)
+        k = spatial_ndim(image)
+        patch_layer = self._layer(PATCH_NAME)
+        if centre_world is None and patch_layer is not None and image is self.image:
+            if patch_layer.ndim == k:
+                centre_world = box_world_centre(patch_layer)
+        self.image = image
+        if centre_world is None:
+            centre_world = view_centre(self.viewer, k)
+        self._place(np.asarray(centre_world, dtype=float)[-k:], k)
+
+    def recentre(self, centre_world: Sequence[float] | None = None) -> None:
+        """Move both boxes so they are centred on ``centre_world`` (default: the view centre)."""
+        if self.image is None or self.patch_zyx is None:
+            return
+        k = spatial_ndim(self.image)
+        if centre_world is None:
+            centre_world = view_centre(self.viewer, k)
+        self._place(np.asarray(centre_world, dtype=float)[-k:], k)
+
+    def follow(self, image: Image) -> None:
+        """Move the boxes to another image layer, centred on the view."""
+        if self.patch_zyx is None or image is self.image:
+            return
+        self.show(self.patch_zyx, self.aug_zyx, image=image)
+
+    def remove(self) -> None:
+        """Remove both box layers from the viewer."""
+        for lyr in self.layers():
+            self.viewer.layers.remove(lyr)
+        self.image = None
+
+    def _place(self, centre_world: np.ndarray, k: int) -> None:
+        """Put both boxes on the image's voxel grid, centred as close as possible to the point."""
+        image = self.image
+        scale = np.asarray(image.scale, dtype=float)[-k:]
+        translate = np.asarray(image.translate, dtype=float)[-k:]
+        # The point in the image's voxel coordinates (through the image's own affine too).
+        centre_vox = np.asarray(image.world_to_data(_pad(centre_world, image.ndim)))[-k:]
+        # Keep the centre inside the image so a box never starts off the volume.
+        shape = np.asarray(image.level_shapes[0], dtype=float)[-k:]
+        centre_vox = np.clip(centre_vox, 0, shape - 1)
+        # Adding or moving a layer changes the dims range, which can move the sliders: keep the
+        # slice the user looks at.
+        point = self.viewer.dims.point
+        self._placing = True
+        try:
+            for name, color, size in (
+                (AUG_NAME, AUG_COLOR, self.aug_zyx),
+                (PATCH_NAME, PATCH_COLOR, self.patch_zyx),
+            ):
+                size_k = np.asarray(size[-k:], dtype=int)
+                corner = np.round(centre_vox - (size_k - 1) / 2.0)
+                layer = self._layer(name)
+                if layer is not None and layer.ndim != k:
+                    self.viewer.layers.remove(layer)
+                    layer = None
+                if layer is None:
+                    layer = self._make_layer(name, color, size_k)
+                elif tuple(layer.data.shape) != tuple(size_k):
+                    layer.data = _box_data(size_k)
+                layer.scale = scale
+                layer.translate = translate + corner * scale
+                layer.affine = _image_linear_affine(image, k)
+        finally:
+            self._placing = False
+            self.viewer.dims.point = point
+
+    def _on_user_move(self, moved: Image) -> None:
+        """The user moved a box (transform tool): keep its size, move the other box along.
+
+        napari's transform tool rebuilds the affine from the one at mouse press on every move, so
+        the moved layer keeps its affine (only rotation/scaling are undone: a box has the patch's
+        size and the image's orientation); the other box copies it and stays concentric.
+        """
+        if self._placing or self.image is None or self.patch_zyx is None:
+            return
+        k = moved.ndim
+        self._placing = True
+        try:
+            wanted = _image_linear_affine(self.image, k).affine_matrix
+            matrix = np.array(moved.affine.affine_matrix, dtype=float)
+            if not np.allclose(matrix[:k, :k], wanted[:k, :k]):
+                matrix[:k, :k] = wanted[:k, :k]
+                moved.affine = Affine(affine_matrix=matrix)
+            for other in self.layers():
+                if other is moved or other.ndim != k:
+                    continue
+                offset = (np.asarray(moved.data.shape) - np.asarray(other.data.shape)) / 2.0
+                other.translate = np.asarray(moved.translate) + offset * np.asarray(moved.scale)
+                other.affine = Affine(affine_matrix=matrix)
+        finally:
+            self._placing = False
+
+
+def _box_data(shape: Sequence[int]) -> np.ndarray:
+    """A read-only array of zeros of ``shape`` that takes one byte of memory."""
+    return np.broadcast_to(np.zeros((), dtype=np.uint8), tuple(int(s) for s in shape))
+
+
+def _pad(point: np.ndarray, ndim: int) -> np.ndarray:
+    """Left-pad a point with zeros to ``ndim`` coordinates."""
+    point = np.asarray(point, dtype=float)
+    return np.concatenate([np.zeros(ndim - len(point)), point])
+
+
+def _image_linear_affine(image: Image, k: int) -> Affine:
+    """The image's own affine restricted to its last ``k`` axes (identity for most images)."""
+    matrix = np.asarray(image.affine.affine_matrix)
+    n = image.ndim
+    sub = np.eye(k + 1)
+    sub[:k, :k] = matrix[n - k : n, n - k : n]
+    sub[:k, k] = matrix[n - k : n, n]
+    return Affine(affine_matrix=sub)
