@@ -1,0 +1,269 @@
+"""The ``napari-autoconfig`` command: fingerprint a folder, plan, print or write the config.
+
+    napari-autoconfig IMAGES [--masks MASKS] [--max-dims Z Y X] [--json] [--save FILE] ...
+    napari-autoconfig --median Z Y X            # plan from a known median, no files read
+    napari-autoconfig                           # the bundled sample (images and masks)
+
+Expected problems (a missing folder, an unreadable file, unpaired masks...) print one line naming
+the file and the problem, and exit with status 2; nothing is written when a run fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import AutoconfigError, Cancelled
+from .export import check_config_target, config_values, render_python, render_yaml
+from .fingerprint import Fingerprint, fingerprint_dataset
+from .planner import Limits, Plan, make_plan
+
+EXIT_ERROR = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="napari-autoconfig",
+        description=(
+            "Fingerprint a folder of images (and masks) and propose biom3d's training patch size, "
+            "number of poolings, batch size and augmentation patch size. Axis order: sizes are "
+            "(z, y, x); MEDIAN_SPACING is biom3d's (x, y, z). With no IMAGES and no --median, runs "
+            "on the bundled sample dataset."
+        ),
+    )
+    parser.add_argument(
+        "images", nargs="?", type=Path, help="folder of images (searched recursively)"
+    )
+    parser.add_argument("--masks", type=Path, help="folder of masks, paired to images by name")
+    parser.add_argument(
+        "--median",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="plan from a known median size (Z Y X, or C Z Y X) without reading files",
+    )
+    parser.add_argument(
+        "--max-dims",
+        type=int,
+        nargs=3,
+        metavar=("Z", "Y", "X"),
+        default=(128, 128, 128),
+        help="patch budget; only its product bounds the patch",
+    )
+    parser.add_argument("--max-pool", type=int, default=5, help="maximum poolings per axis (5)")
+    parser.add_argument("--max-batch", type=int, default=16, help="largest batch size (16)")
+    parser.add_argument("--min-batch", type=int, default=2, help="smallest batch size (2)")
+    parser.add_argument(
+        "--batch-rule",
+        choices=("fixed", "preprocessing"),
+        default="fixed",
+        help="'fixed': --max-batch as given; 'preprocessing': biom3d preprocessing's "
+        "number_of_images // 20",
+    )
+    parser.add_argument("--seed", type=int, default=42, help="seed of the intensity draw (42)")
+    parser.add_argument(
+        "--num-samples", type=int, default=10000, help="foreground voxels drawn per image (10000)"
+    )
+    parser.add_argument("--workers", type=int, help="threads reading files (default: the cores)")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print one JSON object")
+    output.add_argument("--yaml", action="store_true", help="print the config as YAML")
+    parser.add_argument(
+        "--save", type=Path, metavar="FILE", help="write the config to a new .py (or .yaml) file"
+    )
+    parser.add_argument(
+        "--update-config",
+        type=Path,
+        metavar="FILE",
+        help="update an existing biom3d config in place (keeps FILE.bak)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse bad output targets before any long work, so a failed run writes nothing."""
+    if args.update_config is not None:
+        check_config_target(args.update_config)
+    if args.save is not None:
+        target = args.save.expanduser()
+        if target.suffix.lower() not in (".py", ".yaml", ".yml"):
+            raise AutoconfigError(f"Cannot save to {str(target)!r}: use a .py, .yaml or .yml name.")
+        if not target.parent.is_dir():
+            raise AutoconfigError(
+                f"Cannot save to {str(target)!r}: the folder {str(target.parent)!r} does not exist."
+            )
+
+
+def _fingerprint(args: argparse.Namespace) -> Fingerprint:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm import tqdm
+
+    images, masks = args.images, args.masks
+    if images is None:
+        from .sample import sample_folder
+
+        folder = sample_folder()
+        images, masks = folder / "images", folder / "masks"
+        print(f"No folder given: running on the bundled sample in {folder}", file=sys.stderr)
+    bar = tqdm(
+        total=None,
+        unit="file",
+        desc="fingerprint",
+        disable=args.quiet or None,
+        file=sys.stderr,
+        leave=False,
+    )
+
+    def progress(done: int, total: int, record: object) -> None:
+        bar.total = total
+        bar.update(1)
+
+    executor = ThreadPoolExecutor(args.workers) if args.workers else None
+    try:
+        return fingerprint_dataset(
+            images,
+            masks,
+            seed=args.seed,
+            num_samples=args.num_samples,
+            executor=executor,
+            progress=progress,
+        )
+    finally:
+        bar.close()
+        if executor is not None:
+            executor.shutdown()
+
+
+def _summary(plan: Plan, fingerprint: Fingerprint | None) -> str:
+    lines = []
+    if fingerprint is not None:
+        lines.append(
+            f"# {fingerprint.num_images} image(s); median size (z, y, x): "
+            f"{list(fingerprint.median_zyx)}"
+            + (f", {fingerprint.channels} channels" if fingerprint.channels > 1 else "")
+        )
+        spacing = fingerprint.median_spacing_zyx
+        unit = f" {fingerprint.unit}" if fingerprint.unit else ""
+        lines.append(
+            f"# median spacing (z, y, x): {list(spacing)}{unit}"
+            if spacing
+            else "# median spacing: none in the files"
+        )
+        if fingerprint.has_masks:
+            lines.append(
+                f"# foreground intensity: mean {fingerprint.mean:.6g}, std {fingerprint.std:.6g}, "
+                f"0.5%-99.5% [{fingerprint.perc_005:.6g}, {fingerprint.perc_995:.6g}]"
+            )
+        if fingerprint.skipped:
+            names = ", ".join(p.name for p in fingerprint.skipped[:5])
+            more = (
+                f" and {len(fingerprint.skipped) - 5} more" if len(fingerprint.skipped) > 5 else ""
+            )
+            lines.append(
+                f"# skipped {len(fingerprint.skipped)} file(s) that are not images: {names}{more}"
+            )
+    lines.extend(f"# {line}" for line in plan.explain().splitlines())
+    return "\n".join(lines)
+
+
+def _json(plan: Plan, fingerprint: Fingerprint | None, values: dict) -> str:
+    fp = fingerprint
+    record = {
+        "num_images": fp.num_images if fp else None,
+        "median_size": list(fp.median_zyx) if fp else list(plan.median_size[-3:]),
+        "channels": fp.channels
+        if fp
+        else (plan.median_size[0] if len(plan.median_size) == 4 else 1),
+        "is_2d": fp.is_2d if fp else False,
+        "median_spacing": list(fp.median_spacing_xyz) if fp and fp.median_spacing_xyz else [],
+        "median_spacing_zyx": list(fp.median_spacing_zyx) if fp and fp.median_spacing_xyz else [],
+        "unit": fp.unit if fp else None,
+        "mean": fp.mean if fp else 0.0,
+        "std": fp.std if fp else 0.0,
+        "perc_005": fp.perc_005 if fp else 0.0,
+        "perc_995": fp.perc_995 if fp else 0.0,
+        "batch": plan.batch,
+        "patch": list(plan.patch),
+        "aug_patch": list(plan.aug_patch),
+        "pool": list(plan.pool),
+        "reasons": list(plan.reasons),
+        "skipped": [str(p) for p in fp.skipped] if fp else [],
+        "config": values,
+    }
+    return json.dumps(record, indent=2)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (0, or 2 on bad input)."""
+    from .export import save_config, update_config
+
+    args = _parser().parse_args(argv)
+    if args.median is not None and args.images is not None:
+        raise AutoconfigError("Give either IMAGES or --median, not both.")
+    limits = Limits(
+        max_dims=tuple(args.max_dims),
+        max_pool=args.max_pool,
+        min_batch=args.min_batch,
+        max_batch=args.max_batch,
+        batch_rule=args.batch_rule,
+    )
+    _check_outputs(args)
+    if args.median is not None:
+        if len(args.median) not in (3, 4):
+            raise AutoconfigError(
+                f"--median takes 3 (Z Y X) or 4 (C Z Y X) numbers, not {len(args.median)}."
+            )
+        fingerprint = None
+        plan = make_plan(tuple(args.median), limits)
+    else:
+        fingerprint = _fingerprint(args)
+        plan = make_plan(fingerprint.median_size, limits, num_images=fingerprint.num_images)
+    values = config_values(plan, fingerprint)
+
+    if args.json:
+        print(_json(plan, fingerprint, values))
+    elif args.yaml:
+        print(render_yaml(values), end="")
+    else:
+        print(_summary(plan, fingerprint))
+        print(render_python(values), end="")
+    if args.save is not None:
+        path = save_config(args.save, values)
+        print(f"Saved the config to {path}", file=sys.stderr)
+    if args.update_config is not None:
+        update = update_config(args.update_config, values)
+        changes = ", ".join(key for key, _, _ in update.changed) or "nothing changed"
+        added = f"; added {', '.join(update.added)}" if update.added else ""
+        print(
+            f"Updated {update.path} ({changes}{added}); backup in {update.backup}", file=sys.stderr
+        )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point: one line per expected error, exit status 2, no traceback."""
+    try:
+        return run(argv)
+    except Cancelled as error:
+        print(f"napari-autoconfig: {error}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("napari-autoconfig: interrupted", file=sys.stderr)
+        return 130
+    except AutoconfigError as error:
+        print(f"napari-autoconfig: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except AssertionError as error:  # biom3d's planning rules assert on impossible limits
+        print(f"napari-autoconfig: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,411 @@
+"""The fingerprint of a collection: one small record per image, merged into a dataset summary.
+
+The per-image work (:func:`fingerprint_case`) is a pure function of (image path, mask path, seed,
+number of samples) that returns a small picklable record, so any ``concurrent.futures.Executor``
+runs it: the default local thread pool, a process pool, or a dask cluster through
+``distributed.Client.get_executor()``.
+
+Intensity samples equal biom3d's. biom3d draws, per image, with a fresh ``default_rng(seed)``,
+``rng.choice(image[mask > 0], num_samples, replace=True)``, which is
+``values[rng.integers(0, len(values), num_samples)]``. Only the number of foreground voxels and the
+positions of the drawn ones are needed, so the mask is streamed once (a bit per voxel is kept) and
+only the drawn image voxels are read, never the whole ``image[mask > 0]`` array.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .dataset import Case, Dataset, open_dataset
+from .errors import (
+    AutoconfigError,
+    Cancelled,
+    EmptyDatasetError,
+    ImageReadError,
+    MaskMismatchError,
+    MixedDimensionsError,
+    NonIntegerMaskError,
+)
+from .readers import ImageHeader, iter_chunks, read_header, take
+
+ProgressCallback = Callable[[int, int, "CaseRecord"], None]
+CancelCheck = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    """What one image contributes to the fingerprint.
+
+    Attributes
+    ----------
+    image : ImageHeader
+        Shape, dtype, spacing (x, y, z) and unit, read from the file's header.
+    mask_path : Path or None
+        The mask used, if any.
+    foreground : int
+        Number of voxels where the mask is > 0 (0 without mask).
+    samples : numpy.ndarray
+        The image values biom3d draws for this image (image dtype); empty without mask or when
+        the mask is empty.
+    """
+
+    image: ImageHeader
+    mask_path: Path | None = None
+    foreground: int = 0
+    samples: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """The summary biom3d's auto-configuration works from.
+
+    Attributes
+    ----------
+    records : tuple of CaseRecord
+        One per image, in image path order.
+    median_size : tuple of int
+        biom3d's median image size: (Z, Y, X), or (C, Z, Y, X) for multichannel images; a 2D
+        image counts as (1, H, W).
+    median_spacing_xyz : tuple of float or None
+        Median voxel spacing over the images that have one, in biom3d's (x, y, z) order (the order
+        of ``MEDIAN_SPACING``); ``None`` when no image has a spacing.
+    mean, std, perc_005, perc_995 : float
+        Intensity statistics of the sampled foreground voxels (0.0 without masks).
+    has_masks : bool
+        Whether masks were used.
+    skipped : tuple of Path
+        Files in the folders that no reader claims (mentioned to the user, not fatal).
+    """
+
+    records: tuple[CaseRecord, ...]
+    median_size: tuple[int, ...]
+    median_spacing_xyz: tuple[float, ...] | None
+    mean: float = 0.0
+    std: float = 0.0
+    perc_005: float = 0.0
+    perc_995: float = 0.0
+    has_masks: bool = False
+    skipped: tuple[Path, ...] = ()
+
+    @property
+    def num_images(self) -> int:
+        """Number of images fingerprinted."""
+        return len(self.records)
+
+    @property
+    def median_zyx(self) -> tuple[int, int, int]:
+        """The spatial part of the median size, (Z, Y, X); Z is 1 for 2D images."""
+        return tuple(self.median_size[-3:])  # type: ignore[return-value]
+
+    @property
+    def channels(self) -> int:
+        """Number of channels of the images (1 when they have no channel axis)."""
+        return self.records[0].image.channels if self.records else 1
+
+    @property
+    def is_2d(self) -> bool:
+        """Whether the images are 2D."""
+        return bool(self.records) and self.records[0].image.is_2d
+
+    @property
+    def unit(self) -> str | None:
+        """The spacing unit shared by all images with a spacing, else ``None``."""
+        units = {r.image.unit for r in self.records if r.image.spacing_xyz is not None}
+        return units.pop() if len(units) == 1 else None
+
+    @property
+    def median_spacing_zyx(self) -> tuple[float, ...] | None:
+        """The median spacing in numpy order, (z, y, x) or (y, x) for 2D, for showing to people."""
+        return None if self.median_spacing_xyz is None else self.median_spacing_xyz[::-1]
+
+
+def _check_mask(image: ImageHeader, mask: ImageHeader) -> None:
+    if mask.shape != image.shape:
+        raise MaskMismatchError(
+            f"The mask {str(mask.path)!r} has shape {mask.shape} ({mask.axes}) but its image "
+            f"{str(image.path)!r} has shape {image.shape} ({image.axes}). A mask must have exactly "
+            "its image's shape: check that the two files belong together."
+        )
+
+
+def _foreground_bits(mask: ImageHeader) -> tuple[list[np.ndarray], list[int], list[int]]:
+    """Stream a mask once: per chunk, the packed foreground bits, the voxel count and the hits."""
+    bits, sizes, counts = [], [], []
+    check_integer = not np.issubdtype(mask.dtype, np.integer) and mask.dtype != np.bool_
+    for chunk in iter_chunks(mask):
+        flat = chunk.ravel()
+        if check_integer and not np.array_equal(flat, np.trunc(flat)):
+            raise NonIntegerMaskError(
+                f"The mask {str(mask.path)!r} holds non-integer values (dtype {mask.dtype}). Masks "
+                "must be label images (0 = background); save it as an integer image."
+            )
+        foreground = flat > 0
+        bits.append(np.packbits(foreground))
+        sizes.append(flat.size)
+        counts.append(int(np.count_nonzero(foreground)))
+    return bits, sizes, counts
+
+
+def _draw_positions(
+    bits: list[np.ndarray], sizes: list[int], counts: list[int], ranks: np.ndarray
+) -> np.ndarray:
+    """Flat C-order positions of the foreground voxels with the given (sorted) ranks."""
+    positions = np.empty(ranks.size, dtype=np.int64)
+    rank_edges = np.concatenate([[0], np.cumsum(counts)])
+    voxel_offsets = np.concatenate([[0], np.cumsum(sizes)])
+    bounds = np.searchsorted(ranks, rank_edges)
+    for i in range(len(bits)):
+        lo, hi = bounds[i], bounds[i + 1]
+        if lo == hi:
+            continue
+        inside = np.flatnonzero(np.unpackbits(bits[i], count=sizes[i]))
+        positions[lo:hi] = voxel_offsets[i] + inside[ranks[lo:hi] - rank_edges[i]]
+    return positions
+
+
+def fingerprint_case(
+    image_path: str | Path,
+    mask_path: str | Path | None = None,
+    seed: int = 42,
+    num_samples: int = 10000,
+) -> CaseRecord:
+    """Fingerprint one image: its header, and with a mask biom3d's intensity draw.
+
+    Parameters
+    ----------
+    image_path : str or Path
+        The image file.
+    mask_path : str or Path, optional
+        Its mask; voxels where the mask is > 0 are the foreground.
+    seed : int
+        Seed of the fresh ``numpy.random.default_rng`` used for this image (biom3d's rule).
+    num_samples : int
+        Number of foreground voxels drawn, with replacement.
+
+    Returns
+    -------
+    CaseRecord
+        A small record; the samples equal biom3d's ``rng.choice(image[mask > 0], num_samples)``.
+
+    Raises
+    ------
+    ImageReadError
+        If a file cannot be read.
+    MaskMismatchError, NonIntegerMaskError
+        If the mask does not fit its image or is not a label image.
+    """
+    image = read_header(image_path)
+    if mask_path is None:
+        return CaseRecord(image, None, 0, np.empty(0, dtype=image.dtype))
+    mask = read_header(mask_path)
+    _check_mask(image, mask)
+    bits, sizes, counts = _foreground_bits(mask)
+    foreground = sum(counts)
+    if foreground == 0 or num_samples <= 0:
+        return CaseRecord(image, mask.path, foreground, np.empty(0, dtype=image.dtype))
+    ranks = np.random.default_rng(seed).integers(0, foreground, num_samples)
+    order = np.argsort(ranks, kind="stable")
+    positions = _draw_positions(bits, sizes, counts, ranks[order])
+    del bits
+    samples = np.empty(num_samples, dtype=image.dtype)
+    samples[order] = take(image, positions)
+    return CaseRecord(image, mask.path, foreground, samples)
+
+
+def _mixed_message(records: Sequence[CaseRecord], what: Callable[[CaseRecord], object]) -> str:
+    first = records[0]
+    other = next(r for r in records if what(r) != what(first))
+    return (
+        "The images do not all have the same number of dimensions: "
+        f"{str(first.image.path)!r} is {_describe(first.image)} but {str(other.image.path)!r} is "
+        f"{_describe(other.image)}. Fingerprint 2D and 3D (or differently-channelled) images "
+        "separately."
+    )
+
+
+def _describe(header: ImageHeader) -> str:
+    kind = "2D" if header.is_2d else "3D"
+    channels = f" with {header.channels} channels" if header.channels > 1 else ""
+    return f"{kind}{channels}, shape {header.shape} ({header.axes})"
+
+
+def summarize(records: Sequence[CaseRecord], skipped: Iterable[Path] = ()) -> Fingerprint:
+    """Merge per-image records into the dataset summary, with biom3d's arithmetic.
+
+    Medians are numpy's (an even count averages the two middle values), the median size is
+    truncated to int; intensity statistics are computed over the concatenated draws in the images'
+    dtype, as biom3d does, and returned as Python floats.
+
+    Raises
+    ------
+    EmptyDatasetError
+        If there is no record (raised by :func:`fingerprint_dataset` before any work).
+    MixedDimensionsError
+        If the images mix numbers of dimensions (2D/3D) or channels.
+    """
+    records = tuple(records)
+    if not records:
+        raise EmptyDatasetError(
+            "List of sizes for median computation is empty: no image to summarize."
+        )
+    for what in (lambda r: len(r.image.size), lambda r: r.image.is_2d, lambda r: r.image.channels):
+        if len({what(r) for r in records}) > 1:
+            raise MixedDimensionsError(_mixed_message(records, what))
+    sizes = np.array([r.image.size for r in records])
+    median_size = tuple(int(v) for v in np.median(sizes, axis=0).astype(int))
+    spacings = [r.image.spacing_xyz for r in records if r.image.spacing_xyz is not None]
+    median_spacing = (
+        tuple(float(v) for v in np.median(np.array(spacings, dtype=float), axis=0))
+        if spacings and len({len(s) for s in spacings}) == 1
+        else None
+    )
+    has_masks = any(r.mask_path is not None for r in records)
+    drawn = [r.samples for r in records if r.samples.size]
+    stats = (0.0, 0.0, 0.0, 0.0)
+    if drawn:
+        values = np.concatenate(drawn)
+        stats = (
+            float(np.mean(values)),
+            float(np.std(values)),
+            float(np.percentile(values, 0.5)),
+            float(np.percentile(values, 99.5)),
+        )
+    return Fingerprint(records, median_size, median_spacing, *stats, has_masks, tuple(skipped))
+
+
+def default_workers() -> int:
+    """Threads for the local pool: the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def map_cases(
+    cases: Sequence[Case],
+    *,
+    seed: int = 42,
+    num_samples: int = 10000,
+    executor: Executor | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCheck | None = None,
+) -> list[CaseRecord]:
+    """Run :func:`fingerprint_case` over the cases on an executor, in bounded flight.
+
+    Only a few more cases than workers are submitted at a time, so a cancel request stops the
+    run within about one file per worker, and memory stays that of a few images. Results are
+    returned in case order, so they do not depend on the executor or its worker count.
+
+    Raises
+    ------
+    Cancelled
+        If ``cancel()`` returned True; nothing of the run is returned.
+    ImageReadError
+        If a file fails with an error the readers did not anticipate (the message names it).
+    """
+    own = executor is None
+    workers = default_workers()
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="fingerprint") if own else executor
+    in_flight_max = 2 * workers
+    results: list[CaseRecord | None] = [None] * len(cases)
+    pending: dict[Future, int] = {}
+    todo = iter(enumerate(cases))
+    done_count = 0
+    try:
+        while True:
+            if cancel is not None and cancel():
+                raise Cancelled(
+                    f"Fingerprinting cancelled after {done_count} of {len(cases)} files."
+                )
+            for index, case in _take(todo, in_flight_max - len(pending)):
+                future = pool.submit(fingerprint_case, case.image, case.mask, seed, num_samples)
+                pending[future] = index
+            if not pending:
+                break
+            finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            for future in finished:
+                index = pending.pop(future)
+                results[index] = _result(future, cases[index])
+                done_count += 1
+                if progress is not None:
+                    progress(done_count, len(cases), results[index])
+    finally:
+        for future in pending:
+            future.cancel()
+        if own:
+            pool.shutdown(wait=False, cancel_futures=True)
+    return results  # type: ignore[return-value]
+
+
+def _take(iterator: Iterator, count: int) -> list:
+    return [item for _, item in zip(range(max(count, 0)), iterator)]
+
+
+def _result(future: Future, case: Case) -> CaseRecord:
+    try:
+        return future.result()
+    except AutoconfigError:
+        raise
+    except MemoryError as error:
+        raise ImageReadError(
+            f"Not enough memory to read {str(case.image)!r}: {error}. Close other programs or "
+            "fingerprint fewer files at once."
+        ) from error
+    except Exception as error:  # a reader failed in a way it did not foresee: name the file
+        raise ImageReadError(
+            f"{str(case.image)!r} could not be read ({type(error).__name__}: {error}). Check that "
+            "it is a complete image file in a supported format."
+        ) from error
+
+
+def fingerprint_dataset(
+    images: str | Path | Dataset,
+    masks: str | Path | None = None,
+    *,
+    seed: int = 42,
+    num_samples: int = 10000,
+    executor: Executor | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCheck | None = None,
+) -> Fingerprint:
+    """Fingerprint a collection of images (and masks), in parallel, from headers and samples.
+
+    Parameters
+    ----------
+    images : str, Path or Dataset
+        Folder of images (listed recursively), or an already opened :class:`Dataset`.
+    masks : str or Path, optional
+        Folder of masks, paired to images by relative path and name. Without masks the intensity
+        statistics are 0, as in biom3d.
+    seed, num_samples : int
+        biom3d's sampling parameters: a fresh ``default_rng(seed)`` per image, ``num_samples``
+        draws with replacement among its foreground voxels.
+    executor : concurrent.futures.Executor, optional
+        Where the per-image work runs; default: a thread pool sized to the cores. A dask cluster
+        works through ``distributed.Client.get_executor()``.
+    progress : callable, optional
+        ``progress(done, total, record)``, called once per finished file, in the caller's thread.
+    cancel : callable, optional
+        Polled between files; when it returns True the run stops with :class:`Cancelled`.
+
+    Returns
+    -------
+    Fingerprint
+        The dataset summary with one record per image.
+    """
+    dataset = images if isinstance(images, Dataset) else open_dataset(images, masks)
+    records = map_cases(
+        dataset.cases,
+        seed=seed,
+        num_samples=num_samples,
+        executor=executor,
+        progress=progress,
+        cancel=cancel,
+    )
+    return summarize(records, dataset.skipped)

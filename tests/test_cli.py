@@ -1,0 +1,147 @@
+"""The command line as a user runs it: the sample, JSON, files written, one line per bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_autoconfig.cli import main
+from napari_autoconfig.sample import sample_folder
+
+
+def _run(capsys, *args):
+    status = main([*args, "--quiet"])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def _tiff_folder(root, shapes, spacing_zyx=(2.0, 0.5, 0.5)):
+    root.mkdir(parents=True, exist_ok=True)
+    z, y, x = spacing_zyx
+    for i, shape in enumerate(shapes):
+        tifffile.imwrite(
+            root / f"img_{i}.tif",
+            np.full(shape, i, np.uint16),
+            imagej=True,
+            resolution=(1 / x, 1 / y),
+            metadata={"spacing": z, "unit": "micron"},
+        )
+    return root
+
+
+def test_sample_runs_as_a_module_and_prints_json():
+    result = subprocess.run(
+        [sys.executable, "-m", "napari_autoconfig", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    for key in (
+        "num_images",
+        "median_size",
+        "median_spacing",
+        "mean",
+        "std",
+        "perc_005",
+        "perc_995",
+        "batch",
+        "patch",
+        "aug_patch",
+        "pool",
+    ):
+        assert key in record
+    assert record["num_images"] == 4
+    assert record["median_size"] == [39, 128, 130]
+    assert record["median_spacing"] == [0.5, 0.5, 2.0]  # biom3d's (x, y, z)
+    assert 300 < record["mean"] < 3000 and record["perc_005"] < record["perc_995"]
+    assert all(isinstance(v, int) for v in record["patch"] + record["pool"] + record["aug_patch"])
+    assert "sample" in result.stderr
+
+
+def test_default_output_is_the_snippet_with_a_summary(capsys):
+    folder = sample_folder()
+    status, out, _ = _run(capsys, str(folder / "images"), "--masks", str(folder / "masks"))
+    assert status == 0
+    assert "BATCH_SIZE = " in out and "PATCH_SIZE = [" in out and "NUM_POOLS = [" in out
+    assert "MEDIAN_SPACING = [0.5, 0.5, 2.0]" in out
+    assert "CLIPPING_BOUNDS = [" in out and "INTENSITY_MOMENTS = [" in out
+    assert "median size (z, y, x): [39, 128, 130]" in out
+
+
+def test_median_without_files(capsys):
+    status, out, _ = _run(capsys, "--median", "96", "512", "512", "--json")
+    assert status == 0
+    record = json.loads(out)
+    assert record["num_images"] is None and record["median_size"] == [96, 512, 512]
+    assert record["median_spacing"] == []
+    assert np.prod(record["patch"]) <= 128**3
+    status, out, _ = _run(capsys, "--median", "1", "2", "--json")
+    assert status == 2
+
+
+def test_save_and_update_config(tmp_path, capsys):
+    images = _tiff_folder(tmp_path / "imgs", [(10, 40, 40), (12, 40, 40)])
+    config = tmp_path / "config.py"
+    original = "IMG_PATH = 'x'\nBATCH_SIZE = 99\nPATCH_SIZE = [1, 2, 3]\nNUM_EPOCHS = 1000\n"
+    config.write_text(original)
+    status, _, err = _run(
+        capsys, str(images), "--save", str(tmp_path / "out.yaml"), "--update-config", str(config)
+    )
+    assert status == 0, err
+    assert "PATCH_SIZE:" in (tmp_path / "out.yaml").read_text()
+    text = config.read_text()
+    assert "IMG_PATH = 'x'\n" in text and "NUM_EPOCHS = 1000\n" in text
+    assert "BATCH_SIZE = 99" not in text
+    assert (tmp_path / "config.py.bak").read_text() == original
+    assert "Updated" in err
+
+
+def test_bad_inputs_get_one_line_and_status_2(tmp_path, capsys):
+    good = _tiff_folder(tmp_path / "good", [(10, 40, 40)])
+    (tmp_path / "empty").mkdir()
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    (garbage / "oops.tif").write_bytes(b"\0" * 10)
+    mixed = _tiff_folder(tmp_path / "mixed", [(10, 40, 40)])
+    np.save(mixed / "flat.npy", np.zeros((40, 40), np.uint8))
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    np.save(masks / "other.npy", np.zeros((10, 40, 40), np.uint8))
+    cases = {
+        "does not exist": [str(tmp_path / "missing")],
+        "empty": [str(tmp_path / "empty")],
+        "oops.tif": [str(garbage)],
+        "flat.npy": [str(mixed)],
+        "other.npy": [str(good), "--masks", str(masks)],
+        "config": [str(good), "--update-config", str(tmp_path / "no_config.py")],
+    }
+    for needle, args in cases.items():
+        status, _out, err = _run(capsys, *args)
+        assert status == 2, (needle, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("napari-autoconfig: error:"), err
+        assert needle in lines[0], (needle, lines[0])
+        assert "Traceback" not in err
+
+
+def test_failed_run_writes_nothing(tmp_path, capsys):
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "x.nii.gz").write_bytes(b"garbage")
+    target = tmp_path / "new_config.py"
+    status, _, _ = _run(capsys, str(tmp_path / "bad"), "--save", str(target))
+    assert status == 2 and not target.exists()
+
+
+@pytest.mark.parametrize("args", [["--max-dims", "1", "1", "1"], ["--max-pool", "9"]])
+def test_impossible_limits(tmp_path, capsys, args):
+    good = _tiff_folder(tmp_path / "good", [(10, 40, 40)])
+    status, _, err = _run(capsys, str(good), *args)
+    assert status == 2 and "too small regarding max_pool" in err

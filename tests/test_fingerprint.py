@@ -1,0 +1,213 @@
+"""The fingerprint of real folders, against biom3d's straightforward computation."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import tifffile
+
+from napari_autoconfig.errors import (
+    Cancelled,
+    EmptyDatasetError,
+    ImageReadError,
+    MaskMismatchError,
+    MixedDimensionsError,
+    NonIntegerMaskError,
+)
+from napari_autoconfig.fingerprint import fingerprint_case, fingerprint_dataset
+
+SHAPES = ((20, 40, 36), (24, 32, 40), (22, 44, 30), (18, 36, 38), (26, 40, 40))
+
+
+def _volume(shape, rng):
+    image = rng.normal(1000, 200, shape).clip(0, 65535).astype(np.uint16)
+    mask = (rng.random(shape) < 0.2).astype(np.uint8) * rng.integers(1, 4, shape).astype(np.uint8)
+    return image, mask
+
+
+def _write(path, array, spacing_zyx):
+    if path.suffix == ".npy":
+        np.save(path, array)
+    elif path.suffix == ".tif":
+        z, y, x = spacing_zyx
+        tifffile.imwrite(
+            path,
+            array,
+            imagej=True,
+            resolution=(1 / x, 1 / y),
+            metadata={"spacing": z, "unit": "micron", "axes": "ZYX"},
+        )
+    else:
+        image = sitk.GetImageFromArray(array)
+        image.SetSpacing(spacing_zyx[::-1])
+        sitk.WriteImage(image, str(path), useCompression=path.name.endswith(".gz"))
+
+
+def _dataset(root, suffix, shapes=SHAPES, seed=0):
+    rng = np.random.default_rng(seed)
+    images, masks = root / "images", root / "masks"
+    images.mkdir(parents=True)
+    masks.mkdir()
+    for i, shape in enumerate(shapes):
+        image, mask = _volume(shape, rng)
+        spacing = (2.0 + 0.25 * i, 0.5, 0.5 + 0.125 * i)
+        _write(images / f"case_{i}{suffix}", image, spacing)
+        _write(masks / f"case_{i}{suffix}", mask, spacing)
+    return images, masks
+
+
+def _read_whole(path):
+    if path.suffix == ".npy":
+        return np.load(path)
+    if path.suffix == ".tif":
+        return tifffile.imread(path)
+    return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+
+
+def _biom3d_statistics(images, masks, num_samples=10000, seed=42):
+    """biom3d's way: decode whole, img[mask > 0], a fresh rng per image, choice with replacement."""
+    drawn = []
+    for image_path, mask_path in zip(sorted(images.iterdir()), sorted(masks.iterdir())):
+        values = _read_whole(image_path)[_read_whole(mask_path) > 0]
+        if len(values):
+            drawn.append(np.random.default_rng(seed).choice(values, num_samples, replace=True))
+    values = np.concatenate(drawn)
+    return (
+        float(np.mean(values)),
+        float(np.std(values)),
+        float(np.percentile(values, 0.5)),
+        float(np.percentile(values, 99.5)),
+    )
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".nii.gz", ".nii", ".mha", ".npy"])
+def test_statistics_equal_biom3d(tmp_path, suffix):
+    images, masks = _dataset(tmp_path, suffix)
+    fp = fingerprint_dataset(images, masks)
+    assert (fp.mean, fp.std, fp.perc_005, fp.perc_995) == _biom3d_statistics(images, masks)
+    assert fp.has_masks and fp.num_images == len(SHAPES)
+    # median over (20, 24, 22, 18, 26) etc.; an odd count takes the middle value
+    assert fp.median_size == (22, 40, 38)
+    for record, shape in zip(fp.records, SHAPES):
+        mask = _read_whole(record.mask_path)
+        assert record.foreground == int(np.count_nonzero(mask))
+        assert record.image.shape == shape
+
+
+def test_spacing_median_is_biom3d_xyz(tmp_path):
+    images, _masks = _dataset(tmp_path, ".nii.gz")
+    fp = fingerprint_dataset(images)
+    # spacings (z, y, x) = (2 + .25 i, .5, .5 + .125 i), i = 0..4: medians 2.5, .5, .75
+    assert fp.median_spacing_xyz == pytest.approx((0.75, 0.5, 2.5))
+    assert fp.median_spacing_zyx == fp.median_spacing_xyz[::-1]
+    assert (fp.mean, fp.std, fp.perc_005, fp.perc_995) == (0.0, 0.0, 0.0, 0.0)
+    assert not fp.has_masks
+    assert all(record.samples.size == 0 for record in fp.records)
+
+
+def test_even_count_median_averages_then_truncates(tmp_path):
+    images, _ = _dataset(tmp_path, ".npy", shapes=((10, 20, 31), (11, 20, 32)))
+    assert fingerprint_dataset(images).median_size == (10, 20, 31)  # (10.5, 20, 31.5) -> int
+    assert fingerprint_dataset(images).median_spacing_xyz is None  # .npy has no spacing
+
+
+def test_same_result_whatever_the_workers(tmp_path):
+    images, masks = _dataset(tmp_path, ".tif")
+    runs = []
+    for workers in (1, 3):
+        with ThreadPoolExecutor(workers) as pool:
+            runs.append(fingerprint_dataset(images, masks, executor=pool))
+    one, three = runs
+    assert (one.median_size, one.mean, one.std, one.perc_005, one.perc_995) == (
+        three.median_size,
+        three.mean,
+        three.std,
+        three.perc_005,
+        three.perc_995,
+    )
+    for a, b in zip(one.records, three.records):
+        np.testing.assert_array_equal(a.samples, b.samples)
+
+
+def test_progress_once_per_file_and_cancel_within_a_file(tmp_path):
+    images, masks = _dataset(tmp_path, ".npy")
+    calls = []
+    fingerprint_dataset(
+        images, masks, progress=lambda done, total, rec: calls.append((done, total))
+    )
+    assert calls == [(i, len(SHAPES)) for i in range(1, len(SHAPES) + 1)]
+
+    started = []
+    lock = threading.Lock()
+
+    def cancel():
+        with lock:
+            started.append(1)
+        return len(started) > 1  # let one round of submissions through, then stop
+
+    with ThreadPoolExecutor(1) as pool, pytest.raises(Cancelled, match="cancelled after"):
+        fingerprint_dataset(images, masks, executor=pool, cancel=cancel)
+
+
+def test_mask_shape_mismatch_names_both(tmp_path):
+    np.save(tmp_path / "img.npy", np.zeros((4, 5, 6), np.uint16))
+    np.save(tmp_path / "msk.npy", np.zeros((4, 5, 7), np.uint8))
+    with pytest.raises(MaskMismatchError) as info:
+        fingerprint_case(tmp_path / "img.npy", tmp_path / "msk.npy")
+    assert "(4, 5, 7)" in str(info.value) and "(4, 5, 6)" in str(info.value)
+    assert "msk.npy" in str(info.value) and "img.npy" in str(info.value)
+
+
+def test_non_integer_mask(tmp_path):
+    np.save(tmp_path / "img.npy", np.zeros((4, 5, 6), np.uint16))
+    np.save(tmp_path / "ok.npy", np.ones((4, 5, 6), np.float32))
+    np.save(tmp_path / "bad.npy", np.full((4, 5, 6), 0.5, np.float32))
+    assert fingerprint_case(tmp_path / "img.npy", tmp_path / "ok.npy").foreground == 120
+    with pytest.raises(NonIntegerMaskError, match=r"bad\.npy"):
+        fingerprint_case(tmp_path / "img.npy", tmp_path / "bad.npy")
+
+
+def test_empty_masks_give_zero_statistics(tmp_path):
+    (tmp_path / "i").mkdir()
+    (tmp_path / "m").mkdir()
+    np.save(tmp_path / "i" / "a.npy", np.ones((3, 4, 5), np.uint16))
+    np.save(tmp_path / "m" / "a.npy", np.zeros((3, 4, 5), np.uint8))
+    fp = fingerprint_dataset(tmp_path / "i", tmp_path / "m")
+    assert (fp.mean, fp.std, fp.perc_005, fp.perc_995) == (0.0, 0.0, 0.0, 0.0)
+    assert fp.records[0].foreground == 0
+
+
+def test_mixed_dimensions_raise_like_biom3d(tmp_path):
+    np.save(tmp_path / "a.npy", np.zeros((3, 4, 5), np.uint8))
+    np.save(tmp_path / "b.npy", np.zeros((4, 5), np.uint8))
+    with pytest.raises(MixedDimensionsError) as info:
+        fingerprint_dataset(tmp_path)
+    assert isinstance(info.value, AssertionError)
+    assert "a.npy" in str(info.value) and "b.npy" in str(info.value)
+
+
+def test_2d_images_count_as_one_slice(tmp_path):
+    for i, shape in enumerate(((50, 60), (70, 80), (90, 40))):
+        np.save(tmp_path / f"{i}.npy", np.zeros(shape, np.uint8))
+    fp = fingerprint_dataset(tmp_path)
+    assert fp.median_size == (1, 70, 60) and fp.is_2d and fp.median_zyx == (1, 70, 60)
+
+
+def test_unreadable_file_is_named(tmp_path):
+    np.save(tmp_path / "good.npy", np.zeros((3, 4, 5), np.uint8))
+    (tmp_path / "broken.tif").write_bytes(b"this is not a tiff")
+    with pytest.raises(ImageReadError, match=r"broken\.tif"):
+        fingerprint_dataset(tmp_path)
+    (tmp_path / "broken.tif").unlink()
+    (tmp_path / "README.txt").write_text("notes")
+    fp = fingerprint_dataset(tmp_path)
+    assert [p.name for p in fp.skipped] == ["README.txt"]
+
+
+def test_empty_folder(tmp_path):
+    with pytest.raises(EmptyDatasetError):
+        fingerprint_dataset(tmp_path)
