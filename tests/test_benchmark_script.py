@@ -1,0 +1,108 @@
+"""The benchmark runs end to end at a tiny size, prints its ratios, and its variants agree."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_fingerprint.py"
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("bench_fingerprint", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being built
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tiny_benchmark_prints_ratios_and_variants_agree(tmp_path):
+    results = tmp_path / "results.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--images",
+            "3",
+            "--shape",
+            "6",
+            "24",
+            "24",
+            "--repeats",
+            "1",
+            "--formats",
+            "tif",
+            "nii.gz",
+            "--big-gb",
+            "0.001",
+            "--many",
+            "10",
+            "--out",
+            str(tmp_path),
+            "--json",
+            str(results),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "baseline/ours" in run.stdout
+    assert "all variants agree on every number" in run.stdout
+    assert re.search(r"ours fingerprint\+masks\s+[\d.]+\s+\d+\s+[\d.]+x", run.stdout)
+
+    report = json.loads(results.read_text())
+    assert report["problems"] == []
+    rows = {(r["section"], r["fmt"], r["variant"]): r for r in report["rows"]}
+    for fmt in ("tif", "nii.gz"):
+        for section, variant in (
+            ("scan", "ours compute_median"),
+            ("scan", "ours fingerprint"),
+            ("masked", "ours fingerprint+masks"),
+            ("big", "ours fingerprint+masks"),
+        ):
+            row = rows[(section, fmt, variant)]
+            assert row["ratio"] > 0 and row["seconds"] > 0, row
+            assert row["met"] != "FAILED"
+        assert rows[("command", fmt, "python -m napari_autoconfig --masks")]["met"] != "FAILED"
+    assert {r["section"] for r in report["rows"]} >= {"many 1", "many 10"}
+    # everything it generated is gone
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def test_generated_data_is_realistic_and_slabs_join():
+    bench = _load_script()
+    shape = (12, 40, 48)
+    thresholds = bench._thresholds(shape, 5)
+    image, mask = bench.synth_slab(shape, np.dtype(np.uint16), 5, 0, 12, thresholds)
+    assert image.dtype == np.uint16 and mask.dtype == np.uint8
+    assert 0.05 < np.count_nonzero(mask) / mask.size < 0.4
+    assert set(np.unique(mask)) <= {0, 1, 2}
+    assert image[mask > 0].mean() > image[mask == 0].mean() + 300  # structures stand out
+    # written slab by slab, the structures (not the noise) are the same as in one piece
+    top, top_mask = bench.synth_slab(shape, np.dtype(np.uint16), 5, 0, 5, thresholds)
+    np.testing.assert_array_equal(top_mask, mask[:5])
+    assert np.abs(top.astype(float) - image[:5]).mean() < 60
+
+
+def test_disagreeing_variants_are_reported():
+    bench = _load_script()
+    ours = bench.Measure(
+        "masked", "tif", "ours fingerprint+masks", numbers={"mean": 1.0, "std": 2.0}
+    )
+    same = bench.Measure("masked", "tif", "baseline +masks", numbers={"mean": 1.0, "std": 2.0})
+    other = bench.Measure("masked", "tif", "baseline +masks", numbers={"mean": 1.5, "std": 2.0})
+    crashed = bench.Measure("masked", "tif", "ours fingerprint+masks", error="ValueError: boom")
+    assert bench.disagreements([ours, same]) == []
+    assert bench.disagreements([ours, other]) == [
+        "masked tif: mean = 1.5 (baseline +masks) but 1.0 (ours fingerprint+masks)"
+    ]
+    assert bench.disagreements([crashed, same]) == [
+        "masked tif: ours fingerprint+masks failed: ValueError: boom"
+    ]
