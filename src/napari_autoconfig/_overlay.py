@@ -98,7 +98,8 @@ def view_centre(viewer, ndim: int) -> np.ndarray:
     """
     point = np.array(viewer.dims.point, dtype=float)
     displayed = list(viewer.dims.displayed)
-    centre = np.asarray(viewer.camera.center, dtype=float)[-len(displayed) :]
+    camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera  # napari >= 0.9
+    centre = np.asarray(camera.center, dtype=float)[-len(displayed) :]
     point[displayed] = centre
     return point[-ndim:]
 

@@ -1,0 +1,226 @@
+"""The user's story in the widget: dock it, pick folders, fingerprint, read the plan, export.
+
+Every test docks the widget through the manifest, runs the real worker on real TIFFs written to
+tmp_path and asserts real numbers.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from qtpy.QtWidgets import QApplication
+
+from conftest import MEDIAN_ZYX, SPACING_ZYX, dock_widget, run_and_wait, write_dataset
+from napari_autoconfig import planner
+from napari_autoconfig._overlay import (
+    AUG_NAME,
+    PATCH_NAME,
+    box_world_bounds,
+    is_box_layer,
+    target_image,
+)
+from napari_autoconfig._settings import settings_path
+
+SCALE = np.array(SPACING_ZYX)
+TRANSLATE = np.array([10.0, 3.0, -2.0])
+
+
+@pytest.fixture
+def viewer(make_napari_viewer):
+    return make_napari_viewer()
+
+
+@pytest.fixture
+def widget(viewer, dataset):
+    """The docked widget pointed at the shared dataset, with one anisotropic volume open."""
+    rng = np.random.default_rng(1)
+    viewer.add_image(
+        rng.random((30, 90, 80), dtype=np.float32), name="volume", scale=SCALE, translate=TRANSLATE
+    )
+    w = dock_widget(viewer)
+    images, masks = dataset
+    w["images"].value = images
+    w["masks"].value = masks
+    return w
+
+
+def box(viewer, name):
+    (layer,) = [lyr for lyr in viewer.layers if lyr.name == name]
+    return layer
+
+
+def test_fingerprint_shows_numbers_snippet_and_boxes(viewer, widget, qtbot):
+    assert run_and_wait(qtbot, widget) == "done"
+
+    fp = widget.result
+    assert fp.median_zyx == MEDIAN_ZYX
+    assert fp.median_spacing_zyx == pytest.approx(SPACING_ZYX)
+    expected = planner.make_plan(MEDIAN_ZYX)
+    assert widget.plan.patch == expected.patch
+    assert widget.plan.aug_patch == expected.aug_patch
+    assert widget.plan.batch == expected.batch == 16
+
+    text = widget["results"].value
+    assert "Median size (z, y, x): 22 × 66 × 62 voxels" in text
+    assert "Median spacing (z, y, x): 2 × 0.5 × 0.5 micron" in text
+    assert f"mean {fp.mean:.4g}" in text
+    assert "patch" in text and "poolings" in text  # the plan with its reasons
+    assert widget["progress"].value == widget["progress"].max == 3
+
+    snippet = widget.snippet
+    assert widget["config"].value == snippet
+    assert f"PATCH_SIZE = {list(expected.patch)}" in snippet
+    assert "BATCH_SIZE = 16" in snippet
+    assert widget["config"].read_only
+
+    # Two box layers on the volume, in its voxel grid and world coordinates.
+    image = box(viewer, "volume")
+    for name, size in ((PATCH_NAME, expected.patch), (AUG_NAME, expected.aug_patch)):
+        layer = box(viewer, name)
+        assert is_box_layer(layer)
+        np.testing.assert_allclose(layer.scale, image.scale)
+        bounds = box_world_bounds(layer)
+        np.testing.assert_allclose(bounds[1] - bounds[0], np.array(size) * SCALE)
+        corner_vox = (np.asarray(layer.translate) - TRANSLATE) / SCALE
+        np.testing.assert_allclose(corner_vox, np.round(corner_vox))  # on the image's voxel grid
+    # Concentric, and centred on the view (the middle of the volume when nothing moved).
+    centre = box_world_bounds(box(viewer, PATCH_NAME)).mean(axis=0)
+    aug_centre = box_world_bounds(box(viewer, AUG_NAME)).mean(axis=0)
+    np.testing.assert_allclose(centre, aug_centre, atol=SCALE.max())
+    volume_centre = TRANSLATE + (np.array([30, 90, 80]) - 1) / 2 * SCALE
+    np.testing.assert_allclose(centre, volume_centre, atol=SCALE.max())
+    # The boxes are never taken for the user's image, even when selected.
+    viewer.layers.selection.active = box(viewer, PATCH_NAME)
+    assert target_image(viewer) is image
+
+    # Copy puts the snippet on the clipboard.
+    widget["copy"].native.click()
+    assert QApplication.clipboard().text() == snippet
+
+
+def test_limits_replan_from_cache_and_are_remembered(viewer, widget, qtbot, monkeypatch):
+    run_and_wait(qtbot, widget)
+    first = widget.result
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("re-planning must not read files")
+
+    monkeypatch.setattr("napari_autoconfig.readers.read_header", no_reading)
+    monkeypatch.setattr("napari_autoconfig._widget.fingerprint_dataset", no_reading)
+
+    widget["max_dims"].value = (64, 64, 64)
+    expected = planner.make_plan(MEDIAN_ZYX, planner.Limits(max_dims=(64, 64, 64)))
+    assert widget.result is first
+    assert widget.plan.patch == expected.patch != planner.make_plan(MEDIAN_ZYX).patch
+    assert f"PATCH_SIZE = {list(expected.patch)}" in widget.snippet
+    assert box(viewer, PATCH_NAME).data.shape == expected.patch
+    assert box(viewer, AUG_NAME).data.shape == tuple(expected.aug_patch)
+
+    widget["max_batch"].value = 4
+    assert widget.plan.batch == 2  # biom3d's batch for this patch is 2: within [2, 4]
+    widget["max_dims"].value = (128, 128, 128)
+    assert widget.plan.batch == 4 and "BATCH_SIZE = 4" in widget.snippet
+    widget["batch_rule"].value = "preprocessing"  # 3 images // 20 = 0 -> min batch 2
+    assert widget.plan.batch == 2
+
+    stored = json.loads(settings_path().read_text())
+    assert stored["max_dims"] == [128, 128, 128]
+    assert stored["max_batch"] == 4
+    assert stored["batch_rule"] == "preprocessing"
+    assert stored["images"] == str(widget["images"].value)
+
+    # A new widget (next napari launch) starts from the remembered folders and limits.
+    again = type(widget)(viewer)
+    assert again["max_dims"].value == (128, 128, 128)
+    assert again["max_batch"].value == 4
+    assert again["batch_rule"].value == "preprocessing"
+    assert str(again["images"].value) == stored["images"]
+    assert str(again["masks"].value) == stored["masks"]
+
+
+def test_cancel_keeps_previous_result(viewer, widget, qtbot, tmp_path):
+    run_and_wait(qtbot, widget)
+    first, snippet = widget.result, widget.snippet
+
+    # Many small files, cancelled on the first progress step: it stops well before the end.
+    many_images, many_masks = write_dataset(tmp_path / "many", shapes=[(4, 16, 16)] * 80)
+    widget["images"].value = many_images
+    widget["masks"].value = many_masks
+    steps: list[int] = []
+
+    def cancel_on_first(done, total, name):
+        steps.append(done)
+        if len(steps) == 1:
+            widget["cancel"].native.click()
+
+    widget._relay.step.connect(cancel_on_first)
+    outcomes = []
+    widget.run_finished.connect(outcomes.append)
+    widget["fingerprint"].native.click()
+    assert not widget["fingerprint"].enabled and widget["cancel"].enabled
+    qtbot.waitUntil(lambda: bool(outcomes) and widget.worker is None, timeout=60_000)
+    assert outcomes == ["cancelled"]
+    assert max(steps) < 80
+    assert widget.result is first and widget.snippet == snippet
+    assert "Cancelled" in widget["status"].value
+    assert widget["fingerprint"].enabled and not widget["cancel"].enabled
+
+
+def test_empty_folder_is_a_clear_error(viewer, widget, qtbot, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    widget["images"].value = empty
+    widget["masks"].value = None
+    assert run_and_wait(qtbot, widget) == "error"
+    status = widget["status"].value
+    assert status.startswith("Error:")
+    assert str(empty) in status or "empty" in status.lower()
+    assert "Traceback" not in status
+    assert widget.result is None and widget.snippet == ""
+    assert widget["fingerprint"].enabled
+    assert not [lyr for lyr in viewer.layers if is_box_layer(lyr)]
+
+
+def test_boxes_follow_the_selected_image_and_warn_when_too_big(viewer, widget, qtbot):
+    small = viewer.add_image(np.zeros((8, 40, 40), np.uint8), name="small", scale=(3, 1, 1))
+    viewer.layers.selection.active = box_layer_free(viewer, "volume")
+    run_and_wait(qtbot, widget)
+    assert widget.boxes.image.name == "volume"
+    assert "larger than this image" not in widget["results"].value
+
+    viewer.layers.selection.active = small
+    assert widget.boxes.image is small
+    np.testing.assert_allclose(box(viewer, PATCH_NAME).scale, (3, 1, 1))
+    bounds = box_world_bounds(box(viewer, PATCH_NAME))
+    np.testing.assert_allclose(bounds[1] - bounds[0], np.array(widget.plan.patch) * (3, 1, 1))
+    text = widget["results"].value
+    assert "larger than this image along z" in text and "Boxes drawn on layer 'small'" in text
+
+
+def box_layer_free(viewer, name):
+    return next(lyr for lyr in viewer.layers if lyr.name == name)
+
+
+def test_2d_dataset_gets_rectangles(make_napari_viewer, qtbot, tmp_path):
+    import tifffile
+
+    viewer = make_napari_viewer()
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    rng = np.random.default_rng(2)
+    for i, shape in enumerate(((96, 80), (100, 84), (98, 82))):
+        tifffile.imwrite(images / f"im{i}.tif", rng.integers(0, 255, shape, dtype=np.uint8))
+        tifffile.imwrite(masks / f"im{i}.tif", (rng.random(shape) > 0.5).astype(np.uint8))
+    viewer.add_image(rng.random((98, 82)), name="plane", scale=(0.4, 0.4))
+    w = dock_widget(viewer)
+    w["images"].value, w["masks"].value = images, masks
+    assert run_and_wait(qtbot, w) == "done"
+    assert w.result.is_2d
+    assert "98 × 82 (2D)" in w["results"].value
+    layer = box(viewer, PATCH_NAME)
+    assert layer.ndim == 2
+    bounds = box_world_bounds(layer)
+    np.testing.assert_allclose(bounds[1] - bounds[0], np.array(w.plan.patch[1:]) * 0.4)
