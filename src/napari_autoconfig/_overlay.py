@@ -14,8 +14,8 @@ napari then draws, with no event handlers of ours:
 A box voxel ``j`` sits exactly on image voxel ``corner + j``, so the box outlines the patch's voxels
 of the image (its drawn edges are the voxels' edges). The user moves a box with napari's
 transform tool (the layer's affine; rotation and scaling are undone so the box keeps the patch's
-size) or re-centres it on the view with :meth:`PatchBoxes.recentre`; the other box follows so that
-both stay concentric.
+size), re-centres both on the view (:meth:`PatchBoxes.recentre`, the widget's button) or
+Shift-clicks where they should go; the boxes stay concentric.
 
 The box layers carry ``metadata[BOX_KEY] = True`` so nothing (this widget included) mistakes them
 for the user's images: :func:`user_image_layers` filters them out.
@@ -119,6 +119,7 @@ class PatchBoxes:
         self.patch_zyx: tuple[int, int, int] | None = None
         self.aug_zyx: tuple[int, int, int] | None = None
         self._placing = False  # True while we move the layers ourselves (not the user)
+        viewer.mouse_drag_callbacks.append(self._on_click)
 
     # -- layers -----------------------------------------------------------------------------
     def layers(self) -> list[Image]:
@@ -192,6 +193,18 @@ class PatchBoxes:
         if centre_world is None:
             centre_world = view_centre(self.viewer, k)
         self._place(np.asarray(centre_world, dtype=float)[-k:], k)
+
+    def _on_click(self, viewer, event) -> None:
+        """Shift-click on the canvas re-centres the boxes at the cursor.
+
+        Only while an Image layer (the user's or a box) is active: Points, Shapes and Labels
+        layers use Shift-click themselves.
+        """
+        if "Shift" not in event.modifiers or self.image is None or event.type != "mouse_press":
+            return
+        if not isinstance(viewer.layers.selection.active, Image):
+            return
+        self.recentre(np.asarray(event.position, dtype=float))
 
     def follow(self, image: Image) -> None:
         """Move the boxes to another image layer, centred on the view."""

@@ -176,7 +176,7 @@ class AutoconfigWidget(Container):
                 text="Centre boxes on the view",
                 enabled=False,
                 tooltip="Move the patch boxes to the middle of what you are looking at "
-                "(pan or scroll there first).",
+                "(pan or scroll there first). Shift-click on the canvas also moves them there.",
             ),
             TextEdit(name="config", label="Config snippet"),
             PushButton(name="copy", text="Copy snippet", enabled=False),
