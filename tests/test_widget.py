@@ -224,3 +224,59 @@ def test_2d_dataset_gets_rectangles(make_napari_viewer, qtbot, tmp_path):
     assert layer.ndim == 2
     bounds = box_world_bounds(layer)
     np.testing.assert_allclose(bounds[1] - bounds[0], np.array(w.plan.patch[1:]) * 0.4)
+
+
+def test_save_and_update_config(viewer, widget, qtbot, tmp_path, monkeypatch):
+    run_and_wait(qtbot, widget)
+    target = tmp_path / "new_config.py"
+    monkeypatch.setattr("napari_autoconfig._widget.ask_save_path", lambda parent: str(target))
+    widget["save"].native.click()
+    text = target.read_text()
+    assert f"PATCH_SIZE = {list(widget.plan.patch)}" in text
+    assert str(target) in widget["status"].value
+
+    existing = tmp_path / "biom3d_config.py"
+    existing.write_text(
+        "# my training\nDESC = 'nuclei'\nBATCH_SIZE = 99\n"
+        "PATCH_SIZE = [1, 2, 3]\nNB_EPOCHS = 1000\n"
+    )
+    monkeypatch.setattr("napari_autoconfig._widget.ask_config_path", lambda parent: str(existing))
+    widget["update_config"].native.click()
+    updated = existing.read_text()
+    assert "BATCH_SIZE = 16" in updated and "NB_EPOCHS = 1000" in updated
+    assert "DESC = 'nuclei'" in updated
+    status = widget["status"].value
+    assert "BATCH_SIZE: 99 -> 16" in status and "Backup:" in status
+    assert (tmp_path / "biom3d_config.py.bak").exists() or "bak" in status
+
+    # A config that cannot be parsed: a clear message, the file untouched, no exception.
+    broken = tmp_path / "broken.py"
+    broken.write_text("BATCH_SIZE = (\n")
+    monkeypatch.setattr("napari_autoconfig._widget.ask_config_path", lambda parent: str(broken))
+    widget["update_config"].native.click()
+    assert widget["status"].value.startswith("Error:") and "broken.py" in widget["status"].value
+    assert broken.read_text() == "BATCH_SIZE = (\n"
+
+
+def test_unreadable_file_is_a_clear_error(viewer, widget, qtbot, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "garbage.tif").write_bytes(b"this is not a tiff")
+    widget["images"].value = bad
+    widget["masks"].value = None
+    assert run_and_wait(qtbot, widget) == "error"
+    assert "garbage.tif" in widget["status"].value
+    assert "Traceback" not in widget["status"].value
+
+
+def test_sample_data_opens_volume_and_mask_at_their_spacing(viewer):
+    from napari_autoconfig.sample import sample_folder
+
+    layers = viewer.open_sample("napari-autoconfig", "nuclei")
+    kinds = sorted(type(lyr).__name__ for lyr in layers)
+    assert kinds == ["Image", "Labels"]
+    for lyr in layers:
+        np.testing.assert_allclose(lyr.scale, (2.0, 0.5, 0.5))
+    image = next(lyr for lyr in layers if type(lyr).__name__ == "Image")
+    assert image.data.ndim == 3
+    assert (sample_folder() / "images").is_dir()

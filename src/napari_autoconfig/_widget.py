@@ -448,26 +448,11 @@ class AutoconfigWidget(Container):
         QApplication.clipboard().setText(self.snippet)
         self._set_status("Snippet copied to the clipboard.")
 
-    def _ask_save_path(self) -> str:
-        path, _ = QFileDialog.getSaveFileName(
-            self.native,
-            "Save the biom3d config snippet",
-            "autoconfig.py",
-            "biom3d config (*.py);;YAML (*.yaml *.yml)",
-        )
-        return path
-
-    def _ask_config_path(self) -> str:
-        path, _ = QFileDialog.getOpenFileName(
-            self.native, "biom3d config to update", "", "biom3d config (*.py *.yaml *.yml)"
-        )
-        return path
-
     @_guarded
     def save_snippet(self, *_: Any) -> None:
         """Write the snippet to a new .py or .yaml file chosen in a file dialog."""
         values = self._values()
-        path = self._ask_save_path()
+        path = ask_save_path(self.native)
         if not path:
             return
         written = export.save_config(path, values)
@@ -478,7 +463,7 @@ class AutoconfigWidget(Container):
     def update_existing_config(self, *_: Any) -> None:
         """Update an existing biom3d config in place (atomic, with backup); say what changed."""
         values = self._values()
-        path = self._ask_config_path()
+        path = ask_config_path(self.native)
         if not path:
             return
         update = export.update_config(path, values)
@@ -502,6 +487,25 @@ class AutoconfigWidget(Container):
             show_error(f"napari-autoconfig: {message}")
         elif level == "warning":
             show_warning(f"napari-autoconfig: {message}")
+
+
+def ask_save_path(parent) -> str:
+    """Ask where to save the snippet (a file dialog); '' if the user cancels."""
+    path, _ = QFileDialog.getSaveFileName(
+        parent,
+        "Save the biom3d config snippet",
+        "autoconfig.py",
+        "biom3d config (*.py);;YAML (*.yaml *.yml)",
+    )
+    return path
+
+
+def ask_config_path(parent) -> str:
+    """Ask which existing biom3d config to update (a file dialog); '' if the user cancels."""
+    path, _ = QFileDialog.getOpenFileName(
+        parent, "biom3d config to update", "", "biom3d config (*.py *.yaml *.yml)"
+    )
+    return path
 
 
 def _shape_zyx(image: Image) -> tuple[int, int, int]:
