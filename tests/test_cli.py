@@ -29,7 +29,7 @@ def _tiff_folder(root, shapes, spacing_zyx=(2.0, 0.5, 0.5)):
             np.full(shape, i, np.uint16),
             imagej=True,
             resolution=(1 / x, 1 / y),
-            metadata={"spacing": z, "unit": "micron"},
+            metadata={"spacing": z, "unit": "micron", "axes": "ZYX"},
         )
     return root
 
