@@ -58,10 +58,10 @@ def test_sample_runs_as_a_module_and_prints_json():
         "pool",
     ):
         assert key in record
-    assert record["num_images"] == 4
-    assert record["median_size"] == [39, 128, 130]
+    assert record["num_images"] == 3
+    assert record["median_size"] == [52, 232, 232]
     assert record["median_spacing"] == [0.5, 0.5, 2.0]  # biom3d's (x, y, z)
-    assert 300 < record["mean"] < 3000 and record["perc_005"] < record["perc_995"]
+    assert 20 < record["mean"] < 200 and record["perc_005"] < record["perc_995"]
     assert all(isinstance(v, int) for v in record["patch"] + record["pool"] + record["aug_patch"])
     assert "sample" in result.stderr
 
@@ -73,7 +73,8 @@ def test_default_output_is_the_snippet_with_a_summary(capsys):
     assert "BATCH_SIZE = " in out and "PATCH_SIZE = [" in out and "NUM_POOLS = [" in out
     assert "MEDIAN_SPACING = [0.5, 0.5, 2.0]" in out
     assert "CLIPPING_BOUNDS = [" in out and "INTENSITY_MOMENTS = [" in out
-    assert "median size (z, y, x): [39, 128, 130]" in out
+    assert "median size (z, y, x): [52, 232, 232]" in out
+    assert "note:" not in out  # the sample's patch fits inside its images
 
 
 def test_median_without_files(capsys):
@@ -145,3 +146,11 @@ def test_impossible_limits(tmp_path, capsys, args):
     good = _tiff_folder(tmp_path / "good", [(10, 40, 40)])
     status, _, err = _run(capsys, str(good), *args)
     assert status == 2 and "too small regarding max_pool" in err
+
+
+def test_says_when_the_patch_is_larger_than_images(tmp_path, capsys):
+    images = _tiff_folder(tmp_path / "small", [(10, 40, 40), (12, 40, 40), (9, 36, 40)])
+    status, out, _ = _run(capsys, str(images))
+    assert status == 0
+    note = [line for line in out.splitlines() if line.startswith("# note:")]
+    assert len(note) == 1 and "larger than 1 of 3 image(s)" in note[0] and "img_2.tif" in note[0]

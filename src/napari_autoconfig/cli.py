@@ -20,7 +20,7 @@ from . import __version__
 from .errors import AutoconfigError, Cancelled
 from .export import check_config_target, config_values, render_python, render_yaml
 from .fingerprint import Fingerprint, fingerprint_dataset
-from .planner import Limits, Plan, make_plan
+from .planner import Limits, Plan, make_plan, oversize_axes
 
 EXIT_ERROR = 2
 
@@ -170,7 +170,23 @@ def _summary(plan: Plan, fingerprint: Fingerprint | None) -> str:
                 f"# skipped {len(fingerprint.skipped)} file(s) that are not images: {names}{more}"
             )
     lines.extend(f"# {line}" for line in plan.explain().splitlines())
+    lines.extend(f"# note: {line}" for line in _oversize_notes(plan, fingerprint))
     return "\n".join(lines)
+
+
+def _oversize_notes(plan: Plan, fingerprint: Fingerprint | None) -> list[str]:
+    """Say when the patch is larger than images (biom3d's rule allows it; it means padding)."""
+    if fingerprint is None:
+        return list(oversize_axes(plan, plan.median_size[-3:]))
+    small = [r for r in fingerprint.records if oversize_axes(plan, r.image.spatial_shape_zyx)]
+    if not small:
+        return []
+    first = small[0]
+    return [
+        f"the patch is larger than {len(small)} of {fingerprint.num_images} image(s), e.g. "
+        f"{first.image.path.name!r}: "
+        + " ".join(oversize_axes(plan, first.image.spatial_shape_zyx))
+    ]
 
 
 def _json(plan: Plan, fingerprint: Fingerprint | None, values: dict) -> str:
