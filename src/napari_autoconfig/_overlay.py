@@ -163,11 +163,14 @@ class PatchBoxes:
         aug_zyx: Sequence[int],
         image: Image | None = None,
         centre_world: Sequence[float] | None = None,
+        names: Sequence[str] = (AUG_NAME, PATCH_NAME),
     ) -> None:
-        """Draw (or update) both boxes on ``image`` (default: :func:`target_image`).
+        """Draw (or update) the boxes on ``image`` (default: :func:`target_image`).
 
         The boxes keep their current centre when they are already on that image; otherwise they
-        start centred on what the user looks at. ``centre_world`` forces the centre.
+        start centred on what the user looks at. ``centre_world`` forces the centre. ``names``
+        limits the call to some of the boxes (napari needs tens of milliseconds to add a layer,
+        so a caller may add them in separate event-loop turns).
         """
         image = image if image is not None else target_image(self.viewer)
         if image is None:
@@ -176,14 +179,20 @@ class PatchBoxes:
         self.patch_zyx = tuple(int(v) for v in patch_zyx)
         self.aug_zyx = tuple(int(v) for v in aug_zyx)
         k = spatial_ndim(image)
-        patch_layer = self._layer(PATCH_NAME)
-        if centre_world is None and patch_layer is not None and image is self.image:
-            if patch_layer.ndim == k:
-                centre_world = box_world_centre(patch_layer)
+        if centre_world is None and image is self.image:
+            for layer in (self._layer(PATCH_NAME), self._layer(AUG_NAME)):
+                if layer is not None and layer.ndim == k:
+                    centre_world = box_world_centre(layer)
+                    break
         self.image = image
         if centre_world is None:
             centre_world = view_centre(self.viewer, k)
-        self._place(np.asarray(centre_world, dtype=float)[-k:], k)
+        self._place(np.asarray(centre_world, dtype=float)[-k:], k, names)
+
+    def has_layer(self, name: str, ndim: int) -> bool:
+        """True if the box layer ``name`` exists with ``ndim`` dimensions (no layer to add)."""
+        layer = self._layer(name)
+        return layer is not None and layer.ndim == ndim
 
     def recentre(self, centre_world: Sequence[float] | None = None) -> None:
         """Move both boxes so they are centred on ``centre_world`` (default: the view centre)."""
@@ -218,7 +227,9 @@ class PatchBoxes:
             self.viewer.layers.remove(lyr)
         self.image = None
 
-    def _place(self, centre_world: np.ndarray, k: int) -> None:
+    def _place(
+        self, centre_world: np.ndarray, k: int, names: Sequence[str] = (AUG_NAME, PATCH_NAME)
+    ) -> None:
         """Put both boxes on the image's voxel grid, centred as close as possible to the point."""
         image = self.image
         scale = np.asarray(image.scale, dtype=float)[-k:]
@@ -237,6 +248,8 @@ class PatchBoxes:
                 (AUG_NAME, AUG_COLOR, self.aug_zyx),
                 (PATCH_NAME, PATCH_COLOR, self.patch_zyx),
             ):
+                if name not in names:
+                    continue
                 size_k = np.asarray(size[-k:], dtype=int)
                 corner = np.round(centre_vox - (size_k - 1) / 2.0)
                 layer = self._layer(name)

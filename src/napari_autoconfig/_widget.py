@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,12 +37,19 @@ from napari.qt.threading import create_worker
 from napari.utils import progress as napari_progress
 from napari.utils.notifications import show_error, show_info, show_warning
 from psygnal import Signal as PsygnalSignal
-from qtpy.QtCore import QObject, Signal
+from qtpy.QtCore import QObject, QTimer, Signal
 from qtpy.QtGui import QFontDatabase
 from qtpy.QtWidgets import QApplication, QFileDialog
 
 from . import export, planner
-from ._overlay import PatchBoxes, is_box_layer, spatial_ndim, target_image
+from ._overlay import (
+    AUG_NAME,
+    PATCH_NAME,
+    PatchBoxes,
+    is_box_layer,
+    spatial_ndim,
+    target_image,
+)
 from ._settings import load_settings, save_settings
 from .errors import AutoconfigError, Cancelled
 from .fingerprint import fingerprint_dataset
@@ -105,6 +113,8 @@ def _guarded(method):
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
+        if not self._alive:  # the dock was closed; late viewer events and timers are ignored
+            return None
         try:
             return method(self, *args, **kwargs)
         except AutoconfigError as exc:
@@ -189,6 +199,7 @@ class AutoconfigWidget(Container):
         # always fail. This widget uses public API only; keep the real viewer.
         napari_viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
         self.viewer = napari_viewer
+        self._alive = True
         self.snippet: str = ""
         self.result: Fingerprint | None = None
         self.plan: planner.Plan | None = None
@@ -218,9 +229,22 @@ class AutoconfigWidget(Container):
         self.recentre.changed.connect(self.recentre_boxes)
         for name in ("max_dims", "max_batch", "min_batch", "batch_rule"):
             self[name].changed.connect(self._on_limits_changed)
-        napari_viewer.layers.selection.events.active.connect(self._on_active_layer)
-        napari_viewer.layers.events.inserted.connect(self._on_layers_changed)
-        napari_viewer.layers.events.removed.connect(self._on_layers_changed)
+        connections = [
+            (napari_viewer.layers.selection.events.active, self._on_active_layer),
+            (napari_viewer.layers.events.inserted, self._on_layers_changed),
+            (napari_viewer.layers.events.removed, self._on_layers_changed),
+        ]
+        for emitter, slot in connections:
+            emitter.connect(slot)
+
+        def closed(*_: Any) -> None:
+            # The viewer outlives the dock: stop listening to it (and stop a running worker).
+            self._alive = False
+            self._stop.set()
+            for emitter, slot in connections:
+                emitter.disconnect(slot)
+
+        self.native.destroyed.connect(closed)
 
     # -- reading the form -------------------------------------------------------------------
     def limits(self) -> planner.Limits:
@@ -300,13 +324,12 @@ class AutoconfigWidget(Container):
     def _on_outcome(self, outcome: Outcome) -> None:
         if outcome.fingerprint is not None:
             self.result = outcome.fingerprint
-            self.replan()
             n = self.result.num_images
             msg = f"Fingerprinted {n} image{'s' * (n != 1)}."
             if self.result.skipped:
                 msg += f" Skipped {len(self.result.skipped)} file(s) no reader claims."
             self._set_status(msg)
-            self.run_finished.emit("done")
+            self.replan(then=lambda: self.run_finished.emit("done"))
         elif outcome.cancelled is not None:
             kept = "the previous result is kept" if self.result is not None else "no result yet"
             self._set_status(f"{outcome.cancelled} Cancelled: {kept}.")
@@ -317,6 +340,7 @@ class AutoconfigWidget(Container):
             self._report_error(outcome.error or "Fingerprinting failed.", level=level)
             self.run_finished.emit("error")
 
+    @_guarded
     def _on_worker_errored(self, exc: Exception) -> None:
         # run_fingerprint returns every failure as an Outcome; this is a last line of defence.
         logger.error("napari-autoconfig: worker error", exc_info=exc)
@@ -328,7 +352,8 @@ class AutoconfigWidget(Container):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        self._set_running(False)
+        if self._alive:
+            self._set_running(False)
 
     def _set_running(self, running: bool) -> None:
         for name in ("fingerprint", "images", "masks"):
@@ -342,8 +367,11 @@ class AutoconfigWidget(Container):
         if self.result is not None:
             self.replan()
 
-    def replan(self) -> None:
-        """Plan from the cached fingerprint and the current limits; refresh text, snippet, boxes."""
+    def replan(self, then: Callable[[], None] | None = None) -> None:
+        """Plan from the cached fingerprint and the current limits; refresh text, snippet, boxes.
+
+        ``then`` is called once the boxes are drawn (possibly in a later event-loop turn).
+        """
         fp = self.result
         if fp is None:
             return
@@ -351,22 +379,52 @@ class AutoconfigWidget(Container):
             plan = planner.make_plan(fp.median_size, self.limits(), num_images=fp.num_images)
         except (AssertionError, ValueError) as exc:  # limits the rule cannot work with
             self._report_error(f"These limits cannot be used: {exc}", level=None)
+            if then is not None:
+                then()
             return
         self.plan = plan
         self.snippet = export.render_python(export.config_values(plan, fp))
         self.config.value = self.snippet
         for name in ("copy", "save", "update_config", "recentre"):
             self[name].enabled = True
-        self._draw_boxes()
         self.results.value = self._results_text()
+        self._draw_boxes(then=then)
 
-    def _draw_boxes(self, image: Image | None = None) -> None:
-        if self.plan is None:
-            return
+    def _draw_boxes(
+        self, image: Image | None = None, then: Callable[[], None] | None = None
+    ) -> None:
+        """Draw the boxes on ``image`` (default: the target image), then refresh the text.
+
+        Adding a layer costs napari about 70 ms on the GUI thread; when both box layers are new
+        the second is added in the next event-loop turn so the GUI never stalls for both.
+        """
         image = image if image is not None else target_image(self.viewer)
-        if image is None:
+        if self.plan is None or image is None:
+            if then is not None:
+                then()
             return
-        self.boxes.show(self.plan.patch, self.plan.aug_patch, image=image)
+        plan, k = self.plan, spatial_ndim(image)
+        if self.boxes.has_layer(AUG_NAME, k) or self.boxes.has_layer(PATCH_NAME, k):
+            self.boxes.show(plan.patch, plan.aug_patch, image=image)
+            self._finish_boxes(then)
+            return
+        self.boxes.show(plan.patch, plan.aug_patch, image=image, names=(AUG_NAME,))
+        QTimer.singleShot(0, lambda: self._second_box(image, then))
+
+    @_guarded
+    def _second_box(self, image: Image, then: Callable[[], None] | None) -> None:
+        try:
+            if self.plan is not None and image in self.viewer.layers:
+                plan = self.plan
+                self.boxes.show(plan.patch, plan.aug_patch, image=image, names=(PATCH_NAME,))
+        finally:
+            self._finish_boxes(then)
+
+    def _finish_boxes(self, then: Callable[[], None] | None) -> None:
+        if self.plan is not None:
+            self.results.value = self._results_text()
+        if then is not None:
+            then()
 
     def _results_text(self) -> str:
         fp, plan = self.result, self.plan
@@ -414,7 +472,6 @@ class AutoconfigWidget(Container):
         image = target_image(self.viewer)
         if image is not None and image is not self.boxes.image:
             self._draw_boxes(image)
-            self.results.value = self._results_text()
 
     @_guarded
     def _on_layers_changed(self, event: Any = None) -> None:
