@@ -38,6 +38,8 @@ the output float type, then slope and intercept in double precision).
 from __future__ import annotations
 
 import gzip
+import itertools
+import mmap
 import os
 import re
 import struct
@@ -52,12 +54,15 @@ import tifffile
 
 from .errors import ImageReadError
 
-try:  # isal's inflate is about twice as fast as zlib's on image data
+try:  # isal's inflate is about twice as fast as zlib's on image data (85 ms vs 190 ms, 50 MB)
     from isal import igzip as _gzip_module
     from isal import isal_zlib as _zlib_module
+
+    _GzipFile = _gzip_module.IGzipFile
 except ImportError:  # pragma: no cover - isal is optional on some platforms
     _gzip_module = gzip
     _zlib_module = zlib
+    _GzipFile = gzip.GzipFile
 
 IMAGE_SUFFIXES: tuple[str, ...] = (
     ".ome.tiff", ".ome.tif", ".tiff", ".tif", ".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".nhdr",
@@ -73,8 +78,9 @@ _FORMAT_OF_SUFFIX = {
 # Decompressed block size for streaming: small blocks stay in CPU cache, which makes inflate
 # measurably faster than 64 MB reads (isal: 85 ms vs 130 ms for a 50 MB volume).
 _STREAM_BLOCK = 4 * 2**20
-# Number of indices gathered from a memory map at once (bounds the index arrays' memory).
-_TAKE_BATCH = 2**20
+# take() on raw pixels: positions closer than _READ_GAP bytes share one read of at most _READ_SPAN.
+_READ_GAP = 32 * 2**10
+_READ_SPAN = 16 * 2**20
 
 
 def image_suffix(path: str | os.PathLike) -> str | None:
@@ -292,9 +298,7 @@ def iter_chunks(header: ImageHeader, max_bytes: int = 64 * 2**20) -> Iterator[np
     max_bytes = max(int(max_bytes), header.dtype.itemsize)
     layout = _layout(header)
     if isinstance(layout, _Raw):
-        view = _raw_view(layout)
-        for block in _view_blocks(view, max_bytes):
-            yield _finish(np.array(block), layout.scale, layout.out_dtype)
+        yield from _raw_chunks(layout, max_bytes)
     elif isinstance(layout, _Stream):
         for _, block in _stream_blocks(layout, min(max_bytes, _STREAM_BLOCK)):
             yield block
@@ -342,16 +346,31 @@ def take(header: ImageHeader, flat_indices: np.ndarray) -> np.ndarray:
 
 
 def read_array(header: ImageHeader) -> np.ndarray:
-    """Return the whole presented array (for baselines and sample data; not bounded in memory)."""
-    layout = _layout(header)
-    if isinstance(layout, _Whole):
-        return _read_whole_sitk(layout.file)
-    out = np.empty(int(np.prod(header.shape, dtype=np.int64)), dtype=header.dtype)
-    pos = 0
-    for chunk in iter_chunks(header):
-        out[pos:pos + chunk.size] = chunk.ravel()
-        pos += chunk.size
-    return out.reshape(header.shape)
+    """Decode the whole array at once, the way biom3d does, in the presented order.
+
+    This is the whole-decode baseline (and the reader for sample data): SimpleITK's
+    ``ReadImage`` for NIfTI / MetaImage / NRRD, tifffile's ``series.asarray`` for TIFF and
+    ``numpy.load`` for ``.npy``. It shares no code with :func:`iter_chunks` / :func:`take`, so
+    each checks the other. Not bounded in memory.
+    """
+    path = header.path
+    try:
+        if header.format == "npy":
+            arr = np.load(path, allow_pickle=False)
+        elif header.format.endswith("tiff"):
+            layout = _layout(header)
+            with tifffile.TiffFile(path) as tif:
+                arr = tif.series[0].asarray()
+            kept = tuple(layout.series_shape[i] for i in layout.keep)
+            arr = arr.reshape(kept).transpose(layout.perm)
+        else:
+            arr = _read_whole_sitk(path)
+    except ImageReadError:
+        raise
+    except Exception as exc:
+        raise _stream_damaged(path, exc) from exc
+    arr = np.ascontiguousarray(arr)
+    return arr if arr.dtype.isnative else arr.astype(_native(arr.dtype))
 
 
 # --------------------------------------------------------------------------------------------
@@ -436,6 +455,44 @@ def _raw_view(layout: _Raw) -> np.ndarray:
     return view if layout.perm is None else view.transpose(layout.perm)
 
 
+def _raw_chunks(layout: _Raw, max_bytes: int) -> Iterator[np.ndarray]:
+    """Sequential pieces of a raw layout.
+
+    In file order the pieces are plain reads (faster than faulting in a memory map, and the
+    process keeps no mapped pages: a 4 GB volume is scanned in ~max_bytes of memory). Other orders
+    go through a memory map whose pages are released after every piece.
+    """
+    count = int(np.prod(layout.shape, dtype=np.int64))
+    if layout.perm is None:
+        step = max(1, max_bytes // layout.dtype.itemsize)
+        with open(layout.file, "rb") as f:
+            f.seek(layout.offset)
+            for start in range(0, count, step):
+                block = np.empty(min(step, count - start), dtype=layout.dtype)
+                if _read_exact(f, memoryview(block.view(np.uint8))) < block.nbytes:
+                    raise _stream_damaged(layout.file)
+                yield _finish(block, layout.scale, layout.out_dtype)
+        return
+    view = _raw_view(layout)
+    mapping = view
+    while mapping is not None and not isinstance(mapping, mmap.mmap):
+        mapping = getattr(mapping, "base", None)
+    for block in _view_blocks(view, max_bytes):
+        out = _finish(np.array(block), layout.scale, layout.out_dtype)
+        _release(mapping)
+        yield out
+
+
+def _release(mapping) -> None:
+    """Drop the pages a memory map touched from this process (clean, file-backed: no data lost)."""
+    advice = getattr(mmap, "MADV_DONTNEED", None)
+    if mapping is not None and advice is not None:
+        try:
+            mapping.madvise(advice)
+        except (OSError, ValueError):  # pragma: no cover - advisory only
+            pass
+
+
 def _view_blocks(view: np.ndarray, max_bytes: int) -> Iterator[np.ndarray]:
     """Consecutive C-order sub-views of ``view``, each at most ``max_bytes``."""
     if view.nbytes <= max_bytes:
@@ -456,16 +513,47 @@ def _view_blocks(view: np.ndarray, max_bytes: int) -> Iterator[np.ndarray]:
 
 
 def _raw_take(layout: _Raw, shape: tuple[int, ...], idx: np.ndarray) -> np.ndarray:
-    view = _raw_view(layout)
-    out = []
-    for start in range(0, idx.size, _TAKE_BATCH):
-        part = idx[start:start + _TAKE_BATCH]
-        if layout.perm is None:
-            values = view.reshape(-1)[part]
-        else:
-            values = view[np.unravel_index(part, shape)]
-        out.append(_finish(np.asarray(values), layout.scale, layout.out_dtype))
-    return np.concatenate(out)
+    """Values at presented flat indices, read with small positioned reads (no memory map).
+
+    A memory map would be simpler, but the kernel maps whole neighbourhoods around every touched
+    page (fault-around, read-ahead): 10,000 values from a 4 GB volume left 3.5 GB resident.
+    """
+    if layout.perm is None:
+        pos, order = idx, None
+    else:
+        multi = np.unravel_index(idx, shape)
+        stored = [None] * len(layout.perm)
+        for j, axis in enumerate(layout.perm):
+            stored[axis] = multi[j]
+        pos = np.ravel_multi_index(stored, layout.shape)
+        order = np.argsort(pos, kind="stable")
+        pos = pos[order]
+    values = _read_positions(layout, pos)
+    if order is not None:
+        unsorted = np.empty_like(values)
+        unsorted[order] = values
+        values = unsorted
+    return _finish(values, layout.scale, layout.out_dtype)
+
+
+def _read_positions(layout: _Raw, pos: np.ndarray) -> np.ndarray:
+    """Stored values at sorted element positions: nearby positions share one read."""
+    itemsize = layout.dtype.itemsize
+    out = np.empty(pos.size, dtype=layout.dtype)
+    # a new read starts after a gap larger than _READ_GAP bytes or when a read would pass _READ_SPAN
+    gap = np.diff(pos) * itemsize > _READ_GAP
+    span = np.diff((pos - pos[0]) * itemsize // _READ_SPAN) > 0
+    starts = np.concatenate([[0], np.flatnonzero(gap | span) + 1, [pos.size]])
+    with open(layout.file, "rb", buffering=0) as f:
+        for a, b in itertools.pairwise(starts):
+            first, last = int(pos[a]), int(pos[b - 1])
+            nbytes = (last - first + 1) * itemsize
+            f.seek(layout.offset + first * itemsize)
+            buf = bytearray(nbytes)
+            if _read_exact(f, memoryview(buf)) < nbytes:
+                raise _stream_damaged(layout.file)
+            out[a:b] = np.frombuffer(buf, dtype=layout.dtype)[pos[a:b] - first]
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -521,7 +609,7 @@ def _stream_blocks(layout: _Stream, block_bytes: int) -> Iterator[tuple[int, np.
         with open(path, "rb") as raw:
             if layout.codec == "gzip":
                 raw.seek(layout.offset)
-                f = _gzip_module.GzipFile(fileobj=raw, mode="rb")
+                f = _gzip_module.open(raw, "rb")
             else:
                 f = _ZlibReader(raw, layout.offset)
             skip = layout.skip
@@ -932,15 +1020,16 @@ def _decode_planes(tif, plan: _TiffPlan, pages: np.ndarray, samples: np.ndarray)
     return planes if planes.dtype.isnative else planes.astype(plan.dtype)
 
 
-def _tiff_view(path: Path, plan: _TiffPlan) -> np.ndarray:
+def _tiff_raw(path: Path, plan: _TiffPlan) -> _Raw:
+    """The raw layout of an uncompressed, contiguous TIFF series."""
     kept = tuple(plan.series_shape[i] for i in plan.keep)
-    return _raw_view(_Raw(path, plan.dataoffset, plan.stored_dtype, kept, "C", plan.perm))
+    perm = None if plan.perm == tuple(range(len(plan.perm))) else plan.perm
+    return _Raw(path, plan.dataoffset, plan.stored_dtype, kept, "C", perm)
 
 
 def _tiff_chunks(path: Path, plan: _TiffPlan, max_bytes: int) -> Iterator[np.ndarray]:
     if plan.dataoffset is not None:
-        for block in _view_blocks(_tiff_view(path, plan), max_bytes):
-            yield _finish(np.array(block), None, None)
+        yield from _raw_chunks(_tiff_raw(path, plan), max_bytes)
         return
     pages, samples = _tiff_planes(plan)
     plane_bytes = int(np.prod(plan.shape[-2:], dtype=np.int64)) * plan.dtype.itemsize
@@ -957,11 +1046,7 @@ def _tiff_chunks(path: Path, plan: _TiffPlan, max_bytes: int) -> Iterator[np.nda
 
 def _tiff_take(path: Path, plan: _TiffPlan, idx: np.ndarray) -> np.ndarray:
     if plan.dataoffset is not None:
-        view = _tiff_view(path, plan)
-        raw = _Raw(path, plan.dataoffset, plan.stored_dtype, view.shape, "C", None)
-        if plan.perm == tuple(range(len(plan.perm))):
-            return _raw_take(raw, plan.shape, idx)
-        return _finish(np.asarray(view[np.unravel_index(idx, plan.shape)]), None, None)
+        return _raw_take(_tiff_raw(path, plan), plan.shape, idx)
     pages, samples = _tiff_planes(plan)
     plane_len = int(np.prod(plan.shape[-2:], dtype=np.int64))
     plane_of = idx // plane_len
