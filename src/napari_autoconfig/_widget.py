@@ -409,7 +409,8 @@ class AutoconfigWidget(Container):
             self._finish_boxes(then)
             return
         self.boxes.show(plan.patch, plan.aug_patch, image=image, names=(AUG_NAME,))
-        QTimer.singleShot(0, lambda: self._second_box(image, then))
+        # A short delay (not 0) lets Qt paint and run other timers between the two additions.
+        QTimer.singleShot(10, lambda: self._second_box(image, then))
 
     @_guarded
     def _second_box(self, image: Image, then: Callable[[], None] | None) -> None:
