@@ -39,7 +39,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from psygnal import Signal as PsygnalSignal
 from qtpy.QtCore import QObject, QTimer, Signal
 from qtpy.QtGui import QFontDatabase
-from qtpy.QtWidgets import QApplication, QFileDialog
+from qtpy.QtWidgets import QApplication, QFileDialog, QSizePolicy
 
 from . import export, planner
 from ._overlay import (
@@ -220,6 +220,7 @@ class AutoconfigWidget(Container):
         self.config.native.setMinimumHeight(170)
         self.results.native.setMinimumHeight(220)
         self.status.native.setWordWrap(True)
+        self.status.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
 
         self.fingerprint.changed.connect(self.start)
         self.cancel.changed.connect(self.request_cancel)
