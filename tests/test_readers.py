@@ -396,3 +396,21 @@ def test_gzip_fallback_module_gives_same_values(tmp_path, monkeypatch):
     expected = _sitk_write(path, _vol((3, 10, 12)), (1.0, 1.0, 1.0), compress=True)
     monkeypatch.setattr(readers, "_gzip_module", gzip)
     _check_pixels(readers.read_header(path), expected)
+
+
+def test_lean_pixel_paths_are_used(tmp_path):
+    """Regression guard for speed: no format silently falls back to a whole SimpleITK read."""
+    data = _vol((3, 10, 12))
+    expected_kind = {"a.nii": readers._Raw, "a.nii.gz": readers._Stream, "a.mha": readers._Raw,
+                     "a.mhd": readers._Raw, "a.nrrd": readers._Raw, "z.mha": readers._Stream,
+                     "z.nrrd": readers._Stream, "v.nii.gz": readers._Stream}
+    for name, kind in expected_kind.items():
+        if name.startswith("v."):
+            _sitk_write(tmp_path / name, _vol((3, 10, 12, 2)), (1.0, 1.0, 1.0), vector=True,
+                        compress=True)
+        else:
+            _sitk_write(tmp_path / name, data, (1.0, 1.0, 1.0),
+                        compress=name.startswith("z.") or name.endswith(".gz"))
+        assert isinstance(readers._layout(readers.read_header(tmp_path / name)), kind), name
+    tifffile.imwrite(tmp_path / "a.tif", data)
+    assert readers._layout(readers.read_header(tmp_path / "a.tif")).dataoffset is not None

@@ -37,6 +37,7 @@ the output float type, then slope and intercept in double precision).
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import itertools
 import mmap
@@ -412,6 +413,15 @@ def _open(path: Path) -> tuple[ImageHeader, object]:
 
 
 def _layout(header: ImageHeader):
+    """Where the pixels of a header's file lie (re-derived from the file: headers stay plain)."""
+    if header.format in ("nifti", "metaimage", "nrrd"):
+        try:
+            size = header.path.stat().st_size
+            return _itk_layout(header, image_suffix(header.path) or "", size)[0]
+        except ImageReadError:
+            raise
+        except Exception as exc:
+            raise _stream_damaged(header.path, exc) from exc
     return _open(header.path)[1]
 
 
@@ -688,23 +698,31 @@ def _open_itk(path: Path, kind: str, suffix: str, size: int):
         raise _fail(path, f"{dim}D images with {comps} components per pixel are not supported",
                     "Save 2D or 3D images (optionally with channels)")
     unit = "mm"  # ITK's convention: NIfTI spacing is converted to mm, MetaImage / NRRD assume it
-    layout: object = _Whole(path)
-    if kind == "nifti":
-        layout = _nifti_layout(path, suffix, size, shape, dtype, comps)
-    elif kind == "metaimage":
-        layout = _metaimage_layout(path, size, spatial, comps, dtype)
-    else:
-        layout, nrrd_unit = _nrrd_layout(path, size, spatial, comps, dtype)
-        unit = nrrd_unit or unit
-    fmt = {"nifti": "nifti", "metaimage": "metaimage", "nrrd": "nrrd"}[kind]
-    return ImageHeader(path, fmt, shape, axes, dtype, spacing, unit), layout
+    header = ImageHeader(path, kind, shape, axes, dtype, spacing, unit)
+    layout, file_unit = _itk_layout(header, suffix, size)
+    if file_unit:
+        header = dataclasses.replace(header, unit=file_unit)
+    return header, layout
+
+
+def _itk_layout(header: ImageHeader, suffix: str, size: int):
+    """Pixel layout (and a unit the file states) of a NIfTI / MetaImage / NRRD, given its header.
+
+    Parses the small text / binary header directly (no SimpleITK call), so the pixel functions
+    pay no second ``ReadImageInformation``.
+    """
+    if header.format == "nifti":
+        return _nifti_layout(header.path, suffix, size, header.shape, header.dtype), None
+    if header.format == "metaimage":
+        return _metaimage_layout(header.path, size, header.shape, header.dtype), None
+    return _nrrd_layout(header.path, size, header.shape, header.dtype)
 
 
 _NIFTI_DTYPES = {2: "u1", 4: "i2", 8: "i4", 16: "f4", 64: "f8", 256: "i1", 512: "u2", 768: "u4",
                  1024: "i8", 1280: "u8"}
 
 
-def _nifti_layout(path: Path, suffix: str, size: int, shape, out_dtype: np.dtype, comps: int):
+def _nifti_layout(path: Path, suffix: str, size: int, shape, out_dtype: np.dtype):
     opener = _gzip_module.open if suffix == ".nii.gz" else open
     with opener(path, "rb") as f:
         head = f.read(540)
@@ -729,8 +747,10 @@ def _nifti_layout(path: Path, suffix: str, size: int, shape, out_dtype: np.dtype
     ndim = dims[0]
     count = int(np.prod([max(int(d), 1) for d in dims[1:ndim + 1]], dtype=np.int64))
     code_dtype = _NIFTI_DTYPES.get(code)
-    if code_dtype is None or comps != 1 or count != int(np.prod(shape, dtype=np.int64)):
-        return _Whole(path)  # vector / RGB / unusual layouts: SimpleITK knows best
+    # Vector pixels (dim[5]) and a 4th axis are the slowest axes on disk: the stored C order is
+    # already the presented channel-first order. RGB24 and odd types: SimpleITK knows best.
+    if code_dtype is None or count != int(np.prod(shape, dtype=np.int64)):
+        return _Whole(path)
     stored = np.dtype(code_dtype).newbyteorder(order)
     scale = None
     if np.isfinite(slope) and slope != 0 and (slope != 1 or inter != 0):
@@ -779,7 +799,7 @@ def _with_perm(path, offset, dtype, spatial, comps, size, scale=None, out=None) 
     return _Raw(path, offset, dtype, tuple(spatial), "C", None, scale, out)
 
 
-def _metaimage_layout(path: Path, size: int, spatial, comps: int, out_dtype: np.dtype):
+def _metaimage_layout(path: Path, size: int, shape, out_dtype: np.dtype):
     lines, end = _read_text_header(
         path, lambda s: s.strip().lower().startswith("elementdatafile"))
     fields = {}
@@ -789,6 +809,13 @@ def _metaimage_layout(path: Path, size: int, spatial, comps: int, out_dtype: np.
             fields[key.strip().lower()] = value.strip()
     code = _MET_DTYPES.get(fields.get("elementtype", "").upper())
     data_file = fields.get("elementdatafile", "")
+    try:
+        spatial = tuple(int(n) for n in fields.get("dimsize", "").split())[::-1]
+        comps = int(fields.get("elementnumberofchannels", "1"))
+    except ValueError:
+        return _Whole(path)
+    if ((comps,) if comps > 1 else ()) + spatial != tuple(shape):
+        return _Whole(path)
     if code is None or end < 0 or data_file.upper() == "LIST" or "%" in data_file:
         return _Whole(path)
     msb = any(fields.get(k, "").lower() == "true"
@@ -830,7 +857,7 @@ _NRRD_TYPES = {
 _NRRD_DTYPES = {name: code for code, names in _NRRD_TYPES.items() for name in names}
 
 
-def _nrrd_layout(path: Path, size: int, spatial, comps: int, out_dtype: np.dtype):
+def _nrrd_layout(path: Path, size: int, shape, out_dtype: np.dtype):
     lines, end = _read_text_header(path, lambda s: s == "")
     fields = {}
     for line in lines[1:]:
@@ -847,7 +874,14 @@ def _nrrd_layout(path: Path, size: int, spatial, comps: int, out_dtype: np.dtype
     sizes = [int(s) for s in fields.get("sizes", "").split()]
     if code is None or encoding not in ("raw", "gzip", "gz"):
         return _Whole(path), unit
-    if comps > 1 and (not sizes or sizes[0] != comps):
+    shape = tuple(shape)
+    kinds = fields.get("kinds", "").lower().split()
+    if (len(sizes) == len(shape) and sizes[0] == shape[0] and tuple(sizes[:0:-1]) == shape[1:]
+            and not (kinds and kinds[0] in ("domain", "space"))):
+        comps, spatial = sizes[0], shape[1:]  # vector axis first (fastest) on disk
+    elif tuple(sizes[::-1]) == shape:
+        comps, spatial = 1, shape
+    else:
         return _Whole(path), unit
     stored = np.dtype(code).newbyteorder(">" if fields.get("endian") == "big" else "<")
     if _native(stored) != out_dtype:
