@@ -829,6 +829,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _load() -> str:
+    return ", ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
 def _check_disk(folder: Path, needed: int) -> None:
     free = shutil.disk_usage(folder).free
     if free < needed * 1.2:
@@ -848,6 +852,13 @@ def main(argv: list[str] | None = None) -> int:
     big_bytes = int(args.big_gb * 2**30 * (1 + 1 / dtype.itemsize)) * 2
     _check_disk(parent, per_case * args.images * len(args.formats) + big_bytes)
     root = Path(tempfile.mkdtemp(prefix="napari-autoconfig-bench-", dir=parent))
+    load_start = _load()
+    if os.getloadavg()[0] > 0.5:
+        print(
+            f"warning: the machine is busy (load {load_start}): other processes share the cores,"
+            " timings and parallel speed-ups will be worse",
+            file=sys.stderr,
+        )
     print(f"machine: {machine()}\ndata: {root}", file=sys.stderr, flush=True)
     try:
         start = time.perf_counter()
@@ -879,6 +890,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(root, ignore_errors=True)
     print(f"\nmachine: {machine()}")
+    print(f"load average (1, 5, 15 min) at the end: {_load()}; {load_start} at the start")
     print(
         f"dataset: {args.images} images {args.shape} {args.dtype}, masks: {args.masks}, "
         f"repeats: {args.repeats}, warm file cache; peak MB = peak resident memory above the "
