@@ -211,3 +211,17 @@ def test_unreadable_file_is_named(tmp_path):
 def test_empty_folder(tmp_path):
     with pytest.raises(EmptyDatasetError):
         fingerprint_dataset(tmp_path)
+
+
+@pytest.mark.parametrize("fraction", [0.0005, 0.3, 0.999])
+def test_drawn_positions_are_the_ranked_foreground_voxels(tmp_path, fraction):
+    # a mask larger than one block of the foreground index, sparse to nearly full, odd-sized
+    rng = np.random.default_rng(3)
+    mask = (rng.random((7, 61, 83)) < fraction).astype(np.uint16) * 7
+    image = rng.integers(0, 60000, mask.shape).astype(np.uint16)
+    np.save(tmp_path / "m.npy", mask)
+    np.save(tmp_path / "i.npy", image)
+    record = fingerprint_case(tmp_path / "i.npy", tmp_path / "m.npy", seed=5, num_samples=3000)
+    expected = np.random.default_rng(5).choice(image[mask > 0], 3000, replace=True)
+    np.testing.assert_array_equal(record.samples, expected)
+    assert record.samples.dtype == np.uint16
