@@ -53,7 +53,7 @@ import numpy as np
 import SimpleITK as sitk
 import tifffile
 
-from .errors import ImageReadError
+from ..errors import ImageReadError
 
 try:  # isal's inflate is about twice as fast as zlib's on image data (85 ms vs 190 ms, 50 MB)
     from isal import igzip as _gzip_module
