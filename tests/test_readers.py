@@ -394,7 +394,9 @@ def test_header_is_picklable(tmp_path):
 def test_gzip_fallback_module_gives_same_values(tmp_path, monkeypatch):
     path = tmp_path / "g.nii.gz"
     expected = _sitk_write(path, _vol((3, 10, 12)), (1.0, 1.0, 1.0), compress=True)
-    monkeypatch.setattr(readers, "_gzip_module", gzip)
+    # the module is bound where it is used: the gzip stream reader and the NIfTI header reader
+    monkeypatch.setattr(readers._stream, "_gzip_module", gzip)
+    monkeypatch.setattr(readers._itk, "_gzip_module", gzip)
     _check_pixels(readers.read_header(path), expected)
 
 

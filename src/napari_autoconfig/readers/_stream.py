@@ -1,0 +1,119 @@
+"""Pixels inside a gzip or zlib stream (:class:`_Stream`): one sequential pass of the
+decompressor, in bounded memory (``.nii.gz``, compressed MetaImage / NRRD).
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ImageReadError
+from ._errors import _stream_damaged
+from ._raw import _finish, _read_exact
+
+try:  # isal's inflate is about twice as fast as zlib's on image data (85 ms vs 190 ms, 50 MB)
+    from isal import igzip as _gzip_module
+    from isal import isal_zlib as _zlib_module
+
+    _GzipFile = _gzip_module.IGzipFile
+except ImportError:  # pragma: no cover - isal is optional on some platforms
+    _gzip_module = gzip
+    _zlib_module = zlib
+    _GzipFile = gzip.GzipFile
+
+
+# Decompressed block size for streaming: small blocks stay in CPU cache, which makes inflate
+# measurably faster than 64 MB reads (isal: 85 ms vs 130 ms for a 50 MB volume).
+_STREAM_BLOCK = 4 * 2**20
+
+
+@dataclass(frozen=True)
+class _Stream:
+    """Pixels in presented C order inside a gzip or zlib stream."""
+
+    file: Path
+    codec: str  # "gzip" or "zlib"
+    offset: int  # where the compressed stream starts in the file
+    skip: int  # decompressed bytes before the pixels
+    dtype: np.dtype
+    count: int
+    scale: tuple[float, float] | None = None
+    out_dtype: np.dtype | None = None
+
+
+class _ZlibReader:
+    """File-like ``readinto`` over a zlib stream starting at ``offset``, memory bounded."""
+
+    def __init__(self, f, offset: int):
+        self._f = f
+        f.seek(offset)
+        self._d = _zlib_module.decompressobj()
+        self._pending = b""
+
+    def readinto(self, buf: memoryview) -> int:
+        while not self._pending:
+            if self._d.eof:
+                return 0
+            data = self._d.unconsumed_tail or self._f.read(2**20)
+            # with no input left the inflater may still hold output: ask once more before failing
+            self._pending = self._d.decompress(data, len(buf))
+            if not data and not self._pending and not self._d.eof:
+                raise EOFError("compressed stream ended early")
+        n = min(len(buf), len(self._pending))
+        buf[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+def _stream_blocks(layout: _Stream, block_bytes: int) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (first flat index, presented values) blocks of the stream, in order."""
+    itemsize = layout.dtype.itemsize
+    per_block = max(1, block_bytes // itemsize)
+    path = layout.file
+    try:
+        with open(path, "rb") as raw:
+            if layout.codec == "gzip":
+                raw.seek(layout.offset)
+                f = _gzip_module.open(raw, "rb")
+            else:
+                f = _ZlibReader(raw, layout.offset)
+            skip = layout.skip
+            while skip:
+                trash = bytearray(min(skip, 2**20))
+                n = _read_exact(f, memoryview(trash))
+                if n < len(trash):
+                    raise _stream_damaged(path)
+                skip -= n
+            pos = 0
+            while pos < layout.count:
+                n_items = min(per_block, layout.count - pos)
+                block = np.empty(n_items, dtype=layout.dtype)
+                got = _read_exact(f, memoryview(block.view(np.uint8)))
+                if got < block.nbytes:
+                    raise _stream_damaged(path)
+                yield pos, _finish(block, layout.scale, layout.out_dtype)
+                pos += n_items
+    except ImageReadError:
+        raise
+    except (EOFError, OSError, zlib.error, _zlib_module.error, ValueError) as exc:
+        raise _stream_damaged(path, exc) from exc
+
+
+def _stream_take(layout: _Stream, idx: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    out = np.empty(idx.size, dtype=dtype)
+    last = int(idx[-1])
+    lo = 0
+    for start, block in _stream_blocks(layout, _STREAM_BLOCK):
+        end = start + block.size
+        hi = int(np.searchsorted(idx, end, side="left"))
+        if hi > lo:
+            out[lo:hi] = block[idx[lo:hi] - start]
+            lo = hi
+        if end > last:  # the rest of the stream is not needed
+            break
+    return out

@@ -1,0 +1,210 @@
+"""TIFF, ImageJ and OME TIFF through tifffile: axes, spacing and the plan (:class:`_TiffPlan`) that
+maps a series to the presented array; raw memory-mappable series or page-by-page decoding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from ..errors import ImageReadError
+from ._errors import _FIX_DAMAGED, _fail, _stream_damaged, _truncated
+from ._header import ImageHeader
+from ._raw import _native, _Raw, _raw_chunks, _raw_take
+
+
+@dataclass(frozen=True)
+class _TiffPlan:
+    """How a TIFF series maps to the presented array."""
+
+    format: str
+    series_shape: tuple[int, ...]
+    n_lead: int  # leading series axes that index pages
+    keep: tuple[int, ...]  # series axes kept (size > 1, or Y / X)
+    perm: tuple[int, ...]  # transpose from kept axes to presented
+    shape: tuple[int, ...]
+    axes: str
+    dtype: np.dtype
+    sample_axis: int | None  # series axis of S, when inside the page
+    dataoffset: int | None  # set when uncompressed and contiguous (memory-mappable)
+    stored_dtype: np.dtype
+    spacing_xyz: tuple[float, ...] | None
+    unit: str | None
+
+
+_CHANNEL_LETTERS = "CS"
+
+
+def _tiff_axes(path: Path, axes: str, shape: tuple[int, ...]):
+    """Kept series axes and the transpose that puts them in presented C, Z, Y, X order."""
+    keep = [i for i, (a, n) in enumerate(zip(axes, shape, strict=True)) if n > 1 or a in "YX"]
+    chan = [i for i in keep if axes[i] in _CHANNEL_LETTERS]
+    depth = [i for i in keep if axes[i] == "Z"]
+    other = [i for i in keep if axes[i] not in "CSZYX"]
+    if other and not depth and len(other) == 1:
+        depth, other = other, []  # a plain stack (Q / I) or an ImageJ time series: its planes
+    elif other and not depth and not chan and len(other) == 2:
+        chan, depth, other = other[:1], other[1:], []  # plain 4D: keep the file's order
+    if other or len(chan) > 1 or len(depth) > 1:
+        raise _fail(path, f"its axes {axes} {shape} have more than channels and three "
+                    "spatial dimensions", "Save one (C, Z, Y, X) stack per file")
+    y, x = axes.index("Y"), axes.index("X")
+    order = chan + depth + [y, x]
+    letters = "C" * len(chan) + "Z" * len(depth) + "YX"
+    perm = tuple(keep.index(i) for i in order)
+    return tuple(keep), perm, letters
+
+
+def _tiff_plan(path: Path, tif: tifffile.TiffFile, size: int) -> _TiffPlan:
+    series = tif.series[0]
+    axes, shape = series.axes, tuple(int(n) for n in series.shape)
+    if "Y" not in axes or "X" not in axes:
+        raise _fail(path, f"unexpected TIFF axes {axes}", "Save the image as a plain stack")
+    label_axes = axes
+    if not (tif.is_imagej or tif.is_ome) and "S" in axes and axes.index("S") < axes.index("Y"):
+        # Planar "RGB" from a plain stack of 3 or 4 planes (tifffile's default for such arrays):
+        # biom3d's reader moves those planes last, a bug; they are planes in the file's order.
+        label_axes = axes.replace("S", "Q")
+    keep, perm, letters = _tiff_axes(path, label_axes, shape)
+    presented = tuple(shape[keep[p]] for p in perm)
+    keyframe = series.keyframe
+    page_size = int(np.prod(keyframe.shape, dtype=np.int64))
+    n_pages = int(np.prod(shape, dtype=np.int64)) // max(page_size, 1)
+    n_lead = 0
+    while n_lead <= len(shape) and int(np.prod(shape[:n_lead], dtype=np.int64)) != n_pages:
+        n_lead += 1
+    sample_axis = None
+    if "S" in axes[n_lead:] and shape[axes.index("S")] > 1:
+        sample_axis = axes.index("S")
+    stored_dtype = np.dtype(series.dtype).newbyteorder(tif.byteorder)
+    dataoffset = series.dataoffset
+    if dataoffset is not None:
+        need = dataoffset + int(np.prod(shape, dtype=np.int64)) * stored_dtype.itemsize
+        if size < need:
+            raise _truncated(path, size, need)
+    else:
+        pages = series.pages
+        if len(pages) != n_pages or any(p is None for p in pages):
+            raise _fail(path, f"it holds {len(pages)} readable pages where {n_pages} are expected",
+                        "The file is probably truncated; copy it again")
+        for page in pages:
+            ends = [o + b for o, b in zip(page.dataoffsets, page.databytecounts, strict=False)]
+            if ends and max(ends) > size:
+                raise _truncated(path, size, max(ends))
+            if not any(page.databytecounts):
+                raise _fail(path, "a page has no pixel data", _FIX_DAMAGED)
+    fmt = "imagej-tiff" if tif.is_imagej else "ome-tiff" if tif.is_ome else "tiff"
+    spacing, unit = _tiff_spacing(tif, "Z" in letters)
+    return _TiffPlan(fmt, shape, n_lead, keep, perm, presented, letters, _native(series.dtype),
+                     sample_axis, dataoffset, stored_dtype, spacing, unit)
+
+
+def _tiff_spacing(tif: tifffile.TiffFile, is_3d: bool):
+    """biom3d's ImageJ spacing: (1/XResolution, 1/YResolution, spacing entry), else None."""
+    meta = tif.imagej_metadata if tif.is_imagej else None
+    if not meta or "spacing" not in meta:
+        return None, None
+    tags = tif.pages.first.tags
+    try:
+        xres, yres = tags["XResolution"].value, tags["YResolution"].value
+        # denominator / numerator of the rationals, exactly as biom3d computes 1/resolution
+        sx, sy = xres[1] / xres[0], yres[1] / yres[0]
+        sz = float(meta["spacing"])
+    except (KeyError, ZeroDivisionError, TypeError, ValueError, IndexError):
+        return None, None
+    unit = meta.get("unit")
+    unit = str(unit) if unit else None
+    return ((float(sx), float(sy), sz) if is_3d else (float(sx), float(sy))), unit
+
+
+def _open_tiff(path: Path, size: int) -> tuple[ImageHeader, _TiffPlan]:
+    with tifffile.TiffFile(path) as tif:
+        plan = _tiff_plan(path, tif, size)
+    header = ImageHeader(path, plan.format, plan.shape, plan.axes, plan.dtype, plan.spacing_xyz,
+                         plan.unit)
+    return header, plan
+
+
+def _tiff_planes(plan: _TiffPlan) -> tuple[np.ndarray, np.ndarray]:
+    """For each presented plane (C order over C, Z): its page index and sample index (-1: none)."""
+    outer = plan.shape[:-2]
+    n = int(np.prod(outer, dtype=np.int64))
+    multi = np.unravel_index(np.arange(n), outer) if outer else ()
+    full = [np.zeros(n, dtype=np.int64) for _ in plan.series_shape]
+    for j, m in enumerate(multi):
+        full[plan.keep[plan.perm[j]]] = m
+    lead = plan.series_shape[:plan.n_lead]
+    pages = np.ravel_multi_index(full[:plan.n_lead], lead) if lead else np.zeros(n, np.int64)
+    samples = full[plan.sample_axis] if plan.sample_axis is not None else np.full(n, -1)
+    return np.asarray(pages, dtype=np.int64), np.asarray(samples, dtype=np.int64)
+
+
+def _decode_planes(tif, plan: _TiffPlan, pages: np.ndarray, samples: np.ndarray) -> np.ndarray:
+    """Decode the pages holding the given planes; return the planes, shape (n, Y, X)."""
+    unique = np.unique(pages)
+    page_shape = plan.series_shape[plan.n_lead:]
+    data = tif.asarray(key=[int(p) for p in unique], series=0)
+    data = data.reshape((len(unique), *page_shape))
+    rows = np.searchsorted(unique, pages)
+    if plan.sample_axis is None:
+        planes = data[rows]
+    else:
+        s = plan.sample_axis - plan.n_lead + 1  # axis of S in ``data``
+        planes = np.moveaxis(data, s, 1)[rows, samples]
+    planes = planes.reshape((len(pages), *plan.shape[-2:]))
+    return planes if planes.dtype.isnative else planes.astype(plan.dtype)
+
+
+def _tiff_raw(path: Path, plan: _TiffPlan) -> _Raw:
+    """The raw layout of an uncompressed, contiguous TIFF series."""
+    kept = tuple(plan.series_shape[i] for i in plan.keep)
+    perm = None if plan.perm == tuple(range(len(plan.perm))) else plan.perm
+    return _Raw(path, plan.dataoffset, plan.stored_dtype, kept, "C", perm)
+
+
+def _tiff_chunks(path: Path, plan: _TiffPlan, max_bytes: int) -> Iterator[np.ndarray]:
+    if plan.dataoffset is not None:
+        yield from _raw_chunks(_tiff_raw(path, plan), max_bytes)
+        return
+    pages, samples = _tiff_planes(plan)
+    plane_bytes = int(np.prod(plan.shape[-2:], dtype=np.int64)) * plan.dtype.itemsize
+    step = max(1, max_bytes // plane_bytes)
+    try:
+        with tifffile.TiffFile(path) as tif:
+            for i in range(0, len(pages), step):
+                yield _decode_planes(tif, plan, pages[i:i + step], samples[i:i + step])
+    except ImageReadError:
+        raise
+    except Exception as exc:
+        raise _stream_damaged(path, exc) from exc
+
+
+def _tiff_take(path: Path, plan: _TiffPlan, idx: np.ndarray) -> np.ndarray:
+    if plan.dataoffset is not None:
+        return _raw_take(_tiff_raw(path, plan), plan.shape, idx)
+    pages, samples = _tiff_planes(plan)
+    plane_len = int(np.prod(plan.shape[-2:], dtype=np.int64))
+    plane_of = idx // plane_len
+    needed = np.unique(plane_of)
+    plane_bytes = plane_len * plan.dtype.itemsize
+    step = max(1, (64 * 2**20) // plane_bytes)
+    out = np.empty(idx.size, dtype=plan.dtype)
+    try:
+        with tifffile.TiffFile(path) as tif:
+            for i in range(0, len(needed), step):
+                group = needed[i:i + step]
+                planes = _decode_planes(tif, plan, pages[group], samples[group]).reshape(
+                    len(group), -1)
+                lo = np.searchsorted(plane_of, group[0], side="left")
+                hi = np.searchsorted(plane_of, group[-1], side="right")
+                rows = np.searchsorted(group, plane_of[lo:hi])
+                out[lo:hi] = planes[rows, idx[lo:hi] % plane_len]
+    except ImageReadError:
+        raise
+    except Exception as exc:
+        raise _stream_damaged(path, exc) from exc
+    return out
