@@ -829,6 +829,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def busy_cores(seconds: float = 1.0) -> float:
+    """How many cores the whole machine kept busy over the next ``seconds`` (Linux; else 0)."""
+
+    def sample() -> tuple[int, int]:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(ticks), ticks[3] + ticks[4]  # total, idle + iowait
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return (1 - (idle1 - idle0) / max(total1 - total0, 1)) * (os.cpu_count() or 1)
+
+
 def _load() -> str:
     return ", ".join(f"{v:.2f}" for v in os.getloadavg())
 
@@ -852,13 +868,7 @@ def main(argv: list[str] | None = None) -> int:
     big_bytes = int(args.big_gb * 2**30 * (1 + 1 / dtype.itemsize)) * 2
     _check_disk(parent, per_case * args.images * len(args.formats) + big_bytes)
     root = Path(tempfile.mkdtemp(prefix="napari-autoconfig-bench-", dir=parent))
-    load_start = _load()
-    if os.getloadavg()[0] > 0.5:
-        print(
-            f"warning: the machine is busy (load {load_start}): other processes share the cores,"
-            " timings and parallel speed-ups will be worse",
-            file=sys.stderr,
-        )
+    load_start, busy = _load(), 0.0
     print(f"machine: {machine()}\ndata: {root}", file=sys.stderr, flush=True)
     try:
         start = time.perf_counter()
@@ -877,6 +887,13 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
             flush=True,
         )
+        busy = busy_cores()
+        if busy > 0.25:
+            print(
+                f"warning: other processes kept {busy:.1f} cores busy just before the timings: "
+                "they share the cores, so timings and parallel speed-ups come out worse",
+                file=sys.stderr,
+            )
         rows, problems = bench_dataset(root / "set", args, image_bytes)
         if args.big_gb > 0:
             more, found = bench_big(root / "big", args)
@@ -890,7 +907,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(root, ignore_errors=True)
     print(f"\nmachine: {machine()}")
-    print(f"load average (1, 5, 15 min) at the end: {_load()}; {load_start} at the start")
+    print(
+        f"load average (1, 5, 15 min): {load_start} at the start, {_load()} at the end; "
+        f"cores busy with other work just before the timings: {busy:.2f}"
+    )
     print(
         f"dataset: {args.images} images {args.shape} {args.dtype}, masks: {args.masks}, "
         f"repeats: {args.repeats}, warm file cache; peak MB = peak resident memory above the "
