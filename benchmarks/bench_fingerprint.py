@@ -152,7 +152,9 @@ class _SlabWriter:
         if fmt == "tif":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "truncating ImageJ file" above 4 GB: intended
-                layout = tifffile.memmap(path, shape=shape_zyx, dtype=dtype, **_imagej_kwargs())
+                layout = tifffile.memmap(
+                    path, shape=shape_zyx, dtype=dtype, **_imagej_kwargs(len(shape_zyx))
+                )
                 offset = layout.offset
                 del layout
             self._file = open(path, "r+b")  # closed in close()
@@ -170,11 +172,12 @@ class _SlabWriter:
         self._file.close()
 
 
-def _imagej_kwargs() -> dict:
+def _imagej_kwargs(ndim: int) -> dict:
+    """ImageJ TIFF metadata for a 2D or 3D array: resolution, spacing entry, axes."""
     return {
         "imagej": True,
         "resolution": (1 / SPACING_XYZ[0], 1 / SPACING_XYZ[1]),
-        "metadata": {"spacing": SPACING_XYZ[2], "unit": "micron", "axes": "ZYX"},
+        "metadata": {"spacing": SPACING_XYZ[2], "unit": "micron", "axes": "ZYX"[3 - ndim :]},
     }
 
 
@@ -200,10 +203,7 @@ def write_case(
         for kind, array in pairs:
             path = root / fmt / kind / f"case_{index:04d}{SUFFIX[fmt]}"
             if fmt == "tif-zlib":
-                kwargs = _imagej_kwargs()
-                if array.ndim == 2:
-                    kwargs["metadata"] = {**kwargs["metadata"], "axes": "YX"}
-                tifffile.imwrite(path, array, compression="zlib", **kwargs)
+                tifffile.imwrite(path, array, compression="zlib", **_imagej_kwargs(array.ndim))
             else:
                 writer = _SlabWriter(path, fmt, array.shape, array.dtype)
                 writer.write(array)
@@ -290,7 +290,7 @@ def _baseline_read(path: Path) -> tuple[np.ndarray, tuple[float, ...] | None]:
                 tags = tif.pages.first.tags
                 xn, xd = tags["XResolution"].value
                 yn, yd = tags["YResolution"].value
-                spacing = (1 / (xn / xd), 1 / (yn / yd), float(ij["spacing"]))
+                spacing = (1 / (xn / xd), 1 / (yn / yd), float(ij["spacing"]))[: array.ndim]
         return array, spacing
     import SimpleITK as sitk
 
