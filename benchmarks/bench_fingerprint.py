@@ -652,49 +652,58 @@ def bench_dataset(
         images, masks = root / fmt / "images", root / fmt / "masks"
         warm(root / fmt)
         budget = 2 * image_bytes / MB  # peak above the interpreter: at most twice the largest image
-        scan = [
-            Measure("scan", fmt, v)
-            for v in ("ours compute_median", "baseline scan", "ours fingerprint")
-        ]
-        if with_biom3d:
-            scan.append(Measure("scan", fmt, "biom3d compute_median"))
-        alternate(scan, images, None, args.repeats)
-        problems += disagreements(scan)
-        base = scan[1]
-        for m in scan:
-            ours = m.variant.startswith("ours")
-            rows.append(
-                _row(
-                    m,
-                    base if m is not base else None,
-                    SCAN_TARGET.get(fmt) if ours else None,
-                    budget if ours else None,
-                )
-            )
+        biom3d = ("biom3d compute_median",) if with_biom3d else ()
+        scan, found = run_section(
+            "scan",
+            fmt,
+            ("ours compute_median", "baseline scan", "ours fingerprint", *biom3d),
+            (images, None),
+            args.repeats,
+            (SCAN_TARGET.get(fmt), budget),
+            rows,
+        )
+        problems += found
         if args.masks:
-            masked = [
-                Measure("masked", fmt, v) for v in ("ours fingerprint+masks", "baseline +masks")
-            ]
-            if with_biom3d:
-                masked.append(Measure("masked", fmt, "biom3d data_fingerprint"))
-            alternate(masked, images, masks, args.repeats)
-            problems += disagreements(masked)
-            for m in masked:
-                ours = m.variant.startswith("ours")
-                rows.append(
-                    _row(
-                        m,
-                        masked[1] if ours else None,
-                        MASKED_TARGET.get(fmt) if ours else None,
-                        budget if ours else None,
-                    )
-                )
+            biom3d = ("biom3d data_fingerprint",) if with_biom3d else ()
+            masked, found = run_section(
+                "masked",
+                fmt,
+                ("ours fingerprint+masks", "baseline +masks", *biom3d),
+                (images, masks),
+                args.repeats,
+                (MASKED_TARGET.get(fmt), budget),
+                rows,
+            )
+            problems += found
         if args.cli:
             command = bench_cli(fmt, images, masks if args.masks else None, args.repeats)
             rows.append(_cli_row(command))
             problems += disagreements([masked[0] if args.masks else scan[0], command])
         print(f"[{fmt}] done", file=sys.stderr, flush=True)
     return rows, problems
+
+
+def run_section(
+    section: str,
+    fmt: str,
+    variants: tuple[str, ...],
+    folders: tuple[Path, Path | None],
+    repeats: int,
+    targets: tuple[float | None, float | None],
+    rows: list[Row],
+) -> tuple[list[Measure], list[str]]:
+    """Time the variants alternately, add their rows; return them and their disagreements.
+
+    ``targets`` = (minimum ratio baseline / ours, maximum MB above the interpreter), for ours.
+    """
+    measures = [Measure(section, fmt, v) for v in variants]
+    alternate(measures, *folders, repeats)
+    base = next(m for m in measures if m.variant.startswith("baseline"))
+    for m in measures:
+        ours = m.variant.startswith("ours")
+        ratio_target, max_mb = targets if ours else (None, None)
+        rows.append(_row(m, None if m is base else base, ratio_target, max_mb))
+    return measures, disagreements(measures)
 
 
 def bench_cli(fmt: str, images: Path, masks: Path | None, repeats: int) -> Measure:

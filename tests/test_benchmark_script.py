@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
@@ -74,6 +75,63 @@ def test_tiny_benchmark_prints_ratios_and_variants_agree(tmp_path):
     assert {r["section"] for r in report["rows"]} >= {"many 1", "many 10"}
     # everything it generated is gone
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+FAKE_BIOM3D = """
+import numpy as np
+from napari_autoconfig.fingerprint import fingerprint_dataset
+
+def compute_median(path, return_spacing=False):
+    fp = fingerprint_dataset(path)
+    # biom3d reads a single-channel ImageJ TIFF as (1, Z, Y, X)
+    return np.array([1, *fp.median_size]), np.array(fp.median_spacing_xyz)
+
+def data_fingerprint(img_dir, msk_dir=None, num_samples=10000, seed=42):
+    fp = fingerprint_dataset(img_dir, msk_dir, seed=seed, num_samples=num_samples)
+    size, spacing = np.array([1, *fp.median_size]), np.array(fp.median_spacing_xyz)
+    return size, spacing, fp.mean, fp.std, fp.perc_005, fp.perc_995
+"""
+
+
+def test_biom3d_variants_run_when_biom3d_is_importable(tmp_path):
+    """biom3d itself is not a dependency: a stand-in with its signatures proves the wiring."""
+    fake = tmp_path / "fake" / "biom3d"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "auto_config.py").write_text(FAKE_BIOM3D)
+    results = tmp_path / "results.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--images",
+            "2",
+            "--shape",
+            "4",
+            "16",
+            "16",
+            "--repeats",
+            "1",
+            "--formats",
+            "tif",
+            "--many",
+            "0",
+            "--no-cli",
+            "--out",
+            str(tmp_path),
+            "--json",
+            str(results),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(fake.parent)},
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = {r["variant"]: r for r in json.loads(results.read_text())["rows"]}
+    assert rows["biom3d compute_median"]["met"] != "FAILED"
+    assert rows["biom3d data_fingerprint"]["met"] != "FAILED"
+    assert rows["biom3d data_fingerprint"]["ratio"] > 0
 
 
 def test_generated_data_is_realistic_and_slabs_join():
