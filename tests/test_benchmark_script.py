@@ -23,35 +23,19 @@ def _load_script():
     return module
 
 
+def _run_bench(options: str, tmp_path: Path, results: Path, env=None):
+    command = [sys.executable, str(SCRIPT), *options.split(), "--out", str(tmp_path)]
+    return subprocess.run(
+        [*command, "--json", str(results)], capture_output=True, text=True, timeout=300, env=env
+    )
+
+
 def test_tiny_benchmark_prints_ratios_and_variants_agree(tmp_path):
     results = tmp_path / "results.json"
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            "--images",
-            "3",
-            "--shape",
-            "6",
-            "24",
-            "24",
-            "--repeats",
-            "1",
-            "--formats",
-            "tif",
-            "nii.gz",
-            "--big-gb",
-            "0.001",
-            "--many",
-            "10",
-            "--out",
-            str(tmp_path),
-            "--json",
-            str(results),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    run = _run_bench(
+        "--images 3 --shape 6 24 24 --repeats 1 --formats tif nii.gz --big-gb 0.001 --many 10",
+        tmp_path,
+        results,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "baseline/ours" in run.stdout
@@ -100,31 +84,10 @@ def test_biom3d_variants_run_when_biom3d_is_importable(tmp_path):
     (fake / "__init__.py").write_text("")
     (fake / "auto_config.py").write_text(FAKE_BIOM3D)
     results = tmp_path / "results.json"
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            "--images",
-            "2",
-            "--shape",
-            "4",
-            "16",
-            "16",
-            "--repeats",
-            "1",
-            "--formats",
-            "tif",
-            "--many",
-            "0",
-            "--no-cli",
-            "--out",
-            str(tmp_path),
-            "--json",
-            str(results),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    run = _run_bench(
+        "--images 2 --shape 4 16 16 --repeats 1 --formats tif --many 0 --no-cli",
+        tmp_path,
+        results,
         env={**os.environ, "PYTHONPATH": str(fake.parent)},
     )
     assert run.returncode == 0, run.stdout + run.stderr
