@@ -135,6 +135,9 @@ def _check_mask(image: ImageHeader, mask: ImageHeader) -> None:
         )
 
 
+#: Bytes of mask read at a time: small pieces keep peak memory near the bits kept (measured on
+#: 96x512x512 TIFF masks: 61 MB peak instead of 113 MB with 64 MB pieces, and faster).
+_MASK_CHUNK_BYTES = 8 * 2**20
 #: Voxels per block of the foreground index: one count per 128 voxels (16 packed bytes).
 _BLOCK = 128
 _BLOCK_BYTES = _BLOCK // 8
@@ -181,7 +184,7 @@ def _foreground_chunks(mask: ImageHeader) -> list[_ForegroundChunk]:
     """
     chunks = []
     check_integer = not np.issubdtype(mask.dtype, np.integer) and mask.dtype != np.bool_
-    for chunk in iter_chunks(mask):
+    for chunk in iter_chunks(mask, max_bytes=_MASK_CHUNK_BYTES):
         flat = chunk.ravel()
         if check_integer and not np.array_equal(flat, np.trunc(flat)):
             raise NonIntegerMaskError(
