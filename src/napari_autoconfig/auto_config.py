@@ -249,9 +249,10 @@ def auto_config(
         If both ``img_path`` and ``median`` are None, and as :func:`compute_median` and
         :func:`find_patch_pool_batch`.
     """
-    assert not (img_path is None and median is None), (
-        "[Error] Please provide either an image collection path or a median shape."
-    )
+    if img_path is None and median is None:  # raised, not asserted: holds under python -O
+        raise AssertionError(
+            "[Error] Please provide either an image collection path or a median shape."
+        )
     if median is None:
         median = compute_median(path=img_path)
     patch, pool, batch = find_patch_pool_batch(dims=median, max_dims=max_dims)

@@ -113,14 +113,16 @@ def _fmt(values: Sequence[int]) -> str:
 def _check_dims(dims: Sequence[float]) -> np.ndarray:
     """Point 1: accept 3 or 4 entries (channel first dropped) and refuse non-positive sizes."""
     n = len(dims)
-    assert n in (3, 4), (
-        f"[Error] The median size must have 3 entries (Z, Y, X) or 4 (C, Z, Y, X); got {n}: "
-        f"{list(dims)}."
-    )
+    if n not in (3, 4):  # biom3d asserts; raised here so python -O keeps the checks
+        raise AssertionError(
+            f"[Error] The median size must have 3 entries (Z, Y, X) or 4 (C, Z, Y, X); got {n}: "
+            f"{list(dims)}."
+        )
     spatial = np.array(dims[1:] if n == 4 else dims)
-    assert np.all(spatial > 0), (
-        f"[Error] One dimension is non-positve {spatial}. Every median size must be at least 1."
-    )
+    if not np.all(spatial > 0):
+        raise AssertionError(
+            f"[Error] One dimension is non-positve {spatial}. Every median size must be at least 1."
+        )
     return spatial
 
 
@@ -193,11 +195,12 @@ def _trace(
     budget = np.array(max_dims)
 
     min_fmaps = min(max_dims) // 2**max_pool
-    assert min_fmaps >= 1, (
-        f"[Error] The minimum of max_dims {min(max_dims)} is too small regarding max_pool "
-        f"{max_pool}: it must be at least 2**max_pool = {2**max_pool}. Increase max_dims or "
-        "reduce max_pool."
-    )
+    if min_fmaps < 1:
+        raise AssertionError(
+            f"[Error] The minimum of max_dims {min(max_dims)} is too small regarding max_pool "
+            f"{max_pool}: it must be at least 2**max_pool = {2**max_pool}. Increase max_dims or "
+            "reduce max_pool."
+        )
 
     shrunk = bool(spatial.prod() > budget.prod())
     cycle = False
