@@ -9,7 +9,7 @@ Intensity samples equal biom3d's. biom3d draws, per image, with a fresh ``defaul
 ``rng.choice(image[mask > 0], num_samples, replace=True)``, which is
 ``values[rng.integers(0, len(values), num_samples)]``. Only the number of foreground voxels and the
 positions of the drawn ones are needed, so the mask is streamed once (a bit per voxel is kept, with
-a count per block of 256 voxels to find the n-th foreground voxel fast) and only the drawn image
+a count per block of 128 voxels to find the n-th foreground voxel fast) and only the drawn image
 voxels are read, never the whole ``image[mask > 0]`` array.
 """
 
@@ -125,6 +125,39 @@ class Fingerprint:
     def median_spacing_zyx(self) -> tuple[float, ...] | None:
         """The median spacing in numpy order, (z, y, x) or (y, x) for 2D, for showing to people."""
         return None if self.median_spacing_xyz is None else self.median_spacing_xyz[::-1]
+
+
+def describe(fingerprint: Fingerprint, most: int = 5) -> list[str]:
+    """The fingerprint in sentences for people: images, size and spacing (z, y, x), intensities.
+
+    Shared by the command line's summary and the widget's results, so both say the same thing.
+    """
+    fp = fingerprint
+    lines = [f"Images: {fp.num_images}" + (" (with masks)" if fp.has_masks else " (no masks)")]
+    if fp.skipped:
+        names = ", ".join(p.name for p in fp.skipped[:most])
+        more = f" and {len(fp.skipped) - most} more" if len(fp.skipped) > most else ""
+        lines.append(f"Skipped {len(fp.skipped)} file(s) no reader claims: {names}{more}")
+    z, y, x = fp.median_zyx
+    size = f"{y} x {x} (2D)" if fp.is_2d else f"{z} x {y} x {x}"
+    lines.append(f"Median size (z, y, x): {size} voxels")
+    if fp.channels > 1:
+        lines.append(f"Channels: {fp.channels}")
+    spacing = fp.median_spacing_zyx
+    if spacing:
+        unit = f" {fp.unit}" if fp.unit else " (unit not given)"
+        axes = "(y, x)" if len(spacing) == 2 else "(z, y, x)"
+        lines.append(f"Median spacing {axes}: " + " x ".join(f"{v:g}" for v in spacing) + unit)
+    else:
+        lines.append("Median spacing: none of the images gives one")
+    if fp.has_masks:
+        lines.append(
+            f"Foreground intensity: mean {fp.mean:.6g}, std {fp.std:.6g}, "
+            f"0.5th percentile {fp.perc_005:.6g}, 99.5th percentile {fp.perc_995:.6g}"
+        )
+    else:
+        lines.append("Foreground intensity: needs masks (0 in the snippet, as in biom3d)")
+    return lines
 
 
 def _check_mask(image: ImageHeader, mask: ImageHeader) -> None:
