@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -238,11 +239,13 @@ def _open(path: Path) -> tuple[ImageHeader, object]:
     if 0 in header.shape:
         raise _fail(path, f"the image is empty (shape {header.shape})",
                     "Remove this zero-size image from the folder")
-    return header, layout
+    return replace(header, layout=layout), layout
 
 
 def _layout(header: ImageHeader):
-    """Where the pixels of a header's file lie (re-derived from the file: headers stay plain)."""
+    """Where the pixels of a header's file lie: kept from the header read, or re-derived."""
+    if header.layout is not None:
+        return header.layout
     if header.format in ("nifti", "metaimage", "nrrd"):
         try:
             size = header.path.stat().st_size

@@ -4,7 +4,7 @@ presents; every format's reader fills one in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,9 @@ class ImageHeader:
         biom3d's spacing, (x, y, z) or (x, y) for 2D; None when the file has none.
     unit : str or None
         Unit of the spacing when known ("micron", "mm").
+    layout : object
+        Where the pixels lie in the file, found while reading the header, so that reading pixels
+        does not parse the header again (private to the readers; not compared, not shown).
     """
 
     path: Path
@@ -39,6 +42,7 @@ class ImageHeader:
     dtype: np.dtype
     spacing_xyz: tuple[float, ...] | None
     unit: str | None
+    layout: object = field(default=None, compare=False, repr=False)
 
     def _axis_len(self, letter: str) -> int:
         return self.shape[self.axes.index(letter)] if letter in self.axes else 1
