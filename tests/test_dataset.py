@@ -114,3 +114,16 @@ def test_spaces_accents_and_symlinks(tmp_path):
     (real / "alias.npy").symlink_to(real / "cellule 1.npy")
     dataset = open_dataset(link)
     assert [c.key for c in dataset.cases] == ["alias", "cellule 1"]
+
+
+def test_linked_subfolders_are_listed_once_even_in_a_loop(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    _touch_npy(elsewhere / "y.npy")
+    root = tmp_path / "data"
+    _touch_npy(root / "x.npy")
+    (root / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / "back").symlink_to(root, target_is_directory=True)  # a loop
+    images, skipped = list_images(root)
+    names = [p.relative_to(root).as_posix() for p in images]
+    assert "linked/y.npy" in names and "x.npy" in names
+    assert len(names) == len(set(p.resolve() for p in images)) and not skipped

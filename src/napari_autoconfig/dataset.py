@@ -7,6 +7,7 @@ image of the same relative path and name, whatever the image extension (``a.tif`
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,13 +66,28 @@ def _check_folder(folder: str | Path, role: str) -> Path:
     return path
 
 
+def _walk_files(root: Path) -> list[Path]:
+    """Every file under ``root``, following symbolic links to folders (each folder once)."""
+    files: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        info = os.stat(folder)
+        if (info.st_dev, info.st_ino) in seen:  # a link back up the tree: do not loop
+            subfolders.clear()
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        files.extend(Path(folder, name) for name in names if Path(folder, name).is_file())
+    return sorted(files)
+
+
 def list_images(folder: str | Path, role: str = "images") -> tuple[list[Path], list[Path]]:
     """List the images under a folder, recursively, sorted by path.
 
     Parameters
     ----------
     folder : str or Path
-        The folder to list. Symbolic links are followed.
+        The folder to list. Symbolic links to files and to folders are followed (a linked folder
+        is listed once, even when links make a loop).
     role : str
         What the folder holds ("images" or "masks"), for error messages.
 
@@ -91,7 +107,7 @@ def list_images(folder: str | Path, role: str = "images") -> tuple[list[Path], l
     root = _check_folder(folder, role)
     images: list[Path] = []
     skipped: list[Path] = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    for path in _walk_files(root):
         relative = path.relative_to(root)
         hidden = any(part.startswith(".") for part in relative.parts)
         if not hidden and image_suffix(path) is not None:
@@ -133,7 +149,7 @@ def open_dataset(images: str | Path, masks: str | Path | None = None) -> Dataset
     UnpairedFilesError
         If an image has no mask or a mask no image; the message lists them by name.
     """
-    image_root = _check_folder(images, "images")
+    image_root = Path(images).expanduser()
     image_paths, skipped = list_images(image_root, "images")
     if not image_paths:
         found = f" (only {len(skipped)} other file(s), e.g. {skipped[0].name!r})" if skipped else ""
@@ -147,7 +163,7 @@ def open_dataset(images: str | Path, masks: str | Path | None = None) -> Dataset
         cases = tuple(Case(key, path) for key, path in keys.items())
         return Dataset(cases, tuple(skipped))
 
-    mask_root = _check_folder(masks, "masks")
+    mask_root = Path(masks).expanduser()
     mask_paths, mask_skipped = list_images(mask_root, "masks")
     mask_keys = _unique_keys(mask_paths, mask_root, "mask")
     lonely_images = [keys[k] for k in keys if k not in mask_keys]

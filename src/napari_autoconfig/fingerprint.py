@@ -516,6 +516,8 @@ def fingerprint_dataset(
     Fingerprint
         The dataset summary with one record per image.
     """
+    if isinstance(images, Dataset) and masks is not None:
+        raise TypeError("Give the masks folder to open_dataset, not with an opened Dataset.")
     dataset = images if isinstance(images, Dataset) else open_dataset(images, masks)
     records = map_cases(
         dataset.cases,
