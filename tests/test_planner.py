@@ -8,9 +8,12 @@ import math
 import numpy as np
 import pytest
 
+from napari_autoconfig import planner
+from napari_autoconfig.errors import AutoconfigError, LimitsError
 from napari_autoconfig.planner import (
     Limits,
     Plan,
+    _value_flags,
     clamp_batch,
     find_patch_pool_batch,
     get_aug_patch,
@@ -260,10 +263,47 @@ def test_plan_preprocessing_rule():
     assert make_plan((64, 64, 64), limits, num_images=100).max_batch_used == 5
     assert make_plan((64, 64, 64), limits, num_images=30).batch == 2   # 1, then min_batch
     assert make_plan((64, 64, 64), limits, num_images=1000).batch == 16  # rule gives 50
-    with pytest.raises(ValueError, match="num_images"):
+    with pytest.raises(LimitsError, match="num_images"):
         make_plan((64, 64, 64), limits)
-    with pytest.raises(ValueError, match="batch rule"):
-        make_plan((64, 64, 64), Limits(batch_rule="magic"))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"max_dims": (16, 128, 128)}, "is too small regarding max_pool"),
+        ({"max_pool": 8}, "is too small regarding max_pool"),
+        ({"max_pool": -1}, "max_pool must be"),
+        ({"max_pool": 2.5}, "max_pool must be"),
+        ({"max_dims": (128, 128)}, "max_dims must be 3"),
+        ({"max_dims": (0, 128, 128)}, "max_dims must be 3"),
+        ({"min_batch": 0}, "min_batch must be"),
+        ({"max_batch": -1}, "max_batch must be"),
+        ({"batch_rule": "magic"}, "Unknown batch rule 'magic'; use one of fixed, preprocessing"),
+        ({"epsilon": 0.0}, "epsilon must be positive"),
+    ],
+)
+def test_impossible_limits_are_refused_when_built(kwargs, needle):
+    # Refused by Limits itself, before any folder is read or plan made; one type, an
+    # AssertionError as in biom3d.
+    with pytest.raises(LimitsError, match=needle) as info:
+        Limits(**kwargs)
+    assert isinstance(info.value, AssertionError) and isinstance(info.value, AutoconfigError)
+
+
+def test_limits_keep_biom3d_legal_corners():
+    # biom3d clamps max first then min: min_batch above max_batch is legal and min wins.
+    limits = Limits(min_batch=8, max_batch=4)
+    assert make_plan((64, 64, 64), limits).batch == 8
+    assert Limits(max_dims=[32, 64, 64], max_pool=5).max_dims == (32, 64, 64)  # 32 // 32 = 1
+    assert Limits(max_pool=0).max_pool == 0
+
+
+def test_value_flags_shorter_counts():
+    # One value left: flagged when any flag is; another shorter count: the leading flags.
+    assert _value_flags([64], (False, True, False)) == ([True], False)
+    assert _value_flags([64], (False, False)) == ([False], False)
+    assert _value_flags([96, 64], (False, True, True)) == ([False, True], True)
+    assert _value_flags([96, 64, 32], (True, False, True)) == ([True, False, True], False)
 
 
 def test_plan_reasons_explain_each_number():
@@ -285,3 +325,19 @@ def test_oversize_axes():
     assert len(sentences) == 3
     assert "z (192 > 133)" in sentences[0]
     assert oversize_axes(make_plan((64, 64, 64)), (64, 64, 64)) == ()
+
+
+@pytest.mark.parametrize("max_dims", [(128, 128, 128), (96, 96, 96), (64, 160, 192)])
+@pytest.mark.parametrize("max_pool", [1, 3, 5])
+def test_never_more_patch_values_than_flags(monkeypatch, max_dims, max_pool):
+    # Why _value_flags has no branch for more values than flags: equal patch values grow together.
+    seen = []
+
+    def checked(values, flags):
+        seen.append((len(values), len(flags)))
+        return _value_flags(values, flags)
+
+    monkeypatch.setattr(planner, "_value_flags", checked)
+    for median in _random_medians(400, seed=max_pool):
+        find_patch_pool_batch(median, max_dims, max_pool)
+    assert seen and all(n_values <= n_flags for n_values, n_flags in seen)

@@ -40,6 +40,13 @@ class NonIntegerMaskError(DatasetError):
     """A mask holding non-integer values (not a label image)."""
 
 
+class LimitsError(AutoconfigError, AssertionError):
+    """Planning limits no plan can come from (e.g. ``max_dims`` too small regarding ``max_pool``).
+
+    An ``AssertionError`` too, as biom3d asserts on the same limits.
+    """
+
+
 class ImageReadError(AutoconfigError):
     """A file with an image extension that cannot be read as an image.
 

@@ -11,13 +11,36 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import LimitsError
+
 AXES_ZYX = ("z", "y", "x")
 BATCH_RULES = ("fixed", "preprocessing")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_budget(max_dims: Sequence[int], max_pool: int) -> int:
+    """The smallest feature map ``min(max_dims) // 2**max_pool``; LimitsError when below 1."""
+    if not _is_int(max_pool) or max_pool < 0:
+        raise LimitsError(
+            f"[Error] max_pool must be a whole number of poolings, 0 or more; got {max_pool!r}."
+        )
+    min_fmaps = min(max_dims) // 2**max_pool
+    if min_fmaps < 1:  # biom3d asserts the same ("is too small regarding max_pool")
+        raise LimitsError(
+            f"[Error] The minimum of max_dims {min(max_dims)} is too small regarding max_pool "
+            f"{max_pool}: it must be at least 2**max_pool = {2**max_pool}. Increase max_dims or "
+            "reduce max_pool."
+        )
+    return int(min_fmaps)
 
 
 @dataclass(frozen=True)
@@ -46,6 +69,41 @@ class Limits:
     max_batch: int = 16
     batch_rule: str = "fixed"
     epsilon: float = 1e-3
+
+    def __post_init__(self) -> None:
+        """Refuse limits no plan can come from, at once rather than after a folder is read.
+
+        Raises
+        ------
+        LimitsError
+            ``max_dims`` not 3 positive whole numbers; ``max_pool`` negative or such that
+            ``min(max_dims) // 2**max_pool < 1`` ("is too small regarding max_pool", as biom3d);
+            ``min_batch`` below 1 or ``max_batch`` below 0; an unknown ``batch_rule``;
+            ``epsilon`` not positive. ``min_batch > max_batch`` is allowed: as in biom3d,
+            ``min_batch`` then wins.
+        """
+        dims = tuple(self.max_dims)
+        if len(dims) != 3 or not all(_is_int(v) and v > 0 for v in dims):
+            raise LimitsError(
+                f"max_dims must be 3 positive whole numbers (z, y, x); got {list(dims)}."
+            )
+        # Plain ints in a tuple, whatever sequence of integers was given (lists, numpy ints).
+        object.__setattr__(self, "max_dims", tuple(int(v) for v in dims))
+        _check_budget(self.max_dims, self.max_pool)
+        if not _is_int(self.min_batch) or self.min_batch < 1:
+            raise LimitsError(
+                f"min_batch must be a whole number, 1 or more; got {self.min_batch!r}."
+            )
+        if not _is_int(self.max_batch) or self.max_batch < 0:
+            raise LimitsError(
+                f"max_batch must be a whole number, 0 or more; got {self.max_batch!r}."
+            )
+        if self.batch_rule not in BATCH_RULES:
+            raise LimitsError(
+                f"Unknown batch rule {self.batch_rule!r}; use one of {', '.join(BATCH_RULES)}."
+            )
+        if not self.epsilon > 0:
+            raise LimitsError(f"epsilon must be positive; got {self.epsilon!r}.")
 
 
 @dataclass(frozen=True)
@@ -169,19 +227,21 @@ def _pools(sizes: np.ndarray, min_fmaps: int, max_pool: int) -> np.ndarray:
 def _value_flags(values: list, flags: tuple[bool, ...]) -> tuple[list[bool], bool]:
     """Which distinct patch values one ``itertools.product`` tuple selects.
 
-    biom3d multiplies the list of distinct values by the flag tuple with numpy broadcasting, so a
-    single value left is selected when any flag is set, a single flag applies to every value, and
-    any other length mismatch raises ``ValueError`` in biom3d. Here the mismatch uses the leading
-    flags (padded with ``False``) instead of crashing; the second result says it happened.
+    biom3d multiplies the list of distinct values by the flag tuple with numpy broadcasting, so
+    with one value left it is selected when any flag is set, and any other shorter count raises
+    ``ValueError`` in biom3d; here the leading flags are used instead (the second result says so).
+
+    There are never more values than flags (one flag per distinct first patch value): axes with
+    equal first values have the same pooling, hence the same growth step (a first patch lies in
+    ``[m * 2**p, m * 2**(p + 1))`` for pooling ``p``, below ``m`` for a clipped 0 and from
+    ``m * 2**max_pool`` up for a clipped ``max_pool``: disjoint ranges), so they always grow
+    together and stay equal.
     """
     if len(values) == len(flags):
         return list(flags), False
     if len(values) == 1:
         return [any(flags)], False
-    if len(flags) == 1:
-        return [flags[0]] * len(values), False
-    padded = list(flags[: len(values)]) + [False] * max(0, len(values) - len(flags))
-    return padded, True
+    return list(flags[: len(values)]), True
 
 
 def _trace(
@@ -194,13 +254,7 @@ def _trace(
     spatial = ori.copy()
     budget = np.array(max_dims)
 
-    min_fmaps = min(max_dims) // 2**max_pool
-    if min_fmaps < 1:
-        raise AssertionError(
-            f"[Error] The minimum of max_dims {min(max_dims)} is too small regarding max_pool "
-            f"{max_pool}: it must be at least 2**max_pool = {2**max_pool}. Increase max_dims or "
-            "reduce max_pool."
-        )
+    min_fmaps = _check_budget(max_dims, max_pool)
 
     shrunk = bool(spatial.prod() > budget.prod())
     cycle = False
@@ -276,7 +330,8 @@ def find_patch_pool_batch(
     ------
     AssertionError
         ``dims`` without 3 or 4 entries; a non-positive entry ("One dimension is non-positve");
-        ``min(max_dims) // 2**max_pool < 1`` ("is too small regarding max_pool").
+        ``min(max_dims) // 2**max_pool < 1`` ("is too small regarding max_pool") or a negative
+        ``max_pool``: :class:`~napari_autoconfig.errors.LimitsError`, an ``AssertionError``.
 
     Notes
     -----
@@ -344,14 +399,13 @@ def clamp_batch(batch: int, max_batch: int, min_batch: int) -> int:
 def _max_batch_for(limits: Limits, num_images: int | None) -> int:
     if limits.batch_rule == "fixed":
         return int(limits.max_batch)
-    if limits.batch_rule == "preprocessing":
-        if num_images is None:
-            raise ValueError(
-                "The 'preprocessing' batch rule needs the number of images "
-                "(biom3d uses number_of_images // 20); pass num_images."
-            )
-        return int(num_images) // 20
-    raise ValueError(f"Unknown batch rule {limits.batch_rule!r}; use one of {BATCH_RULES}.")
+    # "preprocessing" (Limits refuses any other rule)
+    if num_images is None:
+        raise LimitsError(
+            "The 'preprocessing' batch rule needs the number of images "
+            "(biom3d uses number_of_images // 20); pass num_images, or use the 'fixed' rule."
+        )
+    return int(num_images) // 20
 
 
 def _patch_reason(t: _Trace, max_dims: Sequence[int]) -> str:
@@ -445,10 +499,11 @@ def make_plan(
 
     Raises
     ------
+    LimitsError
+        The ``"preprocessing"`` rule without ``num_images`` (bad limits are refused earlier, by
+        :class:`Limits`). A subclass of ``AssertionError``.
     AssertionError
-        As :func:`find_patch_pool_batch`.
-    ValueError
-        Unknown batch rule, or the ``"preprocessing"`` rule without ``num_images``.
+        ``median_size`` without 3 or 4 entries, or with an entry below 1.
     """
     hi = _max_batch_for(limits, num_images)
     t = _trace(median_size, limits.max_dims, limits.max_pool, limits.epsilon)
