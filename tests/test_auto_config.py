@@ -169,9 +169,14 @@ def test_compute_median_without_spacing_warns_and_returns_empty_list(tmp_path):
 
 def test_empty_folder_raises_biom3d_assertion(tmp_path):
     (tmp_path / "empty").mkdir()
-    for call in (ac.compute_median, ac.data_fingerprint):
-        with pytest.raises(AssertionError, match="List of sizes for median computation is empty"):
-            call(tmp_path / "empty")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("no image here")
+    for folder in ("empty", "notes"):
+        for call in (ac.compute_median, ac.data_fingerprint):
+            with pytest.raises(AssertionError, match="List of sizes for median") as info:
+                call(tmp_path / folder)
+            assert str(info.value).count("List of sizes") == 1  # said once, then the why
+            assert folder in str(info.value)
     with pytest.raises(EmptyDatasetError):
         ac.auto_config(img_path=tmp_path / "empty")
 

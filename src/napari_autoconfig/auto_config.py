@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 from . import planner
-from .errors import EmptyDatasetError
 
 __all__ = [
     "auto_config",
@@ -32,8 +31,6 @@ __all__ = [
     "get_aug_patch",
     "parameters_return",
 ]
-
-_EMPTY = "List of sizes for median computation is empty"
 
 
 def find_patch_pool_batch(
@@ -73,15 +70,11 @@ def get_aug_patch(patch_size: Sequence[int] | np.ndarray) -> list[int]:
 
 def _fingerprint(img_path: str | Path, msk_path: str | Path | None, num_samples: int, seed: int):
     # Imported here so that the planning functions work without the readers' dependencies.
+    # Every EmptyDatasetError already starts with biom3d's sentence ("List of sizes for median
+    # computation is empty"), which biom3d's callers match.
     from .fingerprint import fingerprint_dataset
 
-    try:
-        return fingerprint_dataset(img_path, msk_path, seed=seed, num_samples=num_samples)
-    except EmptyDatasetError as error:
-        if _EMPTY in str(error):
-            raise
-        # biom3d's callers match this sentence; keep the specific explanation after it.
-        raise EmptyDatasetError(f"{_EMPTY}: {error}") from error
+    return fingerprint_dataset(img_path, msk_path, seed=seed, num_samples=num_samples)
 
 
 def compute_median(
