@@ -14,7 +14,11 @@ from napari_autoconfig.export import (
     OWNED_KEYS,
     ConfigUpdate,
     check_config_target,
+    check_save_target,
+    commit_update,
     config_values,
+    prepare_update,
+    render_config,
     render_python,
     render_yaml,
     save_config,
@@ -364,3 +368,90 @@ def test_every_non_owned_line_is_byte_identical(tmp_path, newline):
     assert data.count(b"\n") == data.count(newline.encode())  # no mixed line endings
     assert result.added == ("CLIPPING_BOUNDS", "INTENSITY_MOMENTS", "IS_2D", "NUM_CHANNELS")
     assert not (tmp_path / "biom3d_config.py.executed").exists()
+
+
+# --------------------------------------------------------------------------- refusals up front
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "config.yml", "config.txt"])
+def test_only_python_configs_are_updated(tmp_path, name):
+    # A YAML line "BATCH_SIZE: 2" parses as a Python annotation; it must not be edited as Python.
+    path = tmp_path / name
+    original = b"BATCH_SIZE: 2\nPATCH_SIZE: [128, 128, 128]\n"
+    path.write_bytes(original)
+    for call in (check_config_target, lambda p: update_config(p, _values())):
+        with pytest.raises(ConfigError, match=r"only biom3d Python configs \(\.py\)") as info:
+            call(path)
+        assert "Save as for YAML" in str(info.value) and name in str(info.value)
+    assert path.read_bytes() == original
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_check_config_target_refuses_what_the_update_refuses(tmp_path):
+    # The early check runs the same planning step, so a chained owned key is refused before any
+    # long work, whatever values come later.
+    path = tmp_path / "chain.py"
+    path.write_text("LR = 0.01\nA = PATCH_SIZE = [64, 64, 64]\n")
+    with pytest.raises(ConfigError, match="line 2: PATCH_SIZE is assigned together"):
+        check_config_target(path)
+    with pytest.raises(ConfigError, match="line 2"):
+        update_config(path, {"BATCH_SIZE": 2})  # refused even without PATCH_SIZE in the values
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chain.py"]
+
+
+def test_prepare_then_commit_writes_only_on_commit(tmp_path):
+    path = tmp_path / "cfg.py"
+    path.write_text("BATCH_SIZE = 4\n")
+    pending = prepare_update(path, {"BATCH_SIZE": 2, "IS_2D": True})
+    assert pending.data == b"BATCH_SIZE = 2\nIS_2D = True\n"
+    assert pending.changed == (("BATCH_SIZE", "4", "2"),) and pending.added == ("IS_2D",)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cfg.py"]
+    assert path.read_text() == "BATCH_SIZE = 4\n"
+    result = commit_update(pending)
+    assert path.read_bytes() == pending.data
+    assert result.backup.read_text() == "BATCH_SIZE = 4\n"
+
+
+def test_commit_refuses_a_config_changed_since_prepared(tmp_path):
+    path = tmp_path / "cfg.py"
+    path.write_text("BATCH_SIZE = 4\n")
+    pending = prepare_update(path, {"BATCH_SIZE": 2})
+    path.write_text("BATCH_SIZE = 8\n")
+    with pytest.raises(ConfigError, match="changed on disk"):
+        commit_update(pending)
+    assert path.read_text() == "BATCH_SIZE = 8\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cfg.py"]
+
+
+def test_check_save_target(tmp_path):
+    assert check_save_target(tmp_path / "a.YAML") == tmp_path / "a.YAML"
+    with pytest.raises(ConfigError, match=r"must end in \.py"):
+        check_save_target(tmp_path / "a.json")
+    with pytest.raises(ConfigError, match="does not exist"):
+        check_save_target(tmp_path / "missing" / "a.py")
+    (tmp_path / "d.py").mkdir()
+    with pytest.raises(ConfigError, match="it is a folder"):
+        check_save_target(tmp_path / "d.py")
+    assert render_config(tmp_path / "a.yml", {"BATCH_SIZE": 2}).endswith("BATCH_SIZE: 2\n")
+    assert render_config(tmp_path / "a.py", {"BATCH_SIZE": 2}).endswith("BATCH_SIZE = 2\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.py"]
+
+
+@pytest.mark.parametrize("name", ["new.py", "new.yaml"])
+def test_new_config_follows_the_umask(tmp_path, name):
+    # A cluster job running as another user must be able to read the config (not 0600).
+    old = os.umask(0o022)
+    try:
+        path = save_config(tmp_path / name, _values())
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_update_backup_has_the_config_mode(tmp_path):
+    path = tmp_path / "cfg.py"
+    path.write_text("BATCH_SIZE = 4\n")
+    os.chmod(path, 0o640)
+    result = update_config(path, {"BATCH_SIZE": 2})
+    assert stat.S_IMODE(result.backup.stat().st_mode) == 0o640
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640

@@ -23,12 +23,12 @@ import math
 import os
 import re
 import stat
-import tempfile
 import tokenize
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from .atomic import write_atomic
 from .errors import ConfigError
 from .planner import Plan
 
@@ -202,50 +202,22 @@ def render_yaml(values: Mapping[str, object]) -> str:
 # --------------------------------------------------------------------------- files
 
 
-def _atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # make the rename durable too, where the platform allows
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+def check_save_target(path: str | Path) -> Path:
+    """Check that a new config can be saved at ``path``; writes nothing.
 
-
-def save_config(path: str | Path, values: Mapping[str, object]) -> Path:
-    """Write the values to a new config file (``.py``, ``.yaml`` or ``.yml``), atomically.
+    Returns
+    -------
+    Path
+        ``path`` with ``~`` expanded.
 
     Raises
     ------
     ConfigError
-        Other suffix, missing folder, or a folder that cannot be written.
+        A suffix other than ``.py``, ``.yaml`` or ``.yml``; a missing folder; a folder given as the
+        file; a folder that cannot be written.
     """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".py":
-        text = render_python(values)
-    elif suffix in (".yaml", ".yml"):
-        text = render_yaml(values)
-    else:
+    path = Path(path).expanduser()
+    if path.suffix.lower() not in (".py", ".yaml", ".yml"):
         raise ConfigError(
             f"Cannot save a config as {str(path)!r}: the name must end in .py (biom3d Python "
             "config) or .yaml / .yml."
@@ -259,8 +231,42 @@ def save_config(path: str | Path, values: Mapping[str, object]) -> Path:
         raise ConfigError(
             f"Cannot save the config as {str(path)!r}: it is a folder. Choose a file name."
         )
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"Cannot save {str(path)!r}: the folder {str(path.parent)!r} is not writable. Choose "
+            "a folder you can write to."
+        )
+    return path
+
+
+def render_config(path: str | Path, values: Mapping[str, object]) -> str:
+    """The text :func:`save_config` would write at ``path``: Python or YAML by its suffix.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`check_save_target`.
+    """
+    path = check_save_target(path)
+    if path.suffix.lower() == ".py":
+        return render_python(values)
+    return render_yaml(values)
+
+
+def write_config(path: str | Path, text: str) -> Path:
+    """Write a rendered config (:func:`render_config`) atomically, as UTF-8.
+
+    A new file gets the permissions the umask gives (readable by the cluster job that trains);
+    a replaced file keeps its own.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`check_save_target`, or when the write itself fails.
+    """
+    path = check_save_target(path)
     try:
-        _atomic_write(path, text.encode("utf-8"), _mode_of(path))
+        write_atomic(path, text.encode("utf-8"))
     except OSError as error:
         raise ConfigError(
             f"Cannot write {str(path)!r}: {error.strerror or error}. Choose a folder you can "
@@ -269,24 +275,27 @@ def save_config(path: str | Path, values: Mapping[str, object]) -> Path:
     return path
 
 
-def _mode_of(path: Path) -> int | None:
-    try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except OSError:
-        return None
+def save_config(path: str | Path, values: Mapping[str, object]) -> Path:
+    """Write the values to a new config file (``.py``, ``.yaml`` or ``.yml``), atomically.
+
+    Raises
+    ------
+    ConfigError
+        Other suffix, missing folder, or a folder that cannot be written.
+    """
+    return write_config(path, render_config(path, values))
 
 
 @dataclass(frozen=True)
 class _Source:
     raw: bytes
     encoding: str
-    bom: bool
     text: str
     tree: ast.Module
 
 
 def _read_source(path: Path) -> _Source:
-    """Checks and reads a config: exists, is a file, readable, writable, decodes and parses."""
+    """Checks and reads a config: a .py file that exists, readable, writable, decodes, parses."""
     if not path.exists():
         raise ConfigError(
             f"The config file {str(path)!r} does not exist. Choose an existing biom3d config, or "
@@ -294,6 +303,11 @@ def _read_source(path: Path) -> _Source:
         )
     if path.is_dir():
         raise ConfigError(f"{str(path)!r} is a folder, not a config file. Choose the .py file.")
+    if path.suffix.lower() != ".py":
+        raise ConfigError(
+            f"Cannot update {str(path)!r}: only biom3d Python configs (.py) can be updated in "
+            "place; use Save as for YAML."
+        )
     try:
         raw = path.read_bytes()
     except OSError as error:
@@ -308,7 +322,6 @@ def _read_source(path: Path) -> _Source:
         )
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
-        bom = encoding == "utf-8-sig"
         text = raw.decode(encoding)
     except (SyntaxError, LookupError, UnicodeDecodeError) as error:
         raise ConfigError(
@@ -325,19 +338,38 @@ def _read_source(path: Path) -> _Source:
         raise ConfigError(
             f"The config {str(path)!r} is not valid Python ({error}); it was left untouched."
         ) from error
-    return _Source(raw, encoding, bom, text, tree)
+    return _Source(raw, encoding, text, tree)
+
+
+# Stand-ins with the right shapes: check_config_target plans an update with them, so that every
+# refusal of the real update (which depends on the file, not on the numbers) happens up front.
+_PROBE_VALUES: dict[str, object] = {
+    "BATCH_SIZE": 2,
+    "PATCH_SIZE": [64, 64, 64],
+    "AUG_PATCH_SIZE": [111, 111, 111],
+    "NUM_POOLS": [4, 4, 4],
+    "MEDIAN_SPACING": [1.0, 1.0, 1.0],
+    "CLIPPING_BOUNDS": [0.0, 1.0],
+    "INTENSITY_MOMENTS": [0.0, 1.0],
+    "IS_2D": False,
+    "NUM_CHANNELS": 1,
+    "CHANNEL_AXIS": 0,
+}
 
 
 def check_config_target(path: str | Path) -> Path:
     """Check early (before long work) that a config can be updated; writes nothing.
 
+    Runs the planning step of :func:`update_config` (:func:`prepare_update`) with stand-in values,
+    so a config refused later would be refused here.
+
     Raises
     ------
     ConfigError
-        Missing file, a folder, unreadable or unwritable file, or not valid Python (with the line).
+        As :func:`prepare_update`.
     """
-    path = Path(path)
-    _read_source(path)
+    path = Path(path).expanduser()
+    prepare_update(path, _PROBE_VALUES)
     return path
 
 
@@ -411,33 +443,49 @@ def _newline_of(text: str) -> str:
     return match.group(0) if match else "\n"
 
 
-def update_config(path: str | Path, values: Mapping[str, object]) -> ConfigUpdate:
-    """Replace the owned keys' values in an existing biom3d config, in place, without running it.
+@dataclass(frozen=True)
+class PreparedUpdate:
+    """An in-place update computed but not written yet (:func:`prepare_update`).
 
-    Only the value text of top-level ``KEY = value`` (or ``KEY: type = value``) assignments of keys
-    in :data:`OWNED_KEYS` found in ``values`` changes; values already equal keep their text. Keys
-    missing from the file are added as new lines after the last owned key present (else after the
-    leading docstring/comment block). The original bytes go to ``<name>.bak`` first; the new file
-    replaces the old one atomically and keeps its permissions.
-
-    Parameters
+    Attributes
     ----------
-    path : str or Path
-        An existing biom3d Python config.
-    values : mapping
-        Typically :func:`config_values`; keys outside :data:`OWNED_KEYS` are ignored.
+    path : Path
+        The config to update.
+    original : bytes
+        Its bytes when the update was prepared (they go to the backup).
+    data : bytes
+        Its new bytes.
+    changed, added
+        As :class:`ConfigUpdate`.
+    """
 
-    Returns
-    -------
-    ConfigUpdate
+    path: Path
+    original: bytes = field(repr=False)
+    data: bytes = field(repr=False)
+    changed: tuple[tuple[str, str, str], ...]
+    added: tuple[str, ...]
+
+    @property
+    def backup(self) -> Path:
+        """``<name>.bak`` beside the config."""
+        return self.path.with_name(self.path.name + ".bak")
+
+
+def prepare_update(path: str | Path, values: Mapping[str, object]) -> PreparedUpdate:
+    """The planning step of :func:`update_config`: read, parse and compute the new bytes.
+
+    Writes nothing, and raises every refusal :func:`update_config` can raise except a failing
+    write, so callers can check a config, and compute everything, before writing any file.
 
     Raises
     ------
     ConfigError
-        Missing file, a folder, unreadable / unwritable, not valid Python (the line is named), or an
-        owned key assigned together with other names (``A = PATCH_SIZE = ...``).
+        A suffix other than ``.py`` (YAML configs are saved, not updated); a missing file, a
+        folder, an unreadable or unwritable file, not valid Python (the line is named); an owned
+        key assigned together with other names (``A = PATCH_SIZE = ...``), whichever values are
+        given.
     """
-    path = Path(path)
+    path = Path(path).expanduser()
     src = _read_source(path)
     text, tree = src.text, src.tree
     starts = _line_starts(text)
@@ -448,16 +496,19 @@ def update_config(path: str | Path, values: Mapping[str, object]) -> ConfigUpdat
     present: set[str] = set()
     owned_nodes: list[ast.stmt] = []
     for node in tree.body:
-        names = [n for n in _target_names(node) if n in wanted]
-        if not names:
+        owned = [n for n in _target_names(node) if n in OWNED_KEYS]
+        if not owned:
             continue
+        # Refused for every owned key, not only the ones given, so that the early check (with
+        # stand-in values) and the real update refuse the same files.
         if isinstance(node, ast.Assign) and len(node.targets) > 1:
             raise ConfigError(
-                f"{str(path)!r} line {node.lineno}: {names[0]} is assigned together with other "
+                f"{str(path)!r} line {node.lineno}: {owned[0]} is assigned together with other "
                 "names; write it on its own line (KEY = value) so it can be updated."
             )
+        names = [n for n in owned if n in wanted]
         value_node = node.value
-        if value_node is None:  # "KEY: int" without a value: leave it, add a real assignment
+        if not names or value_node is None:  # "KEY: int" without a value: add a real one
             continue
         key = names[0]
         present.add(key)
@@ -484,14 +535,60 @@ def update_config(path: str | Path, values: Mapping[str, object]) -> ConfigUpdat
         new_text = new_text[:begin] + replacement + new_text[end:]
 
     data = new_text.encode(src.encoding)  # "utf-8-sig" writes the BOM back
-    backup = path.with_name(path.name + ".bak")
-    mode = _mode_of(path)
+    return PreparedUpdate(path, src.raw, data, tuple(changed), tuple(missing))
+
+
+def commit_update(update: PreparedUpdate) -> ConfigUpdate:
+    """The writing step of :func:`update_config`: the backup first, then the config, atomically.
+
+    Raises
+    ------
+    ConfigError
+        The config changed on disk since it was prepared (nothing is written then), or a write
+        failed.
+    """
+    path = update.path
     try:
-        _atomic_write(backup, src.raw, mode)
-        _atomic_write(path, data, mode)
+        if path.read_bytes() != update.original:
+            raise ConfigError(
+                f"The config {str(path)!r} changed on disk while the update was being prepared; "
+                "it was left untouched. Update it again."
+            )
+        mode = stat.S_IMODE(path.stat().st_mode)
+        write_atomic(update.backup, update.original, mode)
+        write_atomic(path, update.data, mode)
     except OSError as error:
         raise ConfigError(
             f"Cannot write the config {str(path)!r}: {error.strerror or error}. Check the "
             "permissions of the file and its folder."
         ) from error
-    return ConfigUpdate(path, backup, tuple(changed), tuple(missing))
+    return ConfigUpdate(path, update.backup, update.changed, update.added)
+
+
+def update_config(path: str | Path, values: Mapping[str, object]) -> ConfigUpdate:
+    """Replace the owned keys' values in an existing biom3d config, in place, without running it.
+
+    Only the value text of top-level ``KEY = value`` (or ``KEY: type = value``) assignments of keys
+    in :data:`OWNED_KEYS` found in ``values`` changes; values already equal keep their text. Keys
+    missing from the file are added as new lines after the last owned key present (else after the
+    leading docstring/comment block). The original bytes go to ``<name>.bak`` first; the new file
+    replaces the old one atomically and keeps its permissions. This is :func:`prepare_update`
+    (every refusal) followed by :func:`commit_update` (the writes).
+
+    Parameters
+    ----------
+    path : str or Path
+        An existing biom3d Python config (``.py``).
+    values : mapping
+        Typically :func:`config_values`; keys outside :data:`OWNED_KEYS` are ignored.
+
+    Returns
+    -------
+    ConfigUpdate
+
+    Raises
+    ------
+    ConfigError
+        As :func:`prepare_update` and :func:`commit_update`.
+    """
+    return commit_update(prepare_update(path, values))
