@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 
@@ -73,7 +75,9 @@ def test_default_output_is_the_snippet_with_a_summary(capsys):
     assert "BATCH_SIZE = " in out and "PATCH_SIZE = [" in out and "NUM_POOLS = [" in out
     assert "MEDIAN_SPACING = [0.5, 0.5, 2.0]" in out
     assert "CLIPPING_BOUNDS = [" in out and "INTENSITY_MOMENTS = [" in out
-    assert "median size (z, y, x): [52, 232, 232]" in out
+    # The summary is fingerprint.describe's sentences, each as a comment line.
+    assert "# Images: 3 (with masks)\n" in out
+    assert "# Median size (z, y, x): 52 x 232 x 232 voxels\n" in out
     assert "note:" not in out  # the sample's patch fits inside its images
 
 
@@ -154,3 +158,98 @@ def test_says_when_the_patch_is_larger_than_images(tmp_path, capsys):
     assert status == 0
     note = [line for line in out.splitlines() if line.startswith("# note:")]
     assert len(note) == 1 and "larger than 1 of 3 image(s)" in note[0] and "img_2.tif" in note[0]
+
+
+def test_yaml_config_is_not_updated_in_place(tmp_path, capsys):
+    config = tmp_path / "config.yaml"
+    config.write_text("BATCH_SIZE: 2\n")
+    status, out, err = _run(capsys, "--median", "40", "100", "100", "--update-config", str(config))
+    assert status == 2 and out == ""
+    assert "only biom3d Python configs (.py)" in err and "Traceback" not in err
+    assert config.read_text() == "BATCH_SIZE: 2\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]
+
+
+def test_refused_update_writes_no_save_either(tmp_path, capsys):
+    chain = tmp_path / "chain.py"
+    chain.write_text("A = PATCH_SIZE = [64, 64, 64]\n")
+    save = tmp_path / "s.py"
+    status, _, err = _run(
+        capsys, "--median", "40", "100", "100", "--save", str(save), "--update-config", str(chain)
+    )
+    assert status == 2 and "assigned together" in err
+    assert not save.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chain.py"]
+
+
+def test_saved_config_is_readable_by_others(tmp_path, capsys):
+    old = os.umask(0o022)
+    try:
+        status, _, err = _run(
+            capsys, "--median", "40", "100", "100", "--save", str(tmp_path / "c.py")
+        )
+    finally:
+        os.umask(old)
+    assert status == 0, err
+    assert stat.S_IMODE((tmp_path / "c.py").stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--median", "96", "256", "256", "--batch-rule", "preprocessing"], "number of images"),
+        (["--median", "96", "256", "256", "--workers", "-1"], "--workers: -1 is below 1"),
+        (["--median", "96", "256", "256", "--workers", "0"], "--workers: 0 is below 1"),
+        (["--median", "96", "256", "256", "--max-pool", "-1"], "--max-pool: -1 is below 0"),
+        (["--median", "96", "256", "256", "--max-batch", "0"], "--max-batch: 0 is below 1"),
+        (["--median", "96", "256", "256", "--min-batch", "0"], "--min-batch: 0 is below 1"),
+        (["--median", "96", "256", "256", "--num-samples", "0"], "--num-samples: 0 is below 1"),
+        (["--median", "96", "0", "256"], "--median: 0 is below 1"),
+        (["--median", "96", "256", "256", "--max-dims", "64", "x", "64"], "not a whole number"),
+    ],
+)
+def test_bad_numbers_are_usage_errors_not_tracebacks(capsys, args, needle):
+    try:
+        status = main([*args, "--quiet"])
+    except SystemExit as exit_:  # argparse's usage errors
+        status = exit_.code
+    out, err = capsys.readouterr()
+    assert status == 2 and out == ""
+    assert "Traceback" not in err
+    assert needle in err.strip().splitlines()[-1]
+
+
+def test_impossible_limits_fail_before_reading_files(tmp_path, capsys):
+    # The folder does not exist: the limits are refused first, without fingerprinting.
+    status, _, err = _run(capsys, str(tmp_path / "missing"), "--max-pool", "9")
+    assert status == 2 and "too small regarding max_pool" in err and "missing" not in err
+
+
+@pytest.mark.parametrize(
+    ("median", "is_2d", "channels"),
+    [(["1", "256", "256"], True, 1), (["3", "1", "256", "256"], True, 3),
+     (["2", "40", "64", "64"], False, 2), (["40", "64", "64"], False, 1)],
+)
+def test_json_dimensions_agree_with_the_config(capsys, median, is_2d, channels):
+    status, out, _ = _run(capsys, "--median", *median, "--json")
+    assert status == 0
+    record = json.loads(out)
+    assert record["is_2d"] is is_2d and record["channels"] == channels
+    assert record["config"].get("IS_2D", False) is is_2d
+    assert record["config"].get("NUM_CHANNELS", 1) == channels
+
+
+def test_median_run_does_not_import_the_readers():
+    code = (
+        "import sys\n"
+        "from napari_autoconfig.cli import main\n"
+        "assert main(['--median', '40', '100', '100', '--quiet']) == 0\n"
+        "heavy = ('SimpleITK', 'tifffile', 'isal', 'napari_autoconfig.fingerprint',\n"
+        "         'napari_autoconfig.readers')\n"
+        "print('LOADED', [m for m in heavy if m in sys.modules])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "LOADED []" in result.stdout

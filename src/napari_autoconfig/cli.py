@@ -4,8 +4,13 @@
     napari-autoconfig --median Z Y X            # plan from a known median, no files read
     napari-autoconfig                           # the bundled sample (images and masks)
 
-Expected problems (a missing folder, an unreadable file, unpaired masks...) print one line naming
-the file and the problem, and exit with status 2; nothing is written when a run fails.
+Expected problems (a missing folder, an unreadable file, unpaired masks, impossible limits...)
+print one line naming the file and the problem, and exit with status 2; nothing is written when a
+run fails: the limits and output files are checked before any file is read, and both outputs are
+computed before either is written.
+
+The readers (SimpleITK, tifffile...) are imported only when a folder is fingerprinted, so
+``--median`` starts fast.
 """
 
 from __future__ import annotations
@@ -15,14 +20,48 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import AutoconfigError, Cancelled
-from .export import check_config_target, config_values, render_python, render_yaml
-from .fingerprint import Fingerprint, fingerprint_dataset
-from .planner import Limits, Plan, make_plan, oversize_axes
+from .export import (
+    check_config_target,
+    check_save_target,
+    commit_update,
+    config_values,
+    prepare_update,
+    render_config,
+    render_python,
+    render_yaml,
+    write_config,
+)
+from .planner import BATCH_RULES, Limits, Plan, make_plan, oversize_axes
+
+if TYPE_CHECKING:
+    from .fingerprint import Fingerprint
 
 EXIT_ERROR = 2
+_DEFAULT = Limits()
+
+
+def _whole(minimum: int):
+    """An argparse type: a whole number of at least ``minimum`` (a usage error otherwise)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below {minimum}")
+        return value
+
+    parse.__name__ = "positive int" if minimum == 1 else "non-negative int"
+    return parse
+
+
+_positive = _whole(1)
+_non_negative = _whole(0)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,34 +80,56 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--masks", type=Path, help="folder of masks, paired to images by name")
     parser.add_argument(
         "--median",
-        type=int,
+        type=_positive,
         nargs="+",
         metavar="N",
         help="plan from a known median size (Z Y X, or C Z Y X) without reading files",
     )
     parser.add_argument(
         "--max-dims",
-        type=int,
+        type=_positive,
         nargs=3,
         metavar=("Z", "Y", "X"),
-        default=(128, 128, 128),
-        help="patch budget; only its product bounds the patch",
+        default=_DEFAULT.max_dims,
+        help=f"patch budget; only its product bounds the patch {_DEFAULT.max_dims}",
     )
-    parser.add_argument("--max-pool", type=int, default=5, help="maximum poolings per axis (5)")
-    parser.add_argument("--max-batch", type=int, default=16, help="largest batch size (16)")
-    parser.add_argument("--min-batch", type=int, default=2, help="smallest batch size (2)")
+    parser.add_argument(
+        "--max-pool",
+        type=_non_negative,
+        default=_DEFAULT.max_pool,
+        help=f"maximum poolings per axis ({_DEFAULT.max_pool})",
+    )
+    parser.add_argument(
+        "--max-batch",
+        type=_positive,
+        default=_DEFAULT.max_batch,
+        help=f"largest batch size ({_DEFAULT.max_batch})",
+    )
+    parser.add_argument(
+        "--min-batch",
+        type=_positive,
+        default=_DEFAULT.min_batch,
+        help=f"smallest batch size ({_DEFAULT.min_batch}; wins over --max-batch, as in biom3d)",
+    )
     parser.add_argument(
         "--batch-rule",
-        choices=("fixed", "preprocessing"),
-        default="fixed",
+        choices=BATCH_RULES,
+        default=_DEFAULT.batch_rule,
         help="'fixed': --max-batch as given; 'preprocessing': biom3d preprocessing's "
-        "number_of_images // 20",
+        "number_of_images // 20 (needs IMAGES, not --median)",
     )
-    parser.add_argument("--seed", type=int, default=42, help="seed of the intensity draw (42)")
     parser.add_argument(
-        "--num-samples", type=int, default=10000, help="foreground voxels drawn per image (10000)"
+        "--seed", type=_non_negative, default=42, help="seed of the intensity draw (42)"
     )
-    parser.add_argument("--workers", type=int, help="threads reading files (default: the cores)")
+    parser.add_argument(
+        "--num-samples",
+        type=_positive,
+        default=10000,
+        help="foreground voxels drawn per image (10000)",
+    )
+    parser.add_argument(
+        "--workers", type=_positive, help="threads reading files (default: the cores)"
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print one JSON object")
     output.add_argument("--yaml", action="store_true", help="print the config as YAML")
@@ -88,22 +149,18 @@ def _parser() -> argparse.ArgumentParser:
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """Refuse bad output targets before any long work, so a failed run writes nothing."""
+    if args.save is not None:
+        check_save_target(args.save)
     if args.update_config is not None:
         check_config_target(args.update_config)
-    if args.save is not None:
-        target = args.save.expanduser()
-        if target.suffix.lower() not in (".py", ".yaml", ".yml"):
-            raise AutoconfigError(f"Cannot save to {str(target)!r}: use a .py, .yaml or .yml name.")
-        if not target.parent.is_dir():
-            raise AutoconfigError(
-                f"Cannot save to {str(target)!r}: the folder {str(target.parent)!r} does not exist."
-            )
 
 
 def _fingerprint(args: argparse.Namespace) -> Fingerprint:
     from concurrent.futures import ThreadPoolExecutor
 
     from tqdm import tqdm
+
+    from .fingerprint import fingerprint_dataset
 
     images, masks = args.images, args.masks
     if images is None:
@@ -144,31 +201,9 @@ def _fingerprint(args: argparse.Namespace) -> Fingerprint:
 def _summary(plan: Plan, fingerprint: Fingerprint | None) -> str:
     lines = []
     if fingerprint is not None:
-        lines.append(
-            f"# {fingerprint.num_images} image(s); median size (z, y, x): "
-            f"{list(fingerprint.median_zyx)}"
-            + (f", {fingerprint.channels} channels" if fingerprint.channels > 1 else "")
-        )
-        spacing = fingerprint.median_spacing_zyx
-        unit = f" {fingerprint.unit}" if fingerprint.unit else ""
-        lines.append(
-            f"# median spacing (z, y, x): {list(spacing)}{unit}"
-            if spacing
-            else "# median spacing: none in the files"
-        )
-        if fingerprint.has_masks:
-            lines.append(
-                f"# foreground intensity: mean {fingerprint.mean:.6g}, std {fingerprint.std:.6g}, "
-                f"0.5%-99.5% [{fingerprint.perc_005:.6g}, {fingerprint.perc_995:.6g}]"
-            )
-        if fingerprint.skipped:
-            names = ", ".join(p.name for p in fingerprint.skipped[:5])
-            more = (
-                f" and {len(fingerprint.skipped) - 5} more" if len(fingerprint.skipped) > 5 else ""
-            )
-            lines.append(
-                f"# skipped {len(fingerprint.skipped)} file(s) that are not images: {names}{more}"
-            )
+        from .fingerprint import describe
+
+        lines.extend(f"# {line}" for line in describe(fingerprint))
     lines.extend(f"# {line}" for line in plan.explain().splitlines())
     lines.extend(f"# note: {line}" for line in _oversize_notes(plan, fingerprint))
     return "\n".join(lines)
@@ -194,10 +229,9 @@ def _json(plan: Plan, fingerprint: Fingerprint | None, values: dict) -> str:
     record = {
         "num_images": fp.num_images if fp else None,
         "median_size": list(fp.median_zyx) if fp else list(plan.median_size[-3:]),
-        "channels": fp.channels
-        if fp
-        else (plan.median_size[0] if len(plan.median_size) == 4 else 1),
-        "is_2d": fp.is_2d if fp else False,
+        # As the config says (IS_2D / NUM_CHANNELS appear only for 2D or multichannel data).
+        "channels": int(values.get("NUM_CHANNELS", 1)),
+        "is_2d": bool(values.get("IS_2D", False)),
         "median_spacing": list(fp.median_spacing_xyz) if fp and fp.median_spacing_xyz else [],
         "median_spacing_zyx": list(fp.median_spacing_zyx) if fp and fp.median_spacing_xyz else [],
         "unit": fp.unit if fp else None,
@@ -218,11 +252,19 @@ def _json(plan: Plan, fingerprint: Fingerprint | None, values: dict) -> str:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (0, or 2 on bad input)."""
-    from .export import save_config, update_config
-
     args = _parser().parse_args(argv)
     if args.median is not None and args.images is not None:
         raise AutoconfigError("Give either IMAGES or --median, not both.")
+    if args.median is not None and len(args.median) not in (3, 4):
+        raise AutoconfigError(
+            f"--median takes 3 (Z Y X) or 4 (C Z Y X) numbers, not {len(args.median)}."
+        )
+    if args.median is not None and args.batch_rule == "preprocessing":
+        raise AutoconfigError(
+            "--batch-rule preprocessing needs the number of images (biom3d uses "
+            "number_of_images // 20): give IMAGES instead of --median, or use --batch-rule fixed."
+        )
+    # Before any file is read: impossible limits (LimitsError) and bad output files fail at once.
     limits = Limits(
         max_dims=tuple(args.max_dims),
         max_pool=args.max_pool,
@@ -232,16 +274,18 @@ def run(argv: Sequence[str] | None = None) -> int:
     )
     _check_outputs(args)
     if args.median is not None:
-        if len(args.median) not in (3, 4):
-            raise AutoconfigError(
-                f"--median takes 3 (Z Y X) or 4 (C Z Y X) numbers, not {len(args.median)}."
-            )
         fingerprint = None
         plan = make_plan(tuple(args.median), limits)
     else:
         fingerprint = _fingerprint(args)
         plan = make_plan(fingerprint.median_size, limits, num_images=fingerprint.num_images)
     values = config_values(plan, fingerprint)
+
+    # Both outputs are computed (every refusal raised) before either is written.
+    save_text = render_config(args.save, values) if args.save is not None else None
+    pending = (
+        prepare_update(args.update_config, values) if args.update_config is not None else None
+    )
 
     if args.json:
         print(_json(plan, fingerprint, values))
@@ -250,11 +294,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     else:
         print(_summary(plan, fingerprint))
         print(render_python(values), end="")
-    if args.save is not None:
-        path = save_config(args.save, values)
+    if save_text is not None:
+        path = write_config(args.save, save_text)
         print(f"Saved the config to {path}", file=sys.stderr)
-    if args.update_config is not None:
-        update = update_config(args.update_config, values)
+    if pending is not None:
+        update = commit_update(pending)
         changes = ", ".join(key for key, _, _ in update.changed) or "nothing changed"
         added = f"; added {', '.join(update.added)}" if update.added else ""
         print(
@@ -273,10 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("napari-autoconfig: interrupted", file=sys.stderr)
         return 130
-    except AutoconfigError as error:
-        print(f"napari-autoconfig: error: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    except AssertionError as error:  # biom3d's planning rules assert on impossible limits
+    except AutoconfigError as error:  # LimitsError included
         print(f"napari-autoconfig: error: {error}", file=sys.stderr)
         return EXIT_ERROR
 
