@@ -119,7 +119,7 @@ def test_re_showing_keeps_the_centre_and_2d_images_get_rectangles(scene):
     assert layer(viewer, PATCH_NAME).data.shape == (4, 32, 32)
 
     plane = viewer.add_image(np.zeros((120, 100), np.uint8), name="plane", scale=(0.3, 0.3))
-    boxes.follow(plane)
+    boxes.show(boxes.patch_zyx, boxes.aug_zyx, image=plane)  # the widget, on a new selection
     assert layer(viewer, PATCH_NAME).ndim == 2
     bounds = box_world_bounds(layer(viewer, PATCH_NAME))
     np.testing.assert_allclose(bounds[1] - bounds[0], np.array([32, 32]) * 0.3)

@@ -23,7 +23,7 @@ for the user's images: :func:`user_image_layers` filters them out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from napari.layers import Image, Layer
@@ -119,6 +119,8 @@ class PatchBoxes:
         self.patch_zyx: tuple[int, int, int] | None = None
         self.aug_zyx: tuple[int, int, int] | None = None
         self._placing = False  # True while we move the layers ourselves (not the user)
+        # (layer, handler) for every box layer we listen to, so close() can let go of them.
+        self._handlers: list[tuple[Image, Callable[..., None]]] = []
         viewer.mouse_drag_callbacks.append(self._on_click)
 
     # -- layers -----------------------------------------------------------------------------
@@ -146,7 +148,12 @@ class PatchBoxes:
         box.points = False
         box.line_color = color
         box.line_thickness = 2 if name == PATCH_NAME else 1.5
-        layer.events.affine.connect(lambda _e, lyr=layer: self._on_user_move(lyr))
+
+        def on_affine(_event, lyr=layer) -> None:
+            self._on_user_move(lyr)
+
+        layer.events.affine.connect(on_affine)
+        self._handlers.append((layer, on_affine))
         # Adding a layer selects it; give the selection back to the user's image.
         selection = list(self.viewer.layers.selection)
         active = self.viewer.layers.selection.active
@@ -215,17 +222,31 @@ class PatchBoxes:
             return
         self.recentre(np.asarray(event.position, dtype=float))
 
-    def follow(self, image: Image) -> None:
-        """Move the boxes to another image layer, centred on the view."""
-        if self.patch_zyx is None or image is self.image:
-            return
-        self.show(self.patch_zyx, self.aug_zyx, image=image)
-
     def remove(self) -> None:
         """Remove both box layers from the viewer."""
         for lyr in self.layers():
-            self.viewer.layers.remove(lyr)
+            self._remove_layer(lyr)
         self.image = None
+
+    def close(self) -> None:
+        """Stop listening to the viewer and the box layers (the widget's dock was closed).
+
+        The box layers stay in the viewer, as plain layers nothing moves any more; calling this
+        twice is harmless.
+        """
+        callbacks = self.viewer.mouse_drag_callbacks
+        while self._on_click in callbacks:
+            callbacks.remove(self._on_click)
+        for layer, handler in self._handlers:
+            layer.events.affine.disconnect(handler)
+        self._handlers.clear()
+
+    def _remove_layer(self, layer: Image) -> None:
+        """Remove one box layer from the viewer and stop listening to it."""
+        for entry in [e for e in self._handlers if e[0] is layer]:
+            layer.events.affine.disconnect(entry[1])
+            self._handlers.remove(entry)
+        self.viewer.layers.remove(layer)
 
     def _place(
         self, centre_world: np.ndarray, k: int, names: Sequence[str] = (AUG_NAME, PATCH_NAME)
@@ -254,7 +275,7 @@ class PatchBoxes:
                 corner = np.round(centre_vox - (size_k - 1) / 2.0)
                 layer = self._layer(name)
                 if layer is not None and layer.ndim != k:
-                    self.viewer.layers.remove(layer)
+                    self._remove_layer(layer)
                     layer = None
                 if layer is None:
                     layer = self._make_layer(name, color, size_k)
