@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
+
+from .atomic import write_atomic
 
 APP_FOLDER = "napari-autoconfig"
 FILE_NAME = "settings.json"
@@ -26,6 +27,8 @@ KNOWN: dict[str, type | tuple[type, ...]] = {
     "min_batch": int,
     "batch_rule": str,
 }
+# The range the widget's number fields accept (its spin boxes refuse anything else).
+LIMIT_RANGE = (1, 4096)
 
 
 def settings_path() -> Path:
@@ -35,9 +38,12 @@ def settings_path() -> Path:
 
 
 def load_settings(path: Path | None = None) -> dict[str, Any]:
-    """Read the stored settings; unknown keys and values of the wrong type are dropped.
+    """Read the stored settings; unknown keys and unusable values are dropped.
 
-    Returns an empty dict when there is no file, and (with a warning) when it is corrupt.
+    Returns an empty dict when there is no file, and (with a warning) when it is corrupt. A value
+    of the wrong type is dropped silently (a key from another version); a batch size, or a
+    ``max_dims`` that is not 3 whole numbers, outside :data:`LIMIT_RANGE` is dropped with a
+    warning, so the widget starts from its default for that field instead of failing to open.
     """
     path = settings_path() if path is None else Path(path)
     if not path.is_file():
@@ -58,23 +64,38 @@ def load_settings(path: Path | None = None) -> dict[str, Any]:
         )
         return {}
     # bool is an int in Python: never take true/false for a batch size.
-    return {
+    kept = {
         key: value
         for key, value in data.items()
         if key in KNOWN and isinstance(value, KNOWN[key]) and not isinstance(value, bool)
     }
+    for key in ("max_dims", "max_batch", "min_batch"):
+        if key in kept and not _in_range(kept[key], many=key == "max_dims"):
+            lo, hi = LIMIT_RANGE
+            what = "3 whole numbers" if key == "max_dims" else "a whole number"
+            warnings.warn(
+                f"napari-autoconfig: ignoring {key} = {kept[key]!r} in the settings file {path} "
+                f"(must be {what} from {lo} to {hi}); using the default.",
+                stacklevel=2,
+            )
+            del kept[key]
+    return kept
+
+
+def _in_range(value: Any, many: bool) -> bool:
+    """True for an int in :data:`LIMIT_RANGE` (``many``: a list of 3 of them)."""
+    values = value if many else [value]
+    if many and len(values) != 3:
+        return False
+    lo, hi = LIMIT_RANGE
+    return all(isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi for v in values)
 
 
 def save_settings(values: dict[str, Any], path: Path | None = None) -> Path:
-    """Write ``values`` as JSON, atomically (temporary file then rename). Returns the path."""
+    """Write ``values`` as JSON, atomically (:func:`~napari_autoconfig.atomic.write_atomic`).
+
+    Returns the path.
+    """
     path = settings_path() if path is None else Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(values, fh, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, json.dumps(values, indent=2).encode("utf-8"))
