@@ -8,29 +8,23 @@ volume in micrometres. Point the widget's folders at :func:`napari_autoconfig.sa
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from .readers import image_suffix, read_array, read_header
+from ._reader import LayerData, layer_data
+from .readers import image_suffix, read_header
 from .sample import sample_folder
 
 
-def make_sample_data() -> list[tuple]:
-    """Return the sample volume and its mask as napari layer data tuples."""
+def make_sample_data() -> list[LayerData]:
+    """Return the sample volume and its mask as napari layer data tuples.
+
+    Each file is handed over exactly as the plugin's reader would (name, scale, metadata), except
+    that the mask is named after its image and opened as a half-transparent Labels layer: the
+    reader guesses Labels from a file name only, and the mask's file is named like its image.
+    """
     folder = sample_folder()
     image_path = next(
         p for p in sorted((folder / "images").iterdir()) if image_suffix(p) is not None
     )
-    mask_path = folder / "masks" / image_path.name
-    layers = []
-    for path, kind in ((image_path, "image"), (mask_path, "labels")):
-        header = read_header(path)
-        meta = {
-            "name": image_path.stem + (" mask" if kind == "labels" else ""),
-            "metadata": {"path": str(Path(path)), "unit": header.unit},
-        }
-        if header.spacing_zyx is not None:
-            meta["scale"] = tuple(float(v) for v in header.spacing_zyx)
-        if kind == "labels":
-            meta["opacity"] = 0.4
-        layers.append((read_array(header), meta, kind))
-    return layers
+    image, image_kwargs, _kind = layer_data(read_header(image_path))
+    mask, mask_kwargs, _kind = layer_data(read_header(folder / "masks" / image_path.name))
+    mask_kwargs = {**mask_kwargs, "name": f"{image_kwargs['name']} mask", "opacity": 0.4}
+    return [(image, image_kwargs, "image"), (mask, mask_kwargs, "labels")]
