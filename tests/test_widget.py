@@ -22,6 +22,7 @@ from napari_autoconfig._overlay import (
     target_image,
 )
 from napari_autoconfig._settings import settings_path
+from napari_autoconfig.fingerprint import describe
 
 SCALE = np.array(SPACING_ZYX)
 TRANSLATE = np.array([10.0, 3.0, -2.0])
@@ -63,9 +64,10 @@ def test_fingerprint_shows_numbers_snippet_and_boxes(viewer, widget, qtbot):
     assert widget.plan.batch == expected.batch == 16
 
     text = widget["results"].value
-    assert "Median size (z, y, x): 22 × 66 × 62 voxels" in text
-    assert "Median spacing (z, y, x): 2 × 0.5 × 0.5 micron" in text
-    assert f"mean {fp.mean:.4g}" in text
+    assert "Median size (z, y, x): 22 x 66 x 62 voxels" in text
+    assert "Median spacing (z, y, x): 2 x 0.5 x 0.5 micron" in text
+    assert f"mean {fp.mean:.6g}" in text
+    assert text.startswith("\n".join(describe(fp)))  # the CLI's sentences, then the widget's own
     assert "patch" in text and "poolings" in text  # the plan with its reasons
     assert widget["progress"].value == widget["progress"].max == 3
 
@@ -140,6 +142,83 @@ def test_limits_replan_from_cache_and_are_remembered(viewer, widget, qtbot, monk
     assert str(again["masks"].value) == stored["masks"]
 
 
+def test_impossible_limits_leave_nothing_exportable(viewer, widget, qtbot):
+    assert run_and_wait(qtbot, widget) == "done"
+    good = widget.snippet
+    assert [lyr.name for lyr in viewer.layers if is_box_layer(lyr)]
+
+    # min(max_dims) // 2**max_pool = 16 // 32 = 0: biom3d refuses such limits.
+    widget["max_dims"].value = (16, 16, 16)
+    assert widget.plan is None and widget.snippet == "" and widget["config"].value == ""
+    for name in ("copy", "save", "update_config", "recentre"):
+        assert not widget[name].enabled, name
+    assert not [lyr for lyr in viewer.layers if is_box_layer(lyr)]
+    status = widget["status"].value
+    assert status.startswith("Error: These limits cannot be used:") and "max_pool" in status
+    assert "Median size (z, y, x): 22 x 66 x 62 voxels" in widget["results"].value  # still known
+
+    widget["max_dims"].value = (128, 128, 128)
+    assert widget.snippet == good and widget["config"].value == good
+    assert widget.plan.patch == planner.make_plan(MEDIAN_ZYX).patch
+    for name in ("copy", "save", "update_config", "recentre"):
+        assert widget[name].enabled, name
+    qtbot.waitUntil(lambda: len([lyr for lyr in viewer.layers if is_box_layer(lyr)]) == 2)
+    assert box(viewer, PATCH_NAME).data.shape == widget.plan.patch
+
+
+def test_closing_the_dock_lets_go_of_the_viewer(viewer, widget, qtbot):
+    assert run_and_wait(qtbot, widget) == "done"
+    qtbot.waitUntil(lambda: len([lyr for lyr in viewer.layers if is_box_layer(lyr)]) == 2)
+    boxes = widget.boxes
+    patch = box(viewer, PATCH_NAME)
+    assert boxes._on_click in viewer.mouse_drag_callbacks
+    listened = len(patch.events.affine.callbacks)
+
+    viewer.window.remove_dock_widget(widget.native)  # what the dock's close button does
+    assert boxes._on_click not in viewer.mouse_drag_callbacks
+    assert len(patch.events.affine.callbacks) == listened - 1
+    assert boxes._handlers == []
+    # The viewer's events no longer reach the widget: removing the image is not an error.
+    viewer.layers.remove(box_layer_free(viewer, "volume"))
+    assert not widget["status"].value.startswith("Error:")
+    widget.closed()  # a second call (the Qt object's destruction later) is harmless
+
+
+def test_out_of_range_settings_fall_back_to_defaults(make_napari_viewer, isolated_config):
+    path = isolated_config / "napari-autoconfig" / "settings.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        json.dumps(
+            {"max_batch": 0, "min_batch": 5000, "max_dims": [64, 8192, 64], "batch_rule": "fixed"}
+        )
+    )
+    viewer = make_napari_viewer()
+    with pytest.warns(UserWarning) as caught:
+        w = dock_widget(viewer)
+    ignored = [str(x.message) for x in caught if "ignoring" in str(x.message)]
+    assert len(ignored) == 3
+    for what in ("max_dims = [64, 8192, 64]", "max_batch = 0", "min_batch = 5000"):
+        assert any(what in message and str(path) in message for message in ignored), what
+    defaults = planner.Limits()
+    assert w["max_batch"].value == defaults.max_batch
+    assert w["min_batch"].value == defaults.min_batch
+    assert w["max_dims"].value == defaults.max_dims
+
+
+def test_update_dialog_offers_python_configs_only(viewer, widget, monkeypatch):
+    from napari_autoconfig import _widget
+
+    asked = []
+
+    def fake_dialog(parent, caption, folder, filters):
+        asked.append(filters)
+        return "", ""
+
+    monkeypatch.setattr(_widget.QFileDialog, "getOpenFileName", fake_dialog)
+    assert _widget.ask_config_path(None) == ""
+    assert asked == ["biom3d config (*.py)"]
+
+
 def test_cancel_keeps_previous_result(viewer, widget, qtbot, tmp_path):
     run_and_wait(qtbot, widget)
     first, snippet = widget.result, widget.snippet
@@ -176,7 +255,7 @@ def test_empty_folder_is_a_clear_error(viewer, widget, qtbot, tmp_path):
     assert run_and_wait(qtbot, widget) == "error"
     status = widget["status"].value
     assert status.startswith("Error:")
-    assert str(empty) in status or "empty" in status.lower()
+    assert str(empty) in status
     assert "Traceback" not in status
     assert widget.result is None and widget.snippet == ""
     assert widget["fingerprint"].enabled
@@ -219,7 +298,7 @@ def test_2d_dataset_gets_rectangles(make_napari_viewer, qtbot, tmp_path):
     w["images"].value, w["masks"].value = images, masks
     assert run_and_wait(qtbot, w) == "done"
     assert w.result.is_2d
-    assert "98 × 82 (2D)" in w["results"].value
+    assert "Median size (z, y, x): 98 x 82 (2D) voxels" in w["results"].value
     layer = box(viewer, PATCH_NAME)
     assert layer.ndim == 2
     bounds = box_world_bounds(layer)
@@ -236,10 +315,11 @@ def test_save_and_update_config(viewer, widget, qtbot, tmp_path, monkeypatch):
     assert str(target) in widget["status"].value
 
     existing = tmp_path / "biom3d_config.py"
-    existing.write_text(
-        "# my training\nDESC = 'nuclei'\nBATCH_SIZE = 99\n"
-        "PATCH_SIZE = [1, 2, 3]\nNB_EPOCHS = 1000\n"
+    original = (
+        b"# my training\nDESC = 'nuclei'\nBATCH_SIZE = 99\n"
+        b"PATCH_SIZE = [1, 2, 3]\nNB_EPOCHS = 1000\n"
     )
+    existing.write_bytes(original)
     monkeypatch.setattr("napari_autoconfig._widget.ask_config_path", lambda parent: str(existing))
     widget["update_config"].native.click()
     updated = existing.read_text()
@@ -247,7 +327,9 @@ def test_save_and_update_config(viewer, widget, qtbot, tmp_path, monkeypatch):
     assert "DESC = 'nuclei'" in updated
     status = widget["status"].value
     assert "BATCH_SIZE: 99 -> 16" in status and "Backup:" in status
-    assert (tmp_path / "biom3d_config.py.bak").exists() or "bak" in status
+    backup = tmp_path / "biom3d_config.py.bak"
+    assert str(backup) in status
+    assert backup.read_bytes() == original
 
     # A config that cannot be parsed: a clear message, the file untouched, no exception.
     broken = tmp_path / "broken.py"
@@ -278,5 +360,11 @@ def test_sample_data_opens_volume_and_mask_at_their_spacing(viewer):
     for lyr in layers:
         np.testing.assert_allclose(lyr.scale, (2.0, 0.5, 0.5))
     image = next(lyr for lyr in layers if type(lyr).__name__ == "Image")
+    mask = next(lyr for lyr in layers if type(lyr).__name__ == "Labels")
     assert image.data.ndim == 3
+    assert (image.name, mask.name) == ("nuclei_01", "nuclei_01 mask")
+    assert mask.opacity == pytest.approx(0.4)
+    assert image.metadata["path"] == str(sample_folder() / "images" / "nuclei_01.tif")
+    assert mask.metadata["path"] == str(sample_folder() / "masks" / "nuclei_01.tif")
+    assert image.metadata["spacing_xyz"] == pytest.approx((0.5, 0.5, 2.0))
     assert (sample_folder() / "images").is_dir()

@@ -37,7 +37,7 @@ from napari.qt.threading import create_worker
 from napari.utils import progress as napari_progress
 from napari.utils.notifications import show_error, show_info, show_warning
 from psygnal import Signal as PsygnalSignal
-from qtpy.QtCore import QObject, QTimer, Signal
+from qtpy.QtCore import QEvent, QObject, QTimer, Signal
 from qtpy.QtGui import QFontDatabase
 from qtpy.QtWidgets import QApplication, QFileDialog, QSizePolicy
 
@@ -50,9 +50,9 @@ from ._overlay import (
     spatial_ndim,
     target_image,
 )
-from ._settings import load_settings, save_settings
+from ._settings import LIMIT_RANGE, load_settings, save_settings
 from .errors import AutoconfigError, Cancelled
-from .fingerprint import fingerprint_dataset
+from .fingerprint import describe, fingerprint_dataset
 
 if TYPE_CHECKING:
     import napari
@@ -62,11 +62,17 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("napari")
 
-BATCH_RULES = (
-    ("fixed: the max batch as given", "fixed"),
-    ("preprocessing: number of images // 20", "preprocessing"),
+# What each of the planner's batch rules means, for the combo box; the rule names themselves
+# (and which rules exist) come from the planner.
+_RULE_HELP = {
+    "fixed": "the max batch as given",
+    "preprocessing": "number of images // 20",
+}
+BATCH_RULES = tuple(
+    (f"{rule}: {_RULE_HELP[rule]}" if rule in _RULE_HELP else rule, rule)
+    for rule in planner.BATCH_RULES
 )
-DEFAULT_MAX_DIMS = (128, 128, 128)
+DEFAULTS = planner.Limits()  # the form starts from the planner's own defaults
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,23 @@ class Outcome:
     cancelled: str | None = None
     error: str | None = None
     unexpected: bool = False  # the error is not one the core raises on purpose
+
+
+class _DockWatcher(QObject):
+    """Calls ``on_undocked`` once the watched widget, after having had a parent, loses it."""
+
+    def __init__(self, on_undocked: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_undocked = on_undocked
+        self._docked = False
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ParentChange:
+            if watched.parent() is not None:
+                self._docked = True
+            elif self._docked:
+                self._on_undocked()
+        return False
 
 
 class _ProgressRelay(QObject):
@@ -141,10 +164,8 @@ class AutoconfigWidget(Container):
     run_finished = PsygnalSignal(str)  # "done", "cancelled" or "error", once per run
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
-        saved = load_settings()
-        max_dims = saved.get("max_dims", DEFAULT_MAX_DIMS)
-        if len(max_dims) != 3 or not all(isinstance(v, int) and v > 0 for v in max_dims):
-            max_dims = DEFAULT_MAX_DIMS
+        saved = load_settings()  # values out of the form's ranges are already dropped there
+        max_dims = saved.get("max_dims", DEFAULTS.max_dims)
         rules = [value for _, value in BATCH_RULES]
         widgets = [
             FileEdit(name="images", label="Images folder", mode="d"),
@@ -153,28 +174,30 @@ class AutoconfigWidget(Container):
                 name="max_dims",
                 label="Max patch (z, y, x)",
                 value=tuple(int(v) for v in max_dims),
-                options={"min": 1, "max": 4096, "step": 1},
+                options={"min": LIMIT_RANGE[0], "max": LIMIT_RANGE[1], "step": 1},
                 tooltip="biom3d's max_dims: only their product bounds the patch volume.",
             ),
             SpinBox(
                 name="max_batch",
                 label="Max batch",
-                min=1,
-                max=4096,
-                value=saved.get("max_batch", 16),
+                min=LIMIT_RANGE[0],
+                max=LIMIT_RANGE[1],
+                value=saved.get("max_batch", DEFAULTS.max_batch),
             ),
             SpinBox(
                 name="min_batch",
                 label="Min batch",
-                min=1,
-                max=4096,
-                value=saved.get("min_batch", 2),
+                min=LIMIT_RANGE[0],
+                max=LIMIT_RANGE[1],
+                value=saved.get("min_batch", DEFAULTS.min_batch),
             ),
             ComboBox(
                 name="batch_rule",
                 label="Batch rule",
                 choices=BATCH_RULES,
-                value=saved.get("batch_rule") if saved.get("batch_rule") in rules else "fixed",
+                value=(
+                    saved["batch_rule"] if saved.get("batch_rule") in rules else DEFAULTS.batch_rule
+                ),
             ),
             PushButton(name="fingerprint", text="Fingerprint dataset"),
             PushButton(name="cancel", text="Cancel", enabled=False),
@@ -237,15 +260,26 @@ class AutoconfigWidget(Container):
         ]
         for emitter, slot in connections:
             emitter.connect(slot)
+        self._connections = connections
+        # napari's close button takes the widget out of its dock (parent None) without deleting
+        # it; closing the viewer deletes it. Either way the widget is done.
+        self._dock_watcher = _DockWatcher(self.closed)
+        self.native.installEventFilter(self._dock_watcher)
+        self.native.destroyed.connect(lambda *_: self.closed())
 
-        def closed(*_: Any) -> None:
-            # The viewer outlives the dock: stop listening to it (and stop a running worker).
-            self._alive = False
-            self._stop.set()
-            for emitter, slot in connections:
-                emitter.disconnect(slot)
+    def closed(self) -> None:
+        """Let go of the viewer: the dock was closed (the viewer outlives it).
 
-        self.native.destroyed.connect(closed)
+        Stops a running worker, disconnects from the viewer's events and the boxes' handlers
+        (the box layers stay, as plain layers). Calling it again does nothing.
+        """
+        if not self._alive:
+            return
+        self._alive = False
+        self._stop.set()
+        for emitter, slot in self._connections:
+            emitter.disconnect(slot)
+        self.boxes.close()
 
     # -- reading the form -------------------------------------------------------------------
     def limits(self) -> planner.Limits:
@@ -377,8 +411,11 @@ class AutoconfigWidget(Container):
         if fp is None:
             return
         try:
+            # Limits may refuse themselves when built (LimitsError), or the rules when planning.
             plan = planner.make_plan(fp.median_size, self.limits(), num_images=fp.num_images)
-        except (AssertionError, ValueError) as exc:  # limits the rule cannot work with
+        except (AutoconfigError, AssertionError, ValueError) as exc:
+            # Nothing stale may stay exportable: the shown plan would not match the form.
+            self._clear_plan()
             self._report_error(f"These limits cannot be used: {exc}", level=None)
             if then is not None:
                 then()
@@ -386,10 +423,22 @@ class AutoconfigWidget(Container):
         self.plan = plan
         self.snippet = export.render_python(export.config_values(plan, fp))
         self.config.value = self.snippet
-        for name in ("copy", "save", "update_config", "recentre"):
-            self[name].enabled = True
+        self._set_exportable(True)
         self.results.value = self._results_text()
         self._draw_boxes(then=then)
+
+    def _clear_plan(self) -> None:
+        """Forget the plan: no snippet, nothing to export, no boxes."""
+        self.plan = None
+        self.snippet = ""
+        self.config.value = ""
+        self.results.value = "\n".join(describe(self.result)) if self.result is not None else ""
+        self._set_exportable(False)
+        self.boxes.remove()
+
+    def _set_exportable(self, enabled: bool) -> None:
+        for name in ("copy", "save", "update_config", "recentre"):
+            self[name].enabled = enabled
 
     def _draw_boxes(
         self, image: Image | None = None, then: Callable[[], None] | None = None
@@ -430,31 +479,7 @@ class AutoconfigWidget(Container):
 
     def _results_text(self) -> str:
         fp, plan = self.result, self.plan
-        lines = [f"Images: {fp.num_images}" + (" (with masks)" if fp.has_masks else " (no masks)")]
-        if fp.skipped:
-            names = ", ".join(Path(p).name for p in fp.skipped[:5])
-            more = " …" if len(fp.skipped) > 5 else ""
-            lines.append(f"Skipped (no reader claims them): {names}{more}")
-        z, y, x = fp.median_zyx
-        size = f"{y} × {x} (2D)" if fp.is_2d else f"{z} × {y} × {x}"
-        lines.append(f"Median size (z, y, x): {size} voxels")
-        if fp.channels > 1:
-            lines.append(f"Channels: {fp.channels}")
-        spacing = fp.median_spacing_zyx
-        if spacing:
-            unit = f" {fp.unit}" if fp.unit else " (unit not given)"
-            lines.append(
-                "Median spacing (z, y, x): " + " × ".join(f"{v:g}" for v in spacing) + unit
-            )
-        else:
-            lines.append("Median spacing: none of the images gives one")
-        if fp.has_masks:
-            lines.append(
-                f"Foreground intensity: mean {fp.mean:.4g}, std {fp.std:.4g}, "
-                f"0.5th percentile {fp.perc_005:.4g}, 99.5th percentile {fp.perc_995:.4g}"
-            )
-        else:
-            lines.append("Foreground intensity: needs masks (0 in the snippet, as in biom3d)")
+        lines = describe(fp)  # the same sentences as the command line's summary
         lines += ["", plan.explain()]
         image = self.boxes.image
         if image is not None:
@@ -560,9 +585,12 @@ def ask_save_path(parent) -> str:
 
 
 def ask_config_path(parent) -> str:
-    """Ask which existing biom3d config to update (a file dialog); '' if the user cancels."""
+    """Ask which existing biom3d config to update (a file dialog); '' if the user cancels.
+
+    Python configs only: the core updates ``.py`` files in place and refuses YAML ones.
+    """
     path, _ = QFileDialog.getOpenFileName(
-        parent, "biom3d config to update", "", "biom3d config (*.py *.yaml *.yml)"
+        parent, "biom3d config to update", "", "biom3d config (*.py)"
     )
     return path
 
