@@ -227,8 +227,12 @@ def test_impossible_limits_fail_before_reading_files(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     ("median", "is_2d", "channels"),
-    [(["1", "256", "256"], True, 1), (["3", "1", "256", "256"], True, 3),
-     (["2", "40", "64", "64"], False, 2), (["40", "64", "64"], False, 1)],
+    [
+        (["1", "256", "256"], True, 1),
+        (["3", "1", "256", "256"], True, 3),
+        (["2", "40", "64", "64"], False, 2),
+        (["40", "64", "64"], False, 1),
+    ],
 )
 def test_json_dimensions_agree_with_the_config(capsys, median, is_2d, channels):
     status, out, _ = _run(capsys, "--median", *median, "--json")
@@ -253,3 +257,15 @@ def test_median_run_does_not_import_the_readers():
     )
     assert result.returncode == 0, result.stderr
     assert "LOADED []" in result.stdout
+
+
+def test_output_cut_short_by_a_pipe_is_not_an_error(tmp_path, monkeypatch):
+    # like `napari-autoconfig ... | head -1`: the reader is gone before we print
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    closed_pipe = os.fdopen(write_end, "w", buffering=1)
+    monkeypatch.setattr(sys, "stdout", closed_pipe)
+    target = tmp_path / "saved.py"
+    status = main(["--median", "96", "512", "512", "--json", "--save", str(target)])
+    assert status == 0
+    assert "PATCH_SIZE = [" in target.read_text()  # the file asked for is written all the same

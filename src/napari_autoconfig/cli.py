@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -283,10 +284,17 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     # Both outputs are computed (every refusal raised) before either is written.
     save_text = render_config(args.save, values) if args.save is not None else None
-    pending = (
-        prepare_update(args.update_config, values) if args.update_config is not None else None
-    )
+    pending = prepare_update(args.update_config, values) if args.update_config is not None else None
 
+    # Files first: a closed output pipe (``| head``) must not cost the user the files asked for.
+    notes = []
+    if save_text is not None:
+        notes.append(f"Saved the config to {write_config(args.save, save_text)}")
+    if pending is not None:
+        update = commit_update(pending)
+        changes = ", ".join(key for key, _, _ in update.changed) or "nothing changed"
+        added = f"; added {', '.join(update.added)}" if update.added else ""
+        notes.append(f"Updated {update.path} ({changes}{added}); backup in {update.backup}")
     if args.json:
         print(_json(plan, fingerprint, values))
     elif args.yaml:
@@ -294,16 +302,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     else:
         print(_summary(plan, fingerprint))
         print(render_python(values), end="")
-    if save_text is not None:
-        path = write_config(args.save, save_text)
-        print(f"Saved the config to {path}", file=sys.stderr)
-    if pending is not None:
-        update = commit_update(pending)
-        changes = ", ".join(key for key, _, _ in update.changed) or "nothing changed"
-        added = f"; added {', '.join(update.added)}" if update.added else ""
-        print(
-            f"Updated {update.path} ({changes}{added}); backup in {update.backup}", file=sys.stderr
-        )
+    for note in notes:
+        print(note, file=sys.stderr)
     return 0
 
 
@@ -320,6 +320,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AutoconfigError as error:  # LimitsError included
         print(f"napari-autoconfig: error: {error}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:
+        # whoever read our output stopped early (``| head``): not an error; silence the flush
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
