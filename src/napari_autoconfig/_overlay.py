@@ -24,6 +24,7 @@ for the user's images: :func:`user_image_layers` filters them out.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from napari.layers import Image, Layer
@@ -134,7 +135,10 @@ class PatchBoxes:
                 return lyr
         return None
 
-    def _make_layer(self, name: str, color: str, shape: Sequence[int]) -> Image:
+    def _make_layer(
+        self, name: str, color: str, shape: Sequence[int], placement: dict[str, Any]
+    ) -> Image:
+        # Placed when built: moving a layer already in the viewer costs a refresh per property.
         layer = Image(
             _box_data(shape),
             name=name,
@@ -142,6 +146,7 @@ class PatchBoxes:
             contrast_limits=(0, 1),
             blending="additive",
             metadata={BOX_KEY: name},
+            **placement,
         )
         box = layer.bounding_box
         box.visible = True
@@ -277,13 +282,18 @@ class PatchBoxes:
                 if layer is not None and layer.ndim != k:
                     self._remove_layer(layer)
                     layer = None
+                placement = {
+                    "scale": scale,
+                    "translate": translate + corner * scale,
+                    "affine": _image_linear_affine(image, k),
+                }
                 if layer is None:
-                    layer = self._make_layer(name, color, size_k)
-                elif tuple(layer.data.shape) != tuple(size_k):
+                    self._make_layer(name, color, size_k, placement)
+                    continue
+                if tuple(layer.data.shape) != tuple(size_k):
                     layer.data = _box_data(size_k)
-                layer.scale = scale
-                layer.translate = translate + corner * scale
-                layer.affine = _image_linear_affine(image, k)
+                for key, value in placement.items():
+                    setattr(layer, key, value)
         finally:
             self._placing = False
             self.viewer.dims.point = point
