@@ -1,13 +1,15 @@
 """The GUI stays live while the widget fingerprints: the Qt event loop is never blocked for long.
 
-A 5 ms QTimer runs on the GUI thread during a real run over a moderately sized dataset (about
-100 MB of uncompressed TIFFs, so the test stays fast); the longest interval between two ticks is
-the worst time the GUI could not react. The target is 100 ms; machines running tests in parallel
-are noisy, so the assertion allows 1 s and the measured gap is printed (run with ``-s``).
+A 5 ms QTimer runs on the GUI thread during a real run over the benchmark's default dataset
+(24 uint16 volumes of 96x512x512 with their masks: 1.7 GB of uncompressed TIFFs, written in a few
+seconds and deleted afterwards); the longest interval between two ticks is the worst time the GUI
+could not react. The target is 100 ms (about 60 ms measured on the 2-core machines here); shared
+machines are noisy, so the assertion allows 1 s and the measured gap is printed (run with ``-s``).
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import numpy as np
@@ -15,8 +17,8 @@ from qtpy.QtCore import QTimer
 
 from conftest import dock_widget, write_imagej
 
-N_FILES = 12
-SHAPE_ZYX = (64, 256, 256)  # 8 MiB of uint16 per file
+N_FILES = 24
+SHAPE_ZYX = (96, 512, 512)  # 48 MiB of uint16 per file, as in benchmarks/
 
 
 def test_event_loop_never_blocked_during_fingerprinting(make_napari_viewer, qtbot, tmp_path):
@@ -26,7 +28,7 @@ def test_event_loop_never_blocked_during_fingerprinting(make_napari_viewer, qtbo
     rng = np.random.default_rng(3)
     volume = rng.integers(0, 4000, SHAPE_ZYX, dtype=np.uint16)
     mask = np.zeros(SHAPE_ZYX, np.uint8)
-    mask[16:48, 64:192, 64:192] = 1
+    mask[16:80, 64:448, 64:448] = 1
     for i in range(N_FILES):
         write_imagej(images / f"big_{i:02d}.tif", np.roll(volume, i, axis=2))
         write_imagej(masks / f"big_{i:02d}.tif", mask)
@@ -50,6 +52,8 @@ def test_event_loop_never_blocked_during_fingerprinting(make_napari_viewer, qtbo
     qtbot.wait(50)
     timer.stop()
 
+    shutil.rmtree(images)
+    shutil.rmtree(masks)
     assert outcomes == ["done"]
     assert widget.result.num_images == N_FILES
     gaps = np.diff(ticks)
