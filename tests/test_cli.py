@@ -10,8 +10,8 @@ import sys
 
 import numpy as np
 import pytest
-import tifffile
 
+from conftest import write_imagej
 from napari_autoconfig.cli import main
 from napari_autoconfig.sample import sample_folder
 
@@ -24,15 +24,8 @@ def _run(capsys, *args):
 
 def _tiff_folder(root, shapes, spacing_zyx=(2.0, 0.5, 0.5)):
     root.mkdir(parents=True, exist_ok=True)
-    z, y, x = spacing_zyx
     for i, shape in enumerate(shapes):
-        tifffile.imwrite(
-            root / f"img_{i}.tif",
-            np.full(shape, i, np.uint16),
-            imagej=True,
-            resolution=(1 / x, 1 / y),
-            metadata={"spacing": z, "unit": "micron", "axes": "ZYX"},
-        )
+        write_imagej(root / f"img_{i}.tif", np.full(shape, i, np.uint16), spacing_zyx)
     return root
 
 

@@ -10,6 +10,7 @@ import pytest
 import SimpleITK as sitk
 import tifffile
 
+from conftest import write_imagej
 from napari_autoconfig.errors import (
     Cancelled,
     EmptyDatasetError,
@@ -33,14 +34,7 @@ def _write(path, array, spacing_zyx):
     if path.suffix == ".npy":
         np.save(path, array)
     elif path.suffix == ".tif":
-        z, y, x = spacing_zyx
-        tifffile.imwrite(
-            path,
-            array,
-            imagej=True,
-            resolution=(1 / x, 1 / y),
-            metadata={"spacing": z, "unit": "micron", "axes": "ZYX"},
-        )
+        write_imagej(path, array, spacing_zyx)
     else:
         image = sitk.GetImageFromArray(array)
         image.SetSpacing(spacing_zyx[::-1])
