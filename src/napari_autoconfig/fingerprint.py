@@ -317,13 +317,13 @@ def _mixed_message(records: Sequence[CaseRecord], what: Callable[[CaseRecord], o
     other = next(r for r in records if what(r) != what(first))
     return (
         "The images do not all have the same number of dimensions: "
-        f"{str(first.image.path)!r} is {_describe(first.image)} but {str(other.image.path)!r} is "
-        f"{_describe(other.image)}. Fingerprint 2D and 3D (or differently-channelled) images "
-        "separately."
+        f"{str(first.image.path)!r} is {_shape_words(first.image)} but "
+        f"{str(other.image.path)!r} is {_shape_words(other.image)}. Fingerprint 2D and 3D "
+        "(or differently-channelled) images separately."
     )
 
 
-def _describe(header: ImageHeader) -> str:
+def _shape_words(header: ImageHeader) -> str:
     kind = "2D" if header.is_2d else "3D"
     channels = f" with {header.channels} channels" if header.channels > 1 else ""
     return f"{kind}{channels}, shape {header.shape} ({header.axes})"

@@ -19,12 +19,9 @@ from ._raw import _finish, _read_exact
 try:  # isal's inflate is about twice as fast as zlib's on image data (85 ms vs 190 ms, 50 MB)
     from isal import igzip as _gzip_module
     from isal import isal_zlib as _zlib_module
-
-    _GzipFile = _gzip_module.IGzipFile
 except ImportError:  # pragma: no cover - isal is optional on some platforms
     _gzip_module = gzip
     _zlib_module = zlib
-    _GzipFile = gzip.GzipFile
 
 
 # Decompressed block size for streaming: small blocks stay in CPU cache, which makes inflate
