@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --with-gui-libs testing
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 unset QT_QPA_PLATFORM   # offscreen Qt cannot draw napari's layers: pytest-xvfb gives a real X server
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

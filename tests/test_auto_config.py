@@ -7,24 +7,20 @@ import inspect
 import numpy as np
 import pytest
 
+from datafiles import random_volume, write_itk, write_npy
 from napari_autoconfig import auto_config as ac
 from napari_autoconfig.errors import EmptyDatasetError, MixedDimensionsError
 
 
 def _npy(folder, name, shape, seed=0, dtype=np.uint16):
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    arr = rng.integers(0, 1000, shape).astype(dtype)
-    np.save(folder / name, arr)
+    arr = random_volume(shape, dtype, seed, high=1000)
+    write_npy(folder / name, arr)
     return arr
 
 
 def _nifti(folder, name, shape, spacing_xyz):
-    sitk = pytest.importorskip("SimpleITK")
     folder.mkdir(parents=True, exist_ok=True)
-    image = sitk.GetImageFromArray(np.zeros(shape, dtype=np.uint8))
-    image.SetSpacing(spacing_xyz)
-    sitk.WriteImage(image, str(folder / name))
+    write_itk(folder / name, np.zeros(shape, dtype=np.uint8), spacing_xyz)
 
 
 # --------------------------------------------------------------------------- signatures
@@ -67,10 +63,10 @@ def test_auto_config_from_median_returns_biom3d_types():
 
 
 def test_auto_config_clamps_max_first_then_min():
-    assert ac.auto_config(median=(64, 64, 64))[0] == 16                 # raw 16
-    assert ac.auto_config(median=(32, 32, 32))[0] == 16                 # raw 128, capped
+    assert ac.auto_config(median=(64, 64, 64))[0] == 16  # raw 16
+    assert ac.auto_config(median=(32, 32, 32))[0] == 16  # raw 128, capped
     assert ac.auto_config(median=(32, 32, 32), max_batch=40)[0] == 40
-    assert ac.auto_config(median=(64, 64, 64), max_batch=0)[0] == 2     # preprocessing, <40 images
+    assert ac.auto_config(median=(64, 64, 64), max_batch=0)[0] == 2  # preprocessing, <40 images
     assert ac.auto_config(median=(64, 64, 64), max_batch=3, min_batch=5)[0] == 5
 
 
@@ -118,7 +114,10 @@ def test_display_info_prints_config_lines_with_plain_ints(capsys):
 
 def test_parameters_return_prints_one_per_line(capsys):
     ac.parameters_return(
-        np.array([40, 224, 224]), np.array([3, 5, 5]), np.int64(2), "configs/x.py",
+        np.array([40, 224, 224]),
+        np.array([3, 5, 5]),
+        np.int64(2),
+        "configs/x.py",
         np.array([0.5, 0.5, 2.0]),
     )
     assert capsys.readouterr().out.splitlines() == [

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import write_imagej
+from datafiles import write_imagej
 from napari_autoconfig.cli import main
 from napari_autoconfig.sample import sample_folder
 

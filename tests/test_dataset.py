@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from datafiles import write_npy
 from napari_autoconfig.dataset import list_images, open_dataset
 from napari_autoconfig.errors import EmptyDatasetError, FolderNotFoundError, UnpairedFilesError
 
 
 def _touch_npy(path, shape=(2, 3, 4)):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, np.zeros(shape, np.uint8))
+    write_npy(path, np.zeros(shape, np.uint8))
 
 
 def _touch(path, content=b"x"):

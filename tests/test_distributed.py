@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import SimpleITK as sitk
-import tifffile
 
 distributed = pytest.importorskip("distributed")
 
+from datafiles import write_image  # noqa: E402
 from napari_autoconfig.fingerprint import fingerprint_dataset  # noqa: E402
 
 SHAPES = ((12, 40, 36), (16, 32, 40), (14, 44, 30), (10, 36, 38), (18, 40, 40), (12, 30, 30))
@@ -31,20 +30,9 @@ def _write_dataset(root):
         if i == 3:
             mask[:] = 0  # an empty mask contributes no samples
         spacing_xyz = (0.5 + 0.125 * i, 0.5, 2.0 + 0.25 * i)
-        if i % 2:
-            for folder, array in ((images, image), (masks, mask)):
-                itk = sitk.GetImageFromArray(array)
-                itk.SetSpacing(spacing_xyz)
-                sitk.WriteImage(itk, str(folder / f"case_{i}.nii.gz"), useCompression=True)
-        else:
-            for folder, array in ((images, image), (masks, mask)):
-                tifffile.imwrite(
-                    folder / f"case_{i}.tif",
-                    array,
-                    imagej=True,
-                    resolution=(1 / spacing_xyz[0], 1 / spacing_xyz[1]),
-                    metadata={"spacing": spacing_xyz[2], "unit": "micron", "axes": "ZYX"},
-                )
+        suffix = ".nii.gz" if i % 2 else ".tif"
+        for folder, array in ((images, image), (masks, mask)):
+            write_image(folder / f"case_{i}{suffix}", array, spacing_xyz[::-1])
     return images, masks
 
 

@@ -95,8 +95,13 @@ def _values():
 def test_config_values_3d_with_masks():
     values = _values()
     assert list(values) == [
-        "BATCH_SIZE", "PATCH_SIZE", "AUG_PATCH_SIZE", "NUM_POOLS", "MEDIAN_SPACING",
-        "CLIPPING_BOUNDS", "INTENSITY_MOMENTS",
+        "BATCH_SIZE",
+        "PATCH_SIZE",
+        "AUG_PATCH_SIZE",
+        "NUM_POOLS",
+        "MEDIAN_SPACING",
+        "CLIPPING_BOUNDS",
+        "INTENSITY_MOMENTS",
     ]
     assert values["BATCH_SIZE"] == 2 and type(values["BATCH_SIZE"]) is int
     assert values["PATCH_SIZE"] == [40, 224, 224]
@@ -196,7 +201,10 @@ def test_update_real_config_keeps_every_other_byte(tmp_path):
     assert "MEDIAN_SPACING = [0.7939453125, 0.7939453125, 2.5]\n" in new
     assert "# MEDIAN_SPACING=[0.79492199, 0.79492199, 2.5]\n" in new
     assert [c[0] for c in result.changed] == [
-        "PATCH_SIZE", "AUG_PATCH_SIZE", "NUM_POOLS", "MEDIAN_SPACING",
+        "PATCH_SIZE",
+        "AUG_PATCH_SIZE",
+        "NUM_POOLS",
+        "MEDIAN_SPACING",
     ]
     assert result.changed[0][1].startswith("[\n    128,   # z")
     assert result.changed[0][2] == "[40, 224, 224]"
@@ -207,17 +215,34 @@ def test_update_real_config_keeps_every_other_byte(tmp_path):
     assert lines[at + 1] == "CLIPPING_BOUNDS = [12.0, 1e-05]"
     assert lines[at + 2] == "INTENSITY_MOMENTS = [101.5625, 17.25]"
     # Every line of the original that holds no owned value is still there, in order.
-    kept = [ln for ln in BIOM3D_CONFIG.splitlines() if not ln.startswith(
-        ("PATCH_SIZE", "    128", "]", "AUG_PATCH_SIZE", "NUM_POOLS", "MEDIAN_SPACING ="))]
-    remaining = [ln for ln in lines if ln not in (
-        "PATCH_SIZE = [40, 224, 224]", "AUG_PATCH_SIZE = [40, 317, 317]  # keep this comment",
-        "NUM_POOLS = [3, 5, 5]", "MEDIAN_SPACING = [0.7939453125, 0.7939453125, 2.5]",
-        "CLIPPING_BOUNDS = [12.0, 1e-05]", "INTENSITY_MOMENTS = [101.5625, 17.25]")]
+    kept = [
+        ln
+        for ln in BIOM3D_CONFIG.splitlines()
+        if not ln.startswith(
+            ("PATCH_SIZE", "    128", "]", "AUG_PATCH_SIZE", "NUM_POOLS", "MEDIAN_SPACING =")
+        )
+    ]
+    remaining = [
+        ln
+        for ln in lines
+        if ln
+        not in (
+            "PATCH_SIZE = [40, 224, 224]",
+            "AUG_PATCH_SIZE = [40, 317, 317]  # keep this comment",
+            "NUM_POOLS = [3, 5, 5]",
+            "MEDIAN_SPACING = [0.7939453125, 0.7939453125, 2.5]",
+            "CLIPPING_BOUNDS = [12.0, 1e-05]",
+            "INTENSITY_MOMENTS = [101.5625, 17.25]",
+        )
+    ]
     assert remaining == kept
     # The file still parses and the values read back exactly.
     tree = ast.parse(new)
-    found = {n.targets[0].id: ast.literal_eval(n.value) for n in tree.body
-             if isinstance(n, ast.Assign) and n.targets[0].id in OWNED_KEYS}
+    found = {
+        n.targets[0].id: ast.literal_eval(n.value)
+        for n in tree.body
+        if isinstance(n, ast.Assign) and n.targets[0].id in OWNED_KEYS
+    }
     assert found == _values()
 
 
@@ -229,10 +254,14 @@ def test_update_crlf_bom_file_keeps_line_endings(tmp_path):
     result = update_config(path, {"BATCH_SIZE": 2, "PATCH_SIZE": [40, 224, 224], "IS_2D": True})
     data = path.read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")
-    assert data == b"\xef\xbb\xbf" + (
-        "# header\r\nBATCH_SIZE = 2\r\nPATCH_SIZE = [40, 224, 224]\r\nIS_2D = True\r\n"
-        "OTHER = 'é'\r\n"
-    ).encode()
+    assert (
+        data
+        == b"\xef\xbb\xbf"
+        + (
+            "# header\r\nBATCH_SIZE = 2\r\nPATCH_SIZE = [40, 224, 224]\r\nIS_2D = True\r\n"
+            "OTHER = 'é'\r\n"
+        ).encode()
+    )
     assert result.added == ("IS_2D",)
     assert result.backup.read_bytes() == original
     assert b"\n" not in data.replace(b"\r\n", b"")

@@ -7,10 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-import SimpleITK as sitk
-import tifffile
 
-from conftest import write_imagej
+from datafiles import biom3d_statistics, read_whole, write_image
 from napari_autoconfig.errors import (
     Cancelled,
     EmptyDatasetError,
@@ -30,17 +28,6 @@ def _volume(shape, rng):
     return image, mask
 
 
-def _write(path, array, spacing_zyx):
-    if path.suffix == ".npy":
-        np.save(path, array)
-    elif path.suffix == ".tif":
-        write_imagej(path, array, spacing_zyx)
-    else:
-        image = sitk.GetImageFromArray(array)
-        image.SetSpacing(spacing_zyx[::-1])
-        sitk.WriteImage(image, str(path), useCompression=path.name.endswith(".gz"))
-
-
 def _dataset(root, suffix, shapes=SHAPES, seed=0):
     rng = np.random.default_rng(seed)
     images, masks = root / "images", root / "masks"
@@ -49,45 +36,23 @@ def _dataset(root, suffix, shapes=SHAPES, seed=0):
     for i, shape in enumerate(shapes):
         image, mask = _volume(shape, rng)
         spacing = (2.0 + 0.25 * i, 0.5, 0.5 + 0.125 * i)
-        _write(images / f"case_{i}{suffix}", image, spacing)
-        _write(masks / f"case_{i}{suffix}", mask, spacing)
+        write_image(images / f"case_{i}{suffix}", image, spacing)
+        write_image(masks / f"case_{i}{suffix}", mask, spacing)
     return images, masks
-
-
-def _read_whole(path):
-    if path.suffix == ".npy":
-        return np.load(path)
-    if path.suffix == ".tif":
-        return tifffile.imread(path)
-    return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
-
-
-def _biom3d_statistics(images, masks, num_samples=10000, seed=42):
-    """biom3d's way: decode whole, img[mask > 0], a fresh rng per image, choice with replacement."""
-    drawn = []
-    for image_path, mask_path in zip(sorted(images.iterdir()), sorted(masks.iterdir())):
-        values = _read_whole(image_path)[_read_whole(mask_path) > 0]
-        if len(values):
-            drawn.append(np.random.default_rng(seed).choice(values, num_samples, replace=True))
-    values = np.concatenate(drawn)
-    return (
-        float(np.mean(values)),
-        float(np.std(values)),
-        float(np.percentile(values, 0.5)),
-        float(np.percentile(values, 99.5)),
-    )
 
 
 @pytest.mark.parametrize("suffix", [".tif", ".nii.gz", ".nii", ".mha", ".npy"])
 def test_statistics_equal_biom3d(tmp_path, suffix):
     images, masks = _dataset(tmp_path, suffix)
     fp = fingerprint_dataset(images, masks)
-    assert (fp.mean, fp.std, fp.perc_005, fp.perc_995) == _biom3d_statistics(images, masks)
+    assert (fp.mean, fp.std, fp.perc_005, fp.perc_995) == biom3d_statistics(
+        sorted(images.iterdir()), sorted(masks.iterdir())
+    )
     assert fp.has_masks and fp.num_images == len(SHAPES)
     # median over (20, 24, 22, 18, 26) etc.; an odd count takes the middle value
     assert fp.median_size == (22, 40, 38)
     for record, shape in zip(fp.records, SHAPES):
-        mask = _read_whole(record.mask_path)
+        mask = read_whole(record.mask_path)
         assert record.foreground == int(np.count_nonzero(mask))
         assert record.image.shape == shape
 

@@ -128,8 +128,9 @@ def test_shrinking_loop_that_never_ends_in_biom3d_terminates():
 
 
 def test_known_medians():
-    assert [x.tolist() if hasattr(x, "tolist") else x
-            for x in find_patch_pool_batch((96, 512, 512))] == [[40, 224, 224], [3, 5, 5], 2]
+    assert [
+        x.tolist() if hasattr(x, "tolist") else x for x in find_patch_pool_batch((96, 512, 512))
+    ] == [[40, 224, 224], [3, 5, 5], 2]
     patch, pool, batch = find_patch_pool_batch((64, 64, 64))
     assert patch.tolist() == [64, 64, 64] and pool.tolist() == [4, 4, 4] and batch == 16
 
@@ -261,7 +262,7 @@ def test_plan_preprocessing_rule():
     limits = Limits(batch_rule="preprocessing")
     assert make_plan((64, 64, 64), limits, num_images=100).batch == 5  # 100 // 20
     assert make_plan((64, 64, 64), limits, num_images=100).max_batch_used == 5
-    assert make_plan((64, 64, 64), limits, num_images=30).batch == 2   # 1, then min_batch
+    assert make_plan((64, 64, 64), limits, num_images=30).batch == 2  # 1, then min_batch
     assert make_plan((64, 64, 64), limits, num_images=1000).batch == 16  # rule gives 50
     with pytest.raises(LimitsError, match="num_images"):
         make_plan((64, 64, 64), limits)

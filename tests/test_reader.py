@@ -6,13 +6,11 @@ pixels, with the spacing as ``scale`` in (z, y, x) order.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import npe2
 import numpy as np
 import pytest
-import SimpleITK as sitk
 
+from datafiles import random_volume, write_itk
 from napari_autoconfig._reader import get_reader, read_layers
 from napari_autoconfig.errors import ImageReadError
 from napari_autoconfig.readers import read_header
@@ -23,16 +21,8 @@ SPACING_ZYX = (2.0, 0.5, 0.8)
 SUFFIXES = (".nii", ".nii.gz", ".mha", ".mhd", ".nrrd", ".nhdr")
 
 
-def write_itk(path: Path, array: np.ndarray, spacing_xyz, vector: bool = False) -> Path:
-    """Write ``array`` (numpy order) with SimpleITK at the given (x, y, ...) spacing."""
-    image = sitk.GetImageFromArray(array, isVector=vector)
-    image.SetSpacing(spacing_xyz)
-    sitk.WriteImage(image, str(path))
-    return path
-
-
 def volume(shape=(5, 6, 7), dtype=np.uint16, seed=0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 200, size=shape).astype(dtype)
+    return random_volume(shape, dtype, seed)
 
 
 def test_every_format_opens_with_its_spacing_as_scale(make_napari_viewer, tmp_path):
@@ -69,8 +59,7 @@ def test_2d_metaimage_opens_2d_with_yx_scale(make_napari_viewer, tmp_path):
 
 
 @pytest.mark.parametrize("name, vector", [("vector.mha", True), ("fourd.nii.gz", False)])
-def test_multichannel_image_opens_one_layer_per_channel(make_napari_viewer, tmp_path, name,
-                                                        vector):
+def test_multichannel_image_opens_one_layer_per_channel(make_napari_viewer, tmp_path, name, vector):
     czyx = volume(shape=(2, 4, 5, 6), dtype=np.int16)
     if vector:  # vector pixels: SimpleITK takes the components last
         path = write_itk(tmp_path / name, np.moveaxis(czyx, 0, -1), SPACING_XYZ, vector=True)
@@ -113,8 +102,17 @@ def test_mask_named_integer_file_opens_as_labels(make_napari_viewer, tmp_path):
 
 @pytest.mark.parametrize(
     "path",
-    ["cells.tif", "cells.TIFF", "cells.ome.tif", "cells.npy", "notes.txt", "archive.gz",
-     "folder", "nii", ".nii"],
+    [
+        "cells.tif",
+        "cells.TIFF",
+        "cells.ome.tif",
+        "cells.npy",
+        "notes.txt",
+        "archive.gz",
+        "folder",
+        "nii",
+        ".nii",
+    ],
 )
 def test_get_reader_declines_what_it_does_not_claim(path):
     assert get_reader(path) is None

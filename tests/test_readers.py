@@ -10,6 +10,7 @@ import pytest
 import SimpleITK as sitk
 import tifffile
 
+from datafiles import read_itk, write_itk
 from napari_autoconfig import readers
 from napari_autoconfig.errors import ImageReadError
 
@@ -30,18 +31,17 @@ def _check_pixels(header, expected):
     assert max(c.nbytes for c in chunks) <= max(700, plane)  # at most max_bytes or one plane
     np.testing.assert_array_equal(np.concatenate([c.ravel() for c in chunks]), expected.ravel())
     np.testing.assert_array_equal(
-        np.concatenate([c.ravel() for c in readers.iter_chunks(header)]), expected.ravel())
+        np.concatenate([c.ravel() for c in readers.iter_chunks(header)]), expected.ravel()
+    )
     idx = np.sort(RNG.integers(0, expected.size, 500)).astype(np.int64)
     idx = np.sort(np.concatenate([idx, idx[:50], [0, expected.size - 1]]))  # repeats and ends
     np.testing.assert_array_equal(readers.take(header, idx), expected.ravel()[idx])
     np.testing.assert_array_equal(readers.read_array(header), expected)
 
 
-def _sitk_write(path, array, spacing, vector=False, compress=False):
-    image = sitk.GetImageFromArray(array, isVector=vector)
-    image.SetSpacing(spacing)
-    sitk.WriteImage(image, str(path), compress)
-    return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+def _sitk_write(path, array, spacing_xyz, vector=False, compress=False):
+    """Write with SimpleITK and return what SimpleITK reads back (the expected pixels)."""
+    return read_itk(write_itk(path, array, spacing_xyz, vector, compress))
 
 
 # ----------------------------------------------------------------------------- suffixes
@@ -61,11 +61,21 @@ def test_image_suffix_longest_and_case_insensitive():
 def test_imagej_single_channel_zyx_with_spacing(tmp_path):
     data = _vol((6, 20, 30))
     path = tmp_path / "one.tif"
-    tifffile.imwrite(path, data, imagej=True, resolution=(1 / 0.3, 1 / 0.3),
-                     metadata={"spacing": 2.0, "unit": "micron", "axes": "ZYX"})
+    tifffile.imwrite(
+        path,
+        data,
+        imagej=True,
+        resolution=(1 / 0.3, 1 / 0.3),
+        metadata={"spacing": 2.0, "unit": "micron", "axes": "ZYX"},
+    )
     h = readers.read_header(path)
-    assert (h.format, h.shape, h.axes, h.channels, h.is_2d) == ("imagej-tiff", (6, 20, 30),
-                                                                "ZYX", 1, False)
+    assert (h.format, h.shape, h.axes, h.channels, h.is_2d) == (
+        "imagej-tiff",
+        (6, 20, 30),
+        "ZYX",
+        1,
+        False,
+    )
     with tifffile.TiffFile(path) as tif:
         xres = tif.pages[0].tags["XResolution"].value
     # 1/XResolution from the stored rational, exactly (not 0.3 itself)
@@ -81,8 +91,13 @@ def test_imagej_single_channel_zyx_with_spacing(tmp_path):
 def test_imagej_two_channels_is_channel_first(tmp_path):
     data_zcyx = _vol((5, 2, 20, 30))
     path = tmp_path / "two.tif"
-    tifffile.imwrite(path, data_zcyx, imagej=True, resolution=(2.0, 4.0),
-                     metadata={"spacing": 1.5, "unit": "micron", "axes": "ZCYX"})
+    tifffile.imwrite(
+        path,
+        data_zcyx,
+        imagej=True,
+        resolution=(2.0, 4.0),
+        metadata={"spacing": 1.5, "unit": "micron", "axes": "ZCYX"},
+    )
     h = readers.read_header(path)
     assert (h.shape, h.axes, h.channels) == ((2, 5, 20, 30), "CZYX", 2)
     assert h.spacing_xyz == (0.5, 0.25, 1.5)
@@ -93,8 +108,7 @@ def test_imagej_two_channels_is_channel_first(tmp_path):
 def test_imagej_compressed_two_channels(tmp_path):
     data_zcyx = _vol((4, 3, 16, 20))
     path = tmp_path / "zip.tif"
-    tifffile.imwrite(path, data_zcyx, imagej=True, compression="zlib",
-                     metadata={"axes": "ZCYX"})
+    tifffile.imwrite(path, data_zcyx, imagej=True, compression="zlib", metadata={"axes": "ZCYX"})
     h = readers.read_header(path)
     assert (h.shape, h.axes, h.spacing_xyz, h.unit) == ((3, 4, 16, 20), "CZYX", None, None)
     _check_pixels(h, np.moveaxis(data_zcyx, 1, 0))
@@ -104,14 +118,18 @@ def test_plain_tiff_keeps_file_order_and_has_no_spacing(tmp_path):
     data = _vol((4, 50, 60))  # biom3d would move the 4 planes last: a bug not copied
     path = tmp_path / "plain.tif"
     # tifffile's default for 3 or 4 planes: one planar "RGB" page (the file biom3d misreads)
-    tifffile.imwrite(path, data, resolution=(2.0, 2.0), photometric="rgb",
-                     planarconfig="separate")
+    tifffile.imwrite(path, data, resolution=(2.0, 2.0), photometric="rgb", planarconfig="separate")
     path2 = tmp_path / "pages.tif"
     tifffile.imwrite(path2, data, photometric="minisblack")
     for p in (path, path2):
         h = readers.read_header(p)
-        assert (h.format, h.shape, h.axes, h.spacing_xyz, h.unit) == ("tiff", (4, 50, 60), "ZYX",
-                                                                      None, None)
+        assert (h.format, h.shape, h.axes, h.spacing_xyz, h.unit) == (
+            "tiff",
+            (4, 50, 60),
+            "ZYX",
+            None,
+            None,
+        )
         _check_pixels(h, data)
 
 
@@ -138,8 +156,7 @@ def test_ome_tiff_channel_first_without_spacing(tmp_path):
     path = tmp_path / "img.ome.tif"
     tifffile.imwrite(path, data_zcyx, ome=True, metadata={"axes": "ZCYX", "PhysicalSizeX": 0.2})
     h = readers.read_header(path)
-    assert (h.format, h.shape, h.axes, h.spacing_xyz) == ("ome-tiff", (2, 4, 10, 12), "CZYX",
-                                                          None)
+    assert (h.format, h.shape, h.axes, h.spacing_xyz) == ("ome-tiff", (2, 4, 10, 12), "CZYX", None)
     _check_pixels(h, np.moveaxis(data_zcyx, 1, 0))
 
 
@@ -206,8 +223,9 @@ def test_itk_compressed_formats_stream(tmp_path, name):
 @pytest.mark.parametrize("name", ["vec.mha", "vec.nrrd", "vec.nii.gz", "vecz.mha"])
 def test_vector_pixels_are_channel_first(tmp_path, name):
     data = _vol((4, 10, 12, 3), np.uint8)
-    expected = _sitk_write(tmp_path / name, data, (1.0, 1.0, 1.0), vector=True,
-                           compress=name.startswith("vecz"))
+    expected = _sitk_write(
+        tmp_path / name, data, (1.0, 1.0, 1.0), vector=True, compress=name.startswith("vecz")
+    )
     h = readers.read_header(tmp_path / name)
     assert (h.shape, h.axes, h.channels) == ((3, 4, 10, 12), "CZYX", 3)
     _check_pixels(h, np.moveaxis(expected, -1, 0))
@@ -222,8 +240,12 @@ def test_2d_nifti_and_4d_nifti(tmp_path):
     four = _vol((2, 3, 12, 14))
     expected = _sitk_write(tmp_path / "four.nii", four, (0.5, 0.5, 2.0, 1.0))
     h = readers.read_header(tmp_path / "four.nii")
-    assert (h.shape, h.axes, h.channels, h.spacing_xyz) == ((2, 3, 12, 14), "CZYX", 2,
-                                                            (0.5, 0.5, 2.0))
+    assert (h.shape, h.axes, h.channels, h.spacing_xyz) == (
+        (2, 3, 12, 14),
+        "CZYX",
+        2,
+        (0.5, 0.5, 2.0),
+    )
     _check_pixels(h, expected)
 
 
@@ -243,9 +265,11 @@ def test_scaled_nifti_matches_simpleitk(tmp_path, name):
 def test_big_endian_metaimage(tmp_path):
     data = _vol((3, 8, 9))
     path = tmp_path / "be.mha"
-    header = ("ObjectType = Image\nNDims = 3\nBinaryData = True\nBinaryDataByteOrderMSB = True\n"
-              "ElementSpacing = 1 1 4\nDimSize = 9 8 3\nElementType = MET_USHORT\n"
-              "ElementDataFile = LOCAL\n")
+    header = (
+        "ObjectType = Image\nNDims = 3\nBinaryData = True\nBinaryDataByteOrderMSB = True\n"
+        "ElementSpacing = 1 1 4\nDimSize = 9 8 3\nElementType = MET_USHORT\n"
+        "ElementDataFile = LOCAL\n"
+    )
     path.write_bytes(header.encode() + data.astype(">u2").tobytes())
     h = readers.read_header(path)
     assert h.spacing_xyz == (1.0, 1.0, 4.0)
@@ -261,8 +285,13 @@ def test_npy_c_and_fortran(tmp_path):
     np.save(tmp_path / "f.npy", np.asfortranarray(data))
     for name in ("c.npy", "f.npy"):
         h = readers.read_header(tmp_path / name)
-        assert (h.format, h.shape, h.axes, h.spacing_xyz, h.unit) == ("npy", (4, 10, 12), "ZYX",
-                                                                      None, None)
+        assert (h.format, h.shape, h.axes, h.spacing_xyz, h.unit) == (
+            "npy",
+            (4, 10, 12),
+            "ZYX",
+            None,
+            None,
+        )
         _check_pixels(h, data)
     np.save(tmp_path / "m.npy", _vol((2, 4, 10, 12), np.uint8))
     h = readers.read_header(tmp_path / "m.npy")
@@ -293,8 +322,14 @@ def _writers():
     def sitk_(p):
         _sitk_write(p, data, (1.0, 1.0, 1.0))
 
-    return {"a.tif": tif, "z.tif": tifz, "a.npy": lambda p: np.save(p, data), "a.nii": sitk_,
-            "a.mha": sitk_, "a.nrrd": sitk_}
+    return {
+        "a.tif": tif,
+        "z.tif": tifz,
+        "a.npy": lambda p: np.save(p, data),
+        "a.nii": sitk_,
+        "a.mha": sitk_,
+        "a.nrrd": sitk_,
+    }
 
 
 @pytest.mark.parametrize("name", ["a.tif", "a.nii.gz", "a.npy", "a.mha", "a.nrrd", "a.nii"])
@@ -336,7 +371,7 @@ def test_damaged_gzip_fails_cleanly(tmp_path):
     path = tmp_path / "bad.nii.gz"
     _sitk_write(path, _vol((8, 64, 64)), (1.0, 1.0, 1.0), compress=True)
     blob = bytearray(path.read_bytes())
-    blob[len(blob) // 2: len(blob) // 2 + 64] = os.urandom(64)
+    blob[len(blob) // 2 : len(blob) // 2 + 64] = os.urandom(64)
     path.write_bytes(bytes(blob))
     with pytest.raises(ImageReadError, match=r"bad\.nii\.gz"):  # at the header or at the pixels
         list(readers.iter_chunks(readers.read_header(path)))
@@ -347,8 +382,10 @@ def test_zero_size_images(tmp_path):
     with pytest.raises(ImageReadError, match="zero-size"):
         readers.read_header(tmp_path / "z.npy")
     path = tmp_path / "z.mha"
-    path.write_bytes(b"ObjectType = Image\nNDims = 3\nDimSize = 4 4 0\nElementType = MET_UCHAR\n"
-                     b"ElementDataFile = LOCAL\n")
+    path.write_bytes(
+        b"ObjectType = Image\nNDims = 3\nDimSize = 4 4 0\nElementType = MET_UCHAR\n"
+        b"ElementDataFile = LOCAL\n"
+    )
     with pytest.raises(ImageReadError, match=r"z\.mha"):
         readers.read_header(path)
 
@@ -403,16 +440,28 @@ def test_gzip_fallback_module_gives_same_values(tmp_path, monkeypatch):
 def test_lean_pixel_paths_are_used(tmp_path):
     """Regression guard for speed: no format silently falls back to a whole SimpleITK read."""
     data = _vol((3, 10, 12))
-    expected_kind = {"a.nii": readers._Raw, "a.nii.gz": readers._Stream, "a.mha": readers._Raw,
-                     "a.mhd": readers._Raw, "a.nrrd": readers._Raw, "z.mha": readers._Stream,
-                     "z.nrrd": readers._Stream, "v.nii.gz": readers._Stream}
+    expected_kind = {
+        "a.nii": readers._Raw,
+        "a.nii.gz": readers._Stream,
+        "a.mha": readers._Raw,
+        "a.mhd": readers._Raw,
+        "a.nrrd": readers._Raw,
+        "z.mha": readers._Stream,
+        "z.nrrd": readers._Stream,
+        "v.nii.gz": readers._Stream,
+    }
     for name, kind in expected_kind.items():
         if name.startswith("v."):
-            _sitk_write(tmp_path / name, _vol((3, 10, 12, 2)), (1.0, 1.0, 1.0), vector=True,
-                        compress=True)
+            _sitk_write(
+                tmp_path / name, _vol((3, 10, 12, 2)), (1.0, 1.0, 1.0), vector=True, compress=True
+            )
         else:
-            _sitk_write(tmp_path / name, data, (1.0, 1.0, 1.0),
-                        compress=name.startswith("z.") or name.endswith(".gz"))
+            _sitk_write(
+                tmp_path / name,
+                data,
+                (1.0, 1.0, 1.0),
+                compress=name.startswith("z.") or name.endswith(".gz"),
+            )
         assert isinstance(readers._layout(readers.read_header(tmp_path / name)), kind), name
     tifffile.imwrite(tmp_path / "a.tif", data)
     assert readers._layout(readers.read_header(tmp_path / "a.tif")).dataoffset is not None

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from qtpy.QtWidgets import QApplication
 
-from conftest import MEDIAN_ZYX, SPACING_ZYX, dock_widget, run_and_wait, write_dataset
+from conftest import dock_widget, run_and_wait
+from datafiles import MEDIAN_ZYX, SPACING_ZYX, write_dataset
 from napari_autoconfig import planner
 from napari_autoconfig._overlay import (
     AUG_NAME,

@@ -15,7 +15,8 @@ import time
 import numpy as np
 from qtpy.QtCore import QTimer
 
-from conftest import dock_widget, write_imagej
+from conftest import dock_widget
+from datafiles import write_imagej
 
 N_FILES = 24
 SHAPE_ZYX = (96, 512, 512)  # 48 MiB of uint16 per file, as in benchmarks/

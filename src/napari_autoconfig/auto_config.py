@@ -171,8 +171,9 @@ def _floats(values) -> list[float] | None:
     return [float(v) for v in np.asarray(values, dtype=float).ravel()]
 
 
-def display_info(patch: Sequence[int] | np.ndarray, pool: Sequence[int] | np.ndarray,
-                 batch: int) -> None:
+def display_info(
+    patch: Sequence[int] | np.ndarray, pool: Sequence[int] | np.ndarray, batch: int
+) -> None:
     """Print the batch, patch, augmentation patch and poolings as biom3d config lines.
 
     The four ``KEY = value`` lines can be pasted into a biom3d config file; numbers are plain

@@ -421,17 +421,24 @@ def _insert_offset(text: str, starts: list[int], tree: ast.Module, owned: list[a
     line = 0
     body = tree.body
     index = 0
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-            and isinstance(body[0].value.value, str):
+    if (
+        body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
         line = body[0].end_lineno or body[0].lineno
         index = 1
-    while index < len(body) and isinstance(body[index], ast.ImportFrom) \
-            and body[index].module == "__future__":
+    while (
+        index < len(body)
+        and isinstance(body[index], ast.ImportFrom)
+        and body[index].module == "__future__"
+    ):
         line = body[index].end_lineno or body[index].lineno
         index += 1
     if line == 0:  # no docstring: after the leading run of comment lines
         for number in range(1, len(starts)):
-            chunk = text[starts[number - 1]:starts[number]]
+            chunk = text[starts[number - 1] : starts[number]]
             if not chunk.lstrip().startswith("#"):
                 break
             line = number

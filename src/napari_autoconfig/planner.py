@@ -150,18 +150,18 @@ class Plan:
 class _Trace:
     """Intermediate values of the patch rule, kept so that a Plan can explain itself."""
 
-    ori: np.ndarray          # the spatial median (channel dropped)
+    ori: np.ndarray  # the spatial median (channel dropped)
     min_fmaps: int
-    shrunk: bool             # the median was larger than the budget and got shrunk
-    dims: np.ndarray         # median after shrinking and flooring
-    step: np.ndarray         # 2**pool of point 5, the growth step of every axis
+    shrunk: bool  # the median was larger than the budget and got shrunk
+    dims: np.ndarray  # median after shrinking and flooring
+    step: np.ndarray  # 2**pool of point 5, the growth step of every axis
     first_patch: np.ndarray  # patch before growing
     grown_patch: np.ndarray  # patch after growing, before the ori == 1 rule
     patch: np.ndarray
     pool: np.ndarray
     batch: int
-    broadcast_fixes: int     # times biom3d would have crashed with a broadcasting error
-    reduction_cycle: bool    # biom3d's shrinking loop would never have ended
+    broadcast_fixes: int  # times biom3d would have crashed with a broadcasting error
+    reduction_cycle: bool  # biom3d's shrinking loop would never have ended
 
 
 def _fmt(values: Sequence[int]) -> str:
@@ -448,8 +448,15 @@ def _pool_reason(axis: str, size: int, pool: int, min_fmaps: int, max_pool: int)
     )
 
 
-def _batch_reason(t: _Trace, batch: int, max_dims: Sequence[int], lo: int, hi: int,
-                  limits: Limits, num_images: int | None) -> str:
+def _batch_reason(
+    t: _Trace,
+    batch: int,
+    max_dims: Sequence[int],
+    lo: int,
+    hi: int,
+    limits: Limits,
+    num_images: int | None,
+) -> str:
     raw = 2 * (math.prod(max_dims) // int(t.patch.prod()))
     text = (
         f"Batch {batch} = 2 x floor({_fmt(max_dims)} / patch volume {int(t.patch.prod())}) "
@@ -514,8 +521,9 @@ def make_plan(
         _pool_reason(axis, int(s), int(p), t.min_fmaps, limits.max_pool)
         for axis, s, p in zip(AXES_ZYX, t.patch, t.pool)
     ]
-    reasons.append(_batch_reason(t, batch, limits.max_dims, limits.min_batch, hi, limits,
-                                 num_images))
+    reasons.append(
+        _batch_reason(t, batch, limits.max_dims, limits.min_batch, hi, limits, num_images)
+    )
     reasons.append(_aug_reason(t.patch, aug))
     if t.broadcast_fixes:
         reasons.append(

@@ -62,19 +62,41 @@ from ._stream import _STREAM_BLOCK, _Stream, _stream_blocks, _stream_take
 from ._tiff import _open_tiff, _tiff_chunks, _tiff_take, _TiffPlan
 
 __all__ = [
-    "IMAGE_SUFFIXES", "ImageHeader", "image_suffix", "iter_chunks", "read_array", "read_header",
+    "IMAGE_SUFFIXES",
+    "ImageHeader",
+    "image_suffix",
+    "iter_chunks",
+    "read_array",
+    "read_header",
     "take",
 ]
 
 IMAGE_SUFFIXES: tuple[str, ...] = (
-    ".ome.tiff", ".ome.tif", ".tiff", ".tif", ".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".nhdr",
+    ".ome.tiff",
+    ".ome.tif",
+    ".tiff",
+    ".tif",
+    ".nii.gz",
+    ".nii",
+    ".mha",
+    ".mhd",
+    ".nrrd",
+    ".nhdr",
     ".npy",
 )
 
 _FORMAT_OF_SUFFIX = {
-    ".ome.tiff": "tiff", ".ome.tif": "tiff", ".tiff": "tiff", ".tif": "tiff",
-    ".nii.gz": "nifti", ".nii": "nifti", ".mha": "metaimage", ".mhd": "metaimage",
-    ".nrrd": "nrrd", ".nhdr": "nrrd", ".npy": "npy",
+    ".ome.tiff": "tiff",
+    ".ome.tif": "tiff",
+    ".tiff": "tiff",
+    ".tif": "tiff",
+    ".nii.gz": "nifti",
+    ".nii": "nifti",
+    ".mha": "metaimage",
+    ".mhd": "metaimage",
+    ".nrrd": "nrrd",
+    ".nhdr": "nrrd",
+    ".npy": "npy",
 }
 
 
@@ -212,13 +234,17 @@ def _open(path: Path) -> tuple[ImageHeader, object]:
     """Header and pixel layout of ``path``; every failure becomes an ImageReadError."""
     suffix = image_suffix(path)
     if suffix is None:
-        raise _fail(path, "no reader claims this file name",
-                    f"Use one of {', '.join(IMAGE_SUFFIXES)}")
+        raise _fail(
+            path, "no reader claims this file name", f"Use one of {', '.join(IMAGE_SUFFIXES)}"
+        )
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise _fail(path, f"the file cannot be opened ({exc.strerror or exc})",
-                    "Check that it exists and that you may read it") from exc
+        raise _fail(
+            path,
+            f"the file cannot be opened ({exc.strerror or exc})",
+            "Check that it exists and that you may read it",
+        ) from exc
     if not path.is_file():
         raise _fail(path, "it is not a file", "Remove it from the image folder")
     if size == 0:
@@ -234,11 +260,15 @@ def _open(path: Path) -> tuple[ImageHeader, object]:
     except ImageReadError:
         raise
     except Exception as exc:  # garbage makes every library raise its own type
-        raise _fail(path, f"it is not a readable {kind} image ({_describe(exc)})",
-                    _FIX_DAMAGED) from exc
+        raise _fail(
+            path, f"it is not a readable {kind} image ({_describe(exc)})", _FIX_DAMAGED
+        ) from exc
     if 0 in header.shape:
-        raise _fail(path, f"the image is empty (shape {header.shape})",
-                    "Remove this zero-size image from the folder")
+        raise _fail(
+            path,
+            f"the image is empty (shape {header.shape})",
+            "Remove this zero-size image from the folder",
+        )
     return replace(header, layout=layout), layout
 
 

@@ -35,5 +35,8 @@ def _truncated(path: Path, have: int, need: int) -> ImageReadError:
 
 def _stream_damaged(path: Path, exc: Exception | None = None) -> ImageReadError:
     detail = f" ({_describe(exc)})" if exc else ""
-    return _fail(path, f"the compressed pixel data is truncated or damaged{detail}",
-                 "The copy or download was probably interrupted; copy the file again")
+    return _fail(
+        path,
+        f"the compressed pixel data is truncated or damaged{detail}",
+        "The copy or download was probably interrupted; copy the file again",
+    )

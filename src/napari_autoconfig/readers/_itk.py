@@ -28,14 +28,26 @@ class _Whole:
 
 
 _SITK_DTYPES = {
-    sitk.sitkUInt8: np.uint8, sitk.sitkInt8: np.int8, sitk.sitkUInt16: np.uint16,
-    sitk.sitkInt16: np.int16, sitk.sitkUInt32: np.uint32, sitk.sitkInt32: np.int32,
-    sitk.sitkUInt64: np.uint64, sitk.sitkInt64: np.int64, sitk.sitkFloat32: np.float32,
-    sitk.sitkFloat64: np.float64, sitk.sitkVectorUInt8: np.uint8, sitk.sitkVectorInt8: np.int8,
-    sitk.sitkVectorUInt16: np.uint16, sitk.sitkVectorInt16: np.int16,
-    sitk.sitkVectorUInt32: np.uint32, sitk.sitkVectorInt32: np.int32,
-    sitk.sitkVectorUInt64: np.uint64, sitk.sitkVectorInt64: np.int64,
-    sitk.sitkVectorFloat32: np.float32, sitk.sitkVectorFloat64: np.float64,
+    sitk.sitkUInt8: np.uint8,
+    sitk.sitkInt8: np.int8,
+    sitk.sitkUInt16: np.uint16,
+    sitk.sitkInt16: np.int16,
+    sitk.sitkUInt32: np.uint32,
+    sitk.sitkInt32: np.int32,
+    sitk.sitkUInt64: np.uint64,
+    sitk.sitkInt64: np.int64,
+    sitk.sitkFloat32: np.float32,
+    sitk.sitkFloat64: np.float64,
+    sitk.sitkVectorUInt8: np.uint8,
+    sitk.sitkVectorInt8: np.int8,
+    sitk.sitkVectorUInt16: np.uint16,
+    sitk.sitkVectorInt16: np.int16,
+    sitk.sitkVectorUInt32: np.uint32,
+    sitk.sitkVectorInt32: np.int32,
+    sitk.sitkVectorUInt64: np.uint64,
+    sitk.sitkVectorInt64: np.int64,
+    sitk.sitkVectorFloat32: np.float32,
+    sitk.sitkVectorFloat64: np.float64,
 }
 
 
@@ -45,8 +57,11 @@ def _open_itk(path: Path, kind: str, suffix: str, size: int):
     reader.ReadImageInformation()  # header only (checked: 3 ms for a 50 MB .nii.gz)
     dtype = _SITK_DTYPES.get(reader.GetPixelID())
     if dtype is None:
-        raise _fail(path, f"pixel type {sitk.GetPixelIDValueAsString(reader.GetPixelID())} "
-                    "is not supported", "Convert it to a scalar integer or float image")
+        raise _fail(
+            path,
+            f"pixel type {sitk.GetPixelIDValueAsString(reader.GetPixelID())} is not supported",
+            "Convert it to a scalar integer or float image",
+        )
     dtype = np.dtype(dtype)
     size_xyz = tuple(int(s) for s in reader.GetSize())
     spacing = tuple(float(s) for s in reader.GetSpacing())
@@ -56,12 +71,15 @@ def _open_itk(path: Path, kind: str, suffix: str, size: int):
     if dim == 4 and comps == 1:  # biom3d reads the 4th NIfTI axis as channels
         shape, axes, spacing = spatial, "CZYX", spacing[:3]
     elif dim in (2, 3):
-        shape, axes = spatial, "ZYX"[3 - dim:]
+        shape, axes = spatial, "ZYX"[3 - dim :]
         if comps > 1:
             shape, axes = (comps, *spatial), "C" + axes
     else:
-        raise _fail(path, f"{dim}D images with {comps} components per pixel are not supported",
-                    "Save 2D or 3D images (optionally with channels)")
+        raise _fail(
+            path,
+            f"{dim}D images with {comps} components per pixel are not supported",
+            "Save 2D or 3D images (optionally with channels)",
+        )
     unit = "mm"  # ITK's convention: NIfTI spacing is converted to mm, MetaImage / NRRD assume it
     header = ImageHeader(path, kind, shape, axes, dtype, spacing, unit)
     layout, file_unit = _itk_layout(header, suffix, size)
@@ -83,8 +101,18 @@ def _itk_layout(header: ImageHeader, suffix: str, size: int):
     return _nrrd_layout(header.path, size, header.shape, header.dtype)
 
 
-_NIFTI_DTYPES = {2: "u1", 4: "i2", 8: "i4", 16: "f4", 64: "f8", 256: "i1", 512: "u2", 768: "u4",
-                 1024: "i8", 1280: "u8"}
+_NIFTI_DTYPES = {
+    2: "u1",
+    4: "i2",
+    8: "i4",
+    16: "f4",
+    64: "f8",
+    256: "i1",
+    512: "u2",
+    768: "u4",
+    1024: "i8",
+    1280: "u8",
+}
 
 
 def _nifti_layout(path: Path, suffix: str, size: int, shape, out_dtype: np.dtype):
@@ -110,7 +138,7 @@ def _nifti_layout(path: Path, suffix: str, size: int, shape, out_dtype: np.dtype
         vox_offset = struct.unpack(order + "q", head[168:176])[0]
         slope, inter = struct.unpack(order + "2d", head[176:192])
     ndim = dims[0]
-    count = int(np.prod([max(int(d), 1) for d in dims[1:ndim + 1]], dtype=np.int64))
+    count = int(np.prod([max(int(d), 1) for d in dims[1 : ndim + 1]], dtype=np.int64))
     code_dtype = _NIFTI_DTYPES.get(code)
     # Vector pixels (dim[5]) and a 4th axis are the slowest axes on disk: the stored C order is
     # already the presented channel-first order. RGB24 and odd types: SimpleITK knows best.
@@ -131,9 +159,18 @@ def _nifti_layout(path: Path, suffix: str, size: int, shape, out_dtype: np.dtype
     return _Raw(path, offset, stored, tuple(shape), "C", None, scale, out_dtype)
 
 
-_MET_DTYPES = {"MET_UCHAR": "u1", "MET_CHAR": "i1", "MET_USHORT": "u2", "MET_SHORT": "i2",
-               "MET_UINT": "u4", "MET_INT": "i4", "MET_ULONG_LONG": "u8", "MET_LONG_LONG": "i8",
-               "MET_FLOAT": "f4", "MET_DOUBLE": "f8"}
+_MET_DTYPES = {
+    "MET_UCHAR": "u1",
+    "MET_CHAR": "i1",
+    "MET_USHORT": "u2",
+    "MET_SHORT": "i2",
+    "MET_UINT": "u4",
+    "MET_INT": "i4",
+    "MET_ULONG_LONG": "u8",
+    "MET_LONG_LONG": "i8",
+    "MET_FLOAT": "f4",
+    "MET_DOUBLE": "f8",
+}
 
 
 def _read_text_header(path: Path, stop, limit: int = 2**20) -> tuple[list[str], int]:
@@ -165,8 +202,7 @@ def _with_perm(path, offset, dtype, spatial, comps, size, scale=None, out=None) 
 
 
 def _metaimage_layout(path: Path, size: int, shape, out_dtype: np.dtype):
-    lines, end = _read_text_header(
-        path, lambda s: s.strip().lower().startswith("elementdatafile"))
+    lines, end = _read_text_header(path, lambda s: s.strip().lower().startswith("elementdatafile"))
     fields = {}
     for line in lines:
         if "=" in line:
@@ -183,8 +219,10 @@ def _metaimage_layout(path: Path, size: int, shape, out_dtype: np.dtype):
         return _Whole(path)
     if code is None or end < 0 or data_file.upper() == "LIST" or "%" in data_file:
         return _Whole(path)
-    msb = any(fields.get(k, "").lower() == "true"
-              for k in ("binarydatabyteordermsb", "elementbyteordermsb"))
+    msb = any(
+        fields.get(k, "").lower() == "true"
+        for k in ("binarydatabyteordermsb", "elementbyteordermsb")
+    )
     stored = np.dtype(code).newbyteorder(">" if msb else "<")
     if _native(stored) != out_dtype:
         return _Whole(path)
@@ -195,8 +233,11 @@ def _metaimage_layout(path: Path, size: int, shape, out_dtype: np.dtype):
         data_path = path.parent / data_file
         data_size = data_path.stat().st_size if data_path.is_file() else 0
         if data_size == 0:
-            raise _fail(path, f"its pixel file '{data_file}' is missing or empty",
-                        "Keep the .mhd and its data file together")
+            raise _fail(
+                path,
+                f"its pixel file '{data_file}' is missing or empty",
+                "Keep the .mhd and its data file together",
+            )
         header_size = int(fields.get("headersize", "0"))
         size, offset = data_size, header_size
     count = int(np.prod(spatial, dtype=np.int64)) * comps
@@ -214,10 +255,18 @@ _NRRD_TYPES = {
     "u2": ("ushort", "unsigned short", "unsigned short int", "uint16", "uint16_t"),
     "i4": ("int", "signed int", "int32", "int32_t"),
     "u4": ("uint", "unsigned int", "uint32", "uint32_t"),
-    "i8": ("longlong", "long long", "long long int", "signed long long", "signed long long int",
-           "int64", "int64_t"),
+    "i8": (
+        "longlong",
+        "long long",
+        "long long int",
+        "signed long long",
+        "signed long long int",
+        "int64",
+        "int64_t",
+    ),
     "u8": ("ulonglong", "unsigned long long", "unsigned long long int", "uint64", "uint64_t"),
-    "f4": ("float",), "f8": ("double",),
+    "f4": ("float",),
+    "f8": ("double",),
 }
 _NRRD_DTYPES = {name: code for code, names in _NRRD_TYPES.items() for name in names}
 
@@ -241,8 +290,12 @@ def _nrrd_layout(path: Path, size: int, shape, out_dtype: np.dtype):
         return _Whole(path), unit
     shape = tuple(shape)
     kinds = fields.get("kinds", "").lower().split()
-    if (len(sizes) == len(shape) and sizes[0] == shape[0] and tuple(sizes[:0:-1]) == shape[1:]
-            and not (kinds and kinds[0] in ("domain", "space"))):
+    if (
+        len(sizes) == len(shape)
+        and sizes[0] == shape[0]
+        and tuple(sizes[:0:-1]) == shape[1:]
+        and not (kinds and kinds[0] in ("domain", "space"))
+    ):
         comps, spatial = sizes[0], shape[1:]  # vector axis first (fastest) on disk
     elif tuple(sizes[::-1]) == shape:
         comps, spatial = 1, shape
@@ -265,8 +318,11 @@ def _nrrd_layout(path: Path, size: int, shape, out_dtype: np.dtype):
             return _Whole(path), unit
         data_path = path.parent / data_file
         if not data_path.is_file() or data_path.stat().st_size == 0:
-            raise _fail(path, f"its pixel file '{data_file}' is missing or empty",
-                        "Keep the .nhdr and its data file together")
+            raise _fail(
+                path,
+                f"its pixel file '{data_file}' is missing or empty",
+                "Keep the .nhdr and its data file together",
+            )
         size, offset = data_path.stat().st_size, 0
         if line_skip:
             with open(data_path, "rb") as f:
@@ -275,8 +331,9 @@ def _nrrd_layout(path: Path, size: int, shape, out_dtype: np.dtype):
                 offset = f.tell()
     count = int(np.prod(spatial, dtype=np.int64)) * comps
     if encoding == "raw":
-        return _with_perm(data_path, -1 if byte_skip == -1 else offset + byte_skip, stored,
-                          spatial, comps, size), unit
+        return _with_perm(
+            data_path, -1 if byte_skip == -1 else offset + byte_skip, stored, spatial, comps, size
+        ), unit
     if comps > 1 or byte_skip < 0:
         return _Whole(path), unit
     return _Stream(data_path, "gzip", offset, byte_skip, stored, count, None, out_dtype), unit

@@ -23,8 +23,11 @@ def _open_npy(path: Path, size: int) -> tuple[ImageHeader, _Raw]:
         raise _fail(path, f"it holds {dtype} values, not pixels", "Save a plain numeric array")
     axes = {2: "YX", 3: "ZYX", 4: "CZYX"}.get(len(shape))
     if axes is None:
-        raise _fail(path, f"the array has {len(shape)} dimensions {shape}",
-                    "Save 2D (Y, X), 3D (Z, Y, X) or 4D (C, Z, Y, X) arrays")
+        raise _fail(
+            path,
+            f"the array has {len(shape)} dimensions {shape}",
+            "Save 2D (Y, X), 3D (Z, Y, X) or 4D (C, Z, Y, X) arrays",
+        )
     need = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if size < need:
         raise _truncated(path, size, need)

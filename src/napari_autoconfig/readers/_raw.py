@@ -51,8 +51,7 @@ def _finish(block: np.ndarray, scale, out_dtype) -> np.ndarray:
 
 def _raw_view(layout: _Raw) -> np.ndarray:
     count = int(np.prod(layout.shape, dtype=np.int64))
-    mm = np.memmap(layout.file, dtype=layout.dtype, mode="r", offset=layout.offset,
-                   shape=(count,))
+    mm = np.memmap(layout.file, dtype=layout.dtype, mode="r", offset=layout.offset, shape=(count,))
     view = mm.reshape(layout.shape)
     return view if layout.perm is None else view.transpose(layout.perm)
 
@@ -102,13 +101,13 @@ def _view_blocks(view: np.ndarray, max_bytes: int) -> Iterator[np.ndarray]:
     elif view.ndim == 1:
         step = max(1, max_bytes // view.itemsize)
         for i in range(0, view.shape[0], step):
-            yield view[i:i + step]
+            yield view[i : i + step]
     else:
         sub = view[0].nbytes
         if sub <= max_bytes:
             step = max(1, max_bytes // max(sub, 1))
             for i in range(0, view.shape[0], step):
-                yield view[i:i + step]
+                yield view[i : i + step]
         else:
             for i in range(view.shape[0]):
                 yield from _view_blocks(view[i], max_bytes)

@@ -50,8 +50,11 @@ def _tiff_axes(path: Path, axes: str, shape: tuple[int, ...]):
     elif other and not depth and not chan and len(other) == 2:
         chan, depth, other = other[:1], other[1:], []  # plain 4D: keep the file's order
     if other or len(chan) > 1 or len(depth) > 1:
-        raise _fail(path, f"its axes {axes} {shape} have more than channels and three "
-                    "spatial dimensions", "Save one (C, Z, Y, X) stack per file")
+        raise _fail(
+            path,
+            f"its axes {axes} {shape} have more than channels and three spatial dimensions",
+            "Save one (C, Z, Y, X) stack per file",
+        )
     y, x = axes.index("Y"), axes.index("X")
     order = chan + depth + [y, x]
     letters = "C" * len(chan) + "Z" * len(depth) + "YX"
@@ -89,8 +92,11 @@ def _tiff_plan(path: Path, tif: tifffile.TiffFile, size: int) -> _TiffPlan:
     else:
         pages = series.pages
         if len(pages) != n_pages or any(p is None for p in pages):
-            raise _fail(path, f"it holds {len(pages)} readable pages where {n_pages} are expected",
-                        "The file is probably truncated; copy it again")
+            raise _fail(
+                path,
+                f"it holds {len(pages)} readable pages where {n_pages} are expected",
+                "The file is probably truncated; copy it again",
+            )
         for page in pages:
             ends = [o + b for o, b in zip(page.dataoffsets, page.databytecounts, strict=False)]
             if ends and max(ends) > size:
@@ -99,8 +105,21 @@ def _tiff_plan(path: Path, tif: tifffile.TiffFile, size: int) -> _TiffPlan:
                 raise _fail(path, "a page has no pixel data", _FIX_DAMAGED)
     fmt = "imagej-tiff" if tif.is_imagej else "ome-tiff" if tif.is_ome else "tiff"
     spacing, unit = _tiff_spacing(tif, "Z" in letters)
-    return _TiffPlan(fmt, shape, n_lead, keep, perm, presented, letters, _native(series.dtype),
-                     sample_axis, dataoffset, stored_dtype, spacing, unit)
+    return _TiffPlan(
+        fmt,
+        shape,
+        n_lead,
+        keep,
+        perm,
+        presented,
+        letters,
+        _native(series.dtype),
+        sample_axis,
+        dataoffset,
+        stored_dtype,
+        spacing,
+        unit,
+    )
 
 
 def _tiff_spacing(tif: tifffile.TiffFile, is_3d: bool):
@@ -124,8 +143,9 @@ def _tiff_spacing(tif: tifffile.TiffFile, is_3d: bool):
 def _open_tiff(path: Path, size: int) -> tuple[ImageHeader, _TiffPlan]:
     with tifffile.TiffFile(path) as tif:
         plan = _tiff_plan(path, tif, size)
-    header = ImageHeader(path, plan.format, plan.shape, plan.axes, plan.dtype, plan.spacing_xyz,
-                         plan.unit)
+    header = ImageHeader(
+        path, plan.format, plan.shape, plan.axes, plan.dtype, plan.spacing_xyz, plan.unit
+    )
     return header, plan
 
 
@@ -137,8 +157,8 @@ def _tiff_planes(plan: _TiffPlan) -> tuple[np.ndarray, np.ndarray]:
     full = [np.zeros(n, dtype=np.int64) for _ in plan.series_shape]
     for j, m in enumerate(multi):
         full[plan.keep[plan.perm[j]]] = m
-    lead = plan.series_shape[:plan.n_lead]
-    pages = np.ravel_multi_index(full[:plan.n_lead], lead) if lead else np.zeros(n, np.int64)
+    lead = plan.series_shape[: plan.n_lead]
+    pages = np.ravel_multi_index(full[: plan.n_lead], lead) if lead else np.zeros(n, np.int64)
     samples = full[plan.sample_axis] if plan.sample_axis is not None else np.full(n, -1)
     return np.asarray(pages, dtype=np.int64), np.asarray(samples, dtype=np.int64)
 
@@ -151,7 +171,7 @@ _TAKE_DECODE_BYTES = 8 * 2**20
 def _decode_planes(tif, plan: _TiffPlan, pages: np.ndarray, samples: np.ndarray) -> np.ndarray:
     """Decode the pages holding the given planes; return the planes, shape (n, Y, X)."""
     unique = np.unique(pages)
-    page_shape = plan.series_shape[plan.n_lead:]
+    page_shape = plan.series_shape[plan.n_lead :]
     data = tif.asarray(key=[int(p) for p in unique], series=0)
     data = data.reshape((len(unique), *page_shape))
     rows = np.searchsorted(unique, pages)
@@ -183,7 +203,7 @@ def _tiff_chunks(path: Path, plan: _TiffPlan, max_bytes: int) -> Iterator[np.nda
     try:
         with tifffile.TiffFile(path) as tif:
             for i in range(0, len(pages), step):
-                yield _decode_planes(tif, plan, pages[i:i + step], samples[i:i + step])
+                yield _decode_planes(tif, plan, pages[i : i + step], samples[i : i + step])
     except ImageReadError:
         raise
     except Exception as exc:
@@ -203,9 +223,10 @@ def _tiff_take(path: Path, plan: _TiffPlan, idx: np.ndarray) -> np.ndarray:
     try:
         with tifffile.TiffFile(path) as tif:
             for i in range(0, len(needed), step):
-                group = needed[i:i + step]
+                group = needed[i : i + step]
                 planes = _decode_planes(tif, plan, pages[group], samples[group]).reshape(
-                    len(group), -1)
+                    len(group), -1
+                )
                 lo = np.searchsorted(plane_of, group[0], side="left")
                 hi = np.searchsorted(plane_of, group[-1], side="right")
                 rows = np.searchsorted(group, plane_of[lo:hi])
