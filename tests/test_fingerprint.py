@@ -184,3 +184,17 @@ def test_drawn_positions_are_the_ranked_foreground_voxels(tmp_path, fraction):
     expected = np.random.default_rng(5).choice(image[mask > 0], 3000, replace=True)
     np.testing.assert_array_equal(record.samples, expected)
     assert record.samples.dtype == np.uint16
+
+
+def test_mask_max_tells_a_0_255_mask_from_a_0_1_one(tmp_path):
+    image = np.arange(4 * 5 * 6, dtype=np.uint16).reshape(4, 5, 6)
+    ones = np.zeros(image.shape, np.uint8)
+    ones[1:3, 1:4, 2:5] = 1
+    write_image(tmp_path / "i.tif", image)
+    write_image(tmp_path / "ones.tif", ones)
+    write_image(tmp_path / "bytes.tif", ones * 255)
+    write_image(tmp_path / "empty.tif", np.zeros_like(ones))
+    assert fingerprint_case(tmp_path / "i.tif", tmp_path / "ones.tif").mask_max == 1
+    assert fingerprint_case(tmp_path / "i.tif", tmp_path / "bytes.tif").mask_max == 255
+    assert fingerprint_case(tmp_path / "i.tif", tmp_path / "empty.tif").mask_max == 0
+    assert fingerprint_case(tmp_path / "i.tif").mask_max == 0

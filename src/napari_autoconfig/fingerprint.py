@@ -55,12 +55,16 @@ class CaseRecord:
     samples : numpy.ndarray
         The image values biom3d draws for this image (image dtype); empty without mask or when
         the mask is empty.
+    mask_max : int
+        The largest label value in the mask (0 without mask or for an empty one): tells a 0/255
+        mask from a 0/1 one, or a mask missing the last class, at the cost of one ``max`` per piece.
     """
 
     image: ImageHeader
     mask_path: Path | None = None
     foreground: int = 0
     samples: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False, compare=False)
+    mask_max: int = 0
 
 
 @dataclass(frozen=True)
@@ -196,6 +200,7 @@ class _ForegroundChunk:
     bits: np.ndarray  # uint8, packbits of (mask > 0), zero-padded to whole blocks
     cumulative: np.ndarray  # foreground voxels up to the end of each block
     size: int  # voxels in the chunk
+    largest: int  # the largest label value in the chunk
 
     @property
     def count(self) -> int:
@@ -229,9 +234,9 @@ def _foreground_chunks(mask: ImageHeader) -> list[_ForegroundChunk]:
         bits = np.zeros(-(-flat.size // _BLOCK) * _BLOCK_BYTES, dtype=np.uint8)
         bits[: packed.size] = packed
         count_type = np.uint32 if flat.size < 2**32 else np.int64
-        chunks.append(
-            _ForegroundChunk(bits, np.cumsum(_block_counts(bits), dtype=count_type), flat.size)
-        )
+        cumulative = np.cumsum(_block_counts(bits), dtype=count_type)
+        largest = int(flat.max()) if flat.size else 0
+        chunks.append(_ForegroundChunk(bits, cumulative, flat.size, largest))
     return chunks
 
 
@@ -301,15 +306,17 @@ def fingerprint_case(
     _check_mask(image, mask)
     chunks = _foreground_chunks(mask)
     foreground = sum(chunk.count for chunk in chunks)
+    mask_max = max((chunk.largest for chunk in chunks), default=0)
     if foreground == 0 or num_samples <= 0:
-        return CaseRecord(image, mask.path, foreground, np.empty(0, dtype=image.dtype))
+        empty = np.empty(0, dtype=image.dtype)
+        return CaseRecord(image, mask.path, foreground, empty, max(mask_max, 0))
     ranks = np.random.default_rng(seed).integers(0, foreground, num_samples)
     order = np.argsort(ranks, kind="stable")
     positions = _draw_positions(chunks, ranks[order])
     del chunks
     samples = np.empty(num_samples, dtype=image.dtype)
     samples[order] = take(image, positions)
-    return CaseRecord(image, mask.path, foreground, samples)
+    return CaseRecord(image, mask.path, foreground, samples, mask_max)
 
 
 def _mixed_message(records: Sequence[CaseRecord], what: Callable[[CaseRecord], object]) -> str:
