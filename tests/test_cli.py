@@ -262,3 +262,23 @@ def test_output_cut_short_by_a_pipe_is_not_an_error(tmp_path, monkeypatch):
     status = main(["--median", "96", "512", "512", "--json", "--save", str(target)])
     assert status == 0
     assert "PATCH_SIZE = [" in target.read_text()  # the file asked for is written all the same
+
+
+def test_save_onto_an_existing_file_is_refused_unless_forced(tmp_path, capsys):
+    # A user's own biom3d config sits where --save points: it must never be lost.
+    target = tmp_path / "mycfg.py"
+    original = b"IMG_PATH = 'raw'\nNUM_EPOCHS = 1000\nBATCH_SIZE = 7\n"
+    target.write_bytes(original)
+    status, out, err = _run(capsys, "--median", "40", "100", "100", "--save", str(target))
+    assert status == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert "already exists" in err and "--force" in err and "mycfg.py" in err
+    assert target.read_bytes() == original
+    assert not (tmp_path / "mycfg.py.bak").exists()
+
+    status, _, err = _run(capsys, "--median", "40", "100", "100", "--save", str(target), "--force")
+    assert status == 0, err
+    assert (tmp_path / "mycfg.py.bak").read_bytes() == original
+    new_text = target.read_text()
+    assert "BATCH_SIZE = 7" not in new_text and "PATCH_SIZE = [" in new_text
+    assert "mycfg.py.bak" in err

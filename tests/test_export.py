@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from napari_autoconfig import export
 from napari_autoconfig.errors import ConfigError
 from napari_autoconfig.export import (
     OWNED_KEYS,
@@ -484,3 +485,20 @@ def test_update_backup_has_the_config_mode(tmp_path):
     result = update_config(path, {"BATCH_SIZE": 2})
     assert stat.S_IMODE(result.backup.stat().st_mode) == 0o640
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_write_config_replaces_only_when_asked_and_keeps_a_backup(tmp_path):
+    target = tmp_path / "cfg.yaml"
+    target.write_bytes(b"# mine\nBATCH_SIZE: 7\n")
+    target.chmod(0o640)
+    with pytest.raises(ConfigError, match="already exists"):
+        export.write_config(target, "BATCH_SIZE: 2\n")
+    assert target.read_bytes() == b"# mine\nBATCH_SIZE: 7\n"
+    written = export.write_config(target, "BATCH_SIZE: 2\n", replace=True)
+    assert written == target and target.read_text() == "BATCH_SIZE: 2\n"
+    backup = export.backup_path(target)
+    assert backup.name == "cfg.yaml.bak" and backup.read_bytes() == b"# mine\nBATCH_SIZE: 7\n"
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o640
+    # a new file needs no backup
+    fresh = export.write_config(tmp_path / "new.py", "BATCH_SIZE = 2\n")
+    assert fresh.exists() and not export.backup_path(fresh).exists()

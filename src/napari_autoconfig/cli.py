@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from . import __version__
 from .errors import AutoconfigError, Cancelled
 from .export import (
+    backup_path,
     check_config_target,
     check_save_target,
     commit_update,
@@ -138,6 +139,11 @@ def _parser() -> argparse.ArgumentParser:
         "--save", type=Path, metavar="FILE", help="write the config to a new .py (or .yaml) file"
     )
     parser.add_argument(
+        "--force",
+        action="store_true",
+        help="let --save replace an existing FILE (the old one is kept as FILE.bak)",
+    )
+    parser.add_argument(
         "--update-config",
         type=Path,
         metavar="FILE",
@@ -151,7 +157,7 @@ def _parser() -> argparse.ArgumentParser:
 def _check_outputs(args: argparse.Namespace) -> None:
     """Refuse bad output targets before any long work, so a failed run writes nothing."""
     if args.save is not None:
-        check_save_target(args.save)
+        check_save_target(args.save, replace=args.force)
     if args.update_config is not None:
         check_config_target(args.update_config)
 
@@ -289,7 +295,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     # Files first: a closed output pipe (``| head``) must not cost the user the files asked for.
     notes = []
     if save_text is not None:
-        notes.append(f"Saved the config to {write_config(args.save, save_text)}")
+        replaced = args.save.expanduser().exists()
+        written = write_config(args.save, save_text, replace=args.force)
+        kept = f" (the old file is kept as {backup_path(written)})" if replaced else ""
+        notes.append(f"Saved the config to {written}{kept}")
     if pending is not None:
         update = commit_update(pending)
         changes = ", ".join(key for key, _, _ in update.changed) or "nothing changed"

@@ -202,8 +202,16 @@ def render_yaml(values: Mapping[str, object]) -> str:
 # --------------------------------------------------------------------------- files
 
 
-def check_save_target(path: str | Path) -> Path:
+def check_save_target(path: str | Path, replace: bool = True) -> Path:
     """Check that a new config can be saved at ``path``; writes nothing.
+
+    Parameters
+    ----------
+    path : str or Path
+        Where the config would go.
+    replace : bool, default True
+        Whether an existing file there may be replaced (it is then kept as ``<name>.bak``). With
+        False an existing file is refused: nothing the user had is replaced unasked.
 
     Returns
     -------
@@ -214,7 +222,7 @@ def check_save_target(path: str | Path) -> Path:
     ------
     ConfigError
         A suffix other than ``.py``, ``.yaml`` or ``.yml``; a missing folder; a folder given as the
-        file; a folder that cannot be written.
+        file; a folder that cannot be written; an existing file when ``replace`` is False.
     """
     path = Path(path).expanduser()
     if path.suffix.lower() not in (".py", ".yaml", ".yml"):
@@ -236,7 +244,19 @@ def check_save_target(path: str | Path) -> Path:
             f"Cannot save {str(path)!r}: the folder {str(path.parent)!r} is not writable. Choose "
             "a folder you can write to."
         )
+    if not replace and (path.exists() or path.is_symlink()):
+        raise ConfigError(
+            f"{str(path)!r} already exists and was left untouched. Choose another name, update it "
+            "in place (--update-config), or replace it (--force; the old file is kept as "
+            f"{path.name + '.bak'!r})."
+        )
     return path
+
+
+def backup_path(path: str | Path) -> Path:
+    """``<name>.bak`` beside ``path``: where a replaced or updated config's old bytes go."""
+    path = Path(path)
+    return path.with_name(path.name + ".bak")
 
 
 def render_config(path: str | Path, values: Mapping[str, object]) -> str:
@@ -253,19 +273,34 @@ def render_config(path: str | Path, values: Mapping[str, object]) -> str:
     return render_yaml(values)
 
 
-def write_config(path: str | Path, text: str) -> Path:
+def write_config(path: str | Path, text: str, replace: bool = False) -> Path:
     """Write a rendered config (:func:`render_config`) atomically, as UTF-8.
 
     A new file gets the permissions the umask gives (readable by the cluster job that trains);
     a replaced file keeps its own.
 
+    Parameters
+    ----------
+    path : str or Path
+        The config file to write.
+    text : str
+        Its content.
+    replace : bool, default False
+        Whether an existing file may be replaced. Its bytes are first copied to ``<name>.bak``
+        (an older ``.bak`` is overwritten), so nothing the user had is lost.
+
     Raises
     ------
     ConfigError
-        As :func:`check_save_target`, or when the write itself fails.
+        As :func:`check_save_target` (an existing file without ``replace`` included), or when the
+        write itself fails.
     """
-    path = check_save_target(path)
+    path = check_save_target(path, replace=replace)
     try:
+        if path.exists():
+            original = path.read_bytes()
+            mode = stat.S_IMODE(path.stat().st_mode)
+            write_atomic(backup_path(path), original, mode)
         write_atomic(path, text.encode("utf-8"))
     except OSError as error:
         raise ConfigError(
@@ -275,15 +310,19 @@ def write_config(path: str | Path, text: str) -> Path:
     return path
 
 
-def save_config(path: str | Path, values: Mapping[str, object]) -> Path:
+def save_config(path: str | Path, values: Mapping[str, object], replace: bool = False) -> Path:
     """Write the values to a new config file (``.py``, ``.yaml`` or ``.yml``), atomically.
+
+    With ``replace`` an existing file is replaced and kept as ``<name>.bak``; without it an
+    existing file is refused (:func:`write_config`).
 
     Raises
     ------
     ConfigError
-        Other suffix, missing folder, or a folder that cannot be written.
+        Other suffix, missing folder, a folder that cannot be written, or an existing file
+        without ``replace``.
     """
-    return write_config(path, render_config(path, values))
+    return write_config(path, render_config(path, values), replace=replace)
 
 
 @dataclass(frozen=True)
