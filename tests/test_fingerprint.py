@@ -145,7 +145,6 @@ def test_mixed_dimensions_raise_like_biom3d(tmp_path):
     np.save(tmp_path / "b.npy", np.zeros((4, 5), np.uint8))
     with pytest.raises(MixedDimensionsError) as info:
         fingerprint_dataset(tmp_path)
-    assert isinstance(info.value, AssertionError)
     assert "a.npy" in str(info.value) and "b.npy" in str(info.value)
 
 

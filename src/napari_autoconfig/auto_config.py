@@ -68,13 +68,29 @@ def get_aug_patch(patch_size: Sequence[int] | np.ndarray) -> list[int]:
     return planner.get_aug_patch(patch_size)
 
 
+#: biom3d's sentence for a folder without images; its callers match on it, so it is kept here,
+#: in the seed API only (the core says it in its own words).
+_EMPTY = "List of sizes for median computation is empty"
+
+
 def _fingerprint(img_path: str | Path, msk_path: str | Path | None, num_samples: int, seed: int):
+    """The core's fingerprint, with its errors translated into biom3d's types and wording.
+
+    biom3d raises ``AssertionError`` for an empty folder ("List of sizes for median computation is
+    empty") and for mixed numbers of dimensions; the core raises :class:`EmptyDatasetError` and
+    :class:`MixedDimensionsError` with messages for people. The translation keeps the core's
+    message after biom3d's words, and the core's error as ``__cause__``.
+    """
     # Imported here so that the planning functions work without the readers' dependencies.
-    # Every EmptyDatasetError already starts with biom3d's sentence ("List of sizes for median
-    # computation is empty"), which biom3d's callers match.
+    from .errors import EmptyDatasetError, MixedDimensionsError
     from .fingerprint import fingerprint_dataset
 
-    return fingerprint_dataset(img_path, msk_path, seed=seed, num_samples=num_samples)
+    try:
+        return fingerprint_dataset(img_path, msk_path, seed=seed, num_samples=num_samples)
+    except EmptyDatasetError as error:
+        raise AssertionError(f"{_EMPTY}: {error}") from error
+    except MixedDimensionsError as error:
+        raise AssertionError(f"[Error] {error}") from error
 
 
 def compute_median(
@@ -100,8 +116,9 @@ def compute_median(
     Raises
     ------
     AssertionError
-        ``EmptyDatasetError`` ("List of sizes for median computation is empty") for a folder
-        without images; ``MixedDimensionsError`` when images have different numbers of dimensions.
+        "List of sizes for median computation is empty" for a folder without images (the core's
+        ``EmptyDatasetError`` is its ``__cause__``); likewise for images with different numbers of
+        dimensions (``MixedDimensionsError``).
     """
     fp = _fingerprint(path, None, num_samples=10000, seed=42)
     median = np.array(fp.median_size, dtype=int)

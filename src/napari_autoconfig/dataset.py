@@ -154,8 +154,8 @@ def open_dataset(images: str | Path, masks: str | Path | None = None) -> Dataset
     if not image_paths:
         found = f" (only {len(skipped)} other file(s), e.g. {skipped[0].name!r})" if skipped else ""
         raise EmptyDatasetError(
-            f"List of sizes for median computation is empty: no image found in {str(image_root)!r}"
-            f"{found}. Readable formats: .tif/.tiff (also OME and ImageJ), .nii/.nii.gz, "
+            f"No image found in {str(image_root)!r}{found}. Pick the folder that holds the images."
+            f" Readable formats: .tif/.tiff (also OME and ImageJ), .nii/.nii.gz, "
             ".mha/.mhd, .nrrd/.nhdr, .npy."
         )
     keys = _unique_keys(image_paths, image_root, "image")

@@ -1,8 +1,9 @@
 """The exceptions the core raises, each with a message a biologist can act on.
 
-Every message names the file (or folder), says what is wrong and what to do. Some types also derive
-from ``AssertionError`` because biom3d raises ``AssertionError`` in the same situations and the seed
-API (:mod:`napari_autoconfig.auto_config`) promises biom3d's exception types.
+Every message names the file (or folder), says what is wrong and what to do, in the project's own
+words. biom3d's exception types and wording (``AssertionError``, "List of sizes for median
+computation is empty") belong to the seed API only: :mod:`napari_autoconfig.auto_config` translates
+these errors there, so the command line and the widget never show biom3d's sentences.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ class FolderNotFoundError(DatasetError):
     """The folder given does not exist or is not a folder."""
 
 
-class EmptyDatasetError(DatasetError, AssertionError):
-    """The folder holds no readable image (biom3d: 'List of sizes ... is empty')."""
+class EmptyDatasetError(DatasetError):
+    """The folder holds no readable image."""
 
 
-class MixedDimensionsError(DatasetError, AssertionError):
+class MixedDimensionsError(DatasetError):
     """Images with different numbers of dimensions (or channels) in one collection."""
 
 
@@ -43,7 +44,9 @@ class NonIntegerMaskError(DatasetError):
 class LimitsError(AutoconfigError, AssertionError):
     """Planning limits no plan can come from (e.g. ``max_dims`` too small regarding ``max_pool``).
 
-    An ``AssertionError`` too, as biom3d asserts on the same limits.
+    An ``AssertionError`` too, as biom3d asserts on the same limits: :class:`~napari_autoconfig.
+    planner.Limits` raises it when built, before any folder is read, and its messages are the
+    project's own.
     """
 
 

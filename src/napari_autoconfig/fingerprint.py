@@ -352,9 +352,7 @@ def summarize(records: Sequence[CaseRecord], skipped: Iterable[Path] = ()) -> Fi
     """
     records = tuple(records)
     if not records:
-        raise EmptyDatasetError(
-            "List of sizes for median computation is empty: no image to summarize."
-        )
+        raise EmptyDatasetError("No image to summarize: the collection is empty.")
     for what in (lambda r: len(r.image.size), lambda r: r.image.is_2d, lambda r: r.image.channels):
         if len({what(r) for r in records}) > 1:
             raise MixedDimensionsError(_mixed_message(records, what))
