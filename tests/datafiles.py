@@ -119,3 +119,11 @@ def biom3d_statistics(
         float(np.percentile(values, 0.5)),
         float(np.percentile(values, 99.5)),
     )
+
+
+def rename_masks(masks: Path, rename) -> Path:
+    """Rename every mask file in ``masks`` with ``rename(stem) -> new stem``; return the folder."""
+    for path in sorted(Path(masks).iterdir()):
+        stem = path.name[: -len(path.suffix)]
+        path.rename(path.with_name(rename(stem) + path.suffix))
+    return Path(masks)

@@ -113,6 +113,8 @@ def test_bad_inputs_get_one_line_and_status_2(tmp_path, capsys):
     masks = tmp_path / "masks"
     masks.mkdir()
     np.save(masks / "other.npy", np.zeros((10, 40, 40), np.uint8))
+    # two masks for one image: no name matches and the counts differ, so nothing pairs
+    np.save(masks / "spare.npy", np.zeros((10, 40, 40), np.uint8))
     cases = {
         "does not exist": [str(tmp_path / "missing")],
         "empty": [str(tmp_path / "empty")],

@@ -167,6 +167,7 @@ def _fingerprint(args: argparse.Namespace) -> Fingerprint:
 
     from tqdm import tqdm
 
+    from .dataset import open_dataset
     from .fingerprint import fingerprint_dataset
 
     images, masks = args.images, args.masks
@@ -176,6 +177,9 @@ def _fingerprint(args: argparse.Namespace) -> Fingerprint:
         folder = sample_folder()
         images, masks = folder / "images", folder / "masks"
         print(f"No folder given: running on the bundled sample in {folder}", file=sys.stderr)
+    dataset = open_dataset(images, masks)
+    if dataset.warning:  # e.g. masks paired by sorted position: the user should check the pairs
+        print(f"napari-autoconfig: warning: {dataset.warning}", file=sys.stderr)
     bar = tqdm(
         total=None,
         unit="file",
@@ -192,8 +196,7 @@ def _fingerprint(args: argparse.Namespace) -> Fingerprint:
     executor = ThreadPoolExecutor(args.workers) if args.workers else None
     try:
         return fingerprint_dataset(
-            images,
-            masks,
+            dataset,
             seed=args.seed,
             num_samples=args.num_samples,
             executor=executor,

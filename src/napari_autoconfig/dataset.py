@@ -1,13 +1,24 @@
 """Listing a folder of images, pairing images with masks, and skipping stray files.
 
-biom3d pairs masks with images by their position in the sorted listings. Here a mask pairs with the
-image of the same relative path and name, whatever the image extension (``a.tif`` with ``a.tiff``,
-``b.nii`` with ``b.nii.gz``), so one missing or extra file cannot silently shift every pair.
+biom3d pairs masks with images by their position in the sorted listings, so one missing or extra
+file silently shifts every pair. Here pairing goes, in this order:
+
+1. **same name**: a mask pairs with the image of the same relative path and name, whatever the
+   image extension (``a.tif`` with ``a.tiff``, ``b.nii`` with ``b.nii.gz``);
+2. **naming conventions**: the images and masks left over pair when their names agree once a
+   mask's affix (:data:`MASK_SUFFIXES`, :data:`MASK_PREFIXES`, any case) and an image's nnU-Net
+   channel suffix ``_0000`` are set aside (``img_000_mask.tif`` or ``mask_img_000.tif`` with
+   ``img_000.tif``; ``case_0000.nii.gz`` with ``case.nii.gz``);
+3. **sorted position**, biom3d's own rule, only when nothing pairs by name and the counts match;
+   the :class:`Dataset` then carries a warning listing the pairs, for the user to check.
+
+Anything else (some files pair by name, others do not) is refused, naming the files left over.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,12 +50,49 @@ class Case:
     mask: Path | None = None
 
 
+#: Mask name endings that mean "the mask of the image named without it" (compared in any case).
+MASK_SUFFIXES = (
+    "_masks",
+    "_mask",
+    "_labels",
+    "_label",
+    "_seg",
+    "_gt",
+    "_annotations",
+    "_annotation",
+)
+#: Mask name beginnings with the same meaning.
+MASK_PREFIXES = ("masks_", "mask_", "labels_", "label_")
+#: nnU-Net's channel suffix on image names (``case_0000``: channel 0 of ``case``).
+CHANNEL_SUFFIX = re.compile(r"_\d{4}$")
+
+#: How the masks of a :class:`Dataset` were paired with its images.
+PAIRING_METHODS = ("none", "name", "convention", "position", "nnunet")
+
+
 @dataclass(frozen=True)
 class Dataset:
-    """A collection ready to fingerprint: the cases, sorted by image path, and the skipped files."""
+    """A collection ready to fingerprint: the cases, sorted by image path, and the skipped files.
+
+    Attributes
+    ----------
+    cases : tuple of Case
+        Sorted by image path.
+    skipped : tuple of Path
+        Files no reader claims, in either folder.
+    pairing : str
+        How masks were paired (one of :data:`PAIRING_METHODS`): ``"none"`` without masks,
+        ``"name"``, ``"convention"``, ``"position"`` (biom3d's rule) or ``"nnunet"`` (case ids
+        of an nnU-Net raw dataset).
+    warning : str or None
+        Something the user should check before trusting the numbers (set with ``"position"``:
+        it lists the pairs); the command line prints it, the widget shows it.
+    """
 
     cases: tuple[Case, ...]
     skipped: tuple[Path, ...] = ()
+    pairing: str = "none"
+    warning: str | None = None
 
     @property
     def has_masks(self) -> bool:
@@ -125,20 +173,21 @@ def case_key(path: Path, root: Path) -> str:
 
 
 def open_dataset(images: str | Path, masks: str | Path | None = None) -> Dataset:
-    """List a collection of images (and masks) and pair them by relative path and name.
+    """List a collection of images (and masks) and pair them (see the module's pairing order).
 
     Parameters
     ----------
     images : str or Path
         Folder of images, listed recursively.
     masks : str or Path, optional
-        Folder of masks. Each image needs the mask of the same relative path and name (any image
-        extension).
+        Folder of masks. Masks pair with images by name, then by naming convention, then (only
+        when no name matches and the counts agree) by sorted position, as biom3d does.
 
     Returns
     -------
     Dataset
-        Cases sorted by image path, and the files skipped in either folder.
+        Cases sorted by image path, the files skipped in either folder, how the masks were
+        paired and, for positional pairing, a warning listing the pairs.
 
     Raises
     ------
@@ -166,14 +215,93 @@ def open_dataset(images: str | Path, masks: str | Path | None = None) -> Dataset
     mask_root = Path(masks).expanduser()
     mask_paths, mask_skipped = list_images(mask_root, "masks")
     mask_keys = _unique_keys(mask_paths, mask_root, "mask")
-    lonely_images = [keys[k] for k in keys if k not in mask_keys]
-    lonely_masks = [mask_keys[k] for k in mask_keys if k not in keys]
+    pairs, method = pair_by_name(keys, mask_keys)
+    lonely_images = [keys[k] for k in keys if k not in pairs]
+    lonely_masks = [m for m in mask_keys.values() if m not in set(pairs.values())]
+    warning = None
+    if not pairs and keys and len(keys) == len(mask_keys):
+        # Nothing pairs by name: biom3d's rule, sorted position, with the pairs shown to check.
+        pairs = dict(zip(keys, sorted(mask_keys.values()), strict=True))
+        method, lonely_images, lonely_masks = "position", [], []
+        warning = _position_warning(keys, pairs, image_root, mask_root)
     if lonely_images or lonely_masks:
         raise UnpairedFilesError(
             _unpaired_message(lonely_images, lonely_masks, image_root, mask_root)
         )
-    cases = tuple(Case(key, path, mask_keys[key]) for key, path in keys.items())
-    return Dataset(cases, tuple(skipped + mask_skipped))
+    cases = tuple(Case(key, path, pairs[key]) for key, path in keys.items())
+    return Dataset(cases, tuple(skipped + mask_skipped), method, warning)
+
+
+def image_stem(key: str) -> str:
+    """An image's pairing key without nnU-Net's channel suffix (``"a/c_0000"`` -> ``"a/c"``)."""
+    return CHANNEL_SUFFIX.sub("", key)
+
+
+def mask_stem(key: str) -> str:
+    """A mask's pairing key without one conventional affix (``"a/x_mask"`` -> ``"a/x"``)."""
+    folder, _, name = key.rpartition("/")
+    lower = name.lower()
+    for suffix in MASK_SUFFIXES:
+        if lower.endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+            break
+    else:
+        for prefix in MASK_PREFIXES:
+            if lower.startswith(prefix) and len(name) > len(prefix):
+                name = name[len(prefix) :]
+                break
+    return f"{folder}/{name}" if folder else name
+
+
+def pair_by_name(images: dict[str, Path], masks: dict[str, Path]) -> tuple[dict[str, Path], str]:
+    """Pair image keys with mask files: same key first, then by naming convention.
+
+    Parameters
+    ----------
+    images, masks : dict
+        Pairing key (relative path without extension) to file, as :func:`case_key` gives.
+
+    Returns
+    -------
+    pairs : dict
+        Image key to its mask, for the images that pair; a convention pairs only one image with
+        one mask (two candidates for one name pair neither).
+    method : str
+        ``"name"`` when every pair shares its key, else ``"convention"``.
+    """
+    pairs = {key: masks[key] for key in images if key in masks}
+    left_images = [key for key in images if key not in pairs]
+    left_masks = [key for key in masks if key not in images]
+    by_stem_image: dict[str, list[str]] = {}
+    for key in left_images:
+        by_stem_image.setdefault(image_stem(key), []).append(key)
+    by_stem_mask: dict[str, list[str]] = {}
+    for key in left_masks:
+        by_stem_mask.setdefault(image_stem(mask_stem(key)), []).append(key)
+    convention = False
+    for stem, image_keys in by_stem_image.items():
+        mask_keys = by_stem_mask.get(stem, [])
+        if len(image_keys) == 1 and len(mask_keys) == 1:
+            pairs[image_keys[0]] = masks[mask_keys[0]]
+            convention = True
+    ordered = {key: pairs[key] for key in images if key in pairs}
+    return ordered, "convention" if convention else "name"
+
+
+def _position_warning(
+    keys: dict[str, Path], pairs: dict[str, Path], image_root: Path, mask_root: Path, most: int = 10
+) -> str:
+    listed = [
+        f"{keys[k].relative_to(image_root).as_posix()} <- {m.relative_to(mask_root).as_posix()}"
+        for k, m in pairs.items()
+    ]
+    shown = "; ".join(listed[:most])
+    more = f"; and {len(listed) - most} more" if len(listed) > most else ""
+    return (
+        f"No mask name matches an image name, so the {len(pairs)} masks were paired with the "
+        "images by sorted position, as biom3d does. Check the pairs (image <- mask): "
+        f"{shown}{more}. Rename the masks like their images to pair them by name."
+    )
 
 
 def _unique_keys(paths: list[Path], root: Path, role: str) -> dict[str, Path]:
@@ -212,6 +340,8 @@ def _unpaired_message(
     return (
         "Images and masks do not pair up: "
         + "; ".join(parts)
-        + ". A mask must have the same relative path and name as its image "
-        "(the extension may differ, e.g. .tif/.tiff or .nii/.nii.gz)."
+        + ". A mask must have the same relative path and name as its image (the extension may "
+        "differ, e.g. .tif/.tiff or .nii/.nii.gz), or that name with a mask suffix or prefix "
+        "(_mask, _label, _seg, _gt, _annotation, mask_, label_); folders where no name matches "
+        "pair by sorted position only when they hold as many masks as images."
     )
