@@ -155,14 +155,17 @@ def test_says_when_the_patch_is_larger_than_images(tmp_path, capsys):
     assert len(note) == 1 and "larger than 1 of 3 image(s)" in note[0] and "img_2.tif" in note[0]
 
 
-def test_yaml_config_is_not_updated_in_place(tmp_path, capsys):
+def test_yaml_config_is_updated_in_place(tmp_path, capsys):
     config = tmp_path / "config.yaml"
-    config.write_text("BATCH_SIZE: 2\n")
-    status, out, err = _run(capsys, "--median", "40", "100", "100", "--update-config", str(config))
-    assert status == 2 and out == ""
-    assert "only biom3d Python configs (.py)" in err and "Traceback" not in err
-    assert config.read_text() == "BATCH_SIZE: 2\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]
+    original = "# my run\nDESC: 'unet'\nBATCH_SIZE: 99   # old\nNUM_EPOCHS: 1000\n"
+    config.write_text(original)
+    status, _out, err = _run(capsys, "--median", "40", "100", "100", "--update-config", str(config))
+    assert status == 0, err
+    text = config.read_text()
+    assert text.startswith("# my run\nDESC: 'unet'\nBATCH_SIZE: ") and "   # old\n" in text
+    assert "BATCH_SIZE: 99" not in text and "NUM_EPOCHS: 1000\n" in text
+    assert (tmp_path / "config.yaml.bak").read_text() == original
+    assert "Updated" in err
 
 
 def test_refused_update_writes_no_save_either(tmp_path, capsys):

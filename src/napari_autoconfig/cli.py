@@ -24,14 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
+from .config_update import check_config_target, commit_update, prepare_update
 from .errors import AutoconfigError, Cancelled
 from .export import (
     backup_path,
-    check_config_target,
     check_save_target,
-    commit_update,
     config_values,
-    prepare_update,
     render_config,
     render_python,
     render_yaml,
@@ -147,7 +145,8 @@ def _parser() -> argparse.ArgumentParser:
         "--update-config",
         type=Path,
         metavar="FILE",
-        help="update an existing biom3d config in place (keeps FILE.bak)",
+        help="update an existing biom3d config (.py, .yaml or .yml) in place: only the "
+        "auto-configured keys change (keeps FILE.bak)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
