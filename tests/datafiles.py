@@ -127,3 +127,14 @@ def rename_masks(masks: Path, rename) -> Path:
         stem = path.name[: -len(path.suffix)]
         path.rename(path.with_name(rename(stem) + path.suffix))
     return Path(masks)
+
+
+def write_ome_tiff(path: Path, data: np.ndarray, spacing_zyx=SPACING_ZYX, unit: str = "µm") -> Path:
+    """Write a (Z, Y, X) or (Y, X) OME-TIFF with its PhysicalSize (which biom3d does not read)."""
+    axes = "ZYX"[-data.ndim :]
+    metadata = {"axes": axes}
+    for letter, size in zip(axes, spacing_zyx[-data.ndim :]):
+        metadata[f"PhysicalSize{letter}"] = size
+        metadata[f"PhysicalSize{letter}Unit"] = unit
+    tifffile.imwrite(path, data, ome=True, metadata=metadata)
+    return Path(path)

@@ -181,7 +181,8 @@ def test_2d_tiff(tmp_path):
     h = readers.read_header(path)
     assert (h.shape, h.axes, h.is_2d, h.size) == ((20, 30), "YX", True, (1, 20, 30))
     assert h.spatial_shape_zyx == (1, 20, 30)
-    assert h.spacing_xyz == (0.25, 0.25)
+    # biom3d reads three values from a 2D ImageJ file with a spacing entry; people see (y, x)
+    assert h.spacing_xyz == (0.25, 0.25, 1.0) and h.spacing_zyx == (0.25, 0.25)
     _check_pixels(h, data)
 
 

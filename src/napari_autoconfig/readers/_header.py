@@ -27,9 +27,16 @@ class ImageHeader:
     dtype : numpy.dtype
         Native-byte-order dtype of the presented array.
     spacing_xyz : tuple of float or None
-        biom3d's spacing, (x, y, z) or (x, y) for 2D; None when the file has none.
+        The spacing biom3d reads, in its (x, y, z) order: (x, y) for a 2D image in formats that
+        store two, three values for an ImageJ TIFF with a ``spacing`` entry, 2D included (as
+        biom3d reads it); None when biom3d sees no spacing. This is what ``MEDIAN_SPACING`` is
+        made of.
     unit : str or None
         Unit of the spacing when known ("micron", "mm").
+    physical_spacing_zyx : tuple of float or None
+        A spacing the file states that biom3d does not read (OME-TIFF ``PhysicalSize``, OME-Zarr
+        scales), one value per spatial axis, (z, y, x) or (y, x): shown to people (napari scale,
+        per-image table), never used for ``MEDIAN_SPACING``. None when there is none.
     layout : object
         Where the pixels lie in the file, found while reading the header, so that reading pixels
         does not parse the header again (private to the readers; not compared, not shown).
@@ -43,6 +50,7 @@ class ImageHeader:
     spacing_xyz: tuple[float, ...] | None
     unit: str | None
     layout: object = field(default=None, compare=False, repr=False)
+    physical_spacing_zyx: tuple[float, ...] | None = None
 
     def _axis_len(self, letter: str) -> int:
         return self.shape[self.axes.index(letter)] if letter in self.axes else 1
@@ -70,8 +78,35 @@ class ImageHeader:
 
     @property
     def spacing_zyx(self) -> tuple[float, ...] | None:
-        """The spacing in (z, y, x) order (for display), or None."""
-        return None if self.spacing_xyz is None else tuple(reversed(self.spacing_xyz))
+        """The spacing to show people and give napari as ``scale``: one value per spatial axis,
+        (z, y, x) or (y, x) for 2D, or None.
+
+        biom3d's spacing reversed when it reads one (a 2D ImageJ file's third value, its
+        ``spacing`` entry, is left out: the image has no z); else the file's own physical spacing
+        (:attr:`physical_spacing_zyx`, e.g. OME-TIFF ``PhysicalSize``).
+        """
+        if self.spacing_xyz is not None:
+            return tuple(reversed(self.spacing_xyz))[-(2 if self.is_2d else 3) :]
+        return self.physical_spacing_zyx
+
+    @property
+    def biom3d_sees_spacing(self) -> bool:
+        """Whether biom3d reads a spacing from this file (else its ``MEDIAN_SPACING`` skips it)."""
+        return self.spacing_xyz is not None
+
+    @property
+    def spacing_note(self) -> str:
+        """Words for the per-image table: where the spacing shown comes from, or that it is none.
+
+        ``""`` when biom3d reads the spacing shown; "biom3d sees no spacing" when only the file's
+        own metadata gives one (the napari scale uses it, ``MEDIAN_SPACING`` does not); "no
+        spacing" when neither has one.
+        """
+        if self.spacing_xyz is not None:
+            return ""
+        if self.physical_spacing_zyx is not None:
+            return "biom3d sees no spacing"
+        return "no spacing"
 
     @property
     def nbytes(self) -> int:

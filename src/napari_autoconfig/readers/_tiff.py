@@ -34,6 +34,7 @@ class _TiffPlan:
     stored_dtype: np.dtype
     spacing_xyz: tuple[float, ...] | None
     unit: str | None
+    physical_zyx: tuple[float, ...] | None = None  # OME PhysicalSize, for people (not biom3d)
 
 
 _CHANNEL_LETTERS = "CS"
@@ -104,7 +105,10 @@ def _tiff_plan(path: Path, tif: tifffile.TiffFile, size: int) -> _TiffPlan:
             if not any(page.databytecounts):
                 raise _fail(path, "a page has no pixel data", _FIX_DAMAGED)
     fmt = "imagej-tiff" if tif.is_imagej else "ome-tiff" if tif.is_ome else "tiff"
-    spacing, unit = _tiff_spacing(tif, "Z" in letters)
+    spacing, unit = _tiff_spacing(tif)
+    physical = None
+    if tif.is_ome and spacing is None:
+        physical, unit = _ome_physical_size(tif, "Z" in letters)
     return _TiffPlan(
         fmt,
         shape,
@@ -119,11 +123,16 @@ def _tiff_plan(path: Path, tif: tifffile.TiffFile, size: int) -> _TiffPlan:
         stored_dtype,
         spacing,
         unit,
+        physical,
     )
 
 
-def _tiff_spacing(tif: tifffile.TiffFile, is_3d: bool):
-    """biom3d's ImageJ spacing: (1/XResolution, 1/YResolution, spacing entry), else None."""
+def _tiff_spacing(tif: tifffile.TiffFile):
+    """biom3d's ImageJ spacing: (1/XResolution, 1/YResolution, spacing entry), else None.
+
+    Three values whenever the ImageJ description has a ``spacing`` entry, 2D images included:
+    biom3d reads it that way, and its ``MEDIAN_SPACING`` then has three values.
+    """
     meta = tif.imagej_metadata if tif.is_imagej else None
     if not meta or "spacing" not in meta:
         return None, None
@@ -137,14 +146,51 @@ def _tiff_spacing(tif: tifffile.TiffFile, is_3d: bool):
         return None, None
     unit = meta.get("unit")
     unit = str(unit) if unit else None
-    return ((float(sx), float(sy), sz) if is_3d else (float(sx), float(sy))), unit
+    return (float(sx), float(sy), sz), unit
+
+
+#: OME length units as people write them next to a spacing.
+_OME_UNITS = {"µm": "micron", "um": "micron", "nm": "nm", "mm": "mm", "cm": "cm", "m": "m"}
+
+
+def _ome_physical_size(tif: tifffile.TiffFile, is_3d: bool):
+    """OME ``PhysicalSizeZ/Y/X`` of the first image, (z, y, x) or (y, x), and its unit.
+
+    biom3d reads no spacing from OME-TIFF; this is for the napari scale and the per-image table
+    only (a missing size along an axis counts as 1, as OME's default).
+    """
+    import xml.etree.ElementTree as ElementTree
+
+    try:
+        root = ElementTree.fromstring(tif.ome_metadata or "")
+    except ElementTree.ParseError:
+        return None, None
+    pixels = next((el for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "Pixels"), None)
+    if pixels is None:
+        return None, None
+    axes = ("Z", "Y", "X") if is_3d else ("Y", "X")
+    if not any(f"PhysicalSize{a}" in pixels.attrib for a in axes):
+        return None, None
+    try:
+        sizes = tuple(float(pixels.attrib.get(f"PhysicalSize{a}", 1.0)) for a in axes)
+    except ValueError:
+        return None, None
+    unit = pixels.attrib.get(f"PhysicalSize{axes[-1]}Unit", "µm")
+    return sizes, _OME_UNITS.get(unit, unit)
 
 
 def _open_tiff(path: Path, size: int) -> tuple[ImageHeader, _TiffPlan]:
     with tifffile.TiffFile(path) as tif:
         plan = _tiff_plan(path, tif, size)
     header = ImageHeader(
-        path, plan.format, plan.shape, plan.axes, plan.dtype, plan.spacing_xyz, plan.unit
+        path,
+        plan.format,
+        plan.shape,
+        plan.axes,
+        plan.dtype,
+        plan.spacing_xyz,
+        plan.unit,
+        physical_spacing_zyx=plan.physical_zyx,
     )
     return header, plan
 
