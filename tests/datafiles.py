@@ -62,6 +62,7 @@ def write_npy(path: Path, array: np.ndarray) -> Path:
 def write_image(path: Path, array: np.ndarray, spacing_zyx=SPACING_ZYX) -> Path:
     """Write ``array`` in the format its suffix names (.npy, .tif as ImageJ, else SimpleITK)."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".npy":
         return write_npy(path, array)
     if path.suffix in (".tif", ".tiff"):
@@ -138,3 +139,34 @@ def write_ome_tiff(path: Path, data: np.ndarray, spacing_zyx=SPACING_ZYX, unit: 
         metadata[f"PhysicalSize{letter}Unit"] = unit
     tifffile.imwrite(path, data, ome=True, metadata=metadata)
     return Path(path)
+
+
+def write_nnunet(
+    root: Path,
+    cases: dict,
+    ending: str = ".nii.gz",
+    channel_names=("DAPI",),
+    spacing_zyx=SPACING_ZYX,
+) -> Path:
+    """Write an nnU-Net v2 raw dataset: imagesTr/CASE_000c{ending}, labelsTr/CASE{ending}, json.
+
+    ``cases`` maps a case id to ``(channels, label)``: a list of (Z, Y, X) arrays, one per channel,
+    and the (Z, Y, X) label.
+    """
+    import json
+
+    root = Path(root)
+    (root / "imagesTr").mkdir(parents=True)
+    (root / "labelsTr").mkdir()
+    for case, (channels, label) in cases.items():
+        for c, array in enumerate(channels):
+            write_image(root / "imagesTr" / f"{case}_{c:04d}{ending}", array, spacing_zyx)
+        write_image(root / "labelsTr" / f"{case}{ending}", label, spacing_zyx)
+    meta = {
+        "channel_names": {str(i): name for i, name in enumerate(channel_names)},
+        "labels": {"background": 0, "cell": 1},
+        "numTraining": len(cases),
+        "file_ending": ending,
+    }
+    (root / "dataset.json").write_text(json.dumps(meta, indent=2))
+    return root

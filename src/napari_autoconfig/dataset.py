@@ -13,16 +13,23 @@ file silently shifts every pair. Here pairing goes, in this order:
    the :class:`Dataset` then carries a warning listing the pairs, for the user to check.
 
 Anything else (some files pair by name, others do not) is refused, naming the files left over.
+
+An **nnU-Net v2 raw dataset** (a folder holding ``imagesTr/``, ``labelsTr/`` and ``dataset.json``)
+is recognised wherever an images folder is accepted (or its ``imagesTr/``): ``dataset.json`` gives
+the ``file_ending`` and ``channel_names``; the channel files ``case_0000``, ``case_0001``... of one
+case form one multichannel image (read as (C, Z, Y, X)), and its label ``labelsTr/case`` pairs by
+case id (for C channels it masks every channel, so each image draws over all its channels).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import EmptyDatasetError, FolderNotFoundError, UnpairedFilesError
+from .errors import DatasetError, EmptyDatasetError, FolderNotFoundError, UnpairedFilesError
 from .readers import image_suffix
 
 # Companion files of formats whose header and pixels live apart (.mhd + .raw, .nhdr + .raw):
@@ -37,17 +44,20 @@ class Case:
     Attributes
     ----------
     key : str
-        The image's path relative to its folder without the image extension (``"sub/cell_01"``); a
-        mask pairs with the image of the same key.
-    image : Path
-        The image file.
-    mask : Path or None
-        The mask file, ``None`` when the collection is fingerprinted without masks.
+        The image's path relative to its folder without the image extension (``"sub/cell_01"``),
+        or an nnU-Net case id; a mask pairs with the image of the same key.
+    image : Path or tuple of Path
+        The image file; for an image stored one channel per file (nnU-Net), the channel files
+        in channel order (:func:`napari_autoconfig.readers.read_header` stacks them).
+    mask : Path, tuple of Path, or None
+        The mask file, ``None`` when the collection is fingerprinted without masks; for a
+        multichannel nnU-Net case, its label file once per channel, so that it has the image's
+        (C, Z, Y, X) shape.
     """
 
     key: str
-    image: Path
-    mask: Path | None = None
+    image: Path | tuple[Path, ...]
+    mask: Path | tuple[Path, ...] | None = None
 
 
 #: Mask name endings that mean "the mask of the image named without it" (compared in any case).
@@ -198,6 +208,9 @@ def open_dataset(images: str | Path, masks: str | Path | None = None) -> Dataset
     UnpairedFilesError
         If an image has no mask or a mask no image; the message lists them by name.
     """
+    nnunet = nnunet_root(images)
+    if nnunet is not None:
+        return open_nnunet(nnunet, masks)
     image_root = Path(images).expanduser()
     image_paths, skipped = list_images(image_root, "images")
     if not image_paths:
@@ -345,3 +358,146 @@ def _unpaired_message(
         "(_mask, _label, _seg, _gt, _annotation, mask_, label_); folders where no name matches "
         "pair by sorted position only when they hold as many masks as images."
     )
+
+
+# --------------------------------------------------------------------------- nnU-Net v2
+
+
+def nnunet_root(folder: str | Path) -> Path | None:
+    """The nnU-Net v2 raw dataset ``folder`` is (or whose ``imagesTr/`` it is), else None.
+
+    A raw dataset holds ``imagesTr/``, ``labelsTr/`` and ``dataset.json``.
+    """
+    path = Path(folder).expanduser()
+    for root in (path, path.parent) if path.name == "imagesTr" else (path,):
+        if (
+            (root / "dataset.json").is_file()
+            and (root / "imagesTr").is_dir()
+            and (root / "labelsTr").is_dir()
+        ):
+            return root
+    return None
+
+
+def _read_dataset_json(root: Path) -> tuple[str, list[str]]:
+    """``file_ending`` and the channel names (in channel order) of an nnU-Net dataset.json."""
+    path = root / "dataset.json"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise DatasetError(
+            f"{str(path)!r} cannot be read as JSON ({error}). Check the nnU-Net dataset.json."
+        ) from error
+    channels = meta.get("channel_names", meta.get("modality")) if isinstance(meta, dict) else None
+    ending = meta.get("file_ending") if isinstance(meta, dict) else None
+    if not isinstance(channels, dict) or not channels or not isinstance(ending, str) or not ending:
+        raise DatasetError(
+            f"{str(path)!r} lacks 'channel_names' or 'file_ending': it is not an nnU-Net v2 "
+            'dataset.json. Add them (e.g. "channel_names": {"0": "DAPI"}, '
+            '"file_ending": ".tif").'
+        )
+    try:
+        order = sorted(channels, key=int)
+    except ValueError as error:
+        raise DatasetError(
+            f'{str(path)!r}: channel_names keys must be channel numbers ("0", "1"...).'
+        ) from error
+    if order != [str(i) for i in range(len(order))]:
+        raise DatasetError(
+            f"{str(path)!r}: channel_names must be numbered 0, 1, 2... without gaps, not "
+            f"{', '.join(order)}."
+        )
+    return ending, [str(channels[k]) for k in order]
+
+
+def _nnunet_files(folder: Path, ending: str) -> tuple[dict[str, Path], list[Path]]:
+    """Files of one nnU-Net folder ending in ``file_ending``, by name without it; the others."""
+    named: dict[str, Path] = {}
+    others: list[Path] = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        if path.name.startswith("."):
+            continue
+        if path.name.endswith(ending) and len(path.name) > len(ending):
+            named[path.name[: -len(ending)]] = path
+        else:
+            others.append(path)
+    return named, others
+
+
+def open_nnunet(root: Path, masks: str | Path | None = None) -> Dataset:
+    """The cases of an nnU-Net v2 raw dataset: one (multichannel) image and its label per case.
+
+    Parameters
+    ----------
+    root : Path
+        The dataset folder (``imagesTr/``, ``labelsTr/``, ``dataset.json``).
+    masks : str or Path, optional
+        Only ``labelsTr/`` itself may be given: the labels come with the dataset.
+
+    Raises
+    ------
+    DatasetError
+        ``dataset.json`` unreadable or without ``channel_names`` / ``file_ending``; another masks
+        folder than ``labelsTr/``.
+    EmptyDatasetError
+        No case in ``imagesTr/``.
+    UnpairedFilesError
+        A case missing a channel file or its label, or a label without a case (named).
+    """
+    labels = root / "labelsTr"
+    if masks is not None and Path(masks).expanduser().resolve() != labels.resolve():
+        raise DatasetError(
+            f"{str(root)!r} is an nnU-Net dataset: its labels are {str(labels)!r}. Give no masks "
+            "folder (or that one)."
+        )
+    ending, channel_names = _read_dataset_json(root)
+    images, skipped = _nnunet_files(root / "imagesTr", ending)
+    label_files, label_skipped = _nnunet_files(labels, ending)
+    channels: dict[str, dict[int, Path]] = {}
+    for name, path in images.items():
+        match = CHANNEL_SUFFIX.search(name)
+        if match is None:
+            skipped.append(path)  # not a channel file: nnU-Net would not read it either
+            continue
+        channels.setdefault(name[: match.start()], {})[int(match.group(0)[1:])] = path
+    if not channels:
+        raise EmptyDatasetError(
+            f"No case found in {str(root / 'imagesTr')!r}: nnU-Net names its files "
+            f"CASE_0000{ending} (CASE_0001{ending}... for more channels), as dataset.json's "
+            f"file_ending {ending!r} says."
+        )
+    wanted = set(range(len(channel_names)))
+    incomplete = [
+        f"{case!r} has channel(s) {sorted(found)}"
+        for case, found in channels.items()
+        if set(found) != wanted
+    ]
+    if incomplete:
+        raise UnpairedFilesError(
+            f"In {str(root / 'imagesTr')!r}, cases lack channel files: {'; '.join(incomplete[:5])}"
+            f"; dataset.json names {len(channel_names)} channel(s) "
+            f"({', '.join(channel_names)}), so each case needs "
+            + ", ".join(f"_{i:04d}{ending}" for i in sorted(wanted))
+            + "."
+        )
+    no_label = [case for case in channels if case not in label_files]
+    no_case = [name for name in label_files if name not in channels]
+    if no_label or no_case:
+        parts = []
+        if no_label:
+            parts.append(f"{len(no_label)} case(s) without a label: {', '.join(no_label[:5])}")
+        if no_case:
+            parts.append(f"{len(no_case)} label(s) without a case: {', '.join(no_case[:5])}")
+        raise UnpairedFilesError(
+            f"The nnU-Net dataset {str(root)!r} does not pair up: {'; '.join(parts)}. Each "
+            f"imagesTr/CASE_0000{ending} needs labelsTr/CASE{ending}."
+        )
+    cases = []
+    for case in sorted(channels):
+        files = tuple(channels[case][i] for i in range(len(channel_names)))
+        label = label_files[case]
+        if len(files) == 1:
+            cases.append(Case(case, files[0], label))
+        else:
+            cases.append(Case(case, files, (label,) * len(files)))
+    return Dataset(tuple(cases), tuple(skipped + label_skipped), "nnunet", None)

@@ -53,6 +53,7 @@ import numpy as np
 import tifffile
 
 from ..errors import ImageReadError
+from ._channels import _Channels, _channels_chunks, _channels_take, _open_channels
 from ._errors import _FIX_DAMAGED, _describe, _fail, _stream_damaged
 from ._header import ImageHeader
 from ._itk import _itk_layout, _open_itk, _read_whole_sitk
@@ -113,13 +114,15 @@ def image_suffix(path: str | os.PathLike) -> str | None:
 # Public API
 
 
-def read_header(path: str | os.PathLike) -> ImageHeader:
+def read_header(path: str | os.PathLike | tuple) -> ImageHeader:
     """Read shape, dtype, spacing and unit of an image from its header, without decoding pixels.
 
     Parameters
     ----------
-    path : str or PathLike
-        An image file with one of :data:`IMAGE_SUFFIXES`.
+    path : str or PathLike, or tuple of them
+        An image file with one of :data:`IMAGE_SUFFIXES`; or a tuple of single-channel files of
+        one shape, the channels of one image in order (nnU-Net's ``case_0000``, ``case_0001``...),
+        presented as one (C, ...) image whose ``path`` is the first file.
 
     Returns
     -------
@@ -131,6 +134,8 @@ def read_header(path: str | os.PathLike) -> ImageHeader:
         Missing, zero-byte, garbage, truncated (raw pixels shorter than the header says) or
         zero-size images, and suffixes no reader claims.
     """
+    if isinstance(path, (tuple, list)):
+        return _open_channels(tuple(Path(p) for p in path), read_header)[0]
     path = Path(path)
     header, _ = _open(path)
     return header
@@ -150,7 +155,9 @@ def iter_chunks(header: ImageHeader, max_bytes: int = 64 * 2**20) -> Iterator[np
     """
     max_bytes = max(int(max_bytes), header.dtype.itemsize)
     layout = _layout(header)
-    if isinstance(layout, _Raw):
+    if isinstance(layout, _Channels):
+        yield from _channels_chunks(layout, header.dtype, max_bytes, iter_chunks)
+    elif isinstance(layout, _Raw):
         yield from _raw_chunks(layout, max_bytes)
     elif isinstance(layout, _Stream):
         for _, block in _stream_blocks(layout, min(max_bytes, _STREAM_BLOCK)):
@@ -189,6 +196,8 @@ def take(header: ImageHeader, flat_indices: np.ndarray) -> np.ndarray:
     if idx.size == 0:
         return np.empty(0, dtype=header.dtype)
     layout = _layout(header)
+    if isinstance(layout, _Channels):
+        return _channels_take(layout, header.dtype, idx, take)
     if isinstance(layout, _Raw):
         return _raw_take(layout, header.shape, idx)
     if isinstance(layout, _Stream):
@@ -207,6 +216,8 @@ def read_array(header: ImageHeader) -> np.ndarray:
     each checks the other. Not bounded in memory.
     """
     path = header.path
+    if isinstance(header.layout, _Channels):
+        return np.stack([read_array(h) for h in header.layout.headers]).astype(header.dtype)
     try:
         if header.format == "npy":
             arr = np.load(path, allow_pickle=False)
