@@ -170,3 +170,77 @@ def write_nnunet(
     }
     (root / "dataset.json").write_text(json.dumps(meta, indent=2))
     return root
+
+
+def write_ome_zarr(
+    path: Path,
+    data: np.ndarray,
+    spacing_zyx=SPACING_ZYX,
+    version: str = "0.4",
+    chunks=None,
+    axes: str | None = None,
+) -> Path:
+    """Write an OME-Zarr image: NGFF 0.4 (zarr v2) or 0.5 (zarr v3), full resolution plus one
+    level downsampled by 2 in y and x (so a reader must pick the first level).
+
+    ``data`` is in ``axes`` order (default "zyx", "czyx" for 4D, "yx" for 2D); its spacing is
+    ``spacing_zyx`` in micrometres.
+    """
+    import zarr
+
+    axes = axes or "czyx"[-data.ndim :]
+    spacing = dict(zip("zyx", spacing_zyx[-3:]))
+    group = zarr.open_group(str(path), mode="w", zarr_format=2 if version == "0.4" else 3)
+    datasets = []
+    for level in (0, 1):
+        factor = [2**level if a in "yx" else 1 for a in axes]
+        array = data[tuple(slice(None, None, f) for f in factor)]
+        chunk = chunks or tuple(max(1, n // 2) for n in array.shape)
+        stored = group.create_array(str(level), shape=array.shape, chunks=chunk, dtype=array.dtype)
+        stored[...] = array
+        scale = [spacing.get(a, 1.0) * f for a, f in zip(axes, factor)]
+        datasets.append(
+            {"path": str(level), "coordinateTransformations": [{"type": "scale", "scale": scale}]}
+        )
+    kinds = {"c": "channel", "t": "time"}
+    multiscale = {
+        "axes": [
+            {"name": a, "type": kinds.get(a, "space")}
+            | ({"unit": "micrometer"} if a in "zyx" else {})
+            for a in axes
+        ],
+        "datasets": datasets,
+        "name": Path(path).name,
+    }
+    if version == "0.4":
+        group.attrs["multiscales"] = [{"version": "0.4", **multiscale}]
+    else:
+        group.attrs["ome"] = {"version": "0.5", "multiscales": [multiscale]}
+    return Path(path)
+
+
+class serve_folder:
+    """Serve a folder over HTTP on 127.0.0.1 (a free port) in a thread; ``with`` gives its URL."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    def __enter__(self) -> str:
+        import functools
+        import http.server
+        import threading
+
+        class Quiet(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):  # keep the test output clean
+                pass
+
+        handler = functools.partial(Quiet, directory=str(self.folder))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()

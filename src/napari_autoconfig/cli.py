@@ -64,6 +64,11 @@ _positive = _whole(1)
 _non_negative = _whole(0)
 
 
+def _location(text: str) -> Path | str:
+    """A folder path, or a URL kept as text (``Path`` would fold its ``//``)."""
+    return text if "://" in text else Path(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="napari-autoconfig",
@@ -75,9 +80,17 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
-        "images", nargs="?", type=Path, help="folder of images (searched recursively)"
+        "images",
+        nargs="?",
+        type=_location,
+        help="folder of images (searched recursively), an nnU-Net raw dataset, or a URL of "
+        "OME-Zarr images (http(s)://, s3://...)",
     )
-    parser.add_argument("--masks", type=Path, help="folder of masks, paired to images by name")
+    parser.add_argument(
+        "--masks",
+        type=_location,
+        help="folder (or URL) of masks, paired to images by name, naming convention or position",
+    )
     parser.add_argument(
         "--median",
         type=_positive,

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DatasetError, EmptyDatasetError, FolderNotFoundError, UnpairedFilesError
-from .readers import image_suffix
+from .readers import ZARR_SUFFIXES, Location, image_suffix, is_url
 
 # Companion files of formats whose header and pixels live apart (.mhd + .raw, .nhdr + .raw):
 # they belong to an image, so they are neither read nor reported as strays.
@@ -125,7 +125,11 @@ def _check_folder(folder: str | Path, role: str) -> Path:
 
 
 def _walk_files(root: Path) -> list[Path]:
-    """Every file under ``root``, following symbolic links to folders (each folder once)."""
+    """Every file under ``root``, following symbolic links to folders (each folder once).
+
+    An OME-Zarr image (a ``.zarr`` / ``.ome.zarr`` folder) counts as one file: it is listed, and
+    its metadata and chunks are not.
+    """
     files: list[Path] = []
     seen: set[tuple[int, int]] = set()
     for folder, subfolders, names in os.walk(root, followlinks=True):
@@ -134,8 +138,46 @@ def _walk_files(root: Path) -> list[Path]:
             subfolders.clear()
             continue
         seen.add((info.st_dev, info.st_ino))
+        images = [n for n in subfolders if n.lower().endswith(ZARR_SUFFIXES)]
+        files.extend(Path(folder, name) for name in images)
+        subfolders[:] = [n for n in subfolders if n not in images]
         files.extend(Path(folder, name) for name in names if Path(folder, name).is_file())
     return sorted(files)
+
+
+def _list_url(url: str, role: str) -> tuple[list[Location], list[Location]]:
+    """The OME-Zarr images one level under a URL (fsspec's listing), and the other entries.
+
+    A URL that is itself a ``.zarr`` image is a collection of that one image.
+    """
+    root = Location(url)
+    if root.name.lower().endswith(ZARR_SUFFIXES):
+        return [root], []
+    try:
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(url)
+        entries = fs.ls(path, detail=False)
+    except ImportError as error:
+        raise FolderNotFoundError(
+            f"Listing {url!r} needs fsspec (and for http(s) aiohttp, for s3 s3fs): "
+            'pip install "napari-autoconfig[zarr]".'
+        ) from error
+    except Exception as error:  # unreachable host, 404, refused listing...
+        raise FolderNotFoundError(
+            f"The {role} URL {url!r} cannot be listed ({type(error).__name__}: {error}). Check "
+            "the address, or give the URL of one .zarr image."
+        ) from error
+    images: list[Location] = []
+    skipped: list[Location] = []
+    base = url.rstrip("/")
+    for entry in sorted(str(e).rstrip("/") for e in entries):
+        name = entry.rsplit("/", 1)[-1]
+        location = Location(entry if "://" in entry else f"{base}/{name}")
+        if location == Location(base) or name.startswith("."):
+            continue
+        (images if name.lower().endswith(ZARR_SUFFIXES) else skipped).append(location)
+    return images, skipped
 
 
 def list_images(folder: str | Path, role: str = "images") -> tuple[list[Path], list[Path]]:
@@ -175,9 +217,16 @@ def list_images(folder: str | Path, role: str = "images") -> tuple[list[Path], l
     return images, skipped
 
 
+def _relative(path: Path | Location, root: Path | str) -> str:
+    """``path`` relative to ``root``, with ``/`` (for a URL: its last segment)."""
+    if isinstance(path, Location):
+        return path.name
+    return path.relative_to(root).as_posix()
+
+
 def case_key(path: Path, root: Path) -> str:
     """The pairing key of an image: its relative path without the image extension."""
-    relative = path.relative_to(root).as_posix()
+    relative = _relative(path, root)
     suffix = image_suffix(path) or ""
     return relative[: len(relative) - len(suffix)] if suffix else relative
 
@@ -208,11 +257,10 @@ def open_dataset(images: str | Path, masks: str | Path | None = None) -> Dataset
     UnpairedFilesError
         If an image has no mask or a mask no image; the message lists them by name.
     """
-    nnunet = nnunet_root(images)
+    nnunet = None if is_url(images) else nnunet_root(images)
     if nnunet is not None:
         return open_nnunet(nnunet, masks)
-    image_root = Path(images).expanduser()
-    image_paths, skipped = list_images(image_root, "images")
+    image_root, image_paths, skipped = _listing(images, "images")
     if not image_paths:
         found = f" (only {len(skipped)} other file(s), e.g. {skipped[0].name!r})" if skipped else ""
         raise EmptyDatasetError(
@@ -225,8 +273,7 @@ def open_dataset(images: str | Path, masks: str | Path | None = None) -> Dataset
         cases = tuple(Case(key, path) for key, path in keys.items())
         return Dataset(cases, tuple(skipped))
 
-    mask_root = Path(masks).expanduser()
-    mask_paths, mask_skipped = list_images(mask_root, "masks")
+    mask_root, mask_paths, mask_skipped = _listing(masks, "masks")
     mask_keys = _unique_keys(mask_paths, mask_root, "mask")
     pairs, method = pair_by_name(keys, mask_keys)
     lonely_images = [keys[k] for k in keys if k not in pairs]
@@ -243,6 +290,14 @@ def open_dataset(images: str | Path, masks: str | Path | None = None) -> Dataset
         )
     cases = tuple(Case(key, path, pairs[key]) for key, path in keys.items())
     return Dataset(cases, tuple(skipped + mask_skipped), method, warning)
+
+
+def _listing(folder: str | Path, role: str):
+    """A folder's (or a URL's) root, images and skipped entries."""
+    if is_url(folder):
+        return (Location(str(folder)), *_list_url(str(folder), role))
+    root = Path(folder).expanduser()
+    return (root, *list_images(root, role))
 
 
 def image_stem(key: str) -> str:
@@ -305,8 +360,7 @@ def _position_warning(
     keys: dict[str, Path], pairs: dict[str, Path], image_root: Path, mask_root: Path, most: int = 10
 ) -> str:
     listed = [
-        f"{keys[k].relative_to(image_root).as_posix()} <- {m.relative_to(mask_root).as_posix()}"
-        for k, m in pairs.items()
+        f"{_relative(keys[k], image_root)} <- {_relative(m, mask_root)}" for k, m in pairs.items()
     ]
     shown = "; ".join(listed[:most])
     more = f"; and {len(listed) - most} more" if len(listed) > most else ""
@@ -335,7 +389,7 @@ def _unpaired_message(
     images: list[Path], masks: list[Path], image_root: Path, mask_root: Path, most: int = 5
 ) -> str:
     def names(paths: list[Path], root: Path) -> str:
-        shown = ", ".join(repr(p.relative_to(root).as_posix()) for p in paths[:most])
+        shown = ", ".join(repr(_relative(p, root)) for p in paths[:most])
         more = f" and {len(paths) - most} more" if len(paths) > most else ""
         return shown + more
 

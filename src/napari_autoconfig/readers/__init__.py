@@ -21,6 +21,10 @@ Array order presented to the rest of the package (numpy C order, channel first):
   by biom3d as (C, Z, Y, X) with the 4th axis as channels, and so it is here; vector pixels
   (components > 1, which SimpleITK puts last) are presented first, as channels.
 - ``.npy``: the array as saved; 2, 3 and 4 dimensions mean YX, ZYX and CZYX.
+- OME-Zarr (``.zarr`` / ``.ome.zarr`` folders, or a URL): channel first, then z, y, x, from the
+  axes' names; spacing from the full-resolution level's scale (``_zarr``).
+- One image over several single-channel files (nnU-Net's ``case_0000``...): give
+  :func:`read_header` the tuple of files; it is presented as (C, ...) (``_channels``).
 
 Spacing follows biom3d, in (x, y, z) order: SimpleITK's ``GetSpacing()`` as Python floats for
 NIfTI / MetaImage / NRRD (a float32 0.8 in a NIfTI reads 0.800000011920929: no rounding), and
@@ -61,11 +65,24 @@ from ._npy import _open_npy
 from ._raw import _native, _Raw, _raw_chunks, _raw_take, _view_blocks
 from ._stream import _STREAM_BLOCK, _Stream, _stream_blocks, _stream_take
 from ._tiff import _open_tiff, _tiff_chunks, _tiff_take, _TiffPlan
+from ._zarr import (
+    ZARR_SUFFIXES,
+    Location,
+    _open_zarr,
+    _zarr_chunks,
+    _zarr_take,
+    _zarr_whole,
+    _ZarrLayout,
+    is_url,
+)
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "ZARR_SUFFIXES",
     "ImageHeader",
+    "Location",
     "image_suffix",
+    "is_url",
     "iter_chunks",
     "read_array",
     "read_header",
@@ -84,6 +101,7 @@ IMAGE_SUFFIXES: tuple[str, ...] = (
     ".nrrd",
     ".nhdr",
     ".npy",
+    *ZARR_SUFFIXES,
 )
 
 _FORMAT_OF_SUFFIX = {
@@ -98,6 +116,8 @@ _FORMAT_OF_SUFFIX = {
     ".nrrd": "nrrd",
     ".nhdr": "nrrd",
     ".npy": "npy",
+    ".ome.zarr": "zarr",
+    ".zarr": "zarr",
 }
 
 
@@ -136,6 +156,9 @@ def read_header(path: str | os.PathLike | tuple) -> ImageHeader:
     """
     if isinstance(path, (tuple, list)):
         return _open_channels(tuple(Path(p) for p in path), read_header)[0]
+    if is_url(path):  # OME-Zarr behind a URL: metadata only, through fsspec
+        header, layout = _open_zarr(Location(path))
+        return replace(header, layout=layout)
     path = Path(path)
     header, _ = _open(path)
     return header
@@ -157,6 +180,8 @@ def iter_chunks(header: ImageHeader, max_bytes: int = 64 * 2**20) -> Iterator[np
     layout = _layout(header)
     if isinstance(layout, _Channels):
         yield from _channels_chunks(layout, header.dtype, max_bytes, iter_chunks)
+    elif isinstance(layout, _ZarrLayout):
+        yield from _zarr_chunks(header, layout, max_bytes)
     elif isinstance(layout, _Raw):
         yield from _raw_chunks(layout, max_bytes)
     elif isinstance(layout, _Stream):
@@ -198,6 +223,8 @@ def take(header: ImageHeader, flat_indices: np.ndarray) -> np.ndarray:
     layout = _layout(header)
     if isinstance(layout, _Channels):
         return _channels_take(layout, header.dtype, idx, take)
+    if isinstance(layout, _ZarrLayout):
+        return _zarr_take(header, layout, idx)
     if isinstance(layout, _Raw):
         return _raw_take(layout, header.shape, idx)
     if isinstance(layout, _Stream):
@@ -218,6 +245,8 @@ def read_array(header: ImageHeader) -> np.ndarray:
     path = header.path
     if isinstance(header.layout, _Channels):
         return np.stack([read_array(h) for h in header.layout.headers]).astype(header.dtype)
+    if header.format == "ome-zarr":
+        return _zarr_whole(header, _layout(header))
     try:
         if header.format == "npy":
             arr = np.load(path, allow_pickle=False)
@@ -256,11 +285,14 @@ def _open(path: Path) -> tuple[ImageHeader, object]:
             f"the file cannot be opened ({exc.strerror or exc})",
             "Check that it exists and that you may read it",
         ) from exc
+    kind = _FORMAT_OF_SUFFIX[suffix]
+    if kind == "zarr":  # a folder: metadata files and chunks, read through zarr
+        header, layout = _open_zarr(path)
+        return replace(header, layout=layout), layout
     if not path.is_file():
         raise _fail(path, "it is not a file", "Remove it from the image folder")
     if size == 0:
         raise _fail(path, "the file is empty (0 bytes)", _FIX_DAMAGED)
-    kind = _FORMAT_OF_SUFFIX[suffix]
     try:
         if kind == "tiff":
             header, layout = _open_tiff(path, size)
@@ -287,6 +319,8 @@ def _layout(header: ImageHeader):
     """Where the pixels of a header's file lie: kept from the header read, or re-derived."""
     if header.layout is not None:
         return header.layout
+    if header.format == "ome-zarr":
+        return _open_zarr(header.path)[1]
     if header.format in ("nifti", "metaimage", "nrrd"):
         try:
             size = header.path.stat().st_size
