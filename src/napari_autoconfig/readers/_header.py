@@ -17,9 +17,11 @@ class ImageHeader:
     Attributes
     ----------
     path : Path
-        The file read.
+        The file read (an OME-Zarr folder; for a URL, a ``Location``: the URL as text; for an
+        image over several channel files, the first of them).
     format : str
-        "tiff", "ome-tiff", "imagej-tiff", "nifti", "metaimage", "nrrd" or "npy".
+        "tiff", "ome-tiff", "imagej-tiff", "nifti", "metaimage", "nrrd", "npy" or "ome-zarr" (the
+        first file's format for an image over several channel files).
     shape : tuple of int
         Shape of the presented pixel array, numpy C order, channel first.
     axes : str
