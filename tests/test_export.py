@@ -501,3 +501,10 @@ def test_write_config_replaces_only_when_asked_and_keeps_a_backup(tmp_path):
     # a new file needs no backup
     fresh = export.write_config(tmp_path / "new.py", "BATCH_SIZE = 2\n")
     assert fresh.exists() and not export.backup_path(fresh).exists()
+
+
+def test_in_place_updates_live_in_config_update_and_stay_reachable_from_export():
+    from napari_autoconfig import config_update
+
+    for name in ("update_config", "prepare_update", "commit_update", "check_config_target"):
+        assert getattr(export, name) is getattr(config_update, name)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from .config_update import check_config_target, commit_update, prepare_update
-from .errors import AutoconfigError, Cancelled
+from .errors import AutoconfigError, Cancelled, ConfigError
 from .export import (
     backup_path,
     check_save_target,
@@ -169,7 +169,13 @@ def _parser() -> argparse.ArgumentParser:
 def _check_outputs(args: argparse.Namespace) -> None:
     """Refuse bad output targets before any long work, so a failed run writes nothing."""
     if args.save is not None:
-        check_save_target(args.save, replace=args.force)
+        target = check_save_target(args.save)
+        if not args.force and (target.exists() or target.is_symlink()):
+            raise ConfigError(
+                f"{str(target)!r} already exists and was left untouched. Choose another name, "
+                "update it in place with --update-config, or replace it with --force (the old "
+                f"file is then kept as {target.name + '.bak'!r})."
+            )
     if args.update_config is not None:
         check_config_target(args.update_config)
 

@@ -211,9 +211,8 @@ def check_save_target(path: str | Path, replace: bool = True) -> Path:
         )
     if not replace and (path.exists() or path.is_symlink()):
         raise ConfigError(
-            f"{str(path)!r} already exists and was left untouched. Choose another name, update it "
-            "in place (--update-config), or replace it (--force; the old file is kept as "
-            f"{path.name + '.bak'!r})."
+            f"{str(path)!r} already exists and was left untouched. Choose another name, or "
+            f"replace it (the old file is then kept as {path.name + '.bak'!r})."
         )
     return path
 
