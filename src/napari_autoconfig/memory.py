@@ -21,8 +21,10 @@ What is counted (every size in bytes; ``a`` is 2 in fp16 mixed precision, 4 in f
   fp16 the half-precision copy autocast makes of every convolution weight for the step.
 - **workspace**: the gradient buffers alive with all those tensors at the start of the backward
   pass: one first-level feature map at the compute precision plus the loss's fp32 gradients
-  (``4 * 4 * classes`` bytes per voxel). On CPU, torch's profiler puts the step's peak within
-  this margin of the saved tensors (``benchmarks/memory_vs_torch.py``).
+  (``4 * 4 * classes`` bytes per voxel). Or, when larger, what the optimizer step adds once the
+  activations are freed: SGD with weight decay works on a temporary fp32 copy of the gradients
+  (4 bytes per parameter), which matters only for small patches. On CPU, torch's profiler puts
+  the step's peak within a few percent of this (``benchmarks/memory_vs_torch.py``).
 - **overhead**: a fixed 1 GiB for the CUDA context, the cuDNN / cuBLAS kernels and convolution
   workspace, the same for every plan.
 
@@ -91,7 +93,8 @@ class MemoryEstimate:
     weights_bytes : int
         Weights, gradients and momentum (plus fp16 weight copies under mixed precision).
     workspace_bytes : int
-        Gradient buffers alive with the saved tensors when backward starts (approximation).
+        Gradient buffers alive with the saved tensors when backward starts, or the optimizer's
+        temporary gradient copy beyond the freed activations when larger (approximation).
     overhead_bytes : int
         Fixed: CUDA context, libraries' kernels and convolution workspace.
     parameters : int
@@ -306,13 +309,14 @@ def estimate_memory(
     if precision == "fp16":
         weights += 2 * conv  # autocast's half copy of each convolution weight
     a = 2 if precision == "fp16" else 4
+    activations = activation_bytes(levels, int(batch), int(channels), precision)
+    backward = int(batch) * levels[0].voxels * (a * levels[0].channels + 4 * 4 * NUM_CLASSES)
+    optimizer_copy = 4 * (conv + norm)  # lives after the activations are freed
     return MemoryEstimate(
         precision=precision,
-        activations_bytes=activation_bytes(levels, int(batch), int(channels), precision),
+        activations_bytes=activations,
         weights_bytes=weights,
-        workspace_bytes=int(batch)
-        * levels[0].voxels
-        * (a * levels[0].channels + 4 * 4 * NUM_CLASSES),
+        workspace_bytes=max(backward, optimizer_copy - activations),
         overhead_bytes=OVERHEAD_BYTES,
         parameters=conv + norm,
     )
