@@ -29,7 +29,10 @@ What is counted (every size in bytes; ``a`` is 2 in fp16 mixed precision, 4 in f
   workspace, the same for every plan.
 
 The activations and the parameter count are checked against torch's own accounting by
-``benchmarks/memory_vs_torch.py`` (fp32, on CPU). Every triple here is ``(z, y, x)``.
+``benchmarks/memory_vs_torch.py`` (fp32, on CPU, to the byte). The fp16 figures follow autocast's
+rules (convolutions in half precision, softmax and cross-entropy in fp32) and the CUDA overhead is
+a stated constant: neither has been measured on a GPU yet (the script's ``--cuda`` mode does it).
+Every triple here is ``(z, y, x)``.
 """
 
 from __future__ import annotations
@@ -38,10 +41,14 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import LimitsError
+
+if TYPE_CHECKING:
+    from .planner import Plan
 
 PRECISIONS = ("fp16", "fp32")
 GIB = 1024**3
@@ -333,6 +340,6 @@ def biom3d_can_train(patch: Sequence[int], pool: Sequence[int]) -> bool:
     return len(levels) > 1 and levels[-1].voxels > 1
 
 
-def estimate_plan_memory(plan, channels: int = 1, precision: str = "fp16") -> MemoryEstimate:
+def estimate_plan_memory(plan: Plan, channels: int = 1, precision: str = "fp16") -> MemoryEstimate:
     """:func:`estimate_memory` for a :class:`~napari_autoconfig.planner.Plan`."""
     return estimate_memory(plan.patch, plan.pool, plan.batch, channels, precision)
