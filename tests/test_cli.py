@@ -287,3 +287,81 @@ def test_save_onto_an_existing_file_is_refused_unless_forced(tmp_path, capsys):
     new_text = target.read_text()
     assert "BATCH_SIZE = 7" not in new_text and "PATCH_SIZE = [" in new_text
     assert "mycfg.py.bak" in err
+
+
+def test_json_says_how_much_gpu_memory_the_plan_needs(capsys):
+    status, out, _ = _run(capsys, "--median", "52", "232", "232", "--json")
+    assert status == 0
+    memory = json.loads(out)["gpu_memory"]
+    assert set(memory) >= {
+        "precision",
+        "activations_gib",
+        "weights_gib",
+        "overhead_gib",
+        "total_gib",
+    }
+    assert memory["precision"] == "fp16"  # biom3d trains in mixed precision on CUDA
+    parts = memory["activations_gib"] + memory["weights_gib"] + memory["overhead_gib"]
+    assert parts < memory["total_gib"] <= parts + memory.get("workspace_gib", 0) + 0.01
+
+    status, out, _ = _run(capsys, "--median", "52", "232", "232", "--json", "--precision", "fp32")
+    assert status == 0
+    fp32 = json.loads(out)["gpu_memory"]
+    assert fp32["precision"] == "fp32"
+    assert fp32["activations_gib"] > memory["activations_gib"]
+
+
+def test_summary_has_a_memory_line(capsys):
+    status, out, _ = _run(capsys, "--median", "52", "232", "232")
+    assert status == 0
+    line = next(x for x in out.splitlines() if "GPU memory of one training step" in x)
+    assert line.startswith("# ") and "fp16" in line and "GiB" in line
+
+
+def test_gpu_memory_chooses_the_budget_and_says_so(tmp_path, capsys):
+    target = tmp_path / "gpu.py"
+    status, out, _ = _run(
+        capsys,
+        "--median",
+        "52",
+        "232",
+        "232",
+        "--gpu-memory",
+        "12",
+        "--json",
+        "--save",
+        str(target),
+    )
+    assert status == 0
+    record = json.loads(out)
+    assert record["gpu_memory"]["total_gib"] <= 12
+    assert "derived from the GPU memory of 12 GiB" in record["reasons"][-1]
+    saved = target.read_text()
+    assert "derived from a GPU memory of 12 GiB" in saved
+    assert f"PATCH_SIZE = {record['patch']}" in saved
+
+    # A larger GPU gets at least as many voxels per step.
+    status, out, _ = _run(capsys, "--median", "52", "232", "232", "--gpu-memory", "40", "--json")
+    big = json.loads(out)
+    assert big["gpu_memory"]["total_gib"] <= 40
+    assert big["batch"] * np.prod(big["patch"]) >= record["batch"] * np.prod(record["patch"])
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--gpu-memory", "12", "--max-dims", "64", "64", "64"), "not both"),
+        (("--gpu-memory", "0.5"), "No biom3d plan fits in 0.5 GiB"),
+    ],
+)
+def test_gpu_memory_refusals_are_one_line(capsys, args, words):
+    status, out, err = _run(capsys, "--median", "52", "232", "232", *args)
+    assert status == 2 and out == ""
+    assert words in err and len(err.strip().splitlines()) == 1
+
+
+def test_more_poolings_than_biom3d_builds_still_plans(capsys):
+    status, out, _ = _run(capsys, "--median", "52", "232", "232", "--max-pool", "6", "--json")
+    assert status == 0
+    record = json.loads(out)
+    assert record["gpu_memory"] is None and max(record["pool"]) == 6

@@ -35,6 +35,8 @@ from .export import (
     render_yaml,
     write_config,
 )
+from .gpu_budget import plan_for_gpu
+from .memory import PRECISIONS, MemoryEstimate, estimate_plan_memory
 from .planner import BATCH_RULES, Limits, Plan, make_plan, oversize_axes
 
 if TYPE_CHECKING:
@@ -67,6 +69,17 @@ _non_negative = _whole(0)
 def _location(text: str) -> Path | str:
     """A folder path, or a URL kept as text (``Path`` would fold its ``//``)."""
     return text if "://" in text else Path(text)
+
+
+def _gib(text: str) -> float:
+    """An argparse type: a positive, finite number of GiB."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of GiB") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of GiB")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -103,8 +116,21 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive,
         nargs=3,
         metavar=("Z", "Y", "X"),
-        default=_DEFAULT.max_dims,
+        default=None,
         help=f"patch budget; only its product bounds the patch {_DEFAULT.max_dims}",
+    )
+    parser.add_argument(
+        "--gpu-memory",
+        type=_gib,
+        metavar="GIB",
+        help="choose the cubic patch budget (max_dims) whose plan fits a GPU of GIB GiB "
+        "(not with --max-dims)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp16",
+        help="training precision of the GPU memory estimate (fp16: biom3d's mixed precision)",
     )
     parser.add_argument(
         "--max-pool",
@@ -226,7 +252,7 @@ def _fingerprint(args: argparse.Namespace) -> Fingerprint:
             executor.shutdown()
 
 
-def _summary(plan: Plan, fingerprint: Fingerprint | None) -> str:
+def _summary(plan: Plan, fingerprint: Fingerprint | None, memory: str = "") -> str:
     lines = []
     if fingerprint is not None:
         from .fingerprint import describe
@@ -234,6 +260,8 @@ def _summary(plan: Plan, fingerprint: Fingerprint | None) -> str:
         lines.extend(f"# {line}" for line in describe(fingerprint))
     lines.extend(f"# {line}" for line in plan.explain().splitlines())
     lines.extend(f"# note: {line}" for line in _oversize_notes(plan, fingerprint))
+    if memory:
+        lines.append(f"# {memory}")
     return "\n".join(lines)
 
 
@@ -252,7 +280,12 @@ def _oversize_notes(plan: Plan, fingerprint: Fingerprint | None) -> list[str]:
     ]
 
 
-def _json(plan: Plan, fingerprint: Fingerprint | None, values: dict) -> str:
+def _json(
+    plan: Plan,
+    fingerprint: Fingerprint | None,
+    values: dict,
+    memory: MemoryEstimate | None = None,
+) -> str:
     fp = fingerprint
     record = {
         "num_images": fp.num_images if fp else None,
@@ -274,8 +307,51 @@ def _json(plan: Plan, fingerprint: Fingerprint | None, values: dict) -> str:
         "reasons": list(plan.reasons),
         "skipped": [str(p) for p in fp.skipped] if fp else [],
         "config": values,
+        "gpu_memory": memory.as_dict() if memory is not None else None,
     }
     return json.dumps(record, indent=2)
+
+
+def _median_channels(median: Sequence[int]) -> int:
+    """Channels of a ``--median``: its first entry when it has four (C, Z, Y, X), else 1."""
+    return int(median[0]) if len(median) == 4 else 1
+
+
+def _plan(
+    args: argparse.Namespace,
+    limits: Limits,
+    median: Sequence[int],
+    num_images: int | None,
+    channels: int,
+) -> tuple[Plan, MemoryEstimate | str]:
+    """The plan and its GPU memory (or a sentence saying why there is no estimate).
+
+    With ``--gpu-memory`` only ``max_dims`` is derived (the plan's last reason says so); every
+    other limit is the user's.
+    """
+    if args.gpu_memory is not None:
+        chosen = plan_for_gpu(median, args.gpu_memory, limits, num_images, channels, args.precision)
+        return chosen.plan, chosen.memory
+    plan = make_plan(median, limits, num_images=num_images)
+    try:
+        return plan, estimate_plan_memory(plan, channels, args.precision)
+    except AutoconfigError as error:  # e.g. more poolings than biom3d's U-Net takes
+        return plan, f"GPU memory not estimated: {error}"
+
+
+def _estimate_or_none(memory: MemoryEstimate | str) -> MemoryEstimate | None:
+    return memory if isinstance(memory, MemoryEstimate) else None
+
+
+def _gpu_note(plan: Plan, args: argparse.Namespace) -> str:
+    """A comment line above the config when max_dims was derived from --gpu-memory."""
+    if args.gpu_memory is None:
+        return ""
+    d = plan.limits.max_dims
+    return (
+        f"# max_dims {d[0]}x{d[1]}x{d[2]} derived from a GPU memory of {args.gpu_memory:g} GiB "
+        f"({args.precision}); the other numbers follow biom3d's rules\n"
+    )
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -293,8 +369,13 @@ def run(argv: Sequence[str] | None = None) -> int:
             "number_of_images // 20): give IMAGES instead of --median, or use --batch-rule fixed."
         )
     # Before any file is read: impossible limits (LimitsError) and bad output files fail at once.
+    if args.gpu_memory is not None and args.max_dims is not None:
+        raise AutoconfigError(
+            "Give either --gpu-memory (max_dims is then chosen to fit the GPU) or --max-dims, "
+            "not both."
+        )
     limits = Limits(
-        max_dims=tuple(args.max_dims),
+        max_dims=tuple(args.max_dims or _DEFAULT.max_dims),
         max_pool=args.max_pool,
         min_batch=args.min_batch,
         max_batch=args.max_batch,
@@ -303,14 +384,18 @@ def run(argv: Sequence[str] | None = None) -> int:
     _check_outputs(args)
     if args.median is not None:
         fingerprint = None
-        plan = make_plan(tuple(args.median), limits)
+        plan, memory = _plan(args, limits, tuple(args.median), None, _median_channels(args.median))
     else:
         fingerprint = _fingerprint(args)
-        plan = make_plan(fingerprint.median_size, limits, num_images=fingerprint.num_images)
+        plan, memory = _plan(
+            args, limits, fingerprint.median_size, fingerprint.num_images, fingerprint.channels
+        )
     values = config_values(plan, fingerprint)
+    memory_line = memory.describe() if isinstance(memory, MemoryEstimate) else memory
+    gpu_note = _gpu_note(plan, args)
 
     # Both outputs are computed (every refusal raised) before either is written.
-    save_text = render_config(args.save, values) if args.save is not None else None
+    save_text = gpu_note + render_config(args.save, values) if args.save is not None else None
     pending = prepare_update(args.update_config, values) if args.update_config is not None else None
 
     # Files first: a closed output pipe (``| head``) must not cost the user the files asked for.
@@ -326,12 +411,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         added = f"; added {', '.join(update.added)}" if update.added else ""
         notes.append(f"Updated {update.path} ({changes}{added}); backup in {update.backup}")
     if args.json:
-        print(_json(plan, fingerprint, values))
+        print(_json(plan, fingerprint, values, _estimate_or_none(memory)))
     elif args.yaml:
-        print(render_yaml(values), end="")
+        print(gpu_note + render_yaml(values), end="")
     else:
-        print(_summary(plan, fingerprint))
-        print(render_python(values), end="")
+        print(_summary(plan, fingerprint, memory_line))
+        print(gpu_note + render_python(values), end="")
     for note in notes:
         print(note, file=sys.stderr)
     return 0
