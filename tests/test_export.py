@@ -484,3 +484,15 @@ def test_update_backup_has_the_config_mode(tmp_path):
     result = update_config(path, {"BATCH_SIZE": 2})
     assert stat.S_IMODE(result.backup.stat().st_mode) == 0o640
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_the_snippet_says_which_normalisation_its_intensity_values_serve():
+    values = config_values(make_plan((40, 256, 256)), FakeFingerprint())
+    for text in (render_python(values), render_yaml(values)):
+        comments = [line for line in text.splitlines() if line.startswith("#")]
+        clipping = next(line for line in comments if "CLIPPING_BOUNDS" in line)
+        moments = next(line for line in comments if "INTENSITY_MOMENTS" in line)
+        assert "--ct_norm" in clipping and "--ct_norm" in moments
+        assert "z-scored on its own" in moments
+    tree = ast.parse(render_python(values))  # still plain assignments, comments aside
+    assert [node.targets[0].id for node in tree.body] == list(values)
