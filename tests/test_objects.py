@@ -175,3 +175,34 @@ def test_progress_on_any_executor_and_cancel(tmp_path):
     stop.set()
     with pytest.raises(Cancelled, match="cancelled after 0 of 4"):
         objects_dataset(dataset, cancel=stop.is_set)
+
+
+def test_2d_masks_are_one_plane_with_8_connectivity(tmp_path):
+    mask = np.zeros((30, 40), dtype=np.uint8)
+    mask[0:5, 0:5] = 1
+    mask[5:9, 5:20] = 1  # touches the first square by a corner only: the same object
+    mask[20:30, 30:32] = 1
+    image = write_image(tmp_path / "images" / "flat.npy", mask.astype(np.uint16))
+    mask_path = write_image(tmp_path / "masks" / "flat.npy", mask)
+    summary = objects_dataset(open_dataset(image.parent, mask_path.parent), slab_bytes=1)
+    assert summary.count == 2
+    assert summary.max_extent_zyx == (1, 10, 20)
+    assert summary.largest.start_zyx == (0, 0, 0) and summary.largest.stop_zyx == (1, 9, 20)
+    assert larger_than_patch(summary, (1, 8, 64)) == ("y",)
+
+
+def test_the_core_pieces_import_no_gui_library():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import napari_autoconfig.objects, napari_autoconfig.normalization\n"
+        "gui = ('qtpy', 'napari', 'magicgui', 'superqt', 'vispy', 'matplotlib', 'dask')\n"
+        "print('LOADED', [m for m in gui if m in sys.modules])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "LOADED []" in result.stdout
