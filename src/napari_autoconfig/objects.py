@@ -41,7 +41,7 @@ from .readers import ImageHeader, iter_chunks, read_header
 CONNECTIVITY = 26
 _STRUCTURE = np.ones((3, 3, 3), dtype=bool)
 #: Bytes of labels (int32) per slab: bounds the memory of one mask's labelling.
-SLAB_BYTES = 32 * 2**20
+SLAB_BYTES = 16 * 2**20
 AXES_ZYX = ("z", "y", "x")
 
 ProgressCallback = Callable[[int, int, "MaskObjects"], None]
@@ -210,7 +210,12 @@ def _face_pairs(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
                 pairs.append(np.stack([a[both], b[both]], axis=1))
     if not pairs:
         return np.empty((0, 2), dtype=np.int64)
-    return np.unique(np.concatenate(pairs), axis=0)
+    pairs = np.concatenate(pairs)
+    if pairs.max() >= 2**31:  # too many labels to pack two in one int64: the slow way
+        return np.unique(pairs, axis=0)
+    # one int64 per pair: a 1D unique is many times faster than numpy's row-wise one
+    packed = np.unique(pairs[:, 0] << 32 | pairs[:, 1])
+    return np.stack([packed >> 32, packed & (2**32 - 1)], axis=1)
 
 
 def _merge(
@@ -298,7 +303,11 @@ def mask_objects(
             hi[:, 0] += z0
             starts.append(lo)
             stops.append(hi)
-            sizes.append(np.bincount(labels.ravel(), minlength=n + 1)[1:].astype(np.int64))
+            # plane by plane: bincount casts to int64, a copy twice the labels' size at once
+            counts = np.zeros(n + 1, dtype=np.int64)
+            for plane in labels:
+                counts += np.bincount(plane.ravel(), minlength=n + 1)
+            sizes.append(counts[1:])
             channels.append(np.full(n, channel, dtype=np.int64))
         first = labels[0].astype(np.int64)
         first[first > 0] += total
