@@ -118,3 +118,30 @@ def test_a_layer_without_a_file_is_read_plane_by_plane(qtbot, make_napari_viewer
     viewer.layers.remove(image)
     assert preview.layer is None and preview.target is None
     assert not any(lyr.metadata.get(PLUGIN_LAYER_KEY) for lyr in viewer.layers)
+
+
+def test_the_preview_follows_the_image_when_it_moves(qtbot, opened):
+    viewer, (first, _), _, fp = opened
+    preview = NormalizationPreview(viewer)
+    preview.set_fingerprint(fp)
+    preview.normalization.value = CT_NORM
+    preview.set_target(first)
+    preview.preview.value = True
+    first.translate = (4.0, 8.0, -6.0)
+    first.scale = (3.0, 0.25, 0.25)
+    np.testing.assert_array_equal(preview.layer.translate, (4.0, 8.0, -6.0))
+    np.testing.assert_array_equal(preview.layer.scale, (3.0, 0.25, 0.25))
+
+
+def test_a_multiscale_image_gets_a_multiscale_preview(qtbot, make_napari_viewer):
+    viewer = make_napari_viewer()
+    full = np.random.default_rng(1).integers(0, 1000, size=(4, 64, 64)).astype(np.uint16)
+    image = viewer.add_image([full, full[:, ::2, ::2]], multiscale=True)
+    preview = NormalizationPreview(viewer)
+    preview.set_target(image)
+    preview.preview.value = True
+    layer = _wait_for_layer(qtbot, preview, image)
+    assert layer.multiscale and len(layer.data) == 2
+    values = full.astype(np.float64)
+    expected = (values - values.mean()) / (values.std() + EPSILON)  # from the finest level
+    np.testing.assert_allclose(np.asarray(layer.data[1][2]), expected[2, ::2, ::2], rtol=1e-5)

@@ -83,6 +83,11 @@ def lazy_normalized(data: Any, params: Normalization):
     return da.map_blocks(normalize, data, params=params, dtype=np.float32)
 
 
+def _levels(image: Image) -> list:
+    """The layer's data as a list of levels (one unless the layer is multiscale)."""
+    return list(image.data) if image.multiscale else [image.data]
+
+
 def _moments_of(path: Path | None, data: Any, stop: threading.Event) -> Moments:
     """Body of the worker: the image's moments from its file, else from its layer data."""
     if path is not None:
@@ -138,13 +143,34 @@ class NormalizationPreview(Container):
             return
         self._stop_worker()
         self._remove_layer()
+        self._watch(self.target, False)
+        self._watch(image, True)
         self.target = image
         self.refresh()
+
+    def _watch(self, image: Image | None, on: bool) -> None:
+        """Follow (or stop following) an image's scale and translate."""
+        if image is None:
+            return
+        for emitter in (image.events.scale, image.events.translate):
+            if on:
+                emitter.connect(self._follow)
+            else:
+                emitter.disconnect(self._follow)
+
+    def _follow(self, event: Any = None) -> None:
+        """The target image moved or was rescaled: the preview goes with it."""
+        layer, image = self.layer, self.target
+        if layer is not None and image is not None:
+            layer.scale = image.scale
+            layer.translate = image.translate
 
     def close_preview(self) -> None:
         """Stop the worker and let go of the viewer (the layer is removed)."""
         self._stop_worker()
         self._remove_layer()
+        self._watch(self.target, False)
+        self.target = None
         with contextlib.suppress(TypeError, ValueError):
             self.viewer.layers.events.removed.disconnect(self._on_removed)
 
@@ -184,7 +210,9 @@ class NormalizationPreview(Container):
         path = source_path(image)
         self._stop = stop = threading.Event()
         self._say(f"Reading {path.name if path else image.name} for its mean and std …")
-        worker = create_worker(_moments_of, path, image.data, stop, _start_thread=False)
+        # a multiscale layer without a file: its finest level holds every voxel
+        data = _levels(image)[0]
+        worker = create_worker(_moments_of, path, data, stop, _start_thread=False)
 
         def done(moments: Moments) -> None:
             if not stop.is_set():
@@ -222,7 +250,8 @@ class NormalizationPreview(Container):
             )
         if limits is None or not limits[1] > limits[0]:
             limits = (-1.0, 1.0) if limits is None else (limits[0], limits[0] + 1.0)
-        data = lazy_normalized(image.data, params)
+        levels = [lazy_normalized(level, params) for level in _levels(image)]
+        data = levels if image.multiscale else levels[0]
         layer = self.layer
         if layer is not None and layer.metadata.get("target") == id(image):
             layer.data = data
@@ -236,6 +265,7 @@ class NormalizationPreview(Container):
                 scale=image.scale,
                 translate=image.translate,
                 contrast_limits=limits,
+                multiscale=image.multiscale,
                 colormap="gray",
                 metadata={
                     PLUGIN_LAYER_KEY: NORMALIZED_NAME,
