@@ -49,8 +49,11 @@ def test_zscore_preview_is_biom3d_formula_and_follows_the_target(qtbot, opened):
     assert preview.layer is None  # nothing until asked
     assert preview.normalization.value == ZSCORE  # biom3d's default first
 
+    actives = []
+    viewer.layers.selection.events.active.connect(lambda event: actives.append(event.value))
     preview.preview.value = True
     layer = _wait_for_layer(qtbot, preview, first)
+    assert actives == []  # adding the preview never made it the active layer, even briefly
     assert layer.name == NORMALIZED_NAME and is_plugin_layer(layer)
     assert viewer.layers.index(layer) == viewer.layers.index(first) + 1  # right above it
     assert viewer.layers.selection.active is not layer  # the user's selection is kept

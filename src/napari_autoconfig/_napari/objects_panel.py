@@ -30,7 +30,7 @@ from qtpy.QtCore import QObject, Signal
 from ..errors import AutoconfigError, Cancelled
 from ..objects import ObjectBox, ObjectSummary, describe_objects, objects_dataset
 from ..readers import read_header
-from .preview import PLUGIN_LAYER_KEY, is_plugin_layer, source_path
+from .preview import PLUGIN_LAYER_KEY, insert_quietly, is_plugin_layer, source_path
 
 if TYPE_CHECKING:
     import napari
@@ -73,19 +73,23 @@ class ObjectsPanel(Container):
     finished = PsygnalSignal(str)  # "done", "cancelled" or "error" once per run
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        # Kept as attributes too, so the widgets can be moved into another container.
+        self.measure_button = PushButton(
+            name="objects",
+            text="Measure the objects in the masks",
+            enabled=False,
+            tooltip="Label the connected objects of every mask (26-connectivity) and compare "
+            "their size with the patch.",
+        )
+        self.status_label = Label(
+            name="objects_status", value="Fingerprint a dataset with masks first."
+        )
+        self.result_text = TextEdit(name="objects_result", value="")
+        self.draw_button = PushButton(
+            name="draw_largest", text="Show the largest object", enabled=False
+        )
         super().__init__(
-            widgets=[
-                PushButton(
-                    name="objects",
-                    text="Measure the objects in the masks",
-                    enabled=False,
-                    tooltip="Label the connected objects of every mask (26-connectivity) and "
-                    "compare their size with the patch.",
-                ),
-                Label(name="objects_status", value="Fingerprint a dataset with masks first."),
-                TextEdit(name="objects_result", value=""),
-                PushButton(name="draw_largest", text="Show the largest object", enabled=False),
-            ],
+            widgets=[self.measure_button, self.status_label, self.result_text, self.draw_button],
             labels=False,
         )
         self.viewer = getattr(viewer, "__wrapped__", viewer)
@@ -98,10 +102,10 @@ class ObjectsPanel(Container):
         self._relay = _Relay()
         self._relay.step.connect(self._on_step)
         self._bar: napari_progress | None = None
-        self.objects_result.read_only = True
-        self.objects_status.native.setWordWrap(True)
-        self.objects.changed.connect(self.start)
-        self.draw_largest.changed.connect(self.show_largest)
+        self.result_text.read_only = True
+        self.status_label.native.setWordWrap(True)
+        self.measure_button.changed.connect(self.start)
+        self.draw_button.changed.connect(self.show_largest)
 
     # -- inputs -----------------------------------------------------------------------------
     def set_fingerprint(self, fingerprint: Fingerprint | None) -> None:
@@ -109,11 +113,11 @@ class ObjectsPanel(Container):
         self.cancel()
         self.fingerprint = fingerprint
         self.summary = None
-        self.objects_result.value = ""
-        self.draw_largest.enabled = False
+        self.result_text.value = ""
+        self.draw_button.enabled = False
         usable = fingerprint is not None and fingerprint.has_masks
-        self.objects.enabled = usable
-        self.objects_status.value = (
+        self.measure_button.enabled = usable
+        self.status_label.value = (
             "Measure the objects to compare them with the patch."
             if usable
             else "The objects are counted in the masks: fingerprint with a masks folder."
@@ -134,8 +138,8 @@ class ObjectsPanel(Container):
         if self.worker is not None or self.fingerprint is None:
             return
         self._stop = stop = threading.Event()
-        self.objects.enabled = False
-        self.objects_status.value = "Labelling the objects of the masks …"
+        self.measure_button.enabled = False
+        self.status_label.value = "Labelling the objects of the masks …"
         worker = create_worker(
             _run_objects, self.fingerprint, stop, self._relay, _start_thread=False
         )
@@ -153,21 +157,21 @@ class ObjectsPanel(Container):
         if self._bar is None:
             self._bar = napari_progress(total=total, desc="napari-autoconfig: objects")
         self._bar.update(done - self._bar.n)
-        self.objects_status.value = f"Labelled the objects of {done} of {total} masks."
+        self.status_label.value = f"Labelled the objects of {done} of {total} masks."
 
     def _on_returned(self, outcome: ObjectSummary | str) -> None:
         if isinstance(outcome, str):
-            self.objects_status.value = outcome
+            self.status_label.value = outcome
             self.finished.emit("cancelled" if self._stop.is_set() else "error")
             return
         self.summary = outcome
-        self.objects_status.value = f"Found {outcome.count} objects."
+        self.status_label.value = f"Found {outcome.count} objects."
         self._show_summary()
         self.finished.emit("done")
 
     def _on_errored(self, error: Exception) -> None:
         # _run_objects returns every expected failure; this is for a bug or a surprise
-        self.objects_status.value = f"Labelling failed: {type(error).__name__}: {error}"
+        self.status_label.value = f"Labelling failed: {type(error).__name__}: {error}"
         self.finished.emit("error")
 
     def _on_finished(self) -> None:
@@ -175,7 +179,7 @@ class ObjectsPanel(Container):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        self.objects.enabled = self.fingerprint is not None and self.fingerprint.has_masks
+        self.measure_button.enabled = self.fingerprint is not None and self.fingerprint.has_masks
 
     def _show_summary(self) -> None:
         summary = self.summary
@@ -183,8 +187,8 @@ class ObjectsPanel(Container):
             return
         patch = self.plan.patch if self.plan is not None else None
         spacing = self.fingerprint.median_spacing_xyz if self.fingerprint is not None else None
-        self.objects_result.value = "\n".join(describe_objects(summary, patch, spacing))
-        self.draw_largest.enabled = summary.largest is not None
+        self.result_text.value = "\n".join(describe_objects(summary, patch, spacing))
+        self.draw_button.enabled = summary.largest is not None
 
     # -- the largest object -----------------------------------------------------------------
     def show_largest(self, *_: Any) -> Image | None:
@@ -194,11 +198,11 @@ class ObjectsPanel(Container):
         box = self.summary.largest
         image = self._image_of(box.image)
         if image is None:
-            self.objects_status.value = f"Could not open {box.image.name} to show the object."
+            self.status_label.value = f"Could not open {box.image.name} to show the object."
             return None
         layer = self._outline(box, image)
         self._look_at(layer)
-        self.objects_status.value = (
+        self.status_label.value = (
             f"'{LARGEST_NAME}' outlines the largest object on {image.name} "
             f"(z {box.start_zyx[0]}-{box.stop_zyx[0]})."
         )
@@ -249,12 +253,7 @@ class ObjectsPanel(Container):
         layer.bounding_box.points = False
         layer.bounding_box.line_color = LARGEST_COLOR
         layer.bounding_box.line_thickness = 2
-        layers = self.viewer.layers
-        selection, active = list(layers.selection), layers.selection.active
-        layers.append(layer)
-        layers.selection.clear()
-        layers.selection.update(selection)
-        layers.selection.active = active
+        insert_quietly(self.viewer, len(self.viewer.layers), layer)
         return layer
 
     def _look_at(self, layer: Image) -> None:

@@ -72,6 +72,29 @@ def source_path(layer: Image) -> Path | None:
     return None
 
 
+def insert_quietly(viewer: napari.viewer.Viewer, index: int, layer: Any) -> None:
+    """Insert a layer without making it the selected one.
+
+    napari selects every inserted layer, which would tell the widget "the user picked another
+    image" and move the patch boxes onto the preview. The layer list's private switch for that is
+    used when present; the selection is given back in any case.
+    """
+    layers = viewer.layers
+    selection, active = list(layers.selection), layers.selection.active
+    switch = getattr(layers, "_activate_on_insert", None)
+    if switch is not None:
+        layers._activate_on_insert = False
+    try:
+        layers.insert(index, layer)
+    finally:
+        if switch is not None:
+            layers._activate_on_insert = switch
+    if layers.selection.active is not active or set(layers.selection) != set(selection):
+        layers.selection.clear()
+        layers.selection.update(selection)
+        layers.selection.active = active
+
+
 def lazy_normalized(data: Any, params: Normalization):
     """A dask array: ``data`` normalised plane by plane (blocks of one 2D plane), computed when
     a plane is asked for."""
@@ -103,12 +126,14 @@ class NormalizationPreview(Container):
     """
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        # Kept as attributes too, so the widgets can be moved into another container.
+        self.preview_check = CheckBox(name="preview", text="Preview normalisation", value=False)
+        self.normalization_choice = ComboBox(
+            name="normalization", label="Normalisation", choices=CHOICES
+        )
+        self.status_label = Label(name="preview_status", value="")
         super().__init__(
-            widgets=[
-                CheckBox(name="preview", text="Preview normalisation", value=False),
-                ComboBox(name="normalization", label="Normalisation", choices=CHOICES),
-                Label(name="preview_status", value=""),
-            ],
+            widgets=[self.preview_check, self.normalization_choice, self.status_label],
             labels=False,
         )
         self.viewer = getattr(viewer, "__wrapped__", viewer)
@@ -118,8 +143,8 @@ class NormalizationPreview(Container):
         self._moments: dict[Any, Moments] = {}
         self._stop = threading.Event()
         self._removing = False  # True while this class removes its own layer
-        self.preview.changed.connect(self.refresh)
-        self.normalization.changed.connect(self.refresh)
+        self.preview_check.changed.connect(self.refresh)
+        self.normalization_choice.changed.connect(self.refresh)
         self.viewer.layers.events.removed.connect(self._on_removed)
 
     # -- inputs -----------------------------------------------------------------------------
@@ -134,7 +159,7 @@ class NormalizationPreview(Container):
     def set_fingerprint(self, fingerprint: Fingerprint | None) -> None:
         """The dataset whose clip bounds and moments ct_norm uses."""
         self.fingerprint = fingerprint
-        if self.normalization.value == CT_NORM:
+        if self.normalization_choice.value == CT_NORM:
             self.refresh()
 
     def set_target(self, image: Image | None) -> None:
@@ -178,13 +203,13 @@ class NormalizationPreview(Container):
     def refresh(self, *_: Any) -> None:
         """Show, update or remove the layer after any change of the inputs."""
         image = self.target
-        if not self.preview.value or image is None or image not in self.viewer.layers:
+        if not self.preview_check.value or image is None or image not in self.viewer.layers:
             self._stop_worker()
             self._remove_layer()
-            self._say("" if self.preview.value is False else "Open an image to preview it.")
+            self._say("" if self.preview_check.value is False else "Open an image to preview it.")
             return
         try:
-            if self.normalization.value == CT_NORM:
+            if self.normalization_choice.value == CT_NORM:
                 if self.fingerprint is None:
                     raise AutoconfigError("Fingerprint the dataset first: ct_norm uses its values.")
                 self._show(ct_norm(self.fingerprint), None)
@@ -278,13 +303,7 @@ class NormalizationPreview(Container):
         self._say(f"'{NORMALIZED_NAME}': {image.name} as {label}.")
 
     def _insert_above(self, layer: Image, image: Image) -> None:
-        layers = self.viewer.layers
-        selection, active = list(layers.selection), layers.selection.active
-        layers.insert(layers.index(image) + 1, layer)
-        # Adding a layer selects it; give the selection back to the user's image.
-        layers.selection.clear()
-        layers.selection.update(selection)
-        layers.selection.active = active
+        insert_quietly(self.viewer, self.viewer.layers.index(image) + 1, layer)
 
     def _remove_layer(self) -> None:
         layer = self.layer
@@ -303,7 +322,7 @@ class NormalizationPreview(Container):
             not self._removing
             and getattr(removed, "metadata", {}).get(PLUGIN_LAYER_KEY) == NORMALIZED_NAME
         ):
-            self.preview.value = False  # the user deleted the preview layer: switch it off
+            self.preview_check.value = False  # the user deleted the preview layer: switch it off
 
     def _say(self, text: str) -> None:
-        self.preview_status.value = text
+        self.status_label.value = text
