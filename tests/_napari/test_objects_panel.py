@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -24,6 +26,7 @@ def cuboids(tmp_path):
 
 
 def _measure(qtbot, panel):
+    qtbot.waitUntil(lambda: panel.worker is None)  # a previous run has wound up
     with qtbot.waitSignal(panel.finished, timeout=30_000) as blocker:
         panel["objects"].native.click()
     return blocker.args[0]
@@ -84,3 +87,15 @@ def test_without_masks_there_is_nothing_to_measure(make_napari_viewer, tmp_path)
     panel.set_fingerprint(fingerprint_dataset(tmp_path / "images"))
     assert not panel["objects"].enabled
     assert "masks folder" in panel["objects_status"].value
+
+
+def test_a_new_fingerprint_during_a_run_drops_the_old_result(qtbot, make_napari_viewer, cuboids):
+    viewer = make_napari_viewer()
+    panel = ObjectsPanel(viewer)
+    panel.set_fingerprint(cuboids)
+    with qtbot.waitSignal(panel.finished, timeout=30_000) as blocker:
+        panel["objects"].native.click()
+        panel.set_fingerprint(replace(cuboids))  # the folders fingerprinted again: a new result
+    assert blocker.args == ["cancelled"]
+    assert panel.summary is None and not panel["draw_largest"].enabled
+    assert _measure(qtbot, panel) == "done" and panel.summary.count == 3

@@ -143,7 +143,8 @@ class ObjectsPanel(Container):
         worker = create_worker(
             _run_objects, self.fingerprint, stop, self._relay, _start_thread=False
         )
-        worker.returned.connect(self._on_returned)
+        fingerprint = self.fingerprint
+        worker.returned.connect(lambda outcome: self._on_returned(outcome, fingerprint))
         worker.errored.connect(self._on_errored)
         worker.finished.connect(self._on_finished)
         self.worker = worker
@@ -159,7 +160,10 @@ class ObjectsPanel(Container):
         self._bar.update(done - self._bar.n)
         self.status_label.value = f"Labelled the objects of {done} of {total} masks."
 
-    def _on_returned(self, outcome: ObjectSummary | str) -> None:
+    def _on_returned(self, outcome: ObjectSummary | str, fingerprint: Fingerprint) -> None:
+        if fingerprint is not self.fingerprint:  # a run for a dataset replaced meanwhile
+            self.finished.emit("cancelled")
+            return
         if isinstance(outcome, str):
             self.status_label.value = outcome
             self.finished.emit("cancelled" if self._stop.is_set() else "error")

@@ -316,6 +316,7 @@ class NormalizationPreview(Container):
 
     def _on_removed(self, event: Any) -> None:
         removed = event.value
+        self._moments.pop(("layer", id(removed)), None)  # its id may be reused by a new layer
         if removed is self.target:
             self.set_target(None)
         elif (
