@@ -221,8 +221,11 @@ def _face_pairs(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
 def _merge(
     n_labels: int, pairs: list[np.ndarray], starts: np.ndarray, stops: np.ndarray, voxels
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Merge slab labels joined across faces; return per object (start, stop, voxels, channel
-    index of its first label)."""
+    """Merge the slab labels (global, 1-based) that ``pairs`` join across slab faces.
+
+    Returns, per object: bounding-box start and stop (z, y, x), voxels, and the 0-based index of
+    one of its slab labels (to look up per-label facts such as the channel).
+    """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
