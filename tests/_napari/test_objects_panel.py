@@ -19,8 +19,8 @@ SPACING = (2.0, 0.5, 0.5)
 
 @pytest.fixture
 def cuboids(tmp_path):
-    """Two masks, three cuboids; the largest box (12 x 4 x 6 voxels) is in a.tif."""
-    write_cuboid_pair(tmp_path, "a", SHAPE, [((0, 0, 0), (12, 4, 6)), ((14, 30, 30), (16, 34, 34))])
+    """Two masks, three cuboids; the largest box (12 x 4 x 6 voxels) is in a.tif at (2, 5, 7)."""
+    write_cuboid_pair(tmp_path, "a", SHAPE, [((2, 5, 7), (14, 9, 13)), ((0, 30, 30), (2, 34, 34))])
     write_cuboid_pair(tmp_path, "b", SHAPE, [((2, 10, 10), (6, 30, 12))])
     return fingerprint_dataset(tmp_path / "images", tmp_path / "masks")
 
@@ -68,8 +68,10 @@ def test_the_largest_object_is_outlined_on_its_image(qtbot, make_napari_viewer, 
     outline = viewer.layers[LARGEST_NAME]
     assert outline.data.shape == (12, 4, 6) and outline.bounding_box.visible
     np.testing.assert_allclose(outline.scale, image.scale)
-    np.testing.assert_allclose(outline.translate, image.translate)  # the cuboid starts at 0
-    assert viewer.dims.point[0] == pytest.approx(10.0)  # slice 5, the middle of 0..11 (2 µm)
+    np.testing.assert_allclose(image.translate, (0, 0, 0))  # the image stays where it was
+    # the outline's first voxel sits on the object's first voxel, (2, 5, 7)
+    np.testing.assert_allclose(outline.translate, np.multiply((2, 5, 7), SPACING))
+    assert viewer.dims.point[0] == pytest.approx(14.0)  # slice 7, the middle of 2..13 (2 µm)
 
     # with the image already open and moved, the outline follows its translate; drawn once
     image.translate = (10.0, -4.0, 2.0)
@@ -77,7 +79,10 @@ def test_the_largest_object_is_outlined_on_its_image(qtbot, make_napari_viewer, 
     panel["draw_largest"].native.click()
     outlines = [lyr for lyr in viewer.layers if lyr.name.startswith(LARGEST_NAME)]
     assert len(outlines) == 1 and len(viewer.layers) == 2
-    np.testing.assert_allclose(outlines[0].translate, (10.0, -4.0, 2.0))
+    np.testing.assert_allclose(image.translate, (10.0, -4.0, 2.0))
+    np.testing.assert_allclose(
+        outlines[0].translate, np.add((10.0, -4.0, 2.0), np.multiply((2, 5, 7), SPACING))
+    )
 
 
 def test_without_masks_there_is_nothing_to_measure(make_napari_viewer, tmp_path):

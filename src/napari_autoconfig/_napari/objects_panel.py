@@ -236,8 +236,9 @@ class ObjectsPanel(Container):
         start = np.asarray(box.start_zyx[-k:], dtype=float)
         extent = box.extent_zyx[-k:]
         lead = image.ndim - k  # axes before the spatial ones (time, channel...): at 0
-        scale = np.asarray(image.scale, dtype=float)
-        translate = np.asarray(image.translate, dtype=float)
+        # copies: napari hands out the layer's own arrays, and the image must not move
+        scale = np.array(image.scale, dtype=float)
+        translate = np.array(image.translate, dtype=float)
         translate[lead:] += start * scale[lead:]
         for layer in list(self.viewer.layers):
             if layer.metadata.get(PLUGIN_LAYER_KEY) == LARGEST_NAME:
