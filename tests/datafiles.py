@@ -244,3 +244,29 @@ class serve_folder:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join()
+
+
+def write_cuboid_pair(
+    folder: Path,
+    name: str,
+    shape_zyx,
+    cuboids,
+    spacing_zyx=SPACING_ZYX,
+    suffix: str = ".tif",
+) -> tuple[Path, Path]:
+    """Write images/<name><suffix> and masks/<name><suffix>: a mask of known cuboids (label 1).
+
+    ``cuboids`` is a list of ((z0, y0, x0), (z1, y1, x1)) boxes, stop exclusive; the image is
+    random noise plus 100 inside the cuboids.
+    """
+    images, masks = Path(folder) / "images", Path(folder) / "masks"
+    images.mkdir(parents=True, exist_ok=True)
+    masks.mkdir(parents=True, exist_ok=True)
+    mask = np.zeros(shape_zyx, dtype=np.uint8)
+    for start, stop in cuboids:
+        mask[tuple(slice(a, b) for a, b in zip(start, stop))] = 1
+    image = random_volume(shape_zyx, seed=len(cuboids)) + 100 * mask.astype(np.uint16)
+    return (
+        write_image(images / f"{name}{suffix}", image, spacing_zyx),
+        write_image(masks / f"{name}{suffix}", mask, spacing_zyx),
+    )

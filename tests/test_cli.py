@@ -365,3 +365,47 @@ def test_more_poolings_than_biom3d_builds_still_plans(capsys):
     assert status == 0
     record = json.loads(out)
     assert record["gpu_memory"] is None and max(record["pool"]) == 6
+
+
+def test_objects_are_counted_and_measured_against_the_patch(tmp_path, capsys):
+    from datafiles import write_cuboid_pair
+
+    shape = (16, 40, 40)
+    write_cuboid_pair(tmp_path, "a", shape, [((0, 0, 0), (12, 4, 6)), ((14, 30, 30), (16, 34, 34))])
+    write_cuboid_pair(tmp_path, "b", shape, [((2, 10, 10), (6, 30, 12))])
+    args = [str(tmp_path / "images"), "--masks", str(tmp_path / "masks"), "--objects"]
+    # a small patch budget: the plan's patch is smaller than the 12-plane object in z
+    status, out, _ = _run(
+        capsys, *args, "--json", "--max-dims", "16", "16", "16", "--max-pool", "2"
+    )
+    assert status == 0
+    record = json.loads(out)
+    objects = record["objects"]
+    assert objects["count"] == 3
+    assert objects["max_extent"] == [12, 20, 6]  # (z, y, x), each axis on its own
+    assert objects["median_extent"] == [4, 4, 4]
+    assert objects["max_extent_physical"] == [24.0, 10.0, 3.0]  # spacing z 2, y/x 0.5 µm
+    assert objects["unit"] == "micron"
+    patch = record["patch"]
+    assert objects["larger_than_patch"] == [
+        axis for axis, size, p in zip("zyx", [12, 20, 6], patch) if size > p
+    ]
+    assert "z" in objects["larger_than_patch"]
+    # the largest box in physical units: 24 x 2 x 3 µm in a.tif (b's is 8 x 10 x 1 µm)
+    assert objects["largest"]["image"].endswith("a.tif")
+    assert objects["largest"]["start"] == [0, 0, 0] and objects["largest"]["stop"] == [12, 4, 6]
+
+    status, out, _ = _run(capsys, *args)
+    assert status == 0
+    assert "# Objects: 3 connected foreground components in 2 mask(s) (26-connectivity)\n" in out
+    assert "smaller than the largest objects along" not in out  # the default patch holds them
+
+
+def test_objects_need_masks(tmp_path, capsys):
+    from datafiles import write_cuboid_pair
+
+    write_cuboid_pair(tmp_path, "a", (4, 8, 8), [((0, 0, 0), (2, 2, 2))])
+    status, _, err = _run(capsys, str(tmp_path / "images"), "--objects")
+    assert status == 2 and "give IMAGES and --masks" in err
+    status, _, err = _run(capsys, "--median", "8", "64", "64", "--objects")
+    assert status == 2 and "--objects" in err

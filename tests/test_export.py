@@ -508,3 +508,15 @@ def test_in_place_updates_live_in_config_update_and_stay_reachable_from_export()
 
     for name in ("update_config", "prepare_update", "commit_update", "check_config_target"):
         assert getattr(export, name) is getattr(config_update, name)
+
+
+def test_the_snippet_says_which_normalisation_its_intensity_values_serve():
+    values = config_values(make_plan((40, 256, 256)), FakeFingerprint())
+    for text in (render_python(values), render_yaml(values)):
+        comments = [line for line in text.splitlines() if line.startswith("#")]
+        clipping = next(line for line in comments if "CLIPPING_BOUNDS" in line)
+        moments = next(line for line in comments if "INTENSITY_MOMENTS" in line)
+        assert "--ct_norm" in clipping and "--ct_norm" in moments
+        assert "z-scored on its own" in moments
+    tree = ast.parse(render_python(values))  # still plain assignments, comments aside
+    assert [node.targets[0].id for node in tree.body] == list(values)

@@ -187,6 +187,12 @@ def _parser() -> argparse.ArgumentParser:
         help="update an existing biom3d config (.py, .yaml or .yml) in place: only the "
         "auto-configured keys change (keeps FILE.bak)",
     )
+    parser.add_argument(
+        "--objects",
+        action="store_true",
+        help="also label the connected objects of every mask (26-connectivity) and report their "
+        "count and extents (z, y, x) against the patch (needs --masks)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
@@ -280,11 +286,45 @@ def _oversize_notes(plan: Plan, fingerprint: Fingerprint | None) -> list[str]:
     ]
 
 
+def _objects(args: argparse.Namespace, fingerprint: Fingerprint, plan: Plan):
+    """Label the objects of every mask (one tqdm step per mask); return the sentences and the
+    JSON record that say how large they are against the plan's patch."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm import tqdm
+
+    from .objects import describe_objects, objects_dataset, objects_json
+
+    bar = tqdm(
+        total=fingerprint.num_images,
+        unit="mask",
+        desc="objects",
+        disable=args.quiet or None,
+        file=sys.stderr,
+        leave=False,
+    )
+    executor = ThreadPoolExecutor(args.workers) if args.workers else None
+    try:
+        summary = objects_dataset(
+            fingerprint, executor=executor, progress=lambda done, total, found: bar.update(1)
+        )
+    finally:
+        bar.close()
+        if executor is not None:
+            executor.shutdown()
+    spacing = fingerprint.median_spacing_xyz
+    return (
+        describe_objects(summary, plan.patch, spacing),
+        objects_json(summary, plan.patch, spacing),
+    )
+
+
 def _json(
     plan: Plan,
     fingerprint: Fingerprint | None,
     values: dict,
     memory: MemoryEstimate | None = None,
+    objects: dict | None = None,
 ) -> str:
     fp = fingerprint
     record = {
@@ -309,6 +349,8 @@ def _json(
         "config": values,
         "gpu_memory": memory.as_dict() if memory is not None else None,
     }
+    if objects is not None:  # --objects: counts and extents (z, y, x) of the masks' objects
+        record["objects"] = objects
     return json.dumps(record, indent=2)
 
 
@@ -382,6 +424,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         batch_rule=args.batch_rule,
     )
     _check_outputs(args)
+    if args.objects and (args.median is not None or (args.images and args.masks is None)):
+        raise AutoconfigError(
+            "--objects labels the objects of the masks: give IMAGES and --masks (not --median)."
+        )
     if args.median is not None:
         fingerprint = None
         plan, memory = _plan(args, limits, tuple(args.median), None, _median_channels(args.median))
@@ -393,6 +439,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     values = config_values(plan, fingerprint)
     memory_line = memory.describe() if isinstance(memory, MemoryEstimate) else memory
     gpu_note = _gpu_note(plan, args)
+    objects_lines, objects_record = (
+        _objects(args, fingerprint, plan) if args.objects else ([], None)
+    )
 
     # Both outputs are computed (every refusal raised) before either is written.
     save_text = gpu_note + render_config(args.save, values) if args.save is not None else None
@@ -411,11 +460,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         added = f"; added {', '.join(update.added)}" if update.added else ""
         notes.append(f"Updated {update.path} ({changes}{added}); backup in {update.backup}")
     if args.json:
-        print(_json(plan, fingerprint, values, _estimate_or_none(memory)))
+        print(_json(plan, fingerprint, values, _estimate_or_none(memory), objects_record))
     elif args.yaml:
         print(gpu_note + render_yaml(values), end="")
     else:
         print(_summary(plan, fingerprint, memory_line))
+        print("".join(f"# {line}\n" for line in objects_lines), end="")
         print(gpu_note + render_python(values), end="")
     for note in notes:
         print(note, file=sys.stderr)

@@ -38,8 +38,12 @@ _AXIS_NOTES = {
     "AUG_PATCH_SIZE": "(z, y, x)",
     "NUM_POOLS": "(z, y, x)",
     "MEDIAN_SPACING": "(x, y, z), biom3d's spacing order",
-    "CLIPPING_BOUNDS": "[0.5 percentile, 99.5 percentile] of foreground intensities",
-    "INTENSITY_MOMENTS": "[mean, standard deviation] of foreground intensities",
+    # Which normalisation the intensity values serve: biom3d reads them only with --ct_norm.
+    "CLIPPING_BOUNDS": "[0.5 percentile, 99.5 percentile] of foreground intensities; "
+    "biom3d clips every image to them only with --ct_norm",
+    "INTENSITY_MOMENTS": "[mean, standard deviation] of foreground intensities; with --ct_norm "
+    "biom3d z-scores every image with them, otherwise each image is z-scored on its own, "
+    "(img - img.mean()) / img.std()",
 }
 
 

@@ -1,0 +1,1 @@
+"""The napari side of the plugin: widget panels, layers drawn on the viewer, plots."""
