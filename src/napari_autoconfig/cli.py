@@ -134,6 +134,11 @@ def _parser() -> argparse.ArgumentParser:
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print one JSON object")
     output.add_argument("--yaml", action="store_true", help="print the config as YAML")
+    output.add_argument(
+        "--per-image",
+        action="store_true",
+        help="print one row per image (shape, spacing, foreground, flags) instead of the config",
+    )
     parser.add_argument(
         "--save", type=Path, metavar="FILE", help="write the config to a new .py (or .yaml) file"
     )
@@ -225,7 +230,16 @@ def _oversize_notes(plan: Plan, fingerprint: Fingerprint | None) -> list[str]:
     ]
 
 
-def _json(plan: Plan, fingerprint: Fingerprint | None, values: dict) -> str:
+def _image_rows(args: argparse.Namespace, plan: Plan, fingerprint: Fingerprint | None) -> tuple:
+    """The per-image rows (empty without a fingerprint), paths relative to the given folders."""
+    if fingerprint is None:
+        return ()
+    from .image_table import image_rows
+
+    return image_rows(fingerprint, plan, args.images, args.masks)
+
+
+def _json(plan: Plan, fingerprint: Fingerprint | None, values: dict, rows: Sequence = ()) -> str:
     fp = fingerprint
     record = {
         "num_images": fp.num_images if fp else None,
@@ -247,6 +261,7 @@ def _json(plan: Plan, fingerprint: Fingerprint | None, values: dict) -> str:
         "reasons": list(plan.reasons),
         "skipped": [str(p) for p in fp.skipped] if fp else [],
         "config": values,
+        "images": [row.as_dict() for row in rows],
     }
     return json.dumps(record, indent=2)
 
@@ -296,7 +311,11 @@ def run(argv: Sequence[str] | None = None) -> int:
         added = f"; added {', '.join(update.added)}" if update.added else ""
         notes.append(f"Updated {update.path} ({changes}{added}); backup in {update.backup}")
     if args.json:
-        print(_json(plan, fingerprint, values))
+        print(_json(plan, fingerprint, values, _image_rows(args, plan, fingerprint)))
+    elif args.per_image:
+        from .image_table import rows_text
+
+        print(rows_text(_image_rows(args, plan, fingerprint)))
     elif args.yaml:
         print(render_yaml(values), end="")
     else:

@@ -15,14 +15,15 @@ import time
 import numpy as np
 from qtpy.QtCore import QTimer
 
-from conftest import dock_widget
 from datafiles import write_imagej
 
 N_FILES = 24
 SHAPE_ZYX = (96, 512, 512)  # 48 MiB of uint16 per file, as in benchmarks/
 
 
-def test_event_loop_never_blocked_during_fingerprinting(make_napari_viewer, qtbot, tmp_path):
+def test_event_loop_never_blocked_during_fingerprinting(
+    make_napari_viewer, qtbot, tmp_path, dock_widget
+):
     images, masks = tmp_path / "images", tmp_path / "masks"
     images.mkdir()
     masks.mkdir()

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .readers import ImageHeader, image_suffix, read_array, read_header
+from ..readers import ImageHeader, image_suffix, read_array, read_header
 
 # The formats napari cannot open by itself; TIFF and .npy stay with napari's builtins.
 READER_SUFFIXES: tuple[str, ...] = (".nii", ".nii.gz", ".mha", ".mhd", ".nrrd", ".nhdr")

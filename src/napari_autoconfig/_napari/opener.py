@@ -1,0 +1,93 @@
+"""Opening one row of the images table: the image and its mask, lazily, at their spacing.
+
+:func:`prepare_pair` runs in a worker thread: it reads the two headers, wraps each file in a lazy
+dask array (:mod:`.lazy`), reads ahead the plane napari will show first and works out the contrast
+limits, so that adding the layers on the GUI thread decodes nothing. The dock widget then adds the
+layers (:meth:`OpenedPair.image_layer_data`) and remembers them, so that opening another row
+replaces this pair instead of piling layers up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..image_table import ImageRow
+from ..readers import ImageHeader, read_header
+from .lazy import lazy_array
+
+#: Metadata key marking the layers this plugin opened from its table.
+OPENED_KEY = "napari_autoconfig_opened"
+
+
+@dataclass(frozen=True)
+class OpenedPair:
+    """What the GUI thread needs to add the image (and its mask) as layers."""
+
+    row: ImageRow
+    image: Any  # dask array
+    image_kwargs: dict = field(default_factory=dict)
+    mask: Any = None  # dask array or None
+    mask_kwargs: dict = field(default_factory=dict)
+    centre_zyx: tuple[float, ...] = ()  # the image's centre, world coordinates
+
+
+def _scale(header: ImageHeader) -> tuple[float, ...] | None:
+    spacing = header.spacing_zyx
+    return tuple(float(s) for s in spacing) if spacing is not None else None
+
+
+def _contrast(row: ImageRow, plane: np.ndarray) -> tuple[float, float]:
+    """The image's own foreground percentiles when sampled, else the range of the shown plane."""
+    if row.perc_005 is not None and row.perc_995 is not None and row.perc_995 > row.perc_005:
+        return float(row.perc_005), float(row.perc_995)
+    lo, hi = float(np.min(plane)), float(np.max(plane))
+    return (lo, hi) if hi > lo else (lo, lo + 1.0)
+
+
+def prepare_pair(row: ImageRow, point_zyx: tuple[float, ...] | None = None) -> OpenedPair:
+    """Headers, lazy arrays, the first planes read ahead (worker thread; raises ImageReadError).
+
+    ``point_zyx`` is the world position the viewer shows now (its slider): the plane there is read
+    ahead too, since napari draws it when the layer is added, before the view moves to the middle.
+    """
+    header = read_header(row.image_path)
+    image, reader = lazy_array(header)
+    lead = header.shape[:-2]
+    spatial = header.shape[-2:] if header.is_2d else header.shape[-3:]
+    spatial_scale = (_scale(header) or (1.0,) * len(spatial))[-len(spatial) :]
+    middle = tuple(n // 2 for n in lead)
+    reader.warm(middle)
+    if point_zyx is not None and not header.is_2d:
+        z = int(round(point_zyx[-3] / spatial_scale[-3])) if len(point_zyx) >= 3 else 0
+        reader.warm((*middle[:-1], z) if lead else ())
+    shown = reader.plane(int(np.ravel_multi_index(middle, lead)) if lead else 0)
+    name = row.image.rsplit("/", 1)[-1].split(".")[0] or row.image
+    kwargs: dict[str, Any] = {
+        "name": name,
+        "contrast_limits": _contrast(row, shown),
+        "metadata": {OPENED_KEY: True, "path": str(row.image_path), "unit": header.unit},
+    }
+    if header.spacing_zyx is not None:
+        kwargs["scale"] = spatial_scale
+    if header.channels > 1:
+        kwargs["channel_axis"] = header.axes.index("C")
+    centre = tuple((n - 1) / 2 * s for n, s in zip(spatial, spatial_scale))
+    mask = None
+    mask_kwargs: dict[str, Any] = {}
+    if row.mask_path is not None:
+        mask_header = read_header(row.mask_path)
+        mask, mask_reader = lazy_array(mask_header)
+        mask_reader.warm(tuple(n // 2 for n in mask_header.shape[:-2]))
+        mask_kwargs = {
+            "name": f"{name} mask",
+            "opacity": 0.4,
+            "metadata": {OPENED_KEY: True, "path": str(row.mask_path)},
+        }
+        if "scale" in kwargs:
+            mask_kwargs["scale"] = kwargs["scale"]
+        if not np.issubdtype(mask_header.dtype, np.integer):
+            mask = None  # napari's Labels need integers; the fingerprint refused others anyway
+    return OpenedPair(row, image, kwargs, mask, mask_kwargs, centre)

@@ -1,0 +1,526 @@
+"""The "Auto-configuration" dock widget: panels on top of one state, wired to the core and the viewer.
+
+Nothing here computes a number. The fingerprint comes from
+:func:`napari_autoconfig.fingerprint.fingerprint_dataset` (in a napari worker, one progress step per
+file, cancellable: :mod:`.run`), the plan from :func:`napari_autoconfig.planner.make_plan` (re-run
+at once from the cached fingerprint when a limit changes), the snippet and config files from
+:mod:`napari_autoconfig.export`, the per-image rows from :mod:`napari_autoconfig.image_table`,
+the boxes from :mod:`.boxes`.
+
+The widget is assembled from panels (:mod:`.panel`), listed in :data:`PANELS`: the folders and
+limits panel on top, the others as tabs. It owns the state (``result``, ``plan``, ``snippet``,
+the boxes, the opened image) and tells every panel when it changes; panels call back for actions.
+Every child is reachable by name (``widget["copy"]``), whichever panel holds it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import Container
+from napari.layers import Image
+from napari.qt.threading import create_worker
+from napari.utils import progress as napari_progress
+from napari.utils.notifications import show_error, show_info, show_warning
+from psygnal import Signal as PsygnalSignal
+from qtpy.QtCore import QEvent, QObject, QTimer
+from qtpy.QtWidgets import QApplication, QFrame, QScrollArea, QSizePolicy, QTabWidget
+
+from .. import export, planner
+from ..errors import AutoconfigError
+from .boxes import AUG_NAME, PATCH_NAME, PatchBoxes, is_box_layer, spatial_ndim, target_image
+from .export_panel import ExportPanel, ask_config_path, ask_save_path, values_first
+from .folders_panel import LIMIT_NAMES, FoldersPanel
+from .guard import guarded, logger
+from .images_panel import ImagesPanel
+from .opener import OpenedPair, prepare_pair
+from .panel import find_child
+from .results_panel import ResultsPanel
+from .run import Outcome, ProgressRelay, run_fingerprint
+
+if TYPE_CHECKING:
+    import napari
+
+    from ..fingerprint import Fingerprint
+    from ..image_table import ImageRow
+
+#: The panels, in order: a panel without a title sits on top, the others are tabs.
+PANELS = (FoldersPanel, ResultsPanel, ImagesPanel, ExportPanel)
+#: Image-layer events after which the boxes are placed again (the image moved or changed).
+_IMAGE_EVENTS = ("data", "scale", "translate", "affine")
+#: A short pause between two layer additions lets Qt paint and run timers in between.
+_TURN_MS = 10
+
+
+class _DockWatcher(QObject):
+    """Calls ``on_undocked`` once the watched widget, after having had a parent, loses it."""
+
+    def __init__(self, on_undocked: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_undocked = on_undocked
+        self._docked = False
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ParentChange:
+            if watched.parent() is not None:
+                self._docked = True
+            elif self._docked:
+                self._on_undocked()
+        return False
+
+
+class AutoconfigWidget(Container):
+    """Dock widget: pick the folders, fingerprint, see the plan, the images and the boxes, export.
+
+    Parameters
+    ----------
+    napari_viewer : napari.viewer.Viewer
+        The viewer the boxes are drawn on (napari passes it when docking).
+    """
+
+    run_finished = PsygnalSignal(str)  # "done", "cancelled" or "error", once per run
+    image_opened = PsygnalSignal(object)  # the Image layer of a row, once it is shown
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
+        self.panels = [panel(self) for panel in PANELS]
+        super().__init__(widgets=[p for p in self.panels if not p.title], labels=False)
+        self.margins = (2, 2, 2, 2)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        for panel in (p for p in self.panels if p.title):
+            scroll = QScrollArea()
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setWidget(panel.native)
+            index = self.tabs.addTab(scroll, panel.title)
+            self.tabs.setTabToolTip(index, panel.tooltip)
+        self.tabs.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
+        self.native.layout().addWidget(self.tabs, 1)
+        # napari hands plugins a public-only proxy of the viewer whose every attribute access
+        # returns a fresh proxy, so layer identity checks would always fail; keep the real one.
+        napari_viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
+        self.viewer = napari_viewer
+        self._alive = True
+        self.snippet: str = ""
+        self.result: Fingerprint | None = None
+        self.result_folders: tuple[Path | None, Path | None] = (None, None)
+        self.plan: planner.Plan | None = None
+        self.worker = None
+        self.boxes = PatchBoxes(napari_viewer)
+        self.opened: list = []  # the layers the last opened row added
+        self._open_token = 0
+        self._box_image: Image | None = None  # the image whose events we listen to
+        self._stop = threading.Event()
+        self._relay = ProgressRelay()
+        self._relay.step.connect(self._on_step)
+        self._bar: napari_progress | None = None
+        self._layers_pending = False
+
+        self["fingerprint"].changed.connect(self.start)
+        self["cancel"].changed.connect(self.request_cancel)
+        for name in LIMIT_NAMES:
+            self[name].changed.connect(self._on_limits_changed)
+        layers = napari_viewer.layers
+        self._connections = [
+            (layers.selection.events.active, self._on_active_layer),
+            (layers.events.inserted, self._on_layers_changed),
+            (layers.events.removed, self._on_layers_changed),
+            (layers.events.changed, self._on_layers_changed),
+        ]
+        for emitter, slot in self._connections:
+            emitter.connect(slot)
+        # napari's close button takes the widget out of its dock (parent None) without deleting
+        # it; closing the viewer deletes it. Either way the widget is done.
+        self._dock_watcher = _DockWatcher(self.closed)
+        self.native.installEventFilter(self._dock_watcher)
+        self.native.destroyed.connect(lambda *_: self.closed())
+
+    def __getattr__(self, name: str):
+        # children of every panel (tabs included) are reachable by name: widget["copy"]
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            for panel in self.__dict__.get("panels", ()):
+                found = find_child(panel, name)
+                if found is not None:
+                    return found
+            raise
+
+    def panel(self, kind: type) -> Any:
+        """The panel of the given class."""
+        return next(p for p in self.panels if isinstance(p, kind))
+
+    def closed(self) -> None:
+        """Let go of the viewer: the dock was closed (the viewer outlives it).
+
+        Stops a running worker, disconnects from the viewer's events and the boxes' handlers
+        (the box layers stay, as plain layers). Calling it again does nothing.
+        """
+        if not self.__dict__.get("_alive", False):  # closed, or already taken apart by the GC
+            return
+        self._alive = False
+        self._stop.set()
+        for emitter, slot in self._connections:
+            emitter.disconnect(slot)
+        self._watch_image(None)
+        self.boxes.close()
+
+    def _tell(self, hook: str, *args: Any) -> None:
+        for panel in self.panels:
+            getattr(panel, hook)(*args)
+
+    # -- the run -------------------------------------------------------------------------------
+    @guarded
+    def start(self, *_: Any) -> None:
+        """Start fingerprinting the chosen folders in a worker thread."""
+        if self.worker is not None:
+            return
+        form = self.panel(FoldersPanel)
+        images, masks = form.folders()
+        form.remember()
+        self._stop.clear()
+        self._tell("set_running", True)
+        form.set_progress(0, 1)
+        self.set_status(f"Reading the headers of {images} …")
+        worker = create_worker(
+            run_fingerprint, images, masks, self._stop, self._relay, _start_thread=False
+        )
+        worker.returned.connect(self._on_outcome)
+        worker.errored.connect(self._on_worker_errored)
+        worker.finished.connect(self._on_worker_finished)
+        self.worker = worker
+        worker.start()
+
+    @guarded
+    def request_cancel(self, *_: Any) -> None:
+        """Ask the running fingerprint to stop (it stops within about one file)."""
+        if self.worker is None:
+            return
+        self._stop.set()
+        self["cancel"].enabled = False
+        self.set_status("Cancelling … (the previous result is kept)")
+
+    @guarded
+    def _on_step(self, done: int, total: int, name: str) -> None:
+        self.panel(FoldersPanel).set_progress(done, total)
+        self.set_status(f"Fingerprinted {done} of {total} files ({name}).")
+        if self._bar is None:
+            self._bar = napari_progress(total=total, desc="napari-autoconfig: fingerprinting")
+        self._bar.update(done - self._bar.n)
+
+    @guarded
+    def _on_outcome(self, outcome: Outcome) -> None:
+        if outcome.fingerprint is not None:
+            self.result = outcome.fingerprint
+            self.result_folders = (outcome.images, outcome.masks)
+            n = self.result.num_images
+            msg = f"Fingerprinted {n} image{'s' * (n != 1)}."
+            if self.result.skipped:
+                msg += f" Skipped {len(self.result.skipped)} file(s) no reader claims."
+            self.set_status(msg)
+            self._tell("show_result", self.result)
+            self.replan(then=lambda: self.run_finished.emit("done"))
+        elif outcome.cancelled is not None:
+            kept = "the previous result is kept" if self.result is not None else "no result yet"
+            self.set_status(f"{outcome.cancelled} Cancelled: {kept}.")
+            show_info(f"napari-autoconfig: fingerprinting cancelled ({kept}).")
+            self.run_finished.emit("cancelled")
+        else:
+            level = "error" if outcome.unexpected else "warning"
+            self.report_error(outcome.error or "Fingerprinting failed.", level=level)
+            self.run_finished.emit("error")
+
+    @guarded
+    def _on_worker_errored(self, exc: Exception) -> None:
+        # run_fingerprint returns every failure as an Outcome; this is a last line of defence.
+        logger.error("napari-autoconfig: worker error", exc_info=exc)
+        self.report_error(f"{type(exc).__name__}: {exc}", level="error")
+        self.run_finished.emit("error")
+
+    def _on_worker_finished(self) -> None:
+        self.worker = None
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        if self._alive:
+            self._tell("set_running", False)
+
+    # -- planning ------------------------------------------------------------------------------
+    @guarded
+    def _on_limits_changed(self, *_: Any) -> None:
+        self.panel(FoldersPanel).remember()
+        if self.result is not None:
+            self.replan()
+
+    def replan(self, then: Callable[[], None] | None = None) -> None:
+        """Plan from the cached fingerprint and the current limits; refresh panels and boxes.
+
+        ``then`` is called once the boxes are drawn (possibly in a later event-loop turn).
+        """
+        fp = self.result
+        if fp is None:
+            return
+        try:
+            # Limits may refuse themselves when built (LimitsError), or the rules when planning.
+            plan = planner.make_plan(
+                fp.median_size, self.panel(FoldersPanel).limits(), num_images=fp.num_images
+            )
+        except (AutoconfigError, AssertionError, ValueError) as exc:
+            # Nothing stale may stay exportable: the shown plan would not match the form.
+            self.plan, self.snippet = None, ""
+            self.boxes.remove()
+            self._watch_image(None)
+            self._tell("show_plan", None)
+            self._tell("show_boxes", None)
+            self.report_error(f"These limits cannot be used: {exc}", level=None)
+            if then is not None:
+                then()
+            return
+        self.plan = plan
+        self.snippet = values_first(export.render_python(export.config_values(plan, fp)))
+        self._tell("show_plan", plan)
+        self._draw_boxes(then=then)
+
+    # -- boxes ---------------------------------------------------------------------------------
+    def _draw_boxes(
+        self,
+        image: Image | None = None,
+        then: Callable[[], None] | None = None,
+        centre_world: Any = None,
+    ) -> None:
+        """Draw the boxes on ``image`` (default: the target image), then tell the panels.
+
+        Adding a layer costs napari about 50-70 ms on the GUI thread; when both box layers are
+        new the second is added in a later event-loop turn so the GUI never stalls for both.
+        """
+        image = image if image is not None else target_image(self.viewer)
+        if self.plan is None or image is None:
+            self._boxes_shown(then)
+            return
+        plan, k = self.plan, spatial_ndim(image)
+        if self.boxes.has_layer(AUG_NAME, k) or self.boxes.has_layer(PATCH_NAME, k):
+            self.boxes.show(plan.patch, plan.aug_patch, image=image, centre_world=centre_world)
+            self._boxes_shown(then)
+            return
+        self.boxes.show(
+            plan.patch, plan.aug_patch, image=image, centre_world=centre_world, names=(AUG_NAME,)
+        )
+        QTimer.singleShot(_TURN_MS, lambda: self._second_box(image, then))
+
+    @guarded
+    def _second_box(self, image: Image, then: Callable[[], None] | None) -> None:
+        try:
+            if self.plan is not None and image in self.viewer.layers and image is self.boxes.image:
+                plan = self.plan
+                self.boxes.show(plan.patch, plan.aug_patch, image=image, names=(PATCH_NAME,))
+        finally:
+            self._boxes_shown(then)
+
+    def _boxes_shown(self, then: Callable[[], None] | None) -> None:
+        image = self.boxes.image if self.boxes.image in self.viewer.layers else None
+        self._watch_image(image)
+        self._tell("show_boxes", image)
+        if then is not None:
+            then()
+
+    def _watch_image(self, image: Image | None) -> None:
+        """Listen to the image under the boxes: renamed, moved or given new data."""
+        old = self._box_image
+        if old is image:
+            return
+        if old is not None:
+            old.events.name.disconnect(self._on_image_renamed)
+            for name in _IMAGE_EVENTS:
+                getattr(old.events, name).disconnect(self._on_image_changed)
+        self._box_image = image
+        if image is not None:
+            image.events.name.connect(self._on_image_renamed)
+            for name in _IMAGE_EVENTS:
+                getattr(image.events, name).connect(self._on_image_changed)
+
+    @guarded
+    def _on_image_renamed(self, event: Any = None) -> None:
+        self._tell("show_boxes", self._box_image)
+
+    @guarded
+    def _on_image_changed(self, event: Any = None) -> None:
+        # the image got new data or moved: place the boxes again, after napari's own handlers
+        QTimer.singleShot(0, self._replace_boxes)
+
+    @guarded
+    def _replace_boxes(self) -> None:
+        image = self._box_image
+        if self.plan is None or image is None or image not in self.viewer.layers:
+            return
+        centre = np.asarray(image.data_to_world(np.asarray(image.data.shape) / 2 - 0.5))
+        self._draw_boxes(image, centre_world=centre[-spatial_ndim(image) :])
+
+    @guarded
+    def recentre_boxes(self, *_: Any) -> None:
+        """Centre both boxes on what the user looks at (slice and camera centre)."""
+        if self.boxes.image is None:
+            self._draw_boxes()
+        else:
+            self.boxes.recentre()
+
+    # -- viewer events -------------------------------------------------------------------------
+    @guarded
+    def _on_active_layer(self, event: Any = None) -> None:
+        layer = self.viewer.layers.selection.active
+        if self.plan is None or layer is None or is_box_layer(layer):
+            return
+        image = target_image(self.viewer)
+        if image is not None and image is not self.boxes.image:
+            self._draw_boxes(image)
+
+    @guarded
+    def _on_layers_changed(self, event: Any = None) -> None:
+        # Never change the layer list inside its own event (napari may be removing several
+        # layers, some of them ours): look again once napari is done.
+        if not self._layers_pending:
+            self._layers_pending = True
+            QTimer.singleShot(0, self._after_layers_changed)
+
+    @guarded
+    def _after_layers_changed(self) -> None:
+        self._layers_pending = False
+        self.opened = [lyr for lyr in self.opened if lyr in self.viewer.layers]
+        if self.boxes.image is not None and self.boxes.image not in self.viewer.layers:
+            self.boxes.remove()
+            self._watch_image(None)
+        if self.boxes.image is None:
+            if self.plan is not None and target_image(self.viewer) is not None:
+                self._draw_boxes()
+            else:
+                self.boxes.remove()  # box layers left without an image to sit on
+                self._boxes_shown(None)
+
+    # -- opening a row of the images table -----------------------------------------------------
+    @guarded
+    def open_row(self, row: ImageRow) -> None:
+        """Open the row's image and mask lazily (a worker reads ahead), then put the boxes on it."""
+        self._open_token += 1
+        token = self._open_token
+        self.set_status(f"Opening {row.image} …")
+        point = tuple(float(v) for v in self.viewer.dims.point)
+        worker = create_worker(prepare_pair, row, point, _start_thread=False)
+        worker.returned.connect(lambda pair: self._add_image(pair, token))
+        worker.errored.connect(self._on_open_failed)
+        worker.start()
+
+    @guarded
+    def _on_open_failed(self, exc: Exception) -> None:
+        if isinstance(exc, AutoconfigError):
+            self.report_error(str(exc), level="warning")
+        else:
+            logger.error("napari-autoconfig: opening failed", exc_info=exc)
+            self.report_error(f"{type(exc).__name__}: {exc}", level="error")
+
+    @guarded
+    def _add_image(self, pair: OpenedPair, token: int) -> None:
+        if token != self._open_token:  # another row was asked for meanwhile
+            return
+        added = self.viewer.add_image(pair.image, **pair.image_kwargs)
+        layers = added if isinstance(added, list) else [added]
+        previous, self.opened = self.opened, list(layers)
+        image = layers[0]
+        if self.plan is not None and self.boxes.image is not None:
+            # existing boxes move onto the new image before the old one goes: no layer re-added
+            self.boxes.show(
+                self.plan.patch, self.plan.aug_patch, image=image, centre_world=pair.centre_zyx
+            )
+        for layer in previous:
+            if layer in self.viewer.layers:
+                self.viewer.layers.remove(layer)
+        QTimer.singleShot(_TURN_MS, lambda: self._add_mask(pair, image, token))
+
+    @guarded
+    def _add_mask(self, pair: OpenedPair, image: Image, token: int) -> None:
+        if token != self._open_token or image not in self.viewer.layers:
+            return
+        if pair.mask is not None:
+            self.opened.append(self.viewer.add_labels(pair.mask, **pair.mask_kwargs))
+        self.viewer.layers.selection.active = image
+        self.viewer.reset_view(layers=[image])
+        if image.ndim >= 3:
+            self.viewer.dims.set_point(
+                image.ndim - 3 + (self.viewer.dims.ndim - image.ndim), pair.centre_zyx[-3]
+            )
+        self.panel(ImagesPanel).select(pair.row.index)
+        self.set_status(
+            f"Opened {pair.row.image}" + (" and its mask." if pair.mask is not None else ".")
+        )
+        centre = pair.centre_zyx
+
+        def done() -> None:
+            self.image_opened.emit(image)
+
+        if self.plan is None:
+            done()
+            return
+        QTimer.singleShot(_TURN_MS, lambda: self._boxes_on_opened(image, centre, done, token))
+
+    @guarded
+    def _boxes_on_opened(self, image: Image, centre, done, token: int) -> None:
+        if token != self._open_token or image not in self.viewer.layers:
+            return
+        self._draw_boxes(image, then=done, centre_world=centre)
+
+    # -- export --------------------------------------------------------------------------------
+    def _values(self) -> dict[str, object]:
+        if self.plan is None:
+            raise AutoconfigError("Fingerprint a dataset first: there is no plan to export yet.")
+        return export.config_values(self.plan, self.result)
+
+    @guarded
+    def copy_snippet(self, *_: Any) -> None:
+        """Put the snippet on the clipboard."""
+        if not self.snippet:
+            raise AutoconfigError("Fingerprint a dataset first: there is no snippet to copy yet.")
+        QApplication.clipboard().setText(self.snippet)
+        self.set_status("Snippet copied to the clipboard.")
+
+    @guarded
+    def save_snippet(self, *_: Any) -> None:
+        """Write the snippet to a new .py or .yaml file chosen in a file dialog."""
+        values = self._values()
+        path = ask_save_path(self.native)
+        if not path:
+            return
+        written = export.save_config(path, values)
+        self.set_status(f"Saved {written}.")
+        show_info(f"napari-autoconfig: saved {written}")
+
+    @guarded
+    def update_existing_config(self, *_: Any) -> None:
+        """Update an existing biom3d config in place (atomic, with backup); say what changed."""
+        values = self._values()
+        path = ask_config_path(self.native)
+        if not path:
+            return
+        update = export.update_config(path, values)
+        parts = [f"{key}: {old} -> {new}" for key, old, new in update.changed]
+        parts += [f"{key}: added" for key in update.added]
+        what = "; ".join(parts) if parts else "nothing changed (the values were already these)"
+        self.set_status(f"Updated {update.path} ({what}). Backup: {update.backup}")
+        show_info(f"napari-autoconfig: updated {update.path}")
+
+    # -- messages ------------------------------------------------------------------------------
+    def set_status(self, text: str) -> None:
+        """One line of news for the user, under the Fingerprint button."""
+        self.panel(FoldersPanel).set_status(text)
+
+    def report_error(self, message: str, level: str | None = "warning") -> None:
+        """Show a message in the status line and, unless ``level`` is None, as a notification.
+
+        Expected problems (the core's errors) are warnings; anything else is an error.
+        """
+        self.set_status(f"Error: {message}")
+        if level == "error":
+            show_error(f"napari-autoconfig: {message}")
+        elif level == "warning":
+            show_warning(f"napari-autoconfig: {message}")
