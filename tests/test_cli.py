@@ -297,9 +297,9 @@ def test_per_image_prints_one_row_per_image_with_its_flags(tmp_path, capsys):
     status, out, _ = _run(capsys, str(images), "--per-image")
     assert status == 0
     header, *rows = out.strip().splitlines()
-    assert header.split()[:2] == ["image", "mask"] and "flags" in header
+    assert header.split()[:2] == ["image", "flags"] and header.split()[-1] == "mask"
     assert [row.split()[0] for row in rows] == ["img_0.tif", "img_1.tif", "img_2.tif"]
-    assert rows[2].endswith(too_small)
+    assert too_small in rows[2]
     assert "smaller than the patch" not in rows[0] + rows[1]
     assert "PATCH_SIZE" not in out  # the table instead of the config
 

@@ -111,5 +111,6 @@ def test_csv_has_the_table_columns(odd_dataset):
     assert table[0] == list(COLUMNS)
     assert [line[0] for line in table[1:]] == [row.image for row in rows]
     thin = table[5]
-    assert thin[:6] == ["thin.tif", "thin.tif", "4 x 64 x 64", "1", "2 x 0.5 x 0.5 µm", "uint8"]
-    assert thin[-1] == rows[4].flags[0]
+    assert thin[0] == thin[-1] == "thin.tif"  # image first, mask last
+    assert thin[1] == rows[4].flags[0]
+    assert thin[2:6] == ["4 x 64 x 64", "1", "2 x 0.5 x 0.5 µm", "uint8"]

@@ -44,7 +44,7 @@ SPACING_FACTOR = 2.0
 #: Column titles of :meth:`ImageRow.cells`, for tables (the CLI's, the widget's, the CSV's).
 COLUMNS = (
     "image",
-    "mask",
+    "flags",
     "shape (z, y, x)",
     "channels",
     "spacing (z, y, x)",
@@ -52,7 +52,7 @@ COLUMNS = (
     "foreground %",
     "p0.5",
     "p99.5",
-    "flags",
+    "mask",
 )
 
 
@@ -114,7 +114,7 @@ class ImageRow:
         """The row as text, one entry per :data:`COLUMNS` title."""
         return (
             self.image,
-            self.mask,
+            "; ".join(self.flags),
             " x ".join(str(v) for v in self.shape_zyx),
             str(self.channels),
             spacing_text(self.spacing_zyx, self.unit),
@@ -122,7 +122,7 @@ class ImageRow:
             _number(self.foreground_percent, ".3g"),
             _number(self.perc_005, ".6g"),
             _number(self.perc_995, ".6g"),
-            "; ".join(self.flags),
+            self.mask,
         )
 
     def as_dict(self) -> dict[str, object]:

@@ -227,6 +227,12 @@ class PatchBoxes:
             return
         self.recentre(np.asarray(event.position, dtype=float))
 
+    def raise_to_top(self) -> None:
+        """Move the box layers above every other layer (an image added later would hide them)."""
+        layers = self.viewer.layers
+        for layer in self.layers():
+            layers.move(layers.index(layer), len(layers))
+
     def remove(self) -> None:
         """Remove both box layers from the viewer."""
         for lyr in self.layers():

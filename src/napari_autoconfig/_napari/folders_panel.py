@@ -90,7 +90,7 @@ class FoldersPanel(Panel):
                 PushButton(name="cancel", text="Cancel", enabled=False),
             ),
             ProgressBar(name="progress", label="Progress", min=0, max=1, value=0),
-            Label(name="status", label="", value="Pick the images folder, then Fingerprint."),
+            Label(name="status", label="Status", value="Pick the images folder, then Fingerprint."),
         ]
         super().__init__(host, widgets=widgets, labels=True)
         self["fingerprint"].tooltip = "Read every image's header and sample its foreground."
@@ -106,8 +106,18 @@ class FoldersPanel(Panel):
             edit = self[name].line_edit.native
             edit.setMinimumWidth(60)
             edit.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            self[name].choose_btn.text = "Browse…"
+            self[name].choose_btn.native.setMaximumWidth(80)
             self[name].changed.connect(self._show_path_tooltip)
         self._show_path_tooltip()
+        # plain number fields (no +/- buttons): three of them fit a laptop's dock side by side
+        # (napari's style sheet gives every spin box 70 px at least, buttons aside)
+        self.native.setStyleSheet("QAbstractSpinBox { min-width: 36px; }")
+        for box in [*self["max_dims"], self["min_batch"], self["max_batch"]]:
+            box.native.setButtonSymbols(box.native.ButtonSymbols.NoButtons)
+        rule = self["batch_rule"].native
+        rule.setSizeAdjustPolicy(rule.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        rule.setMinimumContentsLength(12)
 
     def _show_path_tooltip(self, *_: Any) -> None:
         for name in ("images", "masks"):

@@ -32,7 +32,7 @@ def _sort_keys(row: ImageRow) -> list:
     spacing = row.spacing_zyx or ()
     return [
         row.image,
-        row.mask,
+        (len(row.flags), " ".join(row.flags)),
         (z * y * x, row.shape_zyx),
         row.channels,
         tuple(spacing) if spacing else (-1.0,),
@@ -40,14 +40,15 @@ def _sort_keys(row: ImageRow) -> list:
         -1.0 if row.foreground_percent is None else row.foreground_percent,
         -1.0 if row.perc_005 is None else row.perc_005,
         -1.0 if row.perc_995 is None else row.perc_995,
-        (len(row.flags), " ".join(row.flags)),
+        row.mask,
     ]
 
 
 def _tooltips(row: ImageRow) -> list[str]:
     """The flags in full on every cell; the file's full path on the name."""
     flags = "\n".join(row.flags)
-    return [str(row.image_path), str(row.mask_path or "")] + [flags] * (len(COLUMNS) - 2)
+    tips = [str(row.image_path)] + [flags] * (len(COLUMNS) - 2) + [str(row.mask_path or "")]
+    return tips
 
 
 def ask_csv_path(parent) -> str:
@@ -119,8 +120,8 @@ class ImagesPanel(Panel):
         )
         view = table.native
         view.resizeColumnsToContents()
-        for c in range(len(COLUMNS) - 1):  # long names must not push the flags out of sight
-            view.setColumnWidth(c, min(view.columnWidth(c), 160))
+        for c in range(len(COLUMNS)):  # long names and flags are elided; tooltips hold them
+            view.setColumnWidth(c, min(view.columnWidth(c), 220 if c == 1 else 140))
         flagged = sum(row.flagged for row in self.rows)
         if fp is None:
             text = "Fingerprint a dataset to list its images."

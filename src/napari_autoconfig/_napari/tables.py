@@ -49,8 +49,8 @@ def make_table(name: str, columns: Sequence[str], *, compact: bool = False) -> T
     view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
     view.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
     view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 6)
+    view.verticalHeader().hide()  # row numbers would only take room
     if compact:
-        view.verticalHeader().hide()
         view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         view.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)

@@ -27,7 +27,7 @@ from napari.qt.threading import create_worker
 from napari.utils import progress as napari_progress
 from napari.utils.notifications import show_error, show_info, show_warning
 from psygnal import Signal as PsygnalSignal
-from qtpy.QtCore import QEvent, QObject, QTimer
+from qtpy.QtCore import QEvent, QObject, QSize, QTimer
 from qtpy.QtWidgets import QApplication, QFrame, QScrollArea, QSizePolicy, QTabWidget
 
 from .. import export, planner
@@ -54,6 +54,14 @@ PANELS = (FoldersPanel, ResultsPanel, ImagesPanel, ExportPanel)
 _IMAGE_EVENTS = ("data", "scale", "translate", "affine")
 #: A short pause between two layer additions lets Qt paint and run timers in between.
 _TURN_MS = 10
+
+
+class _Tabs(QTabWidget):
+    """The tabs, asking for a comfortable width (a table wants room) but content with little."""
+
+    def sizeHint(self) -> QSize:
+        hint = super().sizeHint()
+        return QSize(min(max(hint.width(), 400), 400), hint.height())
 
 
 class _DockWatcher(QObject):
@@ -89,7 +97,7 @@ class AutoconfigWidget(Container):
         self.panels = [panel(self) for panel in PANELS]
         super().__init__(widgets=[p for p in self.panels if not p.title], labels=False)
         self.margins = (2, 2, 2, 2)
-        self.tabs = QTabWidget()
+        self.tabs = _Tabs()
         self.tabs.setDocumentMode(True)
         for panel in (p for p in self.panels if p.title):
             scroll = QScrollArea()
@@ -98,7 +106,7 @@ class AutoconfigWidget(Container):
             scroll.setWidget(panel.native)
             index = self.tabs.addTab(scroll, panel.title)
             self.tabs.setTabToolTip(index, panel.tooltip)
-        self.tabs.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
+        self.tabs.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         self.native.layout().addWidget(self.tabs, 1)
         # napari hands plugins a public-only proxy of the viewer whose every attribute access
         # returns a fresh proxy, so layer identity checks would always fail; keep the real one.
@@ -444,6 +452,7 @@ class AutoconfigWidget(Container):
             return
         if pair.mask is not None:
             self.opened.append(self.viewer.add_labels(pair.mask, **pair.mask_kwargs))
+        self.boxes.raise_to_top()
         self.viewer.layers.selection.active = image
         self.viewer.reset_view(layers=[image])
         if image.ndim >= 3:
