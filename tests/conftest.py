@@ -1,6 +1,7 @@
 """Fixtures every test gets: the widget's remembered settings kept out of the user's config folder.
 
-Test data writers live in ``tests/datafiles.py``; the GUI's fixtures in ``tests/_napari/conftest.py``.
+Test data writers live in ``tests/datafiles.py``; the GUI's fixtures in
+``tests/_napari/conftest.py``.
 """
 
 from __future__ import annotations

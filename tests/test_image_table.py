@@ -8,7 +8,7 @@ import io
 import numpy as np
 import pytest
 
-from datafiles import write_imagej, write_npy
+from datafiles import write_case, write_npy, write_odd_dataset
 from napari_autoconfig.fingerprint import fingerprint_dataset
 from napari_autoconfig.image_table import COLUMNS, image_rows, rows_csv
 from napari_autoconfig.planner import make_plan
@@ -16,31 +16,10 @@ from napari_autoconfig.planner import make_plan
 SPACING = (2.0, 0.5, 0.5)
 
 
-def _case(images, masks, name, shape, mask_value=1, empty=False, dtype=np.uint8, spacing=SPACING):
-    rng = np.random.default_rng(len(name) + shape[0])
-    image = rng.integers(10, 60, shape, dtype=np.uint16).astype(dtype)
-    mask = np.zeros(shape, np.uint8)
-    if not empty:
-        z, y, x = (max(1, s // 4) for s in shape)
-        mask[z : 3 * z, y : 3 * y, x : 3 * x] = mask_value
-        image[mask > 0] += 100
-    write_imagej(images / name, image, spacing)
-    write_imagej(masks / name, mask, spacing)
-    return image, mask
-
-
 @pytest.fixture
 def odd_dataset(tmp_path):
     """Five volumes: three ordinary, one thinner than the patch, one with an empty mask."""
-    images, masks = tmp_path / "images", tmp_path / "masks"
-    images.mkdir()
-    masks.mkdir()
-    kept = {}
-    for name, shape in (("a.tif", (24, 64, 64)), ("b.tif", (26, 70, 66)), ("c.tif", (24, 66, 64))):
-        kept[name] = _case(images, masks, name, shape)
-    kept["thin.tif"] = _case(images, masks, "thin.tif", (4, 64, 64))
-    kept["empty.tif"] = _case(images, masks, "empty.tif", (24, 64, 64), empty=True)
-    return images, masks, kept
+    return write_odd_dataset(tmp_path)
 
 
 def test_rows_follow_the_dataset_with_their_own_numbers(odd_dataset):
@@ -85,10 +64,10 @@ def test_odd_labels_spacing_and_pixel_type_are_flagged(tmp_path):
     images.mkdir()
     masks.mkdir()
     for name in ("a.tif", "b.tif", "c.tif"):
-        _case(images, masks, name, (12, 40, 40))
-    _case(images, masks, "d_255.tif", (12, 40, 40), mask_value=255)
-    _case(images, masks, "e_coarse.tif", (12, 40, 40), spacing=(2.0, 1.5, 0.5))
-    _case(images, masks, "f_16bit.tif", (12, 40, 40), dtype=np.uint16)
+        write_case(images, masks, name, (12, 40, 40))
+    write_case(images, masks, "d_255.tif", (12, 40, 40), mask_value=255)
+    write_case(images, masks, "e_coarse.tif", (12, 40, 40), spacing_zyx=(2.0, 1.5, 0.5))
+    write_case(images, masks, "f_16bit.tif", (12, 40, 40), dtype=np.uint16)
     write_npy(images / "g_nospacing.npy", np.full((12, 40, 40), 60, np.uint8))
     mask = np.zeros((12, 40, 40), np.uint8)
     mask[4:8, 10:30, 10:30] = 1

@@ -159,13 +159,16 @@ class PatchBoxes:
 
         layer.events.affine.connect(on_affine)
         self._handlers.append((layer, on_affine))
-        # Adding a layer selects it; give the selection back to the user's image.
-        selection = list(self.viewer.layers.selection)
-        active = self.viewer.layers.selection.active
-        self.viewer.layers.append(layer)
-        self.viewer.layers.selection.clear()
-        self.viewer.layers.selection.update(selection)
-        self.viewer.layers.selection.active = active
+        # Adding a layer selects it; give the selection back to the user's image (only layers
+        # still in the list: napari may still hold one it is removing).
+        layers = self.viewer.layers
+        selection = [lyr for lyr in layers.selection if lyr in layers]
+        active = layers.selection.active
+        layers.append(layer)
+        layers.selection.clear()
+        layers.selection.update(selection)
+        if active in layers:
+            layers.selection.active = active
         return layer
 
     # -- placing ----------------------------------------------------------------------------

@@ -61,7 +61,7 @@ def prepare_pair(row: ImageRow, point_zyx: tuple[float, ...] | None = None) -> O
     middle = tuple(n // 2 for n in lead)
     reader.warm(middle)
     if point_zyx is not None and not header.is_2d:
-        z = int(round(point_zyx[-3] / spatial_scale[-3])) if len(point_zyx) >= 3 else 0
+        z = round(point_zyx[-3] / spatial_scale[-3]) if len(point_zyx) >= 3 else 0
         reader.warm((*middle[:-1], z) if lead else ())
     shown = reader.plane(int(np.ravel_multi_index(middle, lead)) if lead else 0)
     name = row.image.rsplit("/", 1)[-1].split(".")[0] or row.image

@@ -1,4 +1,4 @@
-"""What every part of the dock widget is: a :class:`Panel`, told about the run, the result and the plan.
+"""What every part of the dock widget is: a :class:`Panel`, told about the result and the plan.
 
 The dock widget (:mod:`.widget`) owns the state (the fingerprint, the plan, the boxes) and calls the
 hooks below on every panel when that state changes; a panel shows it, and calls back into its

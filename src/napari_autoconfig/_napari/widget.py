@@ -1,4 +1,4 @@
-"""The "Auto-configuration" dock widget: panels on top of one state, wired to the core and the viewer.
+"""The "Auto-configuration" dock widget: panels over one state, wired to the core and the viewer.
 
 Nothing here computes a number. The fingerprint comes from
 :func:`napari_autoconfig.fingerprint.fingerprint_dataset` (in a napari worker, one progress step per
@@ -400,7 +400,9 @@ class AutoconfigWidget(Container):
         if self.boxes.image is not None and self.boxes.image not in self.viewer.layers:
             self.boxes.remove()
             self._watch_image(None)
-        if self.boxes.image is None:
+        if self.boxes.image is not None and self.plan is not None and len(self.boxes.layers()) < 2:
+            self._draw_boxes(self.boxes.image)  # the user deleted one box: it comes back
+        elif self.boxes.image is None:
             if self.plan is not None and target_image(self.viewer) is not None:
                 self._draw_boxes()
             else:
