@@ -25,7 +25,9 @@ def inside_window(widget, window) -> bool:
 
 
 @pytest.mark.parametrize("screen", [(1366, 768), (1920, 1080)])
-def test_dock_fits_the_screen(make_napari_viewer, dock_widget, run_and_wait, dataset, qtbot, screen):
+def test_dock_fits_the_screen(
+    make_napari_viewer, dock_widget, run_and_wait, dataset, qtbot, screen
+):
     viewer = make_napari_viewer(show=True)
     window = viewer.window._qt_window
     widget = dock_widget(viewer)

@@ -3,7 +3,7 @@
 A 5 ms QTimer runs on the GUI thread during a real run over the benchmark's default dataset
 (24 uint16 volumes of 96x512x512 with their masks: 1.7 GB of uncompressed TIFFs, written in a few
 seconds and deleted afterwards); the longest interval between two ticks is the worst time the GUI
-could not react. The target is 100 ms (about 60 ms measured on the 2-core machines here); shared
+could not react; the same is measured while a row of the table is opened. The target is 100 ms (about 60 ms measured on the 2-core machines here); shared
 machines are noisy, so the assertion allows 1 s and the measured gap is printed (run with ``-s``).
 """
 
@@ -54,8 +54,26 @@ def test_event_loop_never_blocked_during_fingerprinting(
     qtbot.wait(50)
     timer.stop()
 
+    # Opening the last image of the table (48 MiB, with its mask) under its boxes.
+    open_ticks: list[float] = []
+    timer.timeout.disconnect()
+    timer.timeout.connect(lambda: open_ticks.append(time.perf_counter()))
+    view = widget["images_table"].native
+    view.selectRow(view.rowCount() - 1)
+    timer.start()
+    qtbot.wait(50)
+    with qtbot.waitSignal(widget.image_opened, timeout=60_000):
+        widget["open"].native.click()
+    qtbot.wait(50)
+    timer.stop()
+    open_worst_ms = 1000 * float(np.diff(open_ticks).max())
+    print(
+        f"\nevent loop while opening one volume under its boxes: worst gap {open_worst_ms:.1f} ms"
+    )
+
     shutil.rmtree(images)
     shutil.rmtree(masks)
+    assert open_worst_ms < 1000
     assert outcomes == ["done"]
     assert widget.result.num_images == N_FILES
     gaps = np.diff(ticks)

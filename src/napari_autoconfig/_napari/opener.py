@@ -47,6 +47,19 @@ def _contrast(row: ImageRow, plane: np.ndarray) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
+def _import_ahead(image: Any) -> None:
+    """Import here, in the worker, what napari imports the first time it adds such layers.
+
+    Computing a dask slice loads dask's scheduler, and a Labels layer loads pandas for its
+    features table: about a second the first time, which would otherwise freeze the GUI.
+    """
+    np.asarray(image[(0,) * (image.ndim - 2)][:1, :1])
+    try:
+        import pandas  # noqa: F401
+    except ImportError:  # an older napari without it: nothing to import ahead
+        pass
+
+
 def prepare_pair(row: ImageRow, point_zyx: tuple[float, ...] | None = None) -> OpenedPair:
     """Headers, lazy arrays, the first planes read ahead (worker thread; raises ImageReadError).
 
@@ -64,6 +77,7 @@ def prepare_pair(row: ImageRow, point_zyx: tuple[float, ...] | None = None) -> O
         z = round(point_zyx[-3] / spatial_scale[-3]) if len(point_zyx) >= 3 else 0
         reader.warm((*middle[:-1], z) if lead else ())
     shown = reader.plane(int(np.ravel_multi_index(middle, lead)) if lead else 0)
+    _import_ahead(image)
     name = row.image.rsplit("/", 1)[-1].split(".")[0] or row.image
     kwargs: dict[str, Any] = {
         "name": name,
