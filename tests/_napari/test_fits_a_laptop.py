@@ -1,4 +1,4 @@
-"""The dock fits a 1366 x 768 laptop screen, nothing cut off, and is still comfortable at 1920 x 1080.
+"""The dock fits a 1366 x 768 laptop screen, nothing cut off, and is still good at 1920 x 1080.
 
 Measured on the shown window, after a real run fills every table: the dock widget asks for at most
 420 x 600 px, the whole window for at most 700 px of height, and at each screen size every button

@@ -1,4 +1,4 @@
-"""Exploring a dataset in the dock: the per-image table, its flags, and any image opened under its boxes.
+"""Exploring a dataset in the dock: the per-image table, its flags, an image opened under the boxes.
 
 Through the manifest, on real files: a dataset with a volume thinner than the patch and one whose
 mask is empty.
@@ -57,7 +57,7 @@ def world_bounds(layer) -> np.ndarray:
 
 
 def test_table_lists_every_image_with_its_flags(explored, qtbot, tmp_path, monkeypatch):
-    viewer, widget, kept = explored
+    _viewer, widget, kept = explored
     rows = table_rows(widget)
     assert [row["image"] for row in rows] == sorted(ODD_SHAPES_ZYX)  # the dataset's order
     by_name = {row["image"]: row for row in rows}
