@@ -19,7 +19,6 @@ from .panel import Panel
 from .tables import ROW_ROLE, fill_table, make_table
 
 if TYPE_CHECKING:
-    from ..fingerprint import Fingerprint
     from ..planner import Plan
 
 #: Where each row keeps its position in the dataset (the table may be sorted).
@@ -99,11 +98,9 @@ class ImagesPanel(Panel):
         tools["open"].changed.connect(self._on_open)
         tools["export_csv"].changed.connect(self._on_export)
 
-    def show_result(self, fingerprint: Fingerprint | None) -> None:
-        self._refill()
-
     def show_plan(self, plan: Plan | None) -> None:
-        self._refill()  # "smaller than the patch" depends on the plan
+        # every new fingerprint is planned at once, and "smaller than the patch" needs the plan
+        self._refill()
 
     def _refill(self) -> None:
         fp = self.host.result

@@ -17,6 +17,7 @@ import numpy as np
 from ..image_table import ImageRow
 from ..readers import ImageHeader, read_header
 from .lazy import lazy_array
+from .reader import file_stem
 
 #: Metadata key marking the layers this plugin opened from its table.
 OPENED_KEY = "napari_autoconfig_opened"
@@ -78,7 +79,7 @@ def prepare_pair(row: ImageRow, point_zyx: tuple[float, ...] | None = None) -> O
         reader.warm((*middle[:-1], z) if lead else ())
     shown = reader.plane(int(np.ravel_multi_index(middle, lead)) if lead else 0)
     _import_ahead(image)
-    name = row.image.rsplit("/", 1)[-1].split(".")[0] or row.image
+    name = file_stem(header.path)
     kwargs: dict[str, Any] = {
         "name": name,
         "contrast_limits": _contrast(row, shown),

@@ -57,13 +57,17 @@ _TURN_MS = 10
 
 
 class _Tabs(QTabWidget):
-    """The tabs: they ask for room for the tables (about 30 % of the screen's width, 400 to 640
+    """The tabs: they ask for room for the tables (about 30 % of the window's width, 400 to 640
     px, so the image keeps most of it), yet make do with little (their minimum size)."""
 
     def sizeHint(self) -> QSize:
         hint = super().sizeHint()
-        screen = self.screen() or QApplication.primaryScreen()
-        width = screen.availableGeometry().width() if screen is not None else 1366
+        window = self.window()
+        if window is not None and window is not self and window.width() > 0:
+            width = window.width()
+        else:
+            screen = self.screen() or QApplication.primaryScreen()
+            width = screen.availableGeometry().width() if screen is not None else 1366
         return QSize(max(400, min(int(0.3 * width), 640)), hint.height())
 
 
@@ -461,9 +465,7 @@ class AutoconfigWidget(Container):
         self.viewer.layers.selection.active = image
         self.viewer.reset_view(layers=[image])
         if image.ndim >= 3:
-            self.viewer.dims.set_point(
-                image.ndim - 3 + (self.viewer.dims.ndim - image.ndim), pair.centre_zyx[-3]
-            )
+            self.viewer.dims.set_point(self.viewer.dims.ndim - 3, pair.centre_zyx[-3])
         self.panel(ImagesPanel).select(pair.row.index)
         self.set_status(
             f"Opened {pair.row.image}" + (" and its mask." if pair.mask is not None else ".")
