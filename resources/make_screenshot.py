@@ -2,12 +2,14 @@
 
 Run it from the repository (it needs a display; on a headless machine use a virtual one)::
 
-    xvfb-run -a python resources/make_screenshot.py [WIDTH HEIGHT [OUT.png]]
+    xvfb-run -a -s "-screen 0 1366x768x24" python resources/make_screenshot.py [W H [OUT [TAB]]]
 
 It does what a user does, with the default limits: File > Open Sample, Plugins >
 Auto-configuration, the sample's folders, Fingerprint; then, in the Images tab, it opens the
 flagged image with one click. The window is 1366 x 768 (a common laptop screen) unless told
-otherwise. The folders are given relative to ``resources/``, so no machine path shows.
+otherwise (give the virtual screen that size too: the dock sizes itself to the window). The folders
+are given relative to ``resources/``, so no machine path shows. TAB ("Plan", "Images", "Config")
+is the tab shown.
 """
 
 from __future__ import annotations
