@@ -68,23 +68,21 @@ class PlaneReader:
         key = key if isinstance(key, tuple) else (key,)
         key = key + (slice(None),) * (self.ndim - len(key))
         lead = self.shape[:-2]
+        # the planes the leading indices (ints or slices) pick, in C order
         ranges = [
             range(*k.indices(n)) if isinstance(k, slice) else [int(k)] for k, n in zip(key, lead)
         ]
-        numbers = [
-            int(np.ravel_multi_index(index, lead)) if lead else 0
-            for index in np.ndindex(*[len(r) for r in ranges])
-            for index in [tuple(r[i] for r, i in zip(ranges, index))]
+        sizes = [len(r) for r in ranges]
+        planes = [
+            self.plane(int(np.ravel_multi_index(tuple(r[i] for r, i in zip(ranges, at)), lead)))
+            if lead
+            else self.plane(0)
+            for at in np.ndindex(*sizes)
         ]
-        planes = (
-            np.stack([self.plane(n) for n in numbers])
-            if numbers
-            else np.empty((0, *self.plane_shape), self.dtype)
-        )
-        planes = planes.reshape(*[len(r) for r in ranges], *self.plane_shape)
-        inner = planes[(Ellipsis, key[-2], key[-1])]
-        squeeze = tuple(i for i, k in enumerate(key[:-2]) if not isinstance(k, slice))
-        return np.squeeze(inner, axis=squeeze) if squeeze else inner
+        stacked = np.stack(planes) if planes else np.empty((0, *self.plane_shape), dtype=self.dtype)
+        picked = stacked.reshape(*sizes, *self.plane_shape)[..., key[-2], key[-1]]
+        ints = tuple(i for i, k in enumerate(key[:-2]) if not isinstance(k, slice))
+        return np.squeeze(picked, axis=ints) if ints else picked
 
 
 def lazy_array(header: ImageHeader) -> tuple[da.Array, PlaneReader]:
