@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from magicgui.widgets import Container, PushButton, TextEdit
+from magicgui.widgets import PushButton, TextEdit
 from qtpy.QtGui import QFontDatabase
 from qtpy.QtWidgets import QFileDialog, QSizePolicy
 
-from .panel import Panel
+from .panel import Panel, row
 
 if TYPE_CHECKING:
     from ..planner import Plan
@@ -51,18 +51,12 @@ class ExportPanel(Panel):
     tooltip = "The values for biom3d's config, to copy, save or write into your config"
 
     def __init__(self, host: Any) -> None:
-        buttons = Container(
-            widgets=[
-                PushButton(name="copy", text="Copy", enabled=False),
-                PushButton(name="save", text="Save as…", enabled=False),
-                PushButton(name="update_config", text="Update config…", enabled=False),
-            ],
-            layout="horizontal",
-            labels=False,
+        buttons = row(
+            PushButton(name="copy", text="Copy", enabled=False),
+            PushButton(name="save", text="Save as…", enabled=False),
+            PushButton(name="update_config", text="Update config…", enabled=False),
         )
-        buttons.margins = (0, 0, 0, 0)
         super().__init__(host, widgets=[TextEdit(name="config"), buttons])
-        self.buttons = buttons
         buttons["copy"].tooltip = "Put the snippet on the clipboard."
         buttons["save"].tooltip = "Write the snippet to a new .py or .yaml file."
         buttons[

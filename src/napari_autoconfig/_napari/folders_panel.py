@@ -12,7 +12,6 @@ from typing import Any
 
 from magicgui.widgets import (
     ComboBox,
-    Container,
     FileEdit,
     Label,
     ProgressBar,
@@ -24,7 +23,7 @@ from qtpy.QtWidgets import QSizePolicy
 
 from .. import planner
 from ..errors import AutoconfigError
-from .panel import Panel
+from .panel import Panel, row
 from .settings import LIMIT_RANGE, load_settings, save_settings
 
 logger = logging.getLogger("napari")
@@ -41,15 +40,6 @@ BATCH_RULES = tuple(
 )
 DEFAULTS = planner.Limits()  # the form starts from the planner's own defaults
 LIMIT_NAMES = ("max_dims", "max_batch", "min_batch", "batch_rule")
-
-
-def _row(*widgets, label: str = "", tooltip: str | None = None) -> Container:
-    """Widgets side by side, as one labelled row of the form."""
-    row = Container(widgets=widgets, layout="horizontal", labels=False, label=label)
-    row.margins = (0, 0, 0, 0)
-    if tooltip:
-        row.tooltip = tooltip
-    return row
 
 
 class FoldersPanel(Panel):
@@ -71,7 +61,7 @@ class FoldersPanel(Panel):
                 tooltip="The memory budget of one patch, in voxels (biom3d's max_dims): only "
                 "the product z x y x x bounds the patch, whatever the shape.",
             ),
-            _row(
+            row(
                 SpinBox(name="min_batch", value=saved.get("min_batch", DEFAULTS.min_batch), **spin),
                 SpinBox(name="max_batch", value=saved.get("max_batch", DEFAULTS.max_batch), **spin),
                 label="Batch min, max",
@@ -85,7 +75,7 @@ class FoldersPanel(Panel):
                 if saved.get("batch_rule") in rules
                 else DEFAULTS.batch_rule,
             ),
-            _row(
+            row(
                 PushButton(name="fingerprint", text="Fingerprint dataset"),
                 PushButton(name="cancel", text="Cancel", enabled=False),
             ),

@@ -9,13 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from magicgui.widgets import CheckBox, Container, Label, PushButton
+from magicgui.widgets import CheckBox, Label, PushButton
 from qtpy.QtWidgets import QFileDialog, QSizePolicy
 
 from ..atomic import write_atomic
 from ..image_table import COLUMNS, ImageRow, image_rows, rows_csv
 from .guard import guarded
-from .panel import Panel
+from .panel import Panel, row
 from .tables import ROW_ROLE, fill_table, make_table
 
 if TYPE_CHECKING:
@@ -65,23 +65,17 @@ class ImagesPanel(Panel):
     tooltip = "One row per image; flagged rows deserve a look"
 
     def __init__(self, host: Any) -> None:
-        tools = Container(
-            widgets=[
-                CheckBox(name="only_flagged", text="Only flagged", value=False),
-                PushButton(name="open", text="Open", enabled=False),
-                PushButton(name="export_csv", text="CSV…", enabled=False),
-            ],
-            layout="horizontal",
-            labels=False,
+        tools = row(
+            CheckBox(name="only_flagged", text="Only flagged", value=False),
+            PushButton(name="open", text="Open", enabled=False),
+            PushButton(name="export_csv", text="CSV…", enabled=False),
         )
-        tools.margins = (0, 0, 0, 0)
         widgets = [
             Label(name="images_summary", value="Fingerprint a dataset to list its images."),
             tools,
             make_table("images_table", COLUMNS),
         ]
         super().__init__(host, widgets=widgets)
-        self.tools = tools
         self.rows: tuple[ImageRow, ...] = ()
         self["images_summary"].native.setWordWrap(True)
         self["images_summary"].native.setSizePolicy(

@@ -69,6 +69,15 @@ class Panel(Container):
         """The boxes now lie on ``image`` (None: no image carries them)."""
 
 
+def row(*widgets: Any, label: str = "", tooltip: str | None = None) -> Container:
+    """Widgets side by side, as one (labelled) row of a panel."""
+    line = Container(widgets=widgets, layout="horizontal", labels=False, label=label)
+    line.margins = (0, 0, 0, 0)
+    if tooltip:
+        line.tooltip = tooltip
+    return line
+
+
 def find_child(container: Container, name: str):
     """The widget called ``name`` anywhere inside ``container`` (depth first), or None."""
     children = container.__dict__.get("_list")
