@@ -334,7 +334,7 @@ def test_save_and_update_config(viewer, widget, qtbot, tmp_path, monkeypatch, ru
     run_and_wait(widget)
     target = tmp_path / "new_config.py"
     monkeypatch.setattr(
-        "napari_autoconfig._napari.widget.ask_save_path", lambda parent: str(target)
+        "napari_autoconfig._napari.export_panel.ask_save_path", lambda parent: str(target)
     )
     widget["save"].native.click()
     text = target.read_text()
@@ -348,7 +348,7 @@ def test_save_and_update_config(viewer, widget, qtbot, tmp_path, monkeypatch, ru
     )
     existing.write_bytes(original)
     monkeypatch.setattr(
-        "napari_autoconfig._napari.widget.ask_config_path", lambda parent: str(existing)
+        "napari_autoconfig._napari.export_panel.ask_config_path", lambda parent: str(existing)
     )
     widget["update_config"].native.click()
     updated = existing.read_text()
@@ -364,7 +364,7 @@ def test_save_and_update_config(viewer, widget, qtbot, tmp_path, monkeypatch, ru
     broken = tmp_path / "broken.py"
     broken.write_text("BATCH_SIZE = (\n")
     monkeypatch.setattr(
-        "napari_autoconfig._napari.widget.ask_config_path", lambda parent: str(broken)
+        "napari_autoconfig._napari.export_panel.ask_config_path", lambda parent: str(broken)
     )
     widget["update_config"].native.click()
     assert widget["status"].value.startswith("Error:") and "broken.py" in widget["status"].value

@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import PushButton, TextEdit
+from napari.utils.notifications import show_info
 from qtpy.QtGui import QFontDatabase
-from qtpy.QtWidgets import QFileDialog, QSizePolicy
+from qtpy.QtWidgets import QApplication, QFileDialog, QSizePolicy
 
+from .. import export
+from ..errors import AutoconfigError
+from .guard import guarded
 from .panel import Panel, row
 
 if TYPE_CHECKING:
@@ -68,11 +72,51 @@ class ExportPanel(Panel):
         config.native.setLineWrapMode(config.native.LineWrapMode.NoWrap)
         config.native.setMinimumHeight(4 * config.native.fontMetrics().height())
         config.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
-        buttons["copy"].changed.connect(lambda *_: host.copy_snippet())
-        buttons["save"].changed.connect(lambda *_: host.save_snippet())
-        buttons["update_config"].changed.connect(lambda *_: host.update_existing_config())
+        buttons["copy"].changed.connect(self.copy_snippet)
+        buttons["save"].changed.connect(self.save_snippet)
+        buttons["update_config"].changed.connect(self.update_existing_config)
 
     def show_plan(self, plan: Plan | None) -> None:
         self["config"].value = self.host.snippet
         for name in ("copy", "save", "update_config"):
             self[name].enabled = plan is not None
+
+    # -- the three ways out ------------------------------------------------------------------
+    def _values(self) -> dict[str, object]:
+        host = self.host
+        if host.plan is None:
+            raise AutoconfigError("Fingerprint a dataset first: there is no plan to export yet.")
+        return export.config_values(host.plan, host.result)
+
+    @guarded
+    def copy_snippet(self, *_: Any) -> None:
+        """Put the snippet on the clipboard."""
+        if not self.host.snippet:
+            raise AutoconfigError("Fingerprint a dataset first: there is no snippet to copy yet.")
+        QApplication.clipboard().setText(self.host.snippet)
+        self.host.set_status("Snippet copied to the clipboard.")
+
+    @guarded
+    def save_snippet(self, *_: Any) -> None:
+        """Write the snippet to a new .py or .yaml file chosen in a file dialog."""
+        values = self._values()
+        path = ask_save_path(self.native)
+        if not path:
+            return
+        written = export.save_config(path, values)
+        self.host.set_status(f"Saved {written}.")
+        show_info(f"napari-autoconfig: saved {written}")
+
+    @guarded
+    def update_existing_config(self, *_: Any) -> None:
+        """Update an existing biom3d config in place (atomic, with backup); say what changed."""
+        values = self._values()
+        path = ask_config_path(self.native)
+        if not path:
+            return
+        update = export.update_config(path, values)
+        parts = [f"{key}: {old} -> {new}" for key, old, new in update.changed]
+        parts += [f"{key}: added" for key in update.added]
+        what = "; ".join(parts) if parts else "nothing changed (the values were already these)"
+        self.host.set_status(f"Updated {update.path} ({what}). Backup: {update.backup}")
+        show_info(f"napari-autoconfig: updated {update.path}")

@@ -10,15 +10,24 @@ replaces this pair instead of piling layers up.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from napari.qt.threading import create_worker
+from qtpy.QtCore import QTimer
 
+from ..errors import AutoconfigError
 from ..image_table import ImageRow
 from ..readers import ImageHeader, read_header
+from .guard import guarded, logger
 from .lazy import lazy_array
 from .reader import file_stem
 
+if TYPE_CHECKING:
+    from napari.layers import Image
+
+#: A short pause between two layer additions lets Qt paint and run timers in between.
+TURN_MS = 10
 #: Metadata key marking the layers this plugin opened from its table.
 OPENED_KEY = "napari_autoconfig_opened"
 
@@ -106,3 +115,90 @@ def prepare_pair(row: ImageRow, point_zyx: tuple[float, ...] | None = None) -> O
         if not np.issubdtype(mask_header.dtype, np.integer):
             mask = None  # napari's Labels need integers; the fingerprint refused others anyway
     return OpenedPair(row, image, kwargs, mask, mask_kwargs, centre)
+
+
+class RowOpener:
+    """Opens table rows for the dock widget (``host``), one at a time, each replacing the last.
+
+    The steps run in separate event-loop turns (napari needs tens of milliseconds to add a layer):
+    the worker prepares the pair; the image is added (the boxes move onto it, the previous pair
+    goes); then the mask, the view reset to the image and its middle slice; then the boxes.
+    A newer request makes the steps of an older one stop.
+    """
+
+    def __init__(self, host: Any) -> None:
+        self.host = host
+        self.opened: list = []  # the layers the last opened row added
+        self._token = 0
+
+    @guarded
+    def open(self, row: ImageRow) -> None:
+        """Open the row's image and mask lazily (a worker reads ahead), then put the boxes on it."""
+        self._token += 1
+        token = self._token
+        self.host.set_status(f"Opening {row.image} …")
+        point = tuple(float(v) for v in self.host.viewer.dims.point)
+        worker = create_worker(prepare_pair, row, point, _start_thread=False)
+        worker.returned.connect(lambda pair: self._add_image(pair, token))
+        worker.errored.connect(self._on_open_failed)
+        worker.start()
+
+    @guarded
+    def _on_open_failed(self, exc: Exception) -> None:
+        if isinstance(exc, AutoconfigError):
+            self.host.report_error(str(exc), level="warning")
+        else:
+            logger.error("napari-autoconfig: opening failed", exc_info=exc)
+            self.host.report_error(f"{type(exc).__name__}: {exc}", level="error")
+
+    @guarded
+    def _add_image(self, pair: OpenedPair, token: int) -> None:
+        if token != self._token:  # another row was asked for meanwhile
+            return
+        added = self.host.viewer.add_image(pair.image, **pair.image_kwargs)
+        layers = added if isinstance(added, list) else [added]
+        previous, self.opened = self.opened, list(layers)
+        image = layers[0]
+        if self.host.plan is not None and self.host.boxes.image is not None:
+            # existing boxes move onto the new image before the old one goes: no layer re-added
+            self.host.boxes.show(
+                self.host.plan.patch,
+                self.host.plan.aug_patch,
+                image=image,
+                centre_world=pair.centre_zyx,
+            )
+        for layer in previous:
+            if layer in self.host.viewer.layers:
+                self.host.viewer.layers.remove(layer)
+        QTimer.singleShot(TURN_MS, lambda: self._add_mask(pair, image, token))
+
+    @guarded
+    def _add_mask(self, pair: OpenedPair, image: Image, token: int) -> None:
+        if token != self._token or image not in self.host.viewer.layers:
+            return
+        if pair.mask is not None:
+            self.opened.append(self.host.viewer.add_labels(pair.mask, **pair.mask_kwargs))
+        self.host.boxes.raise_to_top()
+        self.host.viewer.layers.selection.active = image
+        self.host.viewer.reset_view(layers=[image])
+        if image.ndim >= 3:
+            self.host.viewer.dims.set_point(self.host.viewer.dims.ndim - 3, pair.centre_zyx[-3])
+        self.host.images_panel.select(pair.row.index)
+        self.host.set_status(
+            f"Opened {pair.row.image}" + (" and its mask." if pair.mask is not None else ".")
+        )
+        centre = pair.centre_zyx
+
+        def done() -> None:
+            self.host.image_opened.emit(image)
+
+        if self.host.plan is None:
+            done()
+            return
+        QTimer.singleShot(TURN_MS, lambda: self._boxes_on_opened(image, centre, done, token))
+
+    @guarded
+    def _boxes_on_opened(self, image: Image, centre, done, token: int) -> None:
+        if token != self._token or image not in self.host.viewer.layers:
+            return
+        self.host.draw_boxes(image, then=done, centre_world=centre)

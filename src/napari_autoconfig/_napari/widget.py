@@ -33,11 +33,11 @@ from qtpy.QtWidgets import QApplication, QFrame, QScrollArea, QSizePolicy, QTabW
 from .. import export, planner
 from ..errors import AutoconfigError
 from .boxes import AUG_NAME, PATCH_NAME, PatchBoxes, is_box_layer, spatial_ndim, target_image
-from .export_panel import ExportPanel, ask_config_path, ask_save_path, values_first
+from .export_panel import ExportPanel, values_first
 from .folders_panel import LIMIT_NAMES, FoldersPanel
 from .guard import guarded, logger
 from .images_panel import ImagesPanel
-from .opener import OpenedPair, prepare_pair
+from .opener import RowOpener
 from .panel import find_child
 from .results_panel import ResultsPanel
 from .run import Outcome, ProgressRelay, run_fingerprint
@@ -126,8 +126,7 @@ class AutoconfigWidget(Container):
         self.plan: planner.Plan | None = None
         self.worker = None
         self.boxes = PatchBoxes(napari_viewer)
-        self.opened: list = []  # the layers the last opened row added
-        self._open_token = 0
+        self.opener = RowOpener(self)
         self._box_image: Image | None = None  # the image whose events we listen to
         self._stop = threading.Event()
         self._relay = ProgressRelay()
@@ -168,6 +167,11 @@ class AutoconfigWidget(Container):
     def panel(self, kind: type) -> Any:
         """The panel of the given class."""
         return next(p for p in self.panels if isinstance(p, kind))
+
+    @property
+    def images_panel(self) -> ImagesPanel:
+        """The images table's panel (the opener selects the row it opened)."""
+        return self.panel(ImagesPanel)
 
     def closed(self) -> None:
         """Let go of the viewer: the dock was closed (the viewer outlives it).
@@ -298,10 +302,10 @@ class AutoconfigWidget(Container):
         self.plan = plan
         self.snippet = values_first(export.render_python(export.config_values(plan, fp)))
         self._tell("show_plan", plan)
-        self._draw_boxes(then=then)
+        self.draw_boxes(then=then)
 
     # -- boxes ---------------------------------------------------------------------------------
-    def _draw_boxes(
+    def draw_boxes(
         self,
         image: Image | None = None,
         then: Callable[[], None] | None = None,
@@ -372,13 +376,13 @@ class AutoconfigWidget(Container):
         if self.plan is None or image is None or image not in self.viewer.layers:
             return
         centre = np.asarray(image.data_to_world(np.asarray(image.data.shape) / 2 - 0.5))
-        self._draw_boxes(image, centre_world=centre[-spatial_ndim(image) :])
+        self.draw_boxes(image, centre_world=centre[-spatial_ndim(image) :])
 
     @guarded
     def recentre_boxes(self, *_: Any) -> None:
         """Centre both boxes on what the user looks at (slice and camera centre)."""
         if self.boxes.image is None:
-            self._draw_boxes()
+            self.draw_boxes()
         else:
             self.boxes.recentre()
 
@@ -390,7 +394,7 @@ class AutoconfigWidget(Container):
             return
         image = target_image(self.viewer)
         if image is not None and image is not self.boxes.image:
-            self._draw_boxes(image)
+            self.draw_boxes(image)
 
     @guarded
     def _on_layers_changed(self, event: Any = None) -> None:
@@ -403,127 +407,22 @@ class AutoconfigWidget(Container):
     @guarded
     def _after_layers_changed(self) -> None:
         self._layers_pending = False
-        self.opened = [lyr for lyr in self.opened if lyr in self.viewer.layers]
         if self.boxes.image is not None and self.boxes.image not in self.viewer.layers:
             self.boxes.remove()
             self._watch_image(None)
         if self.boxes.image is not None and self.plan is not None and len(self.boxes.layers()) < 2:
-            self._draw_boxes(self.boxes.image)  # the user deleted one box: it comes back
+            self.draw_boxes(self.boxes.image)  # the user deleted one box: it comes back
         elif self.boxes.image is None:
             if self.plan is not None and target_image(self.viewer) is not None:
-                self._draw_boxes()
+                self.draw_boxes()
             else:
                 self.boxes.remove()  # box layers left without an image to sit on
                 self._boxes_shown(None)
 
     # -- opening a row of the images table -----------------------------------------------------
-    @guarded
     def open_row(self, row: ImageRow) -> None:
-        """Open the row's image and mask lazily (a worker reads ahead), then put the boxes on it."""
-        self._open_token += 1
-        token = self._open_token
-        self.set_status(f"Opening {row.image} …")
-        point = tuple(float(v) for v in self.viewer.dims.point)
-        worker = create_worker(prepare_pair, row, point, _start_thread=False)
-        worker.returned.connect(lambda pair: self._add_image(pair, token))
-        worker.errored.connect(self._on_open_failed)
-        worker.start()
-
-    @guarded
-    def _on_open_failed(self, exc: Exception) -> None:
-        if isinstance(exc, AutoconfigError):
-            self.report_error(str(exc), level="warning")
-        else:
-            logger.error("napari-autoconfig: opening failed", exc_info=exc)
-            self.report_error(f"{type(exc).__name__}: {exc}", level="error")
-
-    @guarded
-    def _add_image(self, pair: OpenedPair, token: int) -> None:
-        if token != self._open_token:  # another row was asked for meanwhile
-            return
-        added = self.viewer.add_image(pair.image, **pair.image_kwargs)
-        layers = added if isinstance(added, list) else [added]
-        previous, self.opened = self.opened, list(layers)
-        image = layers[0]
-        if self.plan is not None and self.boxes.image is not None:
-            # existing boxes move onto the new image before the old one goes: no layer re-added
-            self.boxes.show(
-                self.plan.patch, self.plan.aug_patch, image=image, centre_world=pair.centre_zyx
-            )
-        for layer in previous:
-            if layer in self.viewer.layers:
-                self.viewer.layers.remove(layer)
-        QTimer.singleShot(_TURN_MS, lambda: self._add_mask(pair, image, token))
-
-    @guarded
-    def _add_mask(self, pair: OpenedPair, image: Image, token: int) -> None:
-        if token != self._open_token or image not in self.viewer.layers:
-            return
-        if pair.mask is not None:
-            self.opened.append(self.viewer.add_labels(pair.mask, **pair.mask_kwargs))
-        self.boxes.raise_to_top()
-        self.viewer.layers.selection.active = image
-        self.viewer.reset_view(layers=[image])
-        if image.ndim >= 3:
-            self.viewer.dims.set_point(self.viewer.dims.ndim - 3, pair.centre_zyx[-3])
-        self.panel(ImagesPanel).select(pair.row.index)
-        self.set_status(
-            f"Opened {pair.row.image}" + (" and its mask." if pair.mask is not None else ".")
-        )
-        centre = pair.centre_zyx
-
-        def done() -> None:
-            self.image_opened.emit(image)
-
-        if self.plan is None:
-            done()
-            return
-        QTimer.singleShot(_TURN_MS, lambda: self._boxes_on_opened(image, centre, done, token))
-
-    @guarded
-    def _boxes_on_opened(self, image: Image, centre, done, token: int) -> None:
-        if token != self._open_token or image not in self.viewer.layers:
-            return
-        self._draw_boxes(image, then=done, centre_world=centre)
-
-    # -- export --------------------------------------------------------------------------------
-    def _values(self) -> dict[str, object]:
-        if self.plan is None:
-            raise AutoconfigError("Fingerprint a dataset first: there is no plan to export yet.")
-        return export.config_values(self.plan, self.result)
-
-    @guarded
-    def copy_snippet(self, *_: Any) -> None:
-        """Put the snippet on the clipboard."""
-        if not self.snippet:
-            raise AutoconfigError("Fingerprint a dataset first: there is no snippet to copy yet.")
-        QApplication.clipboard().setText(self.snippet)
-        self.set_status("Snippet copied to the clipboard.")
-
-    @guarded
-    def save_snippet(self, *_: Any) -> None:
-        """Write the snippet to a new .py or .yaml file chosen in a file dialog."""
-        values = self._values()
-        path = ask_save_path(self.native)
-        if not path:
-            return
-        written = export.save_config(path, values)
-        self.set_status(f"Saved {written}.")
-        show_info(f"napari-autoconfig: saved {written}")
-
-    @guarded
-    def update_existing_config(self, *_: Any) -> None:
-        """Update an existing biom3d config in place (atomic, with backup); say what changed."""
-        values = self._values()
-        path = ask_config_path(self.native)
-        if not path:
-            return
-        update = export.update_config(path, values)
-        parts = [f"{key}: {old} -> {new}" for key, old, new in update.changed]
-        parts += [f"{key}: added" for key in update.added]
-        what = "; ".join(parts) if parts else "nothing changed (the values were already these)"
-        self.set_status(f"Updated {update.path} ({what}). Backup: {update.backup}")
-        show_info(f"napari-autoconfig: updated {update.path}")
+        """Open the row's image and mask lazily, under the boxes (:class:`.opener.RowOpener`)."""
+        self.opener.open(row)
 
     # -- messages ------------------------------------------------------------------------------
     def set_status(self, text: str) -> None:
