@@ -12,6 +12,7 @@ module                 holds
 ``export_panel.py``    tab "Config": the snippet, Copy, Save as…, Update config…
 ``tables.py``          small read-only tables that sort by value
 ``boxes.py``           the patch and augmentation-patch boxes drawn on an image
+``box_keeper.py``      where the boxes go as the plan, the selection and the layers change
 ``opener.py``          opening a table row: image and mask prepared in a worker
 ``lazy.py``            a file as a dask array read plane by plane through the core's readers
 ``run.py``             the fingerprinting worker's body (never raises)

@@ -201,4 +201,4 @@ class RowOpener:
     def _boxes_on_opened(self, image: Image, centre, done, token: int) -> None:
         if token != self._token or image not in self.host.viewer.layers:
             return
-        self.host.draw_boxes(image, then=done, centre_world=centre)
+        self.host.keeper.draw(image, then=done, centre_world=centre)

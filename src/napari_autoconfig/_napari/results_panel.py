@@ -108,7 +108,7 @@ class ResultsPanel(Panel):
         self._result: Fingerprint | None = None
         self._plan: planner.Plan | None = None
         self._image: Image | None = None
-        self["recentre"].changed.connect(lambda *_: host.recentre_boxes())
+        self["recentre"].changed.connect(lambda *_: host.keeper.recentre())
         for table in (self["summary"], self["plan_table"]):
             table.native.setVisible(False)
 

@@ -5,7 +5,8 @@ Nothing here computes a number. The fingerprint comes from
 file, cancellable: :mod:`.run`), the plan from :func:`napari_autoconfig.planner.make_plan` (re-run
 at once from the cached fingerprint when a limit changes), the snippet and config files from
 :mod:`napari_autoconfig.export`, the per-image rows from :mod:`napari_autoconfig.image_table`,
-the boxes from :mod:`.boxes`.
+the boxes from :mod:`.boxes`, kept on an image by :mod:`.box_keeper`; table rows open through
+:mod:`.opener`.
 
 The widget is assembled from panels (:mod:`.panel`), listed in :data:`PANELS`: the folders and
 limits panel on top, the others as tabs. It owns the state (``result``, ``plan``, ``snippet``,
@@ -20,19 +21,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from magicgui.widgets import Container
-from napari.layers import Image
 from napari.qt.threading import create_worker
 from napari.utils import progress as napari_progress
 from napari.utils.notifications import show_error, show_info, show_warning
 from psygnal import Signal as PsygnalSignal
-from qtpy.QtCore import QEvent, QObject, QSize, QTimer
+from qtpy.QtCore import QEvent, QObject, QSize
 from qtpy.QtWidgets import QApplication, QFrame, QScrollArea, QSizePolicy, QTabWidget
 
 from .. import export, planner
 from ..errors import AutoconfigError
-from .boxes import AUG_NAME, PATCH_NAME, PatchBoxes, is_box_layer, spatial_ndim, target_image
+from .box_keeper import BoxKeeper
 from .export_panel import ExportPanel, values_first
 from .folders_panel import LIMIT_NAMES, FoldersPanel
 from .guard import guarded, logger
@@ -50,10 +49,6 @@ if TYPE_CHECKING:
 
 #: The panels, in order: a panel without a title sits on top, the others are tabs.
 PANELS = (FoldersPanel, ResultsPanel, ImagesPanel, ExportPanel)
-#: Image-layer events after which the boxes are placed again (the image moved or changed).
-_IMAGE_EVENTS = ("data", "scale", "translate", "affine")
-#: A short pause between two layer additions lets Qt paint and run timers in between.
-_TURN_MS = 10
 
 
 class _Tabs(QTabWidget):
@@ -125,28 +120,18 @@ class AutoconfigWidget(Container):
         self.result_folders: tuple[Path | None, Path | None] = (None, None)
         self.plan: planner.Plan | None = None
         self.worker = None
-        self.boxes = PatchBoxes(napari_viewer)
+        self.keeper = BoxKeeper(self)
+        self.boxes = self.keeper.boxes
         self.opener = RowOpener(self)
-        self._box_image: Image | None = None  # the image whose events we listen to
         self._stop = threading.Event()
         self._relay = ProgressRelay()
         self._relay.step.connect(self._on_step)
         self._bar: napari_progress | None = None
-        self._layers_pending = False
 
         self["fingerprint"].changed.connect(self.start)
         self["cancel"].changed.connect(self.request_cancel)
         for name in LIMIT_NAMES:
             self[name].changed.connect(self._on_limits_changed)
-        layers = napari_viewer.layers
-        self._connections = [
-            (layers.selection.events.active, self._on_active_layer),
-            (layers.events.inserted, self._on_layers_changed),
-            (layers.events.removed, self._on_layers_changed),
-            (layers.events.changed, self._on_layers_changed),
-        ]
-        for emitter, slot in self._connections:
-            emitter.connect(slot)
         # napari's close button takes the widget out of its dock (parent None) without deleting
         # it; closing the viewer deletes it. Either way the widget is done.
         self._dock_watcher = _DockWatcher(self.closed)
@@ -183,12 +168,10 @@ class AutoconfigWidget(Container):
             return
         self._alive = False
         self._stop.set()
-        for emitter, slot in self._connections:
-            emitter.disconnect(slot)
-        self._watch_image(None)
-        self.boxes.close()
+        self.keeper.close()
 
-    def _tell(self, hook: str, *args: Any) -> None:
+    def tell(self, hook: str, *args: Any) -> None:
+        """Call the hook ``hook`` on every panel."""
         for panel in self.panels:
             getattr(panel, hook)(*args)
 
@@ -202,7 +185,7 @@ class AutoconfigWidget(Container):
         images, masks = form.folders()
         form.remember()
         self._stop.clear()
-        self._tell("set_running", True)
+        self.tell("set_running", True)
         form.set_progress(0, 1)
         self.set_status(f"Reading the headers of {images} …")
         worker = create_worker(
@@ -241,7 +224,7 @@ class AutoconfigWidget(Container):
             if self.result.skipped:
                 msg += f" Skipped {len(self.result.skipped)} file(s) no reader claims."
             self.set_status(msg)
-            self._tell("show_result", self.result)
+            self.tell("show_result", self.result)
             self.replan(then=lambda: self.run_finished.emit("done"))
         elif outcome.cancelled is not None:
             kept = "the previous result is kept" if self.result is not None else "no result yet"
@@ -266,7 +249,7 @@ class AutoconfigWidget(Container):
             self._bar.close()
             self._bar = None
         if self._alive:
-            self._tell("set_running", False)
+            self.tell("set_running", False)
 
     # -- planning ------------------------------------------------------------------------------
     @guarded
@@ -291,133 +274,16 @@ class AutoconfigWidget(Container):
         except (AutoconfigError, AssertionError, ValueError) as exc:
             # Nothing stale may stay exportable: the shown plan would not match the form.
             self.plan, self.snippet = None, ""
-            self.boxes.remove()
-            self._watch_image(None)
-            self._tell("show_plan", None)
-            self._tell("show_boxes", None)
+            self.keeper.clear()
+            self.tell("show_plan", None)
             self.report_error(f"These limits cannot be used: {exc}", level=None)
             if then is not None:
                 then()
             return
         self.plan = plan
         self.snippet = values_first(export.render_python(export.config_values(plan, fp)))
-        self._tell("show_plan", plan)
-        self.draw_boxes(then=then)
-
-    # -- boxes ---------------------------------------------------------------------------------
-    def draw_boxes(
-        self,
-        image: Image | None = None,
-        then: Callable[[], None] | None = None,
-        centre_world: Any = None,
-    ) -> None:
-        """Draw the boxes on ``image`` (default: the target image), then tell the panels.
-
-        Adding a layer costs napari about 50-70 ms on the GUI thread; when both box layers are
-        new the second is added in a later event-loop turn so the GUI never stalls for both.
-        """
-        image = image if image is not None else target_image(self.viewer)
-        if self.plan is None or image is None:
-            self._boxes_shown(then)
-            return
-        plan, k = self.plan, spatial_ndim(image)
-        if self.boxes.has_layer(AUG_NAME, k) or self.boxes.has_layer(PATCH_NAME, k):
-            self.boxes.show(plan.patch, plan.aug_patch, image=image, centre_world=centre_world)
-            self._boxes_shown(then)
-            return
-        self.boxes.show(
-            plan.patch, plan.aug_patch, image=image, centre_world=centre_world, names=(AUG_NAME,)
-        )
-        QTimer.singleShot(_TURN_MS, lambda: self._second_box(image, then))
-
-    @guarded
-    def _second_box(self, image: Image, then: Callable[[], None] | None) -> None:
-        try:
-            if self.plan is not None and image in self.viewer.layers and image is self.boxes.image:
-                plan = self.plan
-                self.boxes.show(plan.patch, plan.aug_patch, image=image, names=(PATCH_NAME,))
-        finally:
-            self._boxes_shown(then)
-
-    def _boxes_shown(self, then: Callable[[], None] | None) -> None:
-        image = self.boxes.image if self.boxes.image in self.viewer.layers else None
-        self._watch_image(image)
-        self._tell("show_boxes", image)
-        if then is not None:
-            then()
-
-    def _watch_image(self, image: Image | None) -> None:
-        """Listen to the image under the boxes: renamed, moved or given new data."""
-        old = self._box_image
-        if old is image:
-            return
-        if old is not None:
-            old.events.name.disconnect(self._on_image_renamed)
-            for name in _IMAGE_EVENTS:
-                getattr(old.events, name).disconnect(self._on_image_changed)
-        self._box_image = image
-        if image is not None:
-            image.events.name.connect(self._on_image_renamed)
-            for name in _IMAGE_EVENTS:
-                getattr(image.events, name).connect(self._on_image_changed)
-
-    @guarded
-    def _on_image_renamed(self, event: Any = None) -> None:
-        self._tell("show_boxes", self._box_image)
-
-    @guarded
-    def _on_image_changed(self, event: Any = None) -> None:
-        # the image got new data or moved: place the boxes again, after napari's own handlers
-        QTimer.singleShot(0, self._replace_boxes)
-
-    @guarded
-    def _replace_boxes(self) -> None:
-        image = self._box_image
-        if self.plan is None or image is None or image not in self.viewer.layers:
-            return
-        centre = np.asarray(image.data_to_world(np.asarray(image.data.shape) / 2 - 0.5))
-        self.draw_boxes(image, centre_world=centre[-spatial_ndim(image) :])
-
-    @guarded
-    def recentre_boxes(self, *_: Any) -> None:
-        """Centre both boxes on what the user looks at (slice and camera centre)."""
-        if self.boxes.image is None:
-            self.draw_boxes()
-        else:
-            self.boxes.recentre()
-
-    # -- viewer events -------------------------------------------------------------------------
-    @guarded
-    def _on_active_layer(self, event: Any = None) -> None:
-        layer = self.viewer.layers.selection.active
-        if self.plan is None or layer is None or is_box_layer(layer):
-            return
-        image = target_image(self.viewer)
-        if image is not None and image is not self.boxes.image:
-            self.draw_boxes(image)
-
-    @guarded
-    def _on_layers_changed(self, event: Any = None) -> None:
-        # Never change the layer list inside its own event (napari may be removing several
-        # layers, some of them ours): look again once napari is done.
-        if not self._layers_pending:
-            self._layers_pending = True
-            QTimer.singleShot(0, self._after_layers_changed)
-
-    @guarded
-    def _after_layers_changed(self) -> None:
-        self._layers_pending = False
-        if self.boxes.image is not None and self.boxes.image not in self.viewer.layers:
-            self.boxes.remove()
-            self._watch_image(None)
-        if self.boxes.image is not None and self.plan is not None and len(self.boxes.layers()) < 2:
-            self.draw_boxes(self.boxes.image)  # the user deleted one box: it comes back
-        elif self.boxes.image is None:
-            if self.plan is not None and target_image(self.viewer) is not None:
-                self.draw_boxes()
-            else:
-                self.boxes.remove()  # box layers left without an image to sit on
-                self._boxes_shown(None)
+        self.tell("show_plan", plan)
+        self.keeper.draw(then=then)
 
     # -- opening a row of the images table -----------------------------------------------------
     def open_row(self, row: ImageRow) -> None:
