@@ -1,11 +1,15 @@
-"""Make resources/screenshot.png: the widget docked, the sample fingerprinted, boxes on the volume.
+"""Make resources/screenshot.png: the sample fingerprinted on a laptop-sized window.
 
 Run it from the repository (it needs a display; on a headless machine use a virtual one)::
 
-    xvfb-run -a python resources/make_screenshot.py
+    xvfb-run -a -s "-screen 0 1366x768x24" python resources/make_screenshot.py [W H [OUT [TAB]]]
 
-It does what a user does: File > Open Sample (the bundled nuclei volume and mask), Plugins >
-Auto-configuration, the sample's folders, Fingerprint; then it takes a picture of the whole window.
+It does what a user does, with the default limits: File > Open Sample, Plugins >
+Auto-configuration, the sample's folders, Fingerprint; then, in the Images tab, it opens the
+flagged image with one click. The window is 1366 x 768 (a common laptop screen) unless told
+otherwise (give the virtual screen that size too: the dock sizes itself to the window). The folders
+are given relative to ``resources/``, so no machine path shows. TAB ("Plan", "Images", "Config")
+is the tab shown.
 """
 
 from __future__ import annotations
@@ -19,9 +23,8 @@ from pathlib import Path
 import napari
 from qtpy.QtWidgets import QApplication
 
-from napari_autoconfig.sample import sample_folder
-
-OUT = Path(__file__).resolve().parent / "screenshot.png"
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "screenshot.png"
 
 
 def wait_for(condition, timeout: float = 120.0) -> None:
@@ -34,19 +37,25 @@ def wait_for(condition, timeout: float = 120.0) -> None:
         time.sleep(0.01)
 
 
-def main() -> int:
+def settle(seconds: float = 0.5) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        QApplication.processEvents()
+        time.sleep(0.02)
+
+
+def main(width: int = 1366, height: int = 768, out: Path = OUT, tab: str = "Images") -> int:
     # Do not read or overwrite the user's remembered folders and limits.
     os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="napari-autoconfig-shot-")
+    os.chdir(HERE)  # relative folders: the screenshot shows "sample/images", no machine path
     viewer = napari.Viewer(show=True, title="napari-autoconfig")
-    viewer.window.resize(1500, 950)
+    viewer.window._qt_window.showNormal()
+    viewer.window.resize(width, height)
     viewer.open_sample("napari-autoconfig", "nuclei")
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-autoconfig", "Auto-configuration")
-    folder = sample_folder()
-    widget["images"].value = folder / "images"
-    widget["masks"].value = folder / "masks"
-    widget["max_dims"].value = (64, 64, 64)  # a patch smaller than the sample volume, to see it
-    image = next(lyr for lyr in viewer.layers if type(lyr).__name__ == "Image")
-    viewer.layers.selection.active = image
+    # the line edits themselves: the folder fields would show the absolute path
+    widget["images"].line_edit.value = "sample/images"
+    widget["masks"].line_edit.value = "sample/masks"
 
     done: list[str] = []
     widget.run_finished.connect(done.append)
@@ -56,20 +65,29 @@ def main() -> int:
         print(widget["status"].value, file=sys.stderr)
         return 1
 
-    # The mask hides the boxes in 3D; the volume alone shows them best.
-    next(lyr for lyr in viewer.layers if type(lyr).__name__ == "Labels").visible = False
-    viewer.dims.ndisplay = 3
-    viewer.scene.camera.angles = (-15, 35, 130)
-    viewer.scene.camera.zoom *= 0.7
-    wait_for(lambda: True)
-    for _ in range(20):
-        QApplication.processEvents()
-        time.sleep(0.02)
-    viewer.screenshot(str(OUT), canvas_only=False, flash=False)
-    print(f"wrote {OUT}")
+    # The Images tab, and the flagged image opened under its boxes.
+    widget.tabs.setCurrentIndex(1)
+    panel = next(p for p in widget.panels if p.title == "Images")
+    flagged = next(row for row in panel.rows if row.flagged)
+    panel.select(flagged.index)
+    opened: list = []
+    widget.image_opened.connect(opened.append)
+    widget["open"].native.click()
+    wait_for(lambda: bool(opened))
+    widget.tabs.setCurrentIndex([p.title for p in widget.panels if p.title].index(tab))
+    settle(1.0)
+    print("dock widget", widget.native.sizeHint(), "min", widget.native.minimumSizeHint())
+    for p in widget.panels:
+        print(p.title or "top", p.native.sizeHint(), p.native.minimumSizeHint())
+    viewer.screenshot(str(out), canvas_only=False, flash=False)
+    print(f"wrote {out}")
     viewer.close()
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    args = sys.argv[1:]
+    size = (int(args[0]), int(args[1])) if len(args) >= 2 else (1366, 768)
+    raise SystemExit(
+        main(*size, Path(args[2]) if len(args) >= 3 else OUT, *(args[3:4] or ["Images"]))
+    )

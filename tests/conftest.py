@@ -1,7 +1,7 @@
-"""Shared fixtures for the widget tests: a real dataset on disk, the widget docked via the manifest.
+"""Fixtures every test gets: the widget's remembered settings kept out of the user's config folder.
 
-The GUI tests run under pytest-xvfb (a virtual X server): napari renders there with Mesa's software
-OpenGL. One small anisotropic dataset is written once per session and shared by the widget tests.
+Test data writers live in ``tests/datafiles.py``; the GUI's fixtures in
+``tests/_napari/conftest.py``.
 """
 
 from __future__ import annotations
@@ -10,14 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from datafiles import write_dataset
-
-
-@pytest.fixture(scope="session")
-def dataset(tmp_path_factory) -> tuple[Path, Path]:
-    """The shared anisotropic 3D dataset (images folder, masks folder)."""
-    return write_dataset(tmp_path_factory.mktemp("dataset"))
-
 
 @pytest.fixture(autouse=True)
 def isolated_config(tmp_path, monkeypatch) -> Path:
@@ -25,21 +17,3 @@ def isolated_config(tmp_path, monkeypatch) -> Path:
     config = tmp_path / "xdg-config"
     monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
     return config
-
-
-def dock_widget(viewer):
-    """Dock the widget the way a user does: through the manifest, from the Plugins menu."""
-    _dock, widget = viewer.window.add_plugin_dock_widget("napari-autoconfig", "Auto-configuration")
-    return widget
-
-
-def run_and_wait(qtbot, widget, timeout: int = 60_000) -> str:
-    """Click Fingerprint and wait until the run has ended; return how it ended."""
-    outcomes: list[str] = []
-    widget.run_finished.connect(outcomes.append)
-    try:
-        widget["fingerprint"].native.click()
-        qtbot.waitUntil(lambda: bool(outcomes) and widget.worker is None, timeout=timeout)
-    finally:
-        widget.run_finished.disconnect(outcomes.append)
-    return outcomes[0]

@@ -102,6 +102,51 @@ def write_dataset(folder: Path, shapes=SHAPES_ZYX, seed: int = 0) -> tuple[Path,
     return images, masks
 
 
+def write_case(
+    images: Path,
+    masks: Path,
+    name: str,
+    shape,
+    mask_value: int = 1,
+    empty: bool = False,
+    dtype=np.uint8,
+    spacing_zyx=SPACING_ZYX,
+):
+    """One ImageJ image and its mask (a cuboid of ``mask_value``, or none); return both arrays."""
+    rng = np.random.default_rng(len(name) + shape[0])
+    image = rng.integers(10, 60, shape, dtype=np.uint16).astype(dtype)
+    mask = np.zeros(shape, np.uint8)
+    if not empty:
+        z, y, x = (max(1, s // 4) for s in shape)
+        mask[z : 3 * z, y : 3 * y, x : 3 * x] = mask_value
+        image[mask > 0] += 100
+    write_imagej(images / name, image, spacing_zyx)
+    write_imagej(masks / name, mask, spacing_zyx)
+    return image, mask
+
+
+#: The odd dataset: three ordinary volumes, one thinner than the patch, one with an empty mask.
+ODD_SHAPES_ZYX = {
+    "a.tif": (24, 64, 64),
+    "b.tif": (26, 70, 66),
+    "c.tif": (24, 66, 64),
+    "empty.tif": (24, 64, 64),
+    "thin.tif": (4, 64, 64),
+}
+
+
+def write_odd_dataset(folder: Path) -> tuple[Path, Path, dict]:
+    """Write the odd dataset's images/ and masks/; return both folders and {name: (image, mask)}."""
+    images, masks = folder / "images", folder / "masks"
+    images.mkdir(parents=True)
+    masks.mkdir(parents=True)
+    kept = {
+        name: write_case(images, masks, name, shape, empty=name == "empty.tif")
+        for name, shape in ODD_SHAPES_ZYX.items()
+    }
+    return images, masks, kept
+
+
 def biom3d_statistics(
     images: list[Path], masks: list[Path], num_samples: int = 10000, seed: int = 42
 ) -> tuple[float, float, float, float]:

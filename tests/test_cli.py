@@ -13,7 +13,7 @@ import pytest
 
 from datafiles import write_imagej
 from napari_autoconfig.cli import main
-from napari_autoconfig.sample import sample_folder
+from napari_autoconfig.sample import SAMPLE_SHAPES_ZYX, sample_folder
 
 
 def _run(capsys, *args):
@@ -53,12 +53,24 @@ def test_sample_runs_as_a_module_and_prints_json():
         "pool",
     ):
         assert key in record
-    assert record["num_images"] == 3
-    assert record["median_size"] == [52, 232, 232]
+    assert record["num_images"] == len(SAMPLE_SHAPES_ZYX)
+    assert record["median_size"] == [int(v) for v in np.median(SAMPLE_SHAPES_ZYX, axis=0)]
     assert record["median_spacing"] == [0.5, 0.5, 2.0]  # biom3d's (x, y, z)
     assert 20 < record["mean"] < 200 and record["perc_005"] < record["perc_995"]
     assert all(isinstance(v, int) for v in record["patch"] + record["pool"] + record["aug_patch"])
     assert "sample" in result.stderr
+    # One entry per image, in dataset order; the sample's thin volume is flagged.
+    images = record["images"]
+    assert [entry["image"] for entry in images] == [
+        f"nuclei_{i:02d}.tif" for i in range(1, len(SAMPLE_SHAPES_ZYX) + 1)
+    ]
+    assert [entry["shape_zyx"] for entry in images] == [list(s) for s in SAMPLE_SHAPES_ZYX]
+    thin = [entry for entry in images if entry["shape_zyx"][0] < record["patch"][0]]
+    assert len(thin) == 1 and thin[0]["flags"] == [
+        f"smaller than the patch along z ({thin[0]['shape_zyx'][0]} < {record['patch'][0]}): "
+        "training pads it"
+    ]
+    assert all(not entry["flags"] for entry in images if entry not in thin)
 
 
 def test_default_output_is_the_snippet_with_a_summary(capsys):
@@ -69,9 +81,12 @@ def test_default_output_is_the_snippet_with_a_summary(capsys):
     assert "MEDIAN_SPACING = [0.5, 0.5, 2.0]" in out
     assert "CLIPPING_BOUNDS = [" in out and "INTENSITY_MOMENTS = [" in out
     # The summary is fingerprint.describe's sentences, each as a comment line.
-    assert "# Images: 3 (with masks)\n" in out
-    assert "# Median size (z, y, x): 52 x 232 x 232 voxels\n" in out
-    assert "note:" not in out  # the sample's patch fits inside its images
+    z, y, x = (int(v) for v in np.median(SAMPLE_SHAPES_ZYX, axis=0))
+    assert f"# Images: {len(SAMPLE_SHAPES_ZYX)} (with masks)\n" in out
+    assert f"# Median size (z, y, x): {z} x {y} x {x} voxels\n" in out
+    # the sample's thin volume is thinner than the patch: said once, naming it
+    (note,) = [line for line in out.splitlines() if line.startswith("# note:")]
+    assert "larger than 1 of 4 image(s)" in note and "nuclei_04.tif" in note
 
 
 def test_median_without_files(capsys):
@@ -409,3 +424,31 @@ def test_objects_need_masks(tmp_path, capsys):
     assert status == 2 and "give IMAGES and --masks" in err
     status, _, err = _run(capsys, "--median", "8", "64", "64", "--objects")
     assert status == 2 and "--objects" in err
+
+
+def test_per_image_prints_one_row_per_image_with_its_flags(tmp_path, capsys):
+    images = _tiff_folder(tmp_path / "imgs", [(20, 64, 64), (22, 64, 64), (6, 64, 64)])
+    status, out, _ = _run(capsys, str(images), "--json")
+    assert status == 0
+    record = json.loads(out)
+    patch_z = record["patch"][0]
+    assert patch_z > 6
+    entries = record["images"]
+    assert [e["shape_zyx"] for e in entries] == [[20, 64, 64], [22, 64, 64], [6, 64, 64]]
+    assert entries[0]["spacing_zyx"] == [2.0, 0.5, 0.5] and entries[0]["unit"] == "micron"
+    assert entries[0]["mask"] is None and entries[0]["foreground_percent"] is None
+    too_small = f"smaller than the patch along z (6 < {patch_z}): training pads it"
+    assert entries[2]["flags"] == [too_small]
+    assert entries[0]["flags"] == entries[1]["flags"] == []
+
+    status, out, _ = _run(capsys, str(images), "--per-image")
+    assert status == 0
+    header, *rows = out.strip().splitlines()
+    assert header.split()[:2] == ["image", "flags"] and header.split()[-1] == "mask"
+    assert [row.split()[0] for row in rows] == ["img_0.tif", "img_1.tif", "img_2.tif"]
+    assert too_small in rows[2]
+    assert "smaller than the patch" not in rows[0] + rows[1]
+    assert "PATCH_SIZE" not in out  # the table instead of the config
+
+    status, out, _ = _run(capsys, "--median", "40", "100", "100", "--json")
+    assert json.loads(out)["images"] == []

@@ -172,6 +172,11 @@ def _parser() -> argparse.ArgumentParser:
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print one JSON object")
     output.add_argument("--yaml", action="store_true", help="print the config as YAML")
+    output.add_argument(
+        "--per-image",
+        action="store_true",
+        help="print one row per image (shape, spacing, foreground, flags) instead of the config",
+    )
     parser.add_argument(
         "--save", type=Path, metavar="FILE", help="write the config to a new .py (or .yaml) file"
     )
@@ -319,12 +324,22 @@ def _objects(args: argparse.Namespace, fingerprint: Fingerprint, plan: Plan):
     )
 
 
+def _image_rows(args: argparse.Namespace, plan: Plan, fingerprint: Fingerprint | None) -> tuple:
+    """The per-image rows (empty without a fingerprint), paths relative to the given folders."""
+    if fingerprint is None:
+        return ()
+    from .image_table import image_rows
+
+    return image_rows(fingerprint, plan, args.images, args.masks)
+
+
 def _json(
     plan: Plan,
     fingerprint: Fingerprint | None,
     values: dict,
     memory: MemoryEstimate | None = None,
     objects: dict | None = None,
+    rows: Sequence = (),
 ) -> str:
     fp = fingerprint
     record = {
@@ -348,6 +363,7 @@ def _json(
         "skipped": [str(p) for p in fp.skipped] if fp else [],
         "config": values,
         "gpu_memory": memory.as_dict() if memory is not None else None,
+        "images": [row.as_dict() for row in rows],
     }
     if objects is not None:  # --objects: counts and extents (z, y, x) of the masks' objects
         record["objects"] = objects
@@ -460,7 +476,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         added = f"; added {', '.join(update.added)}" if update.added else ""
         notes.append(f"Updated {update.path} ({changes}{added}); backup in {update.backup}")
     if args.json:
-        print(_json(plan, fingerprint, values, _estimate_or_none(memory), objects_record))
+        rows = _image_rows(args, plan, fingerprint)
+        print(_json(plan, fingerprint, values, _estimate_or_none(memory), objects_record, rows))
+    elif args.per_image:
+        from .image_table import rows_text
+
+        print(rows_text(_image_rows(args, plan, fingerprint)))
     elif args.yaml:
         print(gpu_note + render_yaml(values), end="")
     else:

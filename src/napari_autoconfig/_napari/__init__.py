@@ -1,1 +1,34 @@
-"""The napari side of the plugin: widget panels, layers drawn on the viewer, plots."""
+"""The napari side of napari-autoconfig: the only part of the package that imports napari or Qt.
+
+=====================  =================================================================
+module                 holds
+=====================  =================================================================
+``widget.py``          the dock widget: assembles the panels, owns the state (fingerprint,
+                       plan, snippet, boxes, opened image), wires the worker and the viewer
+``panel.py``           ``Panel``: what every part of the dock is, and the hooks it gets
+``folders_panel.py``   folders, limits, Fingerprint / Cancel, progress, status (on top)
+``results_panel.py``   tab "Plan": summary and plan tables, the reasons in words
+``images_panel.py``    tab "Images": the per-image table, Only flagged, Open, CSV
+``export_panel.py``    tab "Config": the snippet, Copy, Save as…, Update config…
+``tables.py``          small read-only tables that sort by value
+``boxes.py``           the patch and augmentation-patch boxes drawn on an image
+``box_keeper.py``      where the boxes go as the plan, the selection and the layers change
+``opener.py``          opening a table row: image and mask prepared in a worker
+``lazy.py``            a file as a dask array read plane by plane through the core's readers
+``run.py``             the fingerprinting worker's body (never raises)
+``guard.py``           the decorator that keeps exceptions out of Qt slots
+``histogram.py``       the foreground intensity histogram (matplotlib), clip bounds, mean ± std
+``preview.py``         the normalisation preview: a lazy ``normalized`` layer over the image
+``objects_panel.py``   the masks' objects against the patch, the largest one outlined
+``memory_panel.py``    the GPU memory of one training step, and the GPU budget field's plan
+``reader.py``          the npe2 reader (NIfTI, MetaImage, NRRD at their spacing)
+``sample_data.py``     the npe2 sample (one volume of the bundled dataset and its mask)
+``settings.py``        the folders and limits remembered between launches
+=====================  =================================================================
+
+Adding a panel (a histogram, a memory estimate...): write one file with a subclass of
+:class:`~.panel.Panel` (a ``title`` makes it a tab; its children get names, reachable from the dock
+as ``widget["name"]``), override the hooks it needs (``show_result``, ``show_plan``,
+``show_boxes``, ``set_running``) and read the state from ``self.host`` (``host.result``,
+``host.plan``, ``host.viewer``); then add its class to ``PANELS`` in ``widget.py``.
+"""

@@ -8,9 +8,9 @@ volume in micrometres. Point the widget's folders at :func:`napari_autoconfig.sa
 
 from __future__ import annotations
 
-from ._reader import LayerData, layer_data
-from .readers import image_suffix, read_header
-from .sample import sample_folder
+from ..readers import image_suffix, read_header
+from ..sample import sample_folder
+from .reader import LayerData, layer_data
 
 
 def make_sample_data() -> list[LayerData]:

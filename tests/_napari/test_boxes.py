@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from napari.utils.transforms import Affine
 
-from napari_autoconfig._overlay import (
+from napari_autoconfig._napari.boxes import (
     AUG_COLOR,
     AUG_NAME,
     PATCH_COLOR,

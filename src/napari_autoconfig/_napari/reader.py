@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .readers import ImageHeader, image_suffix, read_array, read_header
+from ..readers import ImageHeader, image_suffix, read_array, read_header
 
 # The formats napari cannot open by itself; TIFF and .npy stay with napari's builtins.
 READER_SUFFIXES: tuple[str, ...] = (".nii", ".nii.gz", ".mha", ".mhd", ".nrrd", ".nhdr")
@@ -85,7 +85,7 @@ def layer_data(header: ImageHeader) -> LayerData:
     data = read_array(header)
     kind = layer_type(header)
     kwargs: dict = {
-        "name": _stem(header.path),
+        "name": file_stem(header.path),
         "metadata": {
             "unit": header.unit,
             "spacing_xyz": header.spacing_xyz,
@@ -117,7 +117,7 @@ def _claimed(path: str | Path) -> bool:
     return image_suffix(path) in READER_SUFFIXES
 
 
-def _stem(path: Path) -> str:
+def file_stem(path: Path) -> str:
     """The file name without its image suffix ("brain" for brain.nii.gz)."""
     suffix = image_suffix(path) or path.suffix
     return path.name[: len(path.name) - len(suffix)]

@@ -159,13 +159,16 @@ class PatchBoxes:
 
         layer.events.affine.connect(on_affine)
         self._handlers.append((layer, on_affine))
-        # Adding a layer selects it; give the selection back to the user's image.
-        selection = list(self.viewer.layers.selection)
-        active = self.viewer.layers.selection.active
-        self.viewer.layers.append(layer)
-        self.viewer.layers.selection.clear()
-        self.viewer.layers.selection.update(selection)
-        self.viewer.layers.selection.active = active
+        # Adding a layer selects it; give the selection back to the user's image (only layers
+        # still in the list: napari may still hold one it is removing).
+        layers = self.viewer.layers
+        selection = [lyr for lyr in layers.selection if lyr in layers]
+        active = layers.selection.active
+        layers.append(layer)
+        layers.selection.clear()
+        layers.selection.update(selection)
+        if active in layers:
+            layers.selection.active = active
         return layer
 
     # -- placing ----------------------------------------------------------------------------
@@ -226,6 +229,12 @@ class PatchBoxes:
         if not isinstance(viewer.layers.selection.active, Image):
             return
         self.recentre(np.asarray(event.position, dtype=float))
+
+    def raise_to_top(self) -> None:
+        """Move the box layers above every other layer (an image added later would hide them)."""
+        layers = self.viewer.layers
+        for layer in self.layers():
+            layers.move(layers.index(layer), len(layers))
 
     def remove(self) -> None:
         """Remove both box layers from the viewer."""
@@ -292,8 +301,14 @@ class PatchBoxes:
                     continue
                 if tuple(layer.data.shape) != tuple(size_k):
                     layer.data = _box_data(size_k)
-                for key, value in placement.items():
-                    setattr(layer, key, value)
+                # each change costs napari a refresh (tens of ms): change only what moved
+                if not np.allclose(layer.scale, placement["scale"]):
+                    layer.scale = placement["scale"]
+                if not np.allclose(layer.translate, placement["translate"]):
+                    layer.translate = placement["translate"]
+                wanted = placement["affine"].affine_matrix
+                if not np.allclose(layer.affine.affine_matrix, wanted):
+                    layer.affine = placement["affine"]
         finally:
             self._placing = False
             self.viewer.dims.point = point

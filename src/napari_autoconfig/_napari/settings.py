@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_atomic
+from ..atomic import write_atomic
 
 APP_FOLDER = "napari-autoconfig"
 FILE_NAME = "settings.json"

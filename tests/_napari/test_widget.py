@@ -12,18 +12,16 @@ import numpy as np
 import pytest
 from qtpy.QtWidgets import QApplication
 
-from conftest import dock_widget, run_and_wait
 from datafiles import MEDIAN_ZYX, SPACING_ZYX, write_dataset
 from napari_autoconfig import planner
-from napari_autoconfig._overlay import (
+from napari_autoconfig._napari.boxes import (
     AUG_NAME,
     PATCH_NAME,
     box_world_bounds,
     is_box_layer,
     target_image,
 )
-from napari_autoconfig._settings import settings_path
-from napari_autoconfig.fingerprint import describe
+from napari_autoconfig._napari.settings import settings_path
 
 SCALE = np.array(SPACING_ZYX)
 TRANSLATE = np.array([10.0, 3.0, -2.0])
@@ -35,7 +33,7 @@ def viewer(make_napari_viewer):
 
 
 @pytest.fixture
-def widget(viewer, dataset):
+def widget(viewer, dataset, dock_widget):
     """The docked widget pointed at the shared dataset, with one anisotropic volume open."""
     rng = np.random.default_rng(1)
     viewer.add_image(
@@ -48,13 +46,27 @@ def widget(viewer, dataset):
     return w
 
 
+def rows(table) -> list[list[str]]:
+    """The text of a table's rows, as the user reads them."""
+    view = table.native
+    return [
+        [view.item(r, c).text() if view.item(r, c) else "" for c in range(view.columnCount())]
+        for r in range(view.rowCount())
+    ]
+
+
+def cells(table) -> dict[str, str]:
+    """A two-column table as {title: value}."""
+    return {row[0]: row[1] for row in rows(table)}
+
+
 def box(viewer, name):
     (layer,) = [lyr for lyr in viewer.layers if lyr.name == name]
     return layer
 
 
-def test_fingerprint_shows_numbers_snippet_and_boxes(viewer, widget, qtbot):
-    assert run_and_wait(qtbot, widget) == "done"
+def test_fingerprint_shows_numbers_snippet_and_boxes(viewer, widget, qtbot, run_and_wait):
+    assert run_and_wait(widget) == "done"
 
     fp = widget.result
     assert fp.median_zyx == MEDIAN_ZYX
@@ -64,12 +76,20 @@ def test_fingerprint_shows_numbers_snippet_and_boxes(viewer, widget, qtbot):
     assert widget.plan.aug_patch == expected.aug_patch
     assert widget.plan.batch == expected.batch == 16
 
-    text = widget["results"].value
-    assert "Median size (z, y, x): 22 x 66 x 62 voxels" in text
-    assert "Median spacing (z, y, x): 2 x 0.5 x 0.5 micron" in text
-    assert f"mean {fp.mean:.6g}" in text
-    assert text.startswith("\n".join(describe(fp)))  # the CLI's sentences, then the widget's own
-    assert "patch" in text and "poolings" in text  # the plan with its reasons
+    summary = cells(widget["summary"])
+    assert summary["Median size z, y, x"] == "22 x 66 x 62"
+    assert summary["Median spacing"] == "2 x 0.5 x 0.5 µm"
+    assert summary["Foreground mean ± std"] == f"{fp.mean:.4g} ± {fp.std:.4g}"
+    assert summary["Foreground 0.5–99.5 %"] == f"{fp.perc_005:.4g} – {fp.perc_995:.4g}"
+    plan_rows = rows(widget["plan_table"])
+    assert plan_rows[0] == ["Patch", *map(str, expected.patch)]
+    assert plan_rows[1] == ["Aug. patch", *map(str, expected.aug_patch)]
+    assert plan_rows[2] == ["Poolings", *map(str, expected.pool)]
+    assert plan_rows[3][:2] == ["Batch", "16"]
+    # the reasons: words first, then the planner's arithmetic
+    tip = widget["plan_table"].native.item(0, 1).toolTip()
+    assert tip.startswith("The block of image the network learns from")
+    assert expected.reasons[0] in tip
     assert widget["progress"].value == widget["progress"].max == 3
 
     snippet = widget.snippet
@@ -103,15 +123,17 @@ def test_fingerprint_shows_numbers_snippet_and_boxes(viewer, widget, qtbot):
     assert QApplication.clipboard().text() == snippet
 
 
-def test_limits_replan_from_cache_and_are_remembered(viewer, widget, qtbot, monkeypatch):
-    run_and_wait(qtbot, widget)
+def test_limits_replan_from_cache_and_are_remembered(
+    viewer, widget, qtbot, monkeypatch, run_and_wait
+):
+    run_and_wait(widget)
     first = widget.result
 
     def no_reading(*args, **kwargs):
         raise AssertionError("re-planning must not read files")
 
     monkeypatch.setattr("napari_autoconfig.readers.read_header", no_reading)
-    monkeypatch.setattr("napari_autoconfig._widget.fingerprint_dataset", no_reading)
+    monkeypatch.setattr("napari_autoconfig._napari.run.fingerprint_dataset", no_reading)
 
     widget["max_dims"].value = (64, 64, 64)
     expected = planner.make_plan(MEDIAN_ZYX, planner.Limits(max_dims=(64, 64, 64)))
@@ -143,8 +165,8 @@ def test_limits_replan_from_cache_and_are_remembered(viewer, widget, qtbot, monk
     assert str(again["masks"].value) == stored["masks"]
 
 
-def test_impossible_limits_leave_nothing_exportable(viewer, widget, qtbot):
-    assert run_and_wait(qtbot, widget) == "done"
+def test_impossible_limits_leave_nothing_exportable(viewer, widget, qtbot, run_and_wait):
+    assert run_and_wait(widget) == "done"
     good = widget.snippet
     assert [lyr.name for lyr in viewer.layers if is_box_layer(lyr)]
 
@@ -156,7 +178,7 @@ def test_impossible_limits_leave_nothing_exportable(viewer, widget, qtbot):
     assert not [lyr for lyr in viewer.layers if is_box_layer(lyr)]
     status = widget["status"].value
     assert status.startswith("Error: These limits cannot be used:") and "max_pool" in status
-    assert "Median size (z, y, x): 22 x 66 x 62 voxels" in widget["results"].value  # still known
+    assert cells(widget["summary"])["Median size z, y, x"] == "22 x 66 x 62"  # still known
 
     widget["max_dims"].value = (128, 128, 128)
     assert widget.snippet == good and widget["config"].value == good
@@ -167,8 +189,8 @@ def test_impossible_limits_leave_nothing_exportable(viewer, widget, qtbot):
     assert box(viewer, PATCH_NAME).data.shape == widget.plan.patch
 
 
-def test_closing_the_dock_lets_go_of_the_viewer(viewer, widget, qtbot):
-    assert run_and_wait(qtbot, widget) == "done"
+def test_closing_the_dock_lets_go_of_the_viewer(viewer, widget, qtbot, run_and_wait, dock_widget):
+    assert run_and_wait(widget) == "done"
     qtbot.waitUntil(lambda: len([lyr for lyr in viewer.layers if is_box_layer(lyr)]) == 2)
     boxes = widget.boxes
     patch = box(viewer, PATCH_NAME)
@@ -185,7 +207,9 @@ def test_closing_the_dock_lets_go_of_the_viewer(viewer, widget, qtbot):
     widget.closed()  # a second call (the Qt object's destruction later) is harmless
 
 
-def test_out_of_range_settings_fall_back_to_defaults(make_napari_viewer, isolated_config):
+def test_out_of_range_settings_fall_back_to_defaults(
+    make_napari_viewer, isolated_config, dock_widget
+):
     path = isolated_config / "napari-autoconfig" / "settings.json"
     path.parent.mkdir(parents=True)
     path.write_text(
@@ -207,7 +231,7 @@ def test_out_of_range_settings_fall_back_to_defaults(make_napari_viewer, isolate
 
 
 def test_update_dialog_offers_python_configs_only(viewer, widget, monkeypatch):
-    from napari_autoconfig import _widget
+    from napari_autoconfig._napari import export_panel
 
     asked = []
 
@@ -215,13 +239,13 @@ def test_update_dialog_offers_python_configs_only(viewer, widget, monkeypatch):
         asked.append(filters)
         return "", ""
 
-    monkeypatch.setattr(_widget.QFileDialog, "getOpenFileName", fake_dialog)
-    assert _widget.ask_config_path(None) == ""
+    monkeypatch.setattr(export_panel.QFileDialog, "getOpenFileName", fake_dialog)
+    assert export_panel.ask_config_path(None) == ""
     assert asked == ["biom3d config (*.py)"]
 
 
-def test_cancel_keeps_previous_result(viewer, widget, qtbot, tmp_path):
-    run_and_wait(qtbot, widget)
+def test_cancel_keeps_previous_result(viewer, widget, qtbot, tmp_path, run_and_wait):
+    run_and_wait(widget)
     first, snippet = widget.result, widget.snippet
 
     # Many small files, cancelled on the first progress step: it stops well before the end.
@@ -248,12 +272,12 @@ def test_cancel_keeps_previous_result(viewer, widget, qtbot, tmp_path):
     assert widget["fingerprint"].enabled and not widget["cancel"].enabled
 
 
-def test_empty_folder_is_a_clear_error(viewer, widget, qtbot, tmp_path):
+def test_empty_folder_is_a_clear_error(viewer, widget, qtbot, tmp_path, run_and_wait):
     empty = tmp_path / "empty"
     empty.mkdir()
     widget["images"].value = empty
     widget["masks"].value = None
-    assert run_and_wait(qtbot, widget) == "error"
+    assert run_and_wait(widget) == "error"
     status = widget["status"].value
     assert status.startswith("Error:")
     assert str(empty) in status
@@ -263,27 +287,27 @@ def test_empty_folder_is_a_clear_error(viewer, widget, qtbot, tmp_path):
     assert not [lyr for lyr in viewer.layers if is_box_layer(lyr)]
 
 
-def test_boxes_follow_the_selected_image_and_warn_when_too_big(viewer, widget, qtbot):
+def test_boxes_follow_the_selected_image_and_warn_when_too_big(viewer, widget, qtbot, run_and_wait):
     small = viewer.add_image(np.zeros((8, 40, 40), np.uint8), name="small", scale=(3, 1, 1))
     viewer.layers.selection.active = box_layer_free(viewer, "volume")
-    run_and_wait(qtbot, widget)
+    run_and_wait(widget)
     assert widget.boxes.image.name == "volume"
-    assert "larger than this image" not in widget["results"].value
+    assert "larger than this image" not in widget["notes"].value
 
     viewer.layers.selection.active = small
     assert widget.boxes.image is small
     np.testing.assert_allclose(box(viewer, PATCH_NAME).scale, (3, 1, 1))
     bounds = box_world_bounds(box(viewer, PATCH_NAME))
     np.testing.assert_allclose(bounds[1] - bounds[0], np.array(widget.plan.patch) * (3, 1, 1))
-    text = widget["results"].value
-    assert "larger than this image along z" in text and "Boxes drawn on layer 'small'" in text
+    text = widget["notes"].value
+    assert "larger than this image along z" in text and "Boxes on 'small'" in text
 
 
 def box_layer_free(viewer, name):
     return next(lyr for lyr in viewer.layers if lyr.name == name)
 
 
-def test_2d_dataset_gets_rectangles(make_napari_viewer, qtbot, tmp_path):
+def test_2d_dataset_gets_rectangles(make_napari_viewer, qtbot, tmp_path, run_and_wait, dock_widget):
     import tifffile
 
     viewer = make_napari_viewer()
@@ -297,19 +321,21 @@ def test_2d_dataset_gets_rectangles(make_napari_viewer, qtbot, tmp_path):
     viewer.add_image(rng.random((98, 82)), name="plane", scale=(0.4, 0.4))
     w = dock_widget(viewer)
     w["images"].value, w["masks"].value = images, masks
-    assert run_and_wait(qtbot, w) == "done"
+    assert run_and_wait(w) == "done"
     assert w.result.is_2d
-    assert "Median size (z, y, x): 98 x 82 (2D) voxels" in w["results"].value
+    assert cells(w["summary"])["Median size z, y, x"] == "98 x 82 (2D)"
     layer = box(viewer, PATCH_NAME)
     assert layer.ndim == 2
     bounds = box_world_bounds(layer)
     np.testing.assert_allclose(bounds[1] - bounds[0], np.array(w.plan.patch[1:]) * 0.4)
 
 
-def test_save_and_update_config(viewer, widget, qtbot, tmp_path, monkeypatch):
-    run_and_wait(qtbot, widget)
+def test_save_and_update_config(viewer, widget, qtbot, tmp_path, monkeypatch, run_and_wait):
+    run_and_wait(widget)
     target = tmp_path / "new_config.py"
-    monkeypatch.setattr("napari_autoconfig._widget.ask_save_path", lambda parent: str(target))
+    monkeypatch.setattr(
+        "napari_autoconfig._napari.export_panel.ask_save_path", lambda parent: str(target)
+    )
     widget["save"].native.click()
     text = target.read_text()
     assert f"PATCH_SIZE = {list(widget.plan.patch)}" in text
@@ -321,7 +347,9 @@ def test_save_and_update_config(viewer, widget, qtbot, tmp_path, monkeypatch):
         b"PATCH_SIZE = [1, 2, 3]\nNB_EPOCHS = 1000\n"
     )
     existing.write_bytes(original)
-    monkeypatch.setattr("napari_autoconfig._widget.ask_config_path", lambda parent: str(existing))
+    monkeypatch.setattr(
+        "napari_autoconfig._napari.export_panel.ask_config_path", lambda parent: str(existing)
+    )
     widget["update_config"].native.click()
     updated = existing.read_text()
     assert "BATCH_SIZE = 16" in updated and "NB_EPOCHS = 1000" in updated
@@ -335,19 +363,21 @@ def test_save_and_update_config(viewer, widget, qtbot, tmp_path, monkeypatch):
     # A config that cannot be parsed: a clear message, the file untouched, no exception.
     broken = tmp_path / "broken.py"
     broken.write_text("BATCH_SIZE = (\n")
-    monkeypatch.setattr("napari_autoconfig._widget.ask_config_path", lambda parent: str(broken))
+    monkeypatch.setattr(
+        "napari_autoconfig._napari.export_panel.ask_config_path", lambda parent: str(broken)
+    )
     widget["update_config"].native.click()
     assert widget["status"].value.startswith("Error:") and "broken.py" in widget["status"].value
     assert broken.read_text() == "BATCH_SIZE = (\n"
 
 
-def test_unreadable_file_is_a_clear_error(viewer, widget, qtbot, tmp_path):
+def test_unreadable_file_is_a_clear_error(viewer, widget, qtbot, tmp_path, run_and_wait):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "garbage.tif").write_bytes(b"this is not a tiff")
     widget["images"].value = bad
     widget["masks"].value = None
-    assert run_and_wait(qtbot, widget) == "error"
+    assert run_and_wait(widget) == "error"
     assert "garbage.tif" in widget["status"].value
     assert "Traceback" not in widget["status"].value
 

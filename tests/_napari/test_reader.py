@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from datafiles import random_volume, write_itk
-from napari_autoconfig._reader import get_reader, read_layers
+from napari_autoconfig._napari.reader import get_reader, read_layers
 from napari_autoconfig.errors import ImageReadError
 from napari_autoconfig.readers import read_header
 

@@ -3,8 +3,10 @@
 A 5 ms QTimer runs on the GUI thread during a real run over the benchmark's default dataset
 (24 uint16 volumes of 96x512x512 with their masks: 1.7 GB of uncompressed TIFFs, written in a few
 seconds and deleted afterwards); the longest interval between two ticks is the worst time the GUI
-could not react. The target is 100 ms (about 60 ms measured on the 2-core machines here); shared
-machines are noisy, so the assertion allows 1 s and the measured gap is printed (run with ``-s``).
+could not react. The same is measured while one row of the images table is opened under its boxes.
+The target is 100 ms for our own work (about 60 ms measured on the 2-core machines here during a
+run); napari's first Labels layer of a session costs it a few hundred ms by itself. Shared machines
+are noisy, so the assertions allow 1 s and the measured gaps are printed (run with ``-s``).
 """
 
 from __future__ import annotations
@@ -15,14 +17,15 @@ import time
 import numpy as np
 from qtpy.QtCore import QTimer
 
-from conftest import dock_widget
 from datafiles import write_imagej
 
 N_FILES = 24
 SHAPE_ZYX = (96, 512, 512)  # 48 MiB of uint16 per file, as in benchmarks/
 
 
-def test_event_loop_never_blocked_during_fingerprinting(make_napari_viewer, qtbot, tmp_path):
+def test_event_loop_never_blocked_during_fingerprinting(
+    make_napari_viewer, qtbot, tmp_path, dock_widget
+):
     images, masks = tmp_path / "images", tmp_path / "masks"
     images.mkdir()
     masks.mkdir()
@@ -53,8 +56,26 @@ def test_event_loop_never_blocked_during_fingerprinting(make_napari_viewer, qtbo
     qtbot.wait(50)
     timer.stop()
 
+    # Opening the last image of the table (48 MiB, with its mask) under its boxes.
+    open_ticks: list[float] = []
+    timer.timeout.disconnect()
+    timer.timeout.connect(lambda: open_ticks.append(time.perf_counter()))
+    view = widget["images_table"].native
+    view.selectRow(view.rowCount() - 1)
+    timer.start()
+    qtbot.wait(50)
+    with qtbot.waitSignal(widget.image_opened, timeout=60_000):
+        widget["open"].native.click()
+    qtbot.wait(50)
+    timer.stop()
+    open_worst_ms = 1000 * float(np.diff(open_ticks).max())
+    print(
+        f"\nevent loop while opening one volume under its boxes: worst gap {open_worst_ms:.1f} ms"
+    )
+
     shutil.rmtree(images)
     shutil.rmtree(masks)
+    assert open_worst_ms < 1000
     assert outcomes == ["done"]
     assert widget.result.num_images == N_FILES
     gaps = np.diff(ticks)

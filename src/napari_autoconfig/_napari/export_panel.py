@@ -1,0 +1,122 @@
+"""The export panel: the config snippet (values first), Copy, Save as…, Update a biom3d config…."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from magicgui.widgets import PushButton, TextEdit
+from napari.utils.notifications import show_info
+from qtpy.QtGui import QFontDatabase
+from qtpy.QtWidgets import QApplication, QFileDialog, QSizePolicy
+
+from .. import export
+from ..errors import AutoconfigError
+from .guard import guarded
+from .panel import Panel, row
+
+if TYPE_CHECKING:
+    from ..planner import Plan
+
+
+def values_first(python_text: str) -> str:
+    """The snippet with its assignments first and its explanatory comments after them."""
+    lines = python_text.splitlines()
+    values = [line for line in lines if line and not line.startswith("#")]
+    comments = [line for line in lines if line.startswith("#")]
+    return "\n".join([*values, "", *comments]) + "\n" if comments else "\n".join(values) + "\n"
+
+
+def ask_save_path(parent) -> str:
+    """Ask where to save the snippet (a file dialog); '' if the user cancels."""
+    path, _ = QFileDialog.getSaveFileName(
+        parent,
+        "Save the biom3d config snippet",
+        "autoconfig.py",
+        "biom3d config (*.py);;YAML (*.yaml *.yml)",
+    )
+    return path
+
+
+def ask_config_path(parent) -> str:
+    """Ask which existing biom3d config to update (a file dialog); '' if the user cancels.
+
+    Python configs only: the core updates ``.py`` files in place and refuses YAML ones.
+    """
+    path, _ = QFileDialog.getOpenFileName(
+        parent, "biom3d config to update", "", "biom3d config (*.py)"
+    )
+    return path
+
+
+class ExportPanel(Panel):
+    """The snippet and the three ways out: clipboard, a new file, an existing config."""
+
+    title = "Config"
+    tooltip = "The values for biom3d's config, to copy, save or write into your config"
+
+    def __init__(self, host: Any) -> None:
+        buttons = row(
+            PushButton(name="copy", text="Copy", enabled=False),
+            PushButton(name="save", text="Save as…", enabled=False),
+            PushButton(name="update_config", text="Update config…", enabled=False),
+        )
+        super().__init__(host, widgets=[TextEdit(name="config"), buttons])
+        buttons["copy"].tooltip = "Put the snippet on the clipboard."
+        buttons["save"].tooltip = "Write the snippet to a new .py or .yaml file."
+        buttons[
+            "update_config"
+        ].tooltip = "Write these values into an existing biom3d config (.py), keeping a .bak copy."
+        config = self["config"]
+        config.read_only = True
+        config.native.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        config.native.setLineWrapMode(config.native.LineWrapMode.NoWrap)
+        config.native.setMinimumHeight(4 * config.native.fontMetrics().height())
+        config.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
+        buttons["copy"].changed.connect(self.copy_snippet)
+        buttons["save"].changed.connect(self.save_snippet)
+        buttons["update_config"].changed.connect(self.update_existing_config)
+
+    def show_plan(self, plan: Plan | None) -> None:
+        self["config"].value = self.host.snippet
+        for name in ("copy", "save", "update_config"):
+            self[name].enabled = plan is not None
+
+    # -- the three ways out ------------------------------------------------------------------
+    def _values(self) -> dict[str, object]:
+        host = self.host
+        if host.plan is None:
+            raise AutoconfigError("Fingerprint a dataset first: there is no plan to export yet.")
+        return export.config_values(host.plan, host.result)
+
+    @guarded
+    def copy_snippet(self, *_: Any) -> None:
+        """Put the snippet on the clipboard."""
+        if not self.host.snippet:
+            raise AutoconfigError("Fingerprint a dataset first: there is no snippet to copy yet.")
+        QApplication.clipboard().setText(self.host.snippet)
+        self.host.set_status("Snippet copied to the clipboard.")
+
+    @guarded
+    def save_snippet(self, *_: Any) -> None:
+        """Write the snippet to a new .py or .yaml file chosen in a file dialog."""
+        values = self._values()
+        path = ask_save_path(self.native)
+        if not path:
+            return
+        written = export.save_config(path, values)
+        self.host.set_status(f"Saved {written}.")
+        show_info(f"napari-autoconfig: saved {written}")
+
+    @guarded
+    def update_existing_config(self, *_: Any) -> None:
+        """Update an existing biom3d config in place (atomic, with backup); say what changed."""
+        values = self._values()
+        path = ask_config_path(self.native)
+        if not path:
+            return
+        update = export.update_config(path, values)
+        parts = [f"{key}: {old} -> {new}" for key, old, new in update.changed]
+        parts += [f"{key}: added" for key in update.added]
+        what = "; ".join(parts) if parts else "nothing changed (the values were already these)"
+        self.host.set_status(f"Updated {update.path} ({what}). Backup: {update.backup}")
+        show_info(f"napari-autoconfig: updated {update.path}")

@@ -1,0 +1,204 @@
+"""Opening one row of the images table: the image and its mask, lazily, at their spacing.
+
+:func:`prepare_pair` runs in a worker thread: it reads the two headers, wraps each file in a lazy
+dask array (:mod:`.lazy`), reads ahead the plane napari will show first and works out the contrast
+limits, so that adding the layers on the GUI thread decodes nothing. The dock widget then adds the
+layers (:meth:`OpenedPair.image_layer_data`) and remembers them, so that opening another row
+replaces this pair instead of piling layers up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from napari.qt.threading import create_worker
+from qtpy.QtCore import QTimer
+
+from ..errors import AutoconfigError
+from ..image_table import ImageRow
+from ..readers import ImageHeader, read_header
+from .guard import guarded, logger
+from .lazy import lazy_array
+from .reader import file_stem
+
+if TYPE_CHECKING:
+    from napari.layers import Image
+
+#: A short pause between two layer additions lets Qt paint and run timers in between.
+TURN_MS = 10
+#: Metadata key marking the layers this plugin opened from its table.
+OPENED_KEY = "napari_autoconfig_opened"
+
+
+@dataclass(frozen=True)
+class OpenedPair:
+    """What the GUI thread needs to add the image (and its mask) as layers."""
+
+    row: ImageRow
+    image: Any  # dask array
+    image_kwargs: dict = field(default_factory=dict)
+    mask: Any = None  # dask array or None
+    mask_kwargs: dict = field(default_factory=dict)
+    centre_zyx: tuple[float, ...] = ()  # the image's centre, world coordinates
+
+
+def _scale(header: ImageHeader) -> tuple[float, ...] | None:
+    spacing = header.spacing_zyx
+    return tuple(float(s) for s in spacing) if spacing is not None else None
+
+
+def _contrast(row: ImageRow, plane: np.ndarray) -> tuple[float, float]:
+    """The image's own foreground percentiles when sampled, else the range of the shown plane."""
+    if row.perc_005 is not None and row.perc_995 is not None and row.perc_995 > row.perc_005:
+        return float(row.perc_005), float(row.perc_995)
+    lo, hi = float(np.min(plane)), float(np.max(plane))
+    return (lo, hi) if hi > lo else (lo, lo + 1.0)
+
+
+def _import_ahead(image: Any) -> None:
+    """Import here, in the worker, what napari imports the first time it adds such layers.
+
+    Computing a dask slice loads dask's scheduler, and a Labels layer loads pandas for its
+    features table: about a second the first time, which would otherwise freeze the GUI.
+    """
+    np.asarray(image[(0,) * (image.ndim - 2)][:1, :1])
+    try:
+        import pandas  # noqa: F401
+    except ImportError:  # an older napari without it: nothing to import ahead
+        pass
+
+
+def prepare_pair(row: ImageRow, point_zyx: tuple[float, ...] | None = None) -> OpenedPair:
+    """Headers, lazy arrays, the first planes read ahead (worker thread; raises ImageReadError).
+
+    ``point_zyx`` is the world position the viewer shows now (its slider): the plane there is read
+    ahead too, since napari draws it when the layer is added, before the view moves to the middle.
+    """
+    header = read_header(row.image_path)
+    image, reader = lazy_array(header)
+    lead = header.shape[:-2]
+    spatial = header.shape[-2:] if header.is_2d else header.shape[-3:]
+    spatial_scale = (_scale(header) or (1.0,) * len(spatial))[-len(spatial) :]
+    middle = tuple(n // 2 for n in lead)
+    reader.warm(middle)
+    if point_zyx is not None and not header.is_2d:
+        z = round(point_zyx[-3] / spatial_scale[-3]) if len(point_zyx) >= 3 else 0
+        reader.warm((*middle[:-1], z) if lead else ())
+    shown = reader.plane(int(np.ravel_multi_index(middle, lead)) if lead else 0)
+    _import_ahead(image)
+    name = file_stem(header.path)
+    kwargs: dict[str, Any] = {
+        "name": name,
+        "contrast_limits": _contrast(row, shown),
+        "metadata": {OPENED_KEY: True, "path": str(row.image_path), "unit": header.unit},
+    }
+    if header.spacing_zyx is not None:
+        kwargs["scale"] = spatial_scale
+    if header.channels > 1:
+        kwargs["channel_axis"] = header.axes.index("C")
+    centre = tuple((n - 1) / 2 * s for n, s in zip(spatial, spatial_scale))
+    mask = None
+    mask_kwargs: dict[str, Any] = {}
+    if row.mask_path is not None:
+        mask_header = read_header(row.mask_path)
+        mask, mask_reader = lazy_array(mask_header)
+        mask_reader.warm(tuple(n // 2 for n in mask_header.shape[:-2]))
+        mask_kwargs = {
+            "name": f"{name} mask",
+            "opacity": 0.4,
+            "metadata": {OPENED_KEY: True, "path": str(row.mask_path)},
+        }
+        if "scale" in kwargs:
+            mask_kwargs["scale"] = kwargs["scale"]
+        if not np.issubdtype(mask_header.dtype, np.integer):
+            mask = None  # napari's Labels need integers; the fingerprint refused others anyway
+    return OpenedPair(row, image, kwargs, mask, mask_kwargs, centre)
+
+
+class RowOpener:
+    """Opens table rows for the dock widget (``host``), one at a time, each replacing the last.
+
+    The steps run in separate event-loop turns (napari needs tens of milliseconds to add a layer):
+    the worker prepares the pair; the image is added (the boxes move onto it, the previous pair
+    goes); then the mask, the view reset to the image and its middle slice; then the boxes.
+    A newer request makes the steps of an older one stop.
+    """
+
+    def __init__(self, host: Any) -> None:
+        self.host = host
+        self.opened: list = []  # the layers the last opened row added
+        self._token = 0
+
+    @guarded
+    def open(self, row: ImageRow) -> None:
+        """Open the row's image and mask lazily (a worker reads ahead), then put the boxes on it."""
+        self._token += 1
+        token = self._token
+        self.host.set_status(f"Opening {row.image} …")
+        point = tuple(float(v) for v in self.host.viewer.dims.point)
+        worker = create_worker(prepare_pair, row, point, _start_thread=False)
+        worker.returned.connect(lambda pair: self._add_image(pair, token))
+        worker.errored.connect(self._on_open_failed)
+        worker.start()
+
+    @guarded
+    def _on_open_failed(self, exc: Exception) -> None:
+        if isinstance(exc, AutoconfigError):
+            self.host.report_error(str(exc), level="warning")
+        else:
+            logger.error("napari-autoconfig: opening failed", exc_info=exc)
+            self.host.report_error(f"{type(exc).__name__}: {exc}", level="error")
+
+    @guarded
+    def _add_image(self, pair: OpenedPair, token: int) -> None:
+        if token != self._token:  # another row was asked for meanwhile
+            return
+        added = self.host.viewer.add_image(pair.image, **pair.image_kwargs)
+        layers = added if isinstance(added, list) else [added]
+        previous, self.opened = self.opened, list(layers)
+        image = layers[0]
+        if self.host.plan is not None and self.host.boxes.image is not None:
+            # existing boxes move onto the new image before the old one goes: no layer re-added
+            self.host.boxes.show(
+                self.host.plan.patch,
+                self.host.plan.aug_patch,
+                image=image,
+                centre_world=pair.centre_zyx,
+            )
+        for layer in previous:
+            if layer in self.host.viewer.layers:
+                self.host.viewer.layers.remove(layer)
+        QTimer.singleShot(TURN_MS, lambda: self._add_mask(pair, image, token))
+
+    @guarded
+    def _add_mask(self, pair: OpenedPair, image: Image, token: int) -> None:
+        if token != self._token or image not in self.host.viewer.layers:
+            return
+        if pair.mask is not None:
+            self.opened.append(self.host.viewer.add_labels(pair.mask, **pair.mask_kwargs))
+        self.host.boxes.raise_to_top()
+        self.host.viewer.layers.selection.active = image
+        self.host.viewer.reset_view(layers=[image])
+        if image.ndim >= 3:
+            self.host.viewer.dims.set_point(self.host.viewer.dims.ndim - 3, pair.centre_zyx[-3])
+        self.host.images_panel.select(pair.row.index)
+        self.host.set_status(
+            f"Opened {pair.row.image}" + (" and its mask." if pair.mask is not None else ".")
+        )
+        centre = pair.centre_zyx
+
+        def done() -> None:
+            self.host.image_opened.emit(image)
+
+        if self.host.plan is None:
+            done()
+            return
+        QTimer.singleShot(TURN_MS, lambda: self._boxes_on_opened(image, centre, done, token))
+
+    @guarded
+    def _boxes_on_opened(self, image: Image, centre, done, token: int) -> None:
+        if token != self._token or image not in self.host.viewer.layers:
+            return
+        self.host.keeper.draw(image, then=done, centre_world=centre)

@@ -1,0 +1,173 @@
+"""The results panel: the dataset summary and the plan as two small tables, the reasons in words.
+
+Each plan row's tooltip, and the "Why these numbers?" section, say first in plain words what the
+number is for and then the planner's own reasoning with its arithmetic.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING, Any
+
+from magicgui.widgets import Label, PushButton
+from qtpy.QtWidgets import QLabel, QSizePolicy
+from superqt import QCollapsible
+
+from .. import planner
+from ..image_table import spacing_text
+from .panel import Panel
+from .tables import fill_table, make_table
+
+if TYPE_CHECKING:
+    from napari.layers import Image
+
+    from ..fingerprint import Fingerprint
+
+#: What each number of the plan is for, in words; the planner's reason follows it.
+PLAIN_WORDS = {
+    "patch": "The block of image the network learns from at a time: the typical (median) image, "
+    "shrunk until it fits the memory budget (Max patch), each side a multiple of 2 to the power "
+    "of its poolings.",
+    "aug_patch": "A larger block cut first, so that rotating or scaling it before the patch is "
+    "cut from its middle leaves no empty corners.",
+    "pool": "How many times the network halves the patch along each axis. A short axis is halved "
+    "fewer times, so that it never gets smaller than the network's smallest map.",
+    "batch": "How many patches are learned from together: as many as the budget holds, twice, "
+    "kept between the min and max batch.",
+}
+ROW_TITLES = {"patch": "Patch", "aug_patch": "Aug. patch", "pool": "Poolings", "batch": "Batch"}
+
+
+def _summary_rows(fp: Fingerprint) -> list[tuple[str, str]]:
+    masks = "with masks" if fp.has_masks else "no masks"
+    images = f"{fp.num_images} ({masks})"
+    if fp.skipped:
+        images += f", {len(fp.skipped)} file(s) skipped"
+    z, y, x = fp.median_zyx
+    rows = [
+        ("Images", images),
+        ("Median size z, y, x", f"{y} x {x} (2D)" if fp.is_2d else f"{z} x {y} x {x}"),
+        ("Median spacing", spacing_text(fp.median_spacing_zyx, fp.unit)),
+    ]
+    if fp.channels > 1:
+        rows.append(("Channels", str(fp.channels)))
+    if fp.has_masks:
+        rows.append(("Foreground mean ± std", f"{fp.mean:.4g} ± {fp.std:.4g}"))
+        rows.append(("Foreground 0.5–99.5 %", f"{fp.perc_005:.4g} – {fp.perc_995:.4g}"))
+    else:
+        rows.append(("Foreground intensity", "needs masks"))
+    return rows
+
+
+def plan_reasons(plan: planner.Plan) -> dict[str, str]:
+    """Each number's plain words, then the planner's reasoning."""
+    reasons = list(plan.reasons)
+    found = {
+        "patch": [r for r in reasons if r.startswith("Patch")],
+        "aug_patch": [r for r in reasons if r.startswith("Augmentation")],
+        "pool": [r for r in reasons if "pooling" in r.split(" because")[0]],
+        "batch": [r for r in reasons if r.startswith("Batch")],
+    }
+    used = {r for rs in found.values() for r in rs}
+    extra = [r for r in reasons if r not in used]
+    out = {key: " ".join([PLAIN_WORDS[key], "Details:", *rs]) for key, rs in found.items()}
+    if extra:
+        out["patch"] += " " + " ".join(extra)
+    return out
+
+
+class ResultsPanel(Panel):
+    """Summary and plan tables, the reasons (collapsed), and where the boxes are drawn."""
+
+    title = "Plan"
+    tooltip = "The dataset's summary and biom3d's plan"
+
+    def __init__(self, host: Any) -> None:
+        widgets = [
+            make_table("summary", ["", "dataset"], compact=True),
+            make_table("plan_table", ["", "z", "y", "x"], compact=True),
+            Label(name="notes", value="Fingerprint a dataset to see its plan."),
+            PushButton(
+                name="recentre",
+                text="Centre boxes on the view",
+                enabled=False,
+                tooltip="Move the patch boxes to the middle of what you are looking at (pan or "
+                "scroll there first). Shift-click on the canvas also moves them there.",
+            ),
+        ]
+        super().__init__(host, widgets=widgets)
+        self["notes"].native.setWordWrap(True)
+        self["notes"].native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.why = QCollapsible("Why these numbers?")
+        self.reasons = QLabel()
+        self.reasons.setWordWrap(True)
+        self.reasons.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.why.addWidget(self.reasons)
+        self.native.layout().addWidget(self.why)
+        self.native.layout().addStretch(1)
+        self._result: Fingerprint | None = None
+        self._plan: planner.Plan | None = None
+        self._image: Image | None = None
+        self["recentre"].changed.connect(lambda *_: host.keeper.recentre())
+        for table in (self["summary"], self["plan_table"]):
+            table.native.setVisible(False)
+
+    def show_result(self, fingerprint: Fingerprint | None) -> None:
+        self._result = fingerprint
+        table = self["summary"]
+        table.native.setVisible(fingerprint is not None)
+        if fingerprint is not None:
+            fill_table(table, _summary_rows(fingerprint), compact=True)
+        self._refresh_notes()
+
+    def show_plan(self, plan: planner.Plan | None) -> None:
+        self._plan = plan
+        self["recentre"].enabled = plan is not None
+        table = self["plan_table"]
+        table.native.setVisible(plan is not None)
+        if plan is None:
+            self.reasons.setText("")
+            self._refresh_notes()
+            return
+        words = plan_reasons(plan)
+        rows = [
+            ("Patch", *map(str, plan.patch)),
+            ("Aug. patch", *map(str, plan.aug_patch)),
+            ("Poolings", *map(str, plan.pool)),
+            ("Batch", str(plan.batch), "", ""),
+        ]
+        keys = ("patch", "aug_patch", "pool", "batch")
+        tips = [[words[key]] * 4 for key in keys]
+        fill_table(table, rows, tooltips=tips, compact=True)
+        table.native.setSpan(3, 1, 1, 3)
+        self.reasons.setText(
+            "".join(f"<p><b>{ROW_TITLES[key]}</b>: {html.escape(words[key])}</p>" for key in keys)
+        )
+        self._refresh_notes()
+
+    def show_boxes(self, image: Image | None) -> None:
+        self._image = image
+        self._refresh_notes()
+
+    def _refresh_notes(self) -> None:
+        if self._plan is None:
+            text = (
+                "These limits give no plan (see the status line)."
+                if self._result is not None
+                else "Fingerprint a dataset to see its plan."
+            )
+        elif self._image is None:
+            text = "Open an image (Images tab, or File > Open) to see the patch on it."
+        else:
+            text = f"Boxes on '{self._image.name}': patch yellow, augmentation patch cyan."
+            shape = image_shape_zyx(self._image)
+            text += "".join(f" {s}" for s in planner.oversize_axes(self._plan, shape))
+        self["notes"].value = text
+
+
+def image_shape_zyx(image: Image) -> tuple[int, int, int]:
+    """The image layer's spatial shape as (Z, Y, X), Z = 1 for a 2D layer."""
+    shape = tuple(int(s) for s in image.level_shapes[0])
+    if image.ndim == 2:
+        return (1, *shape[-2:])
+    return shape[-3:]
