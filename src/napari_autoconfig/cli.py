@@ -35,7 +35,7 @@ from .export import (
     render_yaml,
     write_config,
 )
-from .gpu_budget import plan_for_gpu
+from .gpu_budget import budget_note, plan_for_gpu
 from .memory import PRECISIONS, MemoryEstimate, estimate_plan_memory
 from .planner import BATCH_RULES, Limits, Plan, make_plan, oversize_axes
 
@@ -405,11 +405,7 @@ def _gpu_note(plan: Plan, args: argparse.Namespace) -> str:
     """A comment line above the config when max_dims was derived from --gpu-memory."""
     if args.gpu_memory is None:
         return ""
-    d = plan.limits.max_dims
-    return (
-        f"# max_dims {d[0]}x{d[1]}x{d[2]} derived from a GPU memory of {args.gpu_memory:g} GiB "
-        f"({args.precision}); the other numbers follow biom3d's rules\n"
-    )
+    return f"# {budget_note(plan.limits.max_dims, args.gpu_memory, args.precision)}\n"
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -46,6 +46,19 @@ class GpuPlan:
     gpu_gib: float
 
 
+def budget_note(max_dims: Sequence[int], gpu_gib: float, precision: str) -> str:
+    """The one line put above a config whose ``max_dims`` came from :func:`plan_for_gpu`.
+
+    Written as a comment (``# ...``) above the snippet by the command line and the widget alike,
+    so a reader of the config knows that only ``max_dims`` was derived.
+    """
+    z, y, x = (int(v) for v in max_dims)
+    return (
+        f"max_dims {z}x{y}x{x} derived from a GPU memory of {float(gpu_gib):g} GiB "
+        f"({precision}); the other numbers follow biom3d's rules"
+    )
+
+
 def _candidates(max_pool: int) -> range:
     # A multiple of 2**max_pool; steps of at least 16 keep a search with few poolings short.
     step = max(2**max_pool, 16)

@@ -230,7 +230,7 @@ def test_out_of_range_settings_fall_back_to_defaults(
     assert w["max_dims"].value == defaults.max_dims
 
 
-def test_update_dialog_offers_python_configs_only(viewer, widget, monkeypatch):
+def test_update_dialog_offers_python_and_yaml_configs(viewer, widget, monkeypatch):
     from napari_autoconfig._napari import export_panel
 
     asked = []
@@ -241,7 +241,7 @@ def test_update_dialog_offers_python_configs_only(viewer, widget, monkeypatch):
 
     monkeypatch.setattr(export_panel.QFileDialog, "getOpenFileName", fake_dialog)
     assert export_panel.ask_config_path(None) == ""
-    assert asked == ["biom3d config (*.py)"]
+    assert asked == ["biom3d config (*.py *.yaml *.yml)"]
 
 
 def test_cancel_keeps_previous_result(viewer, widget, qtbot, tmp_path, run_and_wait):

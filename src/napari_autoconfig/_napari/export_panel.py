@@ -1,4 +1,10 @@
-"""The export panel: the config snippet (values first), Copy, Save as…, Update a biom3d config…."""
+"""The export panel: the config snippet (values first), Copy, Save as…, Update a biom3d config….
+
+Nothing the user had is lost: Save as… replaces an existing file only after the file dialog asked,
+and the core keeps the old one as ``FILE.bak``; Update config… rewrites only the owned keys of a
+Python or YAML biom3d config (:func:`napari_autoconfig.config_update.update_config`), with a
+``.bak`` too.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from napari.utils.notifications import show_info
 from qtpy.QtGui import QFontDatabase
 from qtpy.QtWidgets import QApplication, QFileDialog, QSizePolicy
 
-from .. import export
+from .. import config_update, export
 from ..errors import AutoconfigError
 from .guard import guarded
 from .panel import Panel, row
@@ -27,7 +33,10 @@ def values_first(python_text: str) -> str:
 
 
 def ask_save_path(parent) -> str:
-    """Ask where to save the snippet (a file dialog); '' if the user cancels."""
+    """Ask where to save the snippet (a file dialog); '' if the user cancels.
+
+    The dialog itself asks before an existing file is chosen for replacing.
+    """
     path, _ = QFileDialog.getSaveFileName(
         parent,
         "Save the biom3d config snippet",
@@ -40,10 +49,11 @@ def ask_save_path(parent) -> str:
 def ask_config_path(parent) -> str:
     """Ask which existing biom3d config to update (a file dialog); '' if the user cancels.
 
-    Python configs only: the core updates ``.py`` files in place and refuses YAML ones.
+    Python or YAML configs (biom3d reads both; every run logs a ``config.yaml``): the core
+    changes only the owned keys' values and keeps every other byte.
     """
     path, _ = QFileDialog.getOpenFileName(
-        parent, "biom3d config to update", "", "biom3d config (*.py)"
+        parent, "biom3d config to update", "", "biom3d config (*.py *.yaml *.yml)"
     )
     return path
 
@@ -62,10 +72,14 @@ class ExportPanel(Panel):
         )
         super().__init__(host, widgets=[TextEdit(name="config"), buttons])
         buttons["copy"].tooltip = "Put the snippet on the clipboard."
-        buttons["save"].tooltip = "Write the snippet to a new .py or .yaml file."
+        buttons[
+            "save"
+        ].tooltip = "Write the snippet to a .py or .yaml file (a file replaced is kept as .bak)."
         buttons[
             "update_config"
-        ].tooltip = "Write these values into an existing biom3d config (.py), keeping a .bak copy."
+        ].tooltip = (
+            "Write these values into an existing biom3d config (.py, .yaml), keeping a .bak copy."
+        )
         config = self["config"]
         config.read_only = True
         config.native.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
@@ -98,23 +112,30 @@ class ExportPanel(Panel):
 
     @guarded
     def save_snippet(self, *_: Any) -> None:
-        """Write the snippet to a new .py or .yaml file chosen in a file dialog."""
+        """Write the config to a .py or .yaml file chosen in a file dialog.
+
+        The dialog asked before an existing file was chosen; it is then replaced and its old
+        bytes kept as ``FILE.bak`` (the status line says where).
+        """
         values = self._values()
         path = ask_save_path(self.native)
         if not path:
             return
-        written = export.save_config(path, values)
-        self.host.set_status(f"Saved {written}.")
+        replaced = export.check_save_target(path).exists()
+        written = export.save_config(path, values, replace=True)
+        kept = f" The old file is kept as {export.backup_path(written)}." if replaced else ""
+        self.host.set_status(f"Saved {written}.{kept}")
         show_info(f"napari-autoconfig: saved {written}")
 
     @guarded
     def update_existing_config(self, *_: Any) -> None:
-        """Update an existing biom3d config in place (atomic, with backup); say what changed."""
+        """Update an existing biom3d config (.py or .yaml) in place, atomically, with a backup;
+        say what changed."""
         values = self._values()
         path = ask_config_path(self.native)
         if not path:
             return
-        update = export.update_config(path, values)
+        update = config_update.update_config(path, values)
         parts = [f"{key}: {old} -> {new}" for key, old, new in update.changed]
         parts += [f"{key}: added" for key in update.added]
         what = "; ".join(parts) if parts else "nothing changed (the values were already these)"

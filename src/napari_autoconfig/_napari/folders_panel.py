@@ -1,7 +1,10 @@
-"""The folders and limits panel: what to fingerprint, the patch and batch limits, Fingerprint.
+"""The folders and limits panel: what to fingerprint, the patch and batch limits, the GPU
+budget, Fingerprint.
 
-The one place the form's values are read (:meth:`FoldersPanel.limits`, :meth:`~.folders`) and
-remembered between napari launches (:meth:`~.remember`, through :mod:`.settings`).
+The one place the form's values are read (:meth:`FoldersPanel.limits`, :meth:`~.folders`,
+:meth:`~.gpu_gib`, :meth:`~.precision`) and remembered between napari launches
+(:meth:`~.remember`, through :mod:`.settings`). With a GPU memory set, ``max_dims`` is derived
+from it (:func:`napari_autoconfig.gpu_budget.plan_for_gpu`) and its fields are greyed out.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 from magicgui.widgets import (
     ComboBox,
     FileEdit,
+    FloatSpinBox,
     Label,
     ProgressBar,
     PushButton,
@@ -23,8 +27,10 @@ from qtpy.QtWidgets import QSizePolicy
 
 from .. import planner
 from ..errors import AutoconfigError
+from ..memory import PRECISIONS
+from ..readers import is_url
 from .panel import Panel, row
-from .settings import LIMIT_RANGE, load_settings, save_settings
+from .settings import GPU_RANGE, LIMIT_RANGE, load_settings, save_settings
 
 logger = logging.getLogger("napari")
 
@@ -39,7 +45,14 @@ BATCH_RULES = tuple(
     for rule in planner.BATCH_RULES
 )
 DEFAULTS = planner.Limits()  # the form starts from the planner's own defaults
-LIMIT_NAMES = ("max_dims", "max_batch", "min_batch", "batch_rule")
+#: The fields whose change re-plans at once (from the cached fingerprint) and is remembered.
+LIMIT_NAMES = ("max_dims", "max_batch", "min_batch", "batch_rule", "gpu_memory", "gpu_precision")
+GPU_TIP = (
+    "Your GPU's memory in GiB (as nvidia-smi reports it; 'off' = 0). When set, the patch budget "
+    "(Max patch) is chosen so that biom3d's plan fits this memory; every other number still "
+    "follows biom3d's rules. Precision: fp16 is biom3d's mixed precision (its default), fp32 "
+    "needs more memory."
+)
 
 
 class FoldersPanel(Panel):
@@ -76,6 +89,22 @@ class FoldersPanel(Panel):
                 else DEFAULTS.batch_rule,
             ),
             row(
+                FloatSpinBox(
+                    name="gpu_memory",
+                    value=saved.get("gpu_memory", 0.0),
+                    min=GPU_RANGE[0],
+                    max=GPU_RANGE[1],
+                    step=1.0,
+                ),
+                ComboBox(
+                    name="gpu_precision",
+                    choices=PRECISIONS,
+                    value=saved["precision"] if saved.get("precision") in PRECISIONS else "fp16",
+                ),
+                label="GPU memory (GB)",
+                tooltip=GPU_TIP,
+            ),
+            row(
                 PushButton(name="fingerprint", text="Fingerprint dataset"),
                 PushButton(name="cancel", text="Cancel", enabled=False),
             ),
@@ -85,9 +114,9 @@ class FoldersPanel(Panel):
         super().__init__(host, widgets=widgets, labels=True)
         self["fingerprint"].tooltip = "Read every image's header and sample its foreground."
         self["cancel"].tooltip = "Stop the run (within about one file); the last result stays."
-        if saved.get("images"):
-            self["images"].value = saved["images"]
-        self["masks"].value = saved.get("masks")
+        # the text as stored: a URL must not go through Path (it would fold the '//')
+        self["images"].line_edit.value = saved.get("images") or ""
+        self["masks"].line_edit.value = saved.get("masks") or ""
         status = self["status"].native
         status.setWordWrap(True)
         status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -103,11 +132,29 @@ class FoldersPanel(Panel):
         # plain number fields (no +/- buttons): three of them fit a laptop's dock side by side
         # (napari's style sheet gives every spin box 70 px at least, buttons aside)
         self.native.setStyleSheet("QAbstractSpinBox { min-width: 36px; }")
-        for box in [*self["max_dims"], self["min_batch"], self["max_batch"]]:
+        for box in [*self["max_dims"], self["min_batch"], self["max_batch"], self["gpu_memory"]]:
             box.native.setButtonSymbols(box.native.ButtonSymbols.NoButtons)
+        gpu = self["gpu_memory"].native
+        gpu.setDecimals(1)
+        gpu.setSpecialValueText("off")  # shown at the minimum, 0
+        gpu.setToolTip(GPU_TIP)
+        self["gpu_precision"].tooltip = GPU_TIP
+        self["gpu_memory"].changed.connect(self._grey_max_dims)
+        self._grey_max_dims()
         rule = self["batch_rule"].native
         rule.setSizeAdjustPolicy(rule.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         rule.setMinimumContentsLength(12)
+
+    def _grey_max_dims(self, *_: Any) -> None:
+        # with a GPU budget, max_dims is derived: the typed one is kept but not used
+        derived = self.gpu_gib() is not None
+        self["max_dims"].enabled = not derived
+        self["max_dims"].tooltip = (
+            "Derived from the GPU memory (set it to 'off' to type a budget)."
+            if derived
+            else "The memory budget of one patch, in voxels (biom3d's max_dims): only "
+            "the product z x y x x bounds the patch, whatever the shape."
+        )
 
     def _show_path_tooltip(self, *_: Any) -> None:
         for name in ("images", "masks"):
@@ -124,13 +171,27 @@ class FoldersPanel(Panel):
             batch_rule=str(self["batch_rule"].value),
         )
 
-    def folders(self) -> tuple[Path, Path | None]:
-        """The images folder and the masks folder (None when empty)."""
+    def gpu_gib(self) -> float | None:
+        """The GPU memory in GiB, or None when the field is off (0)."""
+        value = float(self["gpu_memory"].value)
+        return value if value > 0 else None
+
+    def precision(self) -> str:
+        """The training precision of the memory estimate and the GPU budget (fp16 or fp32)."""
+        return str(self["gpu_precision"].value)
+
+    def folders(self) -> tuple[str | Path, str | Path | None]:
+        """The images folder and the masks folder (None when empty).
+
+        A URL (``http(s)://``, ``s3://``...) is passed on as the text typed: a ``Path`` would fold
+        its ``//``. An nnU-Net raw dataset folder (``imagesTr/``, ``labelsTr/``,
+        ``dataset.json``) goes in the Images field with Masks empty; the core recognises it.
+        """
         text = (self["images"].line_edit.value or "").strip()
         if not text:
             raise AutoconfigError("Choose the folder of images first (the Images field).")
         masks_text = (self["masks"].line_edit.value or "").strip()
-        return Path(text).expanduser(), (Path(masks_text).expanduser() if masks_text else None)
+        return _location(text), (_location(masks_text) if masks_text else None)
 
     def remember(self) -> None:
         """Store the folders and limits for the next launch (a read-only home is only logged)."""
@@ -144,6 +205,8 @@ class FoldersPanel(Panel):
                     "max_batch": int(self["max_batch"].value),
                     "min_batch": int(self["min_batch"].value),
                     "batch_rule": str(self["batch_rule"].value),
+                    "gpu_memory": float(self["gpu_memory"].value),
+                    "precision": self.precision(),
                 }
             )
         except OSError as exc:
@@ -163,3 +226,8 @@ class FoldersPanel(Panel):
         for name in ("fingerprint", "images", "masks"):
             self[name].enabled = not running
         self["cancel"].enabled = running
+
+
+def _location(text: str) -> str | Path:
+    """A folder field's text as the core takes it: a URL unchanged, a path expanded."""
+    return text if is_url(text) else Path(text).expanduser()

@@ -1,7 +1,10 @@
-"""The results panel: the dataset summary and the plan as two small tables, the reasons in words.
+"""The results panel: the dataset summary and the plan as two small tables, the reasons in words,
+and the GPU memory of one training step with the plan.
 
 Each plan row's tooltip, and the "Why these numbers?" section, say first in plain words what the
-number is for and then the planner's own reasoning with its arithmetic.
+number is for and then the planner's own reasoning with its arithmetic. The plan's last row is the
+memory estimate (:func:`napari_autoconfig.memory.estimate_plan_memory`, computed by the dock widget
+with each plan, ``host.memory``); the line under the table splits it in its parts.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from superqt import QCollapsible
 
 from .. import planner
 from ..image_table import spacing_text
+from ..memory import MemoryEstimate
 from .panel import Panel
 from .tables import fill_table, make_table
 
@@ -36,6 +40,24 @@ PLAIN_WORDS = {
     "kept between the min and max batch.",
 }
 ROW_TITLES = {"patch": "Patch", "aug_patch": "Aug. patch", "pool": "Poolings", "batch": "Batch"}
+MEMORY_WORDS = (
+    "The GPU memory one training step of biom3d's default network (UNet3DVGGDeep) needs for this "
+    "patch, poolings, batch and channels: an estimate from the network's layout, before any "
+    "training. Set your GPU's memory in the form above to have the patch chosen to fit it."
+)
+
+
+def memory_texts(memory: MemoryEstimate | str | None) -> tuple[str, str, str]:
+    """The memory row's title and value, and the line splitting it in parts, for people."""
+    if memory is None:
+        return "GPU memory", "", ""
+    if not isinstance(memory, MemoryEstimate):
+        return "GPU memory", "not estimated", memory
+    parts = (
+        f"= activations {memory.activations_gib:.2f} + weights {memory.weights_gib:.2f} "
+        f"+ workspace {memory.workspace_gib:.2f} + overhead {memory.overhead_gib:.2f} GiB"
+    )
+    return f"GPU memory ({memory.precision})", f"{memory.total_gib:.1f} GiB", parts
 
 
 def _summary_rows(fp: Fingerprint) -> list[tuple[str, str]]:
@@ -86,6 +108,7 @@ class ResultsPanel(Panel):
         widgets = [
             make_table("summary", ["", "dataset"], compact=True),
             make_table("plan_table", ["", "z", "y", "x"], compact=True),
+            Label(name="memory_split", value=""),
             Label(name="notes", value="Fingerprint a dataset to see its plan."),
             PushButton(
                 name="recentre",
@@ -96,8 +119,12 @@ class ResultsPanel(Panel):
             ),
         ]
         super().__init__(host, widgets=widgets)
-        self["notes"].native.setWordWrap(True)
-        self["notes"].native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        for name in ("notes", "memory_split"):
+            self[name].native.setWordWrap(True)
+            self[name].native.setSizePolicy(
+                QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred
+            )
+        self["memory_split"].native.setVisible(False)
         self.why = QCollapsible("Why these numbers?")
         self.reasons = QLabel()
         self.reasons.setWordWrap(True)
@@ -125,7 +152,9 @@ class ResultsPanel(Panel):
         self["recentre"].enabled = plan is not None
         table = self["plan_table"]
         table.native.setVisible(plan is not None)
+        self["memory_split"].native.setVisible(plan is not None)
         if plan is None:
+            self["memory_split"].value = ""
             self.reasons.setText("")
             self._refresh_notes()
             return
@@ -138,8 +167,14 @@ class ResultsPanel(Panel):
         ]
         keys = ("patch", "aug_patch", "pool", "batch")
         tips = [[words[key]] * 4 for key in keys]
+        title, total, parts = memory_texts(self.host.memory)
+        rows.append((title, total, "", ""))
+        tips.append([f"{MEMORY_WORDS} {total} {parts}".strip()] * 4)
         fill_table(table, rows, tooltips=tips, compact=True)
         table.native.setSpan(3, 1, 1, 3)
+        table.native.setSpan(4, 1, 1, 3)
+        self["memory_split"].value = parts
+        self["memory_split"].tooltip = MEMORY_WORDS
         self.reasons.setText(
             "".join(f"<p><b>{ROW_TITLES[key]}</b>: {html.escape(words[key])}</p>" for key in keys)
         )

@@ -1,8 +1,11 @@
 """The fingerprinting run's body, as the napari worker thread runs it: it never raises.
 
-:func:`run_fingerprint` calls the core's :func:`~napari_autoconfig.fingerprint.fingerprint_dataset`
-and returns an :class:`Outcome` that says how the run ended, so the GUI thread decides what to
-show; per-file progress crosses threads through :class:`ProgressRelay`'s queued signal.
+:func:`run_fingerprint` opens the dataset with the core's
+:func:`~napari_autoconfig.dataset.open_dataset` (pairing the masks, recognising an nnU-Net raw
+dataset, reading a URL as text), fingerprints it with
+:func:`~napari_autoconfig.fingerprint.fingerprint_dataset` and returns an :class:`Outcome` that
+says how the run ended, so the GUI thread decides what to show; per-file progress crosses threads
+through :class:`ProgressRelay`'s queued signal.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from qtpy.QtCore import QObject, Signal
 
+from ..dataset import open_dataset
 from ..errors import AutoconfigError, Cancelled
 from ..fingerprint import fingerprint_dataset
 
@@ -28,15 +32,18 @@ logger = logging.getLogger("napari")
 class Outcome:
     """What a fingerprinting run ended with: exactly one of the first three fields is set.
 
-    ``images`` and ``masks`` are the folders the run read (the form may change meanwhile).
+    ``images`` and ``masks`` are the folders the run read (the form may change meanwhile): a
+    ``Path``, or the text of a URL. ``warning`` is the dataset's warning for the user to check
+    (e.g. masks paired by sorted position: it lists the pairs), with a fingerprint.
     """
 
     fingerprint: Fingerprint | None = None
     cancelled: str | None = None
     error: str | None = None
     unexpected: bool = False  # the error is not one the core raises on purpose
-    images: Path | None = None
-    masks: Path | None = None
+    images: str | Path | None = None
+    masks: str | Path | None = None
+    warning: str | None = None
 
 
 class ProgressRelay(QObject):
@@ -46,20 +53,20 @@ class ProgressRelay(QObject):
 
 
 def run_fingerprint(
-    images: Path, masks: Path | None, stop: threading.Event, relay: ProgressRelay
+    images: str | Path, masks: str | Path | None, stop: threading.Event, relay: ProgressRelay
 ) -> Outcome:
     """Body of the worker: fingerprint the folders, never raise (the outcome says what happened)."""
     folders = {"images": images, "masks": masks}
     try:
+        dataset = open_dataset(images, masks)
         fp = fingerprint_dataset(
-            images,
-            masks,
+            dataset,
             progress=lambda done, total, record: relay.step.emit(
                 done, total, Path(record.image.path).name
             ),
             cancel=stop.is_set,
         )
-        return Outcome(fingerprint=fp, **folders)
+        return Outcome(fingerprint=fp, warning=dataset.warning, **folders)
     except Cancelled as exc:
         return Outcome(cancelled=str(exc), **folders)
     except AutoconfigError as exc:

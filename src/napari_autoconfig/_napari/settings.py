@@ -1,4 +1,4 @@
-"""What the widget remembers between napari launches: the last folders and limits.
+"""What the widget remembers between napari launches: the last folders, limits and GPU budget.
 
 One small JSON file, ``$XDG_CONFIG_HOME/napari-autoconfig/settings.json`` (``~/.config`` when
 ``XDG_CONFIG_HOME`` is unset), written atomically so a crash never leaves half a file. A corrupt or
@@ -26,9 +26,13 @@ KNOWN: dict[str, type | tuple[type, ...]] = {
     "max_batch": int,
     "min_batch": int,
     "batch_rule": str,
+    "gpu_memory": (int, float),  # GiB; 0 = off (max_dims is then the user's)
+    "precision": str,
 }
 # The range the widget's number fields accept (its spin boxes refuse anything else).
 LIMIT_RANGE = (1, 4096)
+# The GPU memory field's range in GiB (0 = off; 1024 GiB is far above any single GPU).
+GPU_RANGE = (0.0, 1024.0)
 
 
 def settings_path() -> Path:
@@ -42,8 +46,9 @@ def load_settings(path: Path | None = None) -> dict[str, Any]:
 
     Returns an empty dict when there is no file, and (with a warning) when it is corrupt. A value
     of the wrong type is dropped silently (a key from another version); a batch size, or a
-    ``max_dims`` that is not 3 whole numbers, outside :data:`LIMIT_RANGE` is dropped with a
-    warning, so the widget starts from its default for that field instead of failing to open.
+    ``max_dims`` that is not 3 whole numbers, outside :data:`LIMIT_RANGE` (a GPU memory outside
+    :data:`GPU_RANGE`) is dropped with a warning, so the widget starts from its default for that
+    field instead of failing to open.
     """
     path = settings_path() if path is None else Path(path)
     if not path.is_file():
@@ -79,6 +84,14 @@ def load_settings(path: Path | None = None) -> dict[str, Any]:
                 stacklevel=2,
             )
             del kept[key]
+    gpu = kept.get("gpu_memory")
+    if gpu is not None and not (GPU_RANGE[0] <= gpu <= GPU_RANGE[1]):
+        warnings.warn(
+            f"napari-autoconfig: ignoring gpu_memory = {gpu!r} in the settings file {path} "
+            f"(must be from {GPU_RANGE[0]:g} to {GPU_RANGE[1]:g} GiB); the GPU budget is off.",
+            stacklevel=2,
+        )
+        del kept["gpu_memory"]
     return kept
 
 

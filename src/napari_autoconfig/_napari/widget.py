@@ -31,6 +31,8 @@ from qtpy.QtWidgets import QApplication, QFrame, QScrollArea, QSizePolicy, QTabW
 
 from .. import export, planner
 from ..errors import AutoconfigError
+from ..gpu_budget import budget_note, plan_for_gpu
+from ..memory import MemoryEstimate, biom3d_can_train, estimate_plan_memory
 from .box_keeper import BoxKeeper
 from .export_panel import ExportPanel, values_first
 from .folders_panel import LIMIT_NAMES, FoldersPanel
@@ -119,6 +121,7 @@ class AutoconfigWidget(Container):
         self.result: Fingerprint | None = None
         self.result_folders: tuple[Path | None, Path | None] = (None, None)
         self.plan: planner.Plan | None = None
+        self.memory: MemoryEstimate | str | None = None  # the plan's GPU memory, or why none
         self.worker = None
         self.keeper = BoxKeeper(self)
         self.boxes = self.keeper.boxes
@@ -223,6 +226,9 @@ class AutoconfigWidget(Container):
             msg = f"Fingerprinted {n} image{'s' * (n != 1)}."
             if self.result.skipped:
                 msg += f" Skipped {len(self.result.skipped)} file(s) no reader claims."
+            if outcome.warning:  # e.g. masks paired by position: the user should check the pairs
+                msg += f" Check: {outcome.warning}"
+                show_warning(f"napari-autoconfig: {outcome.warning}")
             self.set_status(msg)
             self.tell("show_result", self.result)
             self.replan(then=lambda: self.run_finished.emit("done"))
@@ -261,27 +267,48 @@ class AutoconfigWidget(Container):
     def replan(self, then: Callable[[], None] | None = None) -> None:
         """Plan from the cached fingerprint and the current limits; refresh panels and boxes.
 
+        With a GPU memory in the form, ``max_dims`` is derived from it
+        (:func:`~napari_autoconfig.gpu_budget.plan_for_gpu`) and the snippet says so in a comment
+        line on top; the plan's GPU memory (``self.memory``) is estimated at the form's precision.
         ``then`` is called once the boxes are drawn (possibly in a later event-loop turn).
         """
         fp = self.result
         if fp is None:
             return
+        form = self.panel(FoldersPanel)
+        gpu, precision = form.gpu_gib(), form.precision()
         try:
-            # Limits may refuse themselves when built (LimitsError), or the rules when planning.
-            plan = planner.make_plan(
-                fp.median_size, self.panel(FoldersPanel).limits(), num_images=fp.num_images
-            )
+            # Limits may refuse themselves when built (LimitsError), or the rules when planning;
+            # a GPU too small for any plan is a LimitsError too.
+            if gpu is not None:
+                chosen = plan_for_gpu(
+                    fp.median_size,
+                    gpu,
+                    form.limits(),
+                    num_images=fp.num_images,
+                    channels=fp.channels,
+                    precision=precision,
+                )
+                plan, memory = chosen.plan, chosen.memory
+            else:
+                plan = planner.make_plan(fp.median_size, form.limits(), num_images=fp.num_images)
+                memory = _plan_memory(plan, fp.channels, precision)
         except (AutoconfigError, AssertionError, ValueError) as exc:
             # Nothing stale may stay exportable: the shown plan would not match the form.
-            self.plan, self.snippet = None, ""
+            self.plan, self.snippet, self.memory = None, "", None
+            self._refused = True
             self.keeper.clear()
             self.tell("show_plan", None)
             self.report_error(f"These limits cannot be used: {exc}", level=None)
             if then is not None:
                 then()
             return
-        self.plan = plan
-        self.snippet = values_first(export.render_python(export.config_values(plan, fp)))
+        self.plan, self.memory = plan, memory
+        if self.__dict__.pop("_refused", False):  # the status line still shows the refusal
+            d = "x".join(map(str, plan.limits.max_dims))
+            self.set_status(f"Planned again (max_dims {d}).")
+        note = f"# {budget_note(plan.limits.max_dims, gpu, precision)}\n" if gpu else ""
+        self.snippet = note + values_first(export.render_python(export.config_values(plan, fp)))
         self.tell("show_plan", plan)
         self.keeper.draw(then=then)
 
@@ -305,3 +332,16 @@ class AutoconfigWidget(Container):
             show_error(f"napari-autoconfig: {message}")
         elif level == "warning":
             show_warning(f"napari-autoconfig: {message}")
+
+
+def _plan_memory(plan: planner.Plan, channels: int, precision: str) -> MemoryEstimate | str:
+    """The plan's training memory, or the sentence saying why there is none."""
+    try:
+        if not biom3d_can_train(plan.patch, plan.pool):
+            return (
+                "GPU memory not estimated: biom3d's network cannot train this plan (no pooling, "
+                "or a single voxel at its deepest level)."
+            )
+        return estimate_plan_memory(plan, channels=channels, precision=precision)
+    except AutoconfigError as exc:  # e.g. more poolings than biom3d's U-Net takes
+        return f"GPU memory not estimated: {exc}"
