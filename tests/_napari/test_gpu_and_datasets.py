@@ -92,6 +92,11 @@ def test_gpu_memory_replans_live_and_shows_the_memory(widget, run_and_wait, warn
         assert f"PATCH_SIZE = {list(chosen.plan.patch)}" in widget.snippet
         assert plan_rows(widget)["GPU memory (fp16)"] == f"{chosen.memory.total_gib:.1f} GiB"
         assert chosen.memory.total_gib <= gib
+        derived = "x".join(map(str, chosen.plan.limits.max_dims))
+        assert f"Max patch {derived}, derived to fit a GPU of {gib} GiB" in (
+            widget["memory_split"].value
+        )
+        assert derived in widget["max_dims"].tooltip
         works.append(work(widget.plan))
     assert works == sorted(works)  # a bigger GPU never gets a smaller patch x batch
     assert works[0] < works[-1]  # and the smallest GPU really got a smaller plan

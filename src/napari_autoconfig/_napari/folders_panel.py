@@ -47,6 +47,10 @@ BATCH_RULES = tuple(
 DEFAULTS = planner.Limits()  # the form starts from the planner's own defaults
 #: The fields whose change re-plans at once (from the cached fingerprint) and is remembered.
 LIMIT_NAMES = ("max_dims", "max_batch", "min_batch", "batch_rule", "gpu_memory", "gpu_precision")
+MAX_DIMS_TIP = (
+    "The memory budget of one patch, in voxels (biom3d's max_dims): only the product z x y x x "
+    "bounds the patch, whatever the shape."
+)
 GPU_TIP = (
     "Your GPU's memory in GiB (as nvidia-smi reports it; 'off' = 0). When set, the patch budget "
     "(Max patch) is chosen so that biom3d's plan fits this memory; every other number still "
@@ -71,8 +75,7 @@ class FoldersPanel(Panel):
                 label="Max patch z, y, x",
                 value=tuple(int(v) for v in saved.get("max_dims", DEFAULTS.max_dims)),
                 options={**spin, "step": 1},
-                tooltip="The memory budget of one patch, in voxels (biom3d's max_dims): only "
-                "the product z x y x x bounds the patch, whatever the shape.",
+                tooltip=MAX_DIMS_TIP,
             ),
             row(
                 SpinBox(name="min_batch", value=saved.get("min_batch", DEFAULTS.min_batch), **spin),
@@ -152,9 +155,18 @@ class FoldersPanel(Panel):
         self["max_dims"].tooltip = (
             "Derived from the GPU memory (set it to 'off' to type a budget)."
             if derived
-            else "The memory budget of one patch, in voxels (biom3d's max_dims): only "
-            "the product z x y x x bounds the patch, whatever the shape."
+            else MAX_DIMS_TIP
         )
+
+    def show_plan(self, plan: planner.Plan | None) -> None:
+        # the greyed max_dims fields' tooltip says which budget the plan used
+        if plan is not None and self.host.gpu_gib is not None:
+            d = "x".join(map(str, plan.limits.max_dims))
+            self[
+                "max_dims"
+            ].tooltip = (
+                f"Derived from the GPU memory: {d} (set the GPU memory to 'off' to type one)."
+            )
 
     def _show_path_tooltip(self, *_: Any) -> None:
         for name in ("images", "masks"):

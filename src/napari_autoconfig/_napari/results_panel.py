@@ -47,16 +47,25 @@ MEMORY_WORDS = (
 )
 
 
-def memory_texts(memory: MemoryEstimate | str | None) -> tuple[str, str, str]:
-    """The memory row's title and value, and the line splitting it in parts, for people."""
+def memory_texts(
+    memory: MemoryEstimate | str | None, plan: planner.Plan, gpu_gib: float | None = None
+) -> tuple[str, str, str]:
+    """The memory row's title and value, and the line splitting it in parts, for people.
+
+    With ``gpu_gib`` (the GPU budget was on) the line starts with the derived ``max_dims``.
+    """
     if memory is None:
         return "GPU memory", "", ""
     if not isinstance(memory, MemoryEstimate):
         return "GPU memory", "not estimated", memory
     parts = (
-        f"= activations {memory.activations_gib:.2f} + weights {memory.weights_gib:.2f} "
-        f"+ workspace {memory.workspace_gib:.2f} + overhead {memory.overhead_gib:.2f} GiB"
+        f"One training step: activations {memory.activations_gib:.2f} + weights "
+        f"{memory.weights_gib:.2f} + workspace {memory.workspace_gib:.2f} + overhead "
+        f"{memory.overhead_gib:.2f} GiB."
     )
+    if gpu_gib is not None:
+        d = "x".join(map(str, plan.limits.max_dims))
+        parts = f"Max patch {d}, derived to fit a GPU of {gpu_gib:g} GiB. {parts}"
     return f"GPU memory ({memory.precision})", f"{memory.total_gib:.1f} GiB", parts
 
 
@@ -138,6 +147,9 @@ class ResultsPanel(Panel):
         self["recentre"].changed.connect(lambda *_: host.keeper.recentre())
         for table in (self["summary"], self["plan_table"]):
             table.native.setVisible(False)
+        # the row titles ("GPU memory (fp16)") whole; z, y, x share the rest
+        header = self["plan_table"].native.horizontalHeader()
+        header.setSectionResizeMode(0, header.ResizeMode.ResizeToContents)
 
     def show_result(self, fingerprint: Fingerprint | None) -> None:
         self._result = fingerprint
@@ -167,7 +179,7 @@ class ResultsPanel(Panel):
         ]
         keys = ("patch", "aug_patch", "pool", "batch")
         tips = [[words[key]] * 4 for key in keys]
-        title, total, parts = memory_texts(self.host.memory)
+        title, total, parts = memory_texts(self.host.memory, plan, self.host.gpu_gib)
         rows.append((title, total, "", ""))
         tips.append([f"{MEMORY_WORDS} {total} {parts}".strip()] * 4)
         fill_table(table, rows, tooltips=tips, compact=True)

@@ -122,6 +122,7 @@ class AutoconfigWidget(Container):
         self.result_folders: tuple[Path | None, Path | None] = (None, None)
         self.plan: planner.Plan | None = None
         self.memory: MemoryEstimate | str | None = None  # the plan's GPU memory, or why none
+        self.gpu_gib: float | None = None  # the GPU memory the plan was fitted to (None: off)
         self.worker = None
         self.keeper = BoxKeeper(self)
         self.boxes = self.keeper.boxes
@@ -303,7 +304,7 @@ class AutoconfigWidget(Container):
             if then is not None:
                 then()
             return
-        self.plan, self.memory = plan, memory
+        self.plan, self.memory, self.gpu_gib = plan, memory, gpu
         if self.__dict__.pop("_refused", False):  # the status line still shows the refusal
             d = "x".join(map(str, plan.limits.max_dims))
             self.set_status(f"Planned again (max_dims {d}).")
