@@ -279,3 +279,15 @@ def test_a_url_reaches_the_core_as_typed(viewer, dock_widget, run_and_wait, tmp_
     assert json.loads(settings_path().read_text())["images"] == f"{url}/images/"
     again = type(widget)(viewer)
     assert again["images"].line_edit.value == f"{url}/images/"
+
+
+def test_an_unusable_remembered_gpu_memory_starts_off(make_napari_viewer, dock_widget):
+    path = settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"gpu_memory": -3, "precision": "fp8"}))
+    viewer = make_napari_viewer()
+    with pytest.warns(UserWarning, match="gpu_memory = -3") as caught:
+        widget = dock_widget(viewer)
+    assert str(path) in str(caught[0].message)
+    assert widget["gpu_memory"].native.text() == "off" and widget["max_dims"].enabled
+    assert widget["gpu_precision"].value == "fp16"  # an unknown precision is not used
