@@ -20,7 +20,6 @@ module                 holds
 ``histogram.py``       the foreground intensity histogram (matplotlib), clip bounds, mean ± std
 ``preview.py``         the normalisation preview: a lazy ``normalized`` layer over the image
 ``objects_panel.py``   the masks' objects against the patch, the largest one outlined
-``memory_panel.py``    the GPU memory of one training step, and the GPU budget field's plan
 ``reader.py``          the npe2 reader (NIfTI, MetaImage, NRRD at their spacing)
 ``sample_data.py``     the npe2 sample (one volume of the bundled dataset and its mask)
 ``settings.py``        the folders and limits remembered between launches
