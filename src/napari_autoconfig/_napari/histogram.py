@@ -154,7 +154,11 @@ class HistogramPanel(QWidget):
             )  # fmt: skip
         ax.set_xlabel("intensity", color=colors["text"], fontsize=8)
         ax.set_ylabel("density", color=colors["text"], fontsize=8)
-        legend = ax.legend(fontsize=7, frameon=False, loc="upper right")
+        # an opaque legend: a clip line running behind it would cross its words
+        legend = ax.legend(
+            fontsize=7, loc="upper right", frameon=True, framealpha=0.9,
+            facecolor=colors["background"], edgecolor=colors["background"],
+        )  # fmt: skip
         for text in legend.get_texts():
             text.set_color(colors["text"])
         self.canvas.draw_idle()
