@@ -11,6 +11,8 @@ otherwise (give the virtual screen that size too: the dock sizes itself to the w
 are given relative to ``resources/``, so no machine path shows. TAB ("Plan", "Images",
 "Intensities", "Objects", "Config") is the tab shown; "Intensities" also ticks the normalisation
 preview (the opened image's histogram is drawn over the dataset's), "Objects" measures the objects.
+``resources/screenshot-intensities.png`` is made with
+``... make_screenshot.py 1366 768 resources/screenshot-intensities.png Intensities``.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def settle(seconds: float = 0.5) -> None:
 
 
 def main(width: int = 1366, height: int = 768, out: Path = OUT, tab: str = "Images") -> int:
+    out = Path(out).resolve()  # before the chdir below: OUT is relative to where it is run
     # Do not read or overwrite the user's remembered folders and limits.
     os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="napari-autoconfig-shot-")
     os.chdir(HERE)  # relative folders: the screenshot shows "sample/images", no machine path

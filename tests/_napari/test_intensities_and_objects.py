@@ -163,11 +163,13 @@ def test_objects_are_counted_and_the_outline_never_carries_the_boxes(fingerprint
     )
     panel = widget.panel(ObjectsTab).objects_panel
     assert widget["objects"].enabled and not widget["draw_largest"].enabled
+    assert widget["objects_result"].native.isHidden()  # no empty box before there is a result
     with qtbot.waitSignal(panel.finished, timeout=60_000) as blocker:
         widget["objects"].native.click()
     assert blocker.args == ["done"]
     assert panel.summary.count == expected
     assert f"Objects: {expected} connected foreground components" in widget["objects_result"].value
+    assert not widget["objects_result"].native.isHidden()
     assert f"Found {expected} objects." == widget["objects_status"].value  # not a step's words
     # no progress bar left open in napari's activity list (napari's own registry of bars)
     assert [bar for bar in progress._all_instances if "objects" in (bar.desc or "")] == []

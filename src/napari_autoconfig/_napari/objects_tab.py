@@ -36,6 +36,13 @@ class ObjectsTab(Panel):
         objects.status_label.native.setSizePolicy(
             QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred
         )
+        # the result box only while it has a result, the room below left empty: no tall empty
+        # box on a large screen, the buttons stay near the top
+        result = objects.result_text
+        result.native.setVisible(bool(result.value))
+        # Qt's own signal: magicgui's ``changed`` stays silent when the value is set in code
+        result.native.textChanged.connect(lambda: result.native.setVisible(bool(result.value)))
+        self.native.layout().addStretch(1)
         objects.draw_button.tooltip = (
             "Outline the largest object (magenta) on its image, opening the image if needed, "
             "and go to its middle slice."
