@@ -199,3 +199,13 @@ def test_closing_the_dock_takes_the_preview_away_and_stops_listening(fingerprint
     viewer.layers.remove(image)  # the viewer's events no longer reach the closed panels
     qtbot.wait(100)
     assert not widget["status"].value.startswith("Error:")
+
+
+def test_closing_the_viewer_with_the_preview_on(fingerprinted, qtbot):
+    viewer, widget, _histogram, _ = fingerprinted
+    image = _open(widget, qtbot, widget.images_panel.rows[-1].image)
+    widget["preview"].value = True
+    _preview_on(viewer, qtbot, image)
+    viewer.close()  # deletes the dock widget: every panel lets go, nothing raises
+    qtbot.waitUntil(lambda: not widget._alive)
+    qtbot.wait(100)
