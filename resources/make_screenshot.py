@@ -8,8 +8,11 @@ It does what a user does, with the default limits: File > Open Sample, Plugins >
 Auto-configuration, the sample's folders, Fingerprint; then, in the Images tab, it opens the
 flagged image with one click. The window is 1366 x 768 (a common laptop screen) unless told
 otherwise (give the virtual screen that size too: the dock sizes itself to the window). The folders
-are given relative to ``resources/``, so no machine path shows. TAB ("Plan", "Images", "Config")
-is the tab shown.
+are given relative to ``resources/``, so no machine path shows. TAB ("Plan", "Images",
+"Intensities", "Objects", "Config") is the tab shown; "Intensities" also ticks the normalisation
+preview (the opened image's histogram is drawn over the dataset's), "Objects" measures the objects.
+``resources/screenshot-intensities.png`` is made with
+``... make_screenshot.py 1366 768 resources/screenshot-intensities.png Intensities``.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ def settle(seconds: float = 0.5) -> None:
 
 
 def main(width: int = 1366, height: int = 768, out: Path = OUT, tab: str = "Images") -> int:
+    out = Path(out).resolve()  # before the chdir below: OUT is relative to where it is run
     # Do not read or overwrite the user's remembered folders and limits.
     os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="napari-autoconfig-shot-")
     os.chdir(HERE)  # relative folders: the screenshot shows "sample/images", no machine path
@@ -75,6 +79,16 @@ def main(width: int = 1366, height: int = 768, out: Path = OUT, tab: str = "Imag
     widget["open"].native.click()
     wait_for(lambda: bool(opened))
     widget.tabs.setCurrentIndex([p.title for p in widget.panels if p.title].index(tab))
+    if tab == "Intensities":
+        widget["preview"].value = True
+        wait_for(lambda: any(layer.name == "normalized" for layer in viewer.layers))
+    elif tab == "Objects":
+        measured: list[str] = []
+        objects = widget["objects"]
+        panel = next(p for p in widget.panels if p.title == "Objects")
+        panel.objects_panel.finished.connect(measured.append)
+        objects.native.click()
+        wait_for(lambda: bool(measured))
     settle(1.0)
     print("dock widget", widget.native.sizeHint(), "min", widget.native.minimumSizeHint())
     for p in widget.panels:

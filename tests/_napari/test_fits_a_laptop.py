@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import pytest
 from qtpy.QtCore import QPoint, QRect
+from qtpy.QtWidgets import QWidget
 
 BUTTONS = {
     "": ("fingerprint", "cancel"),
     "Plan": ("recentre",),
     "Images": ("open", "export_csv", "only_flagged"),
+    "Intensities": ("preview", "normalization"),
+    "Objects": ("objects", "draw_largest"),
     "Config": ("copy", "save", "update_config"),
 }
 
@@ -45,12 +48,19 @@ def test_dock_fits_the_screen(
     canvas = viewer.window._qt_viewer.canvas.native
     assert canvas.width() >= 0.4 * screen[0]  # the image keeps most of the room
     titles = [widget.tabs.tabText(i) for i in range(widget.tabs.count())]
+    tab_bar = widget.tabs.tabBar()
+    for i in range(len(titles)):  # every tab's title is shown whole, none behind scroll arrows
+        assert inside_window(tab_bar, window) and tab_bar.rect().contains(tab_bar.tabRect(i))
+    histogram = widget.native.findChild(QWidget, "histogram")
     for tab, names in BUTTONS.items():
         if tab:
             widget.tabs.setCurrentIndex(titles.index(tab))
         qtbot.wait(20)
         for name in names:
             assert inside_window(widget[name].native, window), (screen, name)
+        if tab == "Intensities":  # the histogram is readable: whole, and not squeezed
+            assert inside_window(histogram, window), screen
+            assert histogram.width() >= 300 and histogram.height() >= 180, histogram.size()
     widget.tabs.setCurrentIndex(titles.index("Images"))
     qtbot.wait(20)
     table = widget["images_table"].native

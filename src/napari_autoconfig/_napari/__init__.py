@@ -9,6 +9,8 @@ module                 holds
 ``folders_panel.py``   folders, limits, Fingerprint / Cancel, progress, status (on top)
 ``results_panel.py``   tab "Plan": summary and plan tables, the reasons in words
 ``images_panel.py``    tab "Images": the per-image table, Only flagged, Open, CSV
+``intensity_tab.py``   tab "Intensities": the histogram and the normalisation preview
+``objects_tab.py``     tab "Objects": the objects panel fed the fingerprint, plan and image
 ``export_panel.py``    tab "Config": the snippet, Copy, Save as…, Update config…
 ``tables.py``          small read-only tables that sort by value
 ``boxes.py``           the patch and augmentation-patch boxes drawn on an image
@@ -28,6 +30,7 @@ module                 holds
 Adding a panel (a histogram, a memory estimate...): write one file with a subclass of
 :class:`~.panel.Panel` (a ``title`` makes it a tab; its children get names, reachable from the dock
 as ``widget["name"]``), override the hooks it needs (``show_result``, ``show_plan``,
-``show_boxes``, ``set_running``) and read the state from ``self.host`` (``host.result``,
-``host.plan``, ``host.viewer``); then add its class to ``PANELS`` in ``widget.py``.
+``show_boxes``, ``show_selection``, ``set_running``, ``closed``) and read the state from
+``self.host`` (``host.result``, ``host.plan``, ``host.viewer``); then add its class to ``PANELS``
+in ``widget.py``.
 """

@@ -2,8 +2,10 @@
 
 :class:`BoxKeeper` decides where the boxes (:class:`.boxes.PatchBoxes`) go: on the selected image
 when the plan changes or the selection does; onto the next image when theirs is deleted (or
-nowhere); placed again when their image gets new data or moves. It never changes the layer list
-inside one of its events: napari may be removing several layers, some of them ours.
+nowhere), never onto one of the plugin's own layers (the boxes, the ``normalized`` preview, the
+largest object's outline: :func:`.boxes.user_image_layers` leaves them out); placed again when
+their image gets new data or moves. It never changes the layer list inside one of its events:
+napari may be removing several layers, some of them ours.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from qtpy.QtCore import QTimer
 
 from .boxes import AUG_NAME, PATCH_NAME, PatchBoxes, is_box_layer, spatial_ndim, target_image
 from .guard import guarded
+from .preview import is_plugin_layer
 
 if TYPE_CHECKING:
     from napari.layers import Image
@@ -150,8 +153,8 @@ class BoxKeeper:
     @guarded
     def _on_active_layer(self, event: Any = None) -> None:
         layer = self.host.viewer.layers.selection.active
-        if self.host.plan is None or layer is None or is_box_layer(layer):
-            return
+        if self.host.plan is None or layer is None or is_box_layer(layer) or is_plugin_layer(layer):
+            return  # the user picked one of our layers (a box, the preview): the boxes stay
         image = target_image(self.host.viewer)
         if image is not None and image is not self.boxes.image:
             self.draw(image)

@@ -18,7 +18,8 @@ size), re-centres both on the view (:meth:`PatchBoxes.recentre`, the widget's bu
 Shift-clicks where they should go; the boxes stay concentric.
 
 The box layers carry ``metadata[BOX_KEY] = True`` so nothing (this widget included) mistakes them
-for the user's images: :func:`user_image_layers` filters them out.
+for the user's images: :func:`user_image_layers` filters them out, and the plugin's other layers
+(the ``normalized`` preview, the largest object's outline: :func:`.preview.is_plugin_layer`) too.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from typing import Any
 import numpy as np
 from napari.layers import Image, Layer
 from napari.utils.transforms import Affine
+
+from .preview import is_plugin_layer
 
 BOX_KEY = "napari_autoconfig_box"
 PATCH_NAME = "patch"
@@ -43,8 +46,13 @@ def is_box_layer(layer: Layer) -> bool:
 
 
 def user_image_layers(viewer) -> list[Image]:
-    """Return the viewer's Image layers that belong to the user (box layers excluded)."""
-    return [lyr for lyr in viewer.layers if isinstance(lyr, Image) and not is_box_layer(lyr)]
+    """Return the viewer's Image layers that belong to the user (this plugin's layers excluded:
+    the boxes, the normalisation preview, the largest object's outline)."""
+    return [
+        lyr
+        for lyr in viewer.layers
+        if isinstance(lyr, Image) and not is_box_layer(lyr) and not is_plugin_layer(lyr)
+    ]
 
 
 def target_image(viewer) -> Image | None:

@@ -115,6 +115,7 @@ class HistogramPanel(QWidget):
         ax.set_facecolor(colors["background"])
         for spine in ax.spines.values():
             spine.set_color(colors["text"])
+            spine.set_visible(True)
         ax.tick_params(colors=colors["text"], labelsize=8)
         fp = self.fingerprint
         values = _dataset_samples(fp)
@@ -130,6 +131,8 @@ class HistogramPanel(QWidget):
             )  # fmt: skip
             ax.set_xticks([])
             ax.set_yticks([])
+            for spine in ax.spines.values():  # a message, not an empty plot's frame
+                spine.set_visible(False)
             self.canvas.draw_idle()
             return
         own = _record_samples(self.record)
@@ -154,7 +157,11 @@ class HistogramPanel(QWidget):
             )  # fmt: skip
         ax.set_xlabel("intensity", color=colors["text"], fontsize=8)
         ax.set_ylabel("density", color=colors["text"], fontsize=8)
-        legend = ax.legend(fontsize=7, frameon=False, loc="upper right")
+        # an opaque legend: a clip line running behind it would cross its words
+        legend = ax.legend(
+            fontsize=7, loc="upper right", frameon=True, framealpha=0.9,
+            facecolor=colors["background"], edgecolor=colors["background"],
+        )  # fmt: skip
         for text in legend.get_texts():
             text.set_color(colors["text"])
         self.canvas.draw_idle()

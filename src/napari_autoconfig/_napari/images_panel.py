@@ -2,6 +2,8 @@
 
 Rows are sortable by any column, can be narrowed to the flagged ones, exported as CSV, and opened:
 select a row and click Open, or double-click it; the dock widget opens the image under its boxes.
+Selecting a row tells every panel (the ``show_selection`` hook, through the dock widget) which
+image of the fingerprint it is, so the histogram can draw that image's own intensities.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from .panel import Panel, row
 from .tables import ROW_ROLE, fill_table, make_table
 
 if TYPE_CHECKING:
+    from ..fingerprint import Fingerprint
     from ..planner import Plan
 
 #: Where each row keeps its position in the dataset (the table may be sorted).
@@ -77,6 +80,8 @@ class ImagesPanel(Panel):
         ]
         super().__init__(host, widgets=widgets)
         self.rows: tuple[ImageRow, ...] = ()
+        self._fingerprint: Fingerprint | None = None  # the one the rows were made from
+        self._told: tuple = (None, None)  # (fingerprint, row) last told to the panels
         self["images_summary"].native.setWordWrap(True)
         self["images_summary"].native.setSizePolicy(
             QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred
@@ -100,6 +105,7 @@ class ImagesPanel(Panel):
         fp = self.host.result
         folders = self.host.result_folders
         self.rows = image_rows(fp, self.host.plan, *folders) if fp is not None else ()
+        self._fingerprint = fp
         table = self["images_table"]
         fill_table(
             table,
@@ -158,7 +164,15 @@ class ImagesPanel(Panel):
 
     @guarded
     def _on_selection(self, *_: Any) -> None:
-        self["open"].enabled = self.selected_row() is not None
+        row = self.selected_row()
+        self["open"].enabled = row is not None
+        fp = self._fingerprint
+        if self._told[0] is fp and self._told[1] == row:  # e.g. refilled for a new plan
+            return
+        self._told = (fp, row)
+        # a row's index is its record's position in the fingerprint the rows were made from
+        record = fp.records[row.index] if row is not None and fp is not None else None
+        self.host.tell("show_selection", record)
 
     @guarded
     def _on_double_click(self, row: int, column: int) -> None:

@@ -102,6 +102,8 @@ class ObjectsPanel(Container):
         self._relay = _Relay()
         self._relay.step.connect(self._on_step)
         self._bar: napari_progress | None = None
+        self._closed = False
+        self._making_bar = False
         self.result_text.read_only = True
         self.status_label.native.setWordWrap(True)
         self.measure_button.changed.connect(self.start)
@@ -154,14 +156,35 @@ class ObjectsPanel(Container):
         """Stop a running labelling (it stops within about one mask)."""
         self._stop.set()
 
+    def close_panel(self) -> None:
+        """Stop a running labelling for good: its end no longer touches the (closed) widgets."""
+        self._closed = True
+        self.cancel()
+
     def _on_step(self, done: int, total: int) -> None:
-        if self._bar is None:
-            self._bar = napari_progress(total=total, desc="napari-autoconfig: objects")
-        self._bar.update(done - self._bar.n)
+        if self._closed:
+            return
+        # The words first: napari's progress bar processes the pending events while it is built
+        # and updated, among them the later steps and the result, whose words must stay.
         self.status_label.value = f"Labelled the objects of {done} of {total} masks."
+        if self._bar is None:
+            if self._making_bar:  # a later step, run while the first one builds the bar
+                return
+            self._making_bar = True
+            try:
+                bar = napari_progress(total=total, desc="napari-autoconfig: objects")
+            finally:
+                self._making_bar = False
+            if self.worker is None:  # the run ended while the bar was being built
+                bar.close()
+                return
+            self._bar = bar
+        self._bar.update(done - self._bar.n)
 
     def _on_returned(self, outcome: ObjectSummary | str, fingerprint: Fingerprint) -> None:
-        if fingerprint is not self.fingerprint:  # a run for a dataset replaced meanwhile
+        if (
+            self._closed or fingerprint is not self.fingerprint
+        ):  # a run for a dataset replaced meanwhile
             self.finished.emit("cancelled")
             return
         if isinstance(outcome, str):
@@ -175,6 +198,9 @@ class ObjectsPanel(Container):
 
     def _on_errored(self, error: Exception) -> None:
         # _run_objects returns every expected failure; this is for a bug or a surprise
+        if self._closed:
+            self.finished.emit("cancelled")
+            return
         self.status_label.value = f"Labelling failed: {type(error).__name__}: {error}"
         self.finished.emit("error")
 
@@ -183,6 +209,8 @@ class ObjectsPanel(Container):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+        if self._closed:
+            return
         self.measure_button.enabled = self.fingerprint is not None and self.fingerprint.has_masks
 
     def _show_summary(self) -> None:

@@ -19,7 +19,7 @@ from magicgui.widgets import Container
 if TYPE_CHECKING:
     from napari.layers import Image
 
-    from ..fingerprint import Fingerprint
+    from ..fingerprint import CaseRecord, Fingerprint
     from ..planner import Plan
 
 
@@ -67,6 +67,12 @@ class Panel(Container):
 
     def show_boxes(self, image: Image | None) -> None:
         """The boxes now lie on ``image`` (None: no image carries them)."""
+
+    def show_selection(self, record: CaseRecord | None) -> None:
+        """The user selected one image of the dataset (its fingerprint record; None: none)."""
+
+    def closed(self) -> None:
+        """The dock widget was closed: stop workers, let go of the viewer's events."""
 
 
 def row(*widgets: Any, label: str = "", tooltip: str | None = None) -> Container:

@@ -38,6 +38,8 @@ from .export_panel import ExportPanel, values_first
 from .folders_panel import LIMIT_NAMES, FoldersPanel
 from .guard import guarded, logger
 from .images_panel import ImagesPanel
+from .intensity_tab import IntensitiesTab
+from .objects_tab import ObjectsTab
 from .opener import RowOpener
 from .panel import find_child
 from .results_panel import ResultsPanel
@@ -50,7 +52,7 @@ if TYPE_CHECKING:
     from ..image_table import ImageRow
 
 #: The panels, in order: a panel without a title sits on top, the others are tabs.
-PANELS = (FoldersPanel, ResultsPanel, ImagesPanel, ExportPanel)
+PANELS = (FoldersPanel, ResultsPanel, ImagesPanel, IntensitiesTab, ObjectsTab, ExportPanel)
 
 
 class _Tabs(QTabWidget):
@@ -98,6 +100,10 @@ class AutoconfigWidget(Container):
     image_opened = PsygnalSignal(object)  # the Image layer of a row, once it is shown
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
+        # napari hands plugins a public-only proxy of the viewer whose every attribute access
+        # returns a fresh proxy, so layer identity checks would always fail; keep the real one.
+        # Set first: panels (the preview, the objects) listen to the viewer from their start.
+        self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
         self.panels = [panel(self) for panel in PANELS]
         super().__init__(widgets=[p for p in self.panels if not p.title], labels=False)
         self.margins = (2, 2, 2, 2)
@@ -112,10 +118,6 @@ class AutoconfigWidget(Container):
             self.tabs.setTabToolTip(index, panel.tooltip)
         self.tabs.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         self.native.layout().addWidget(self.tabs, 1)
-        # napari hands plugins a public-only proxy of the viewer whose every attribute access
-        # returns a fresh proxy, so layer identity checks would always fail; keep the real one.
-        napari_viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
-        self.viewer = napari_viewer
         self._alive = True
         self.snippet: str = ""
         self.result: Fingerprint | None = None
@@ -166,13 +168,15 @@ class AutoconfigWidget(Container):
         """Let go of the viewer: the dock was closed (the viewer outlives it).
 
         Stops a running worker, disconnects from the viewer's events and the boxes' handlers
-        (the box layers stay, as plain layers). Calling it again does nothing.
+        (the box layers stay, as plain layers; the preview layer goes), tells every panel.
+        Calling it again does nothing.
         """
         if not self.__dict__.get("_alive", False):  # closed, or already taken apart by the GC
             return
         self._alive = False
         self._stop.set()
         self.keeper.close()
+        self.tell("closed")
 
     def tell(self, hook: str, *args: Any) -> None:
         """Call the hook ``hook`` on every panel."""
