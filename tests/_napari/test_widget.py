@@ -10,6 +10,7 @@ import json
 
 import numpy as np
 import pytest
+from napari.utils import progress
 from qtpy.QtWidgets import QApplication
 
 from datafiles import MEDIAN_ZYX, SPACING_ZYX, write_dataset
@@ -67,6 +68,9 @@ def box(viewer, name):
 
 def test_fingerprint_shows_numbers_snippet_and_boxes(viewer, widget, qtbot, run_and_wait):
     assert run_and_wait(widget) == "done"
+    # one activity bar per run, and none left open in napari's activity dock once it ended
+    qtbot.wait(50)
+    assert [bar for bar in progress._all_instances if "fingerprinting" in (bar.desc or "")] == []
 
     fp = widget.result
     assert fp.median_zyx == MEDIAN_ZYX

@@ -23,13 +23,13 @@ import numpy as np
 from magicgui.widgets import Container, Label, PushButton, TextEdit
 from napari.layers import Image
 from napari.qt.threading import create_worker
-from napari.utils import progress as napari_progress
 from psygnal import Signal as PsygnalSignal
 from qtpy.QtCore import QObject, Signal
 
 from ..errors import AutoconfigError, Cancelled
 from ..objects import ObjectBox, ObjectSummary, describe_objects, objects_dataset
 from ..readers import read_header
+from .activity import ActivityBar
 from .preview import PLUGIN_LAYER_KEY, insert_quietly, is_plugin_layer, source_path
 
 if TYPE_CHECKING:
@@ -101,9 +101,8 @@ class ObjectsPanel(Container):
         self._stop = threading.Event()
         self._relay = _Relay()
         self._relay.step.connect(self._on_step)
-        self._bar: napari_progress | None = None
+        self._bar = ActivityBar("napari-autoconfig: objects")
         self._closed = False
-        self._making_bar = False
         self.result_text.read_only = True
         self.status_label.native.setWordWrap(True)
         self.measure_button.changed.connect(self.start)
@@ -167,19 +166,7 @@ class ObjectsPanel(Container):
         # The words first: napari's progress bar processes the pending events while it is built
         # and updated, among them the later steps and the result, whose words must stay.
         self.status_label.value = f"Labelled the objects of {done} of {total} masks."
-        if self._bar is None:
-            if self._making_bar:  # a later step, run while the first one builds the bar
-                return
-            self._making_bar = True
-            try:
-                bar = napari_progress(total=total, desc="napari-autoconfig: objects")
-            finally:
-                self._making_bar = False
-            if self.worker is None:  # the run ended while the bar was being built
-                bar.close()
-                return
-            self._bar = bar
-        self._bar.update(done - self._bar.n)
+        self._bar.step(done, total, running=lambda: self.worker is not None)
 
     def _on_returned(self, outcome: ObjectSummary | str, fingerprint: Fingerprint) -> None:
         if (
@@ -206,9 +193,7 @@ class ObjectsPanel(Container):
 
     def _on_finished(self) -> None:
         self.worker = None
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        self._bar.close()
         if self._closed:
             return
         self.measure_button.enabled = self.fingerprint is not None and self.fingerprint.has_masks

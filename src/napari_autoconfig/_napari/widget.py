@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import Container
 from napari.qt.threading import create_worker
-from napari.utils import progress as napari_progress
 from napari.utils.notifications import show_error, show_info, show_warning
 from psygnal import Signal as PsygnalSignal
 from qtpy.QtCore import QEvent, QObject, QSize
@@ -33,6 +32,7 @@ from .. import export, planner
 from ..errors import AutoconfigError
 from ..gpu_budget import budget_note, plan_for_gpu
 from ..memory import MemoryEstimate, biom3d_can_train, estimate_plan_memory
+from .activity import ActivityBar
 from .box_keeper import BoxKeeper
 from .export_panel import ExportPanel, values_first
 from .folders_panel import LIMIT_NAMES, FoldersPanel
@@ -132,7 +132,7 @@ class AutoconfigWidget(Container):
         self._stop = threading.Event()
         self._relay = ProgressRelay()
         self._relay.step.connect(self._on_step)
-        self._bar: napari_progress | None = None
+        self._bar = ActivityBar("napari-autoconfig: fingerprinting")
 
         self["fingerprint"].changed.connect(self.start)
         self["cancel"].changed.connect(self.request_cancel)
@@ -216,11 +216,10 @@ class AutoconfigWidget(Container):
 
     @guarded
     def _on_step(self, done: int, total: int, name: str) -> None:
+        # the words first: building the activity bar handles pending events (later steps, the end)
         self.panel(FoldersPanel).set_progress(done, total)
         self.set_status(f"Fingerprinted {done} of {total} files ({name}).")
-        if self._bar is None:
-            self._bar = napari_progress(total=total, desc="napari-autoconfig: fingerprinting")
-        self._bar.update(done - self._bar.n)
+        self._bar.step(done, total, running=lambda: self.worker is not None)
 
     @guarded
     def _on_outcome(self, outcome: Outcome) -> None:
@@ -256,9 +255,7 @@ class AutoconfigWidget(Container):
 
     def _on_worker_finished(self) -> None:
         self.worker = None
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        self._bar.close()
         if self._alive:
             self.tell("set_running", False)
 
