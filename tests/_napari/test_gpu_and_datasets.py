@@ -162,6 +162,12 @@ def test_save_onto_an_existing_file_keeps_a_backup(widget, run_and_wait, tmp_pat
     assert backup.read_bytes() == old
     assert str(backup) in widget["status"].value
 
+    # with a GPU budget the saved file says where max_dims came from, as the CLI's --save does
+    widget["gpu_memory"].value = 12
+    widget["save"].native.click()
+    first = target.read_text().splitlines()[0]
+    assert first == widget.snippet.splitlines()[0] and "12 GiB" in first
+
 
 def test_update_a_yaml_config_changes_only_the_owned_keys(
     widget, run_and_wait, tmp_path, monkeypatch

@@ -122,7 +122,9 @@ class ExportPanel(Panel):
         if not path:
             return
         replaced = export.check_save_target(path).exists()
-        written = export.save_config(path, values, replace=True)
+        # the same text as the command line's --save: the GPU budget's note, then the config
+        text = self.host.config_note + export.render_config(path, values)
+        written = export.write_config(path, text, replace=True)
         kept = f" The old file is kept as {export.backup_path(written)}." if replaced else ""
         self.host.set_status(f"Saved {written}.{kept}")
         show_info(f"napari-autoconfig: saved {written}")

@@ -120,6 +120,8 @@ class AutoconfigWidget(Container):
         self.native.layout().addWidget(self.tabs, 1)
         self._alive = True
         self.snippet: str = ""
+        #: the comment line that goes above every exported config ("" unless a GPU budget is set)
+        self.config_note: str = ""
         self.result: Fingerprint | None = None
         self.result_folders: tuple[Path | None, Path | None] = (None, None)
         self.plan: planner.Plan | None = None
@@ -297,7 +299,7 @@ class AutoconfigWidget(Container):
                 memory = _plan_memory(plan, fp.channels, precision)
         except (AutoconfigError, AssertionError, ValueError) as exc:
             # Nothing stale may stay exportable: the shown plan would not match the form.
-            self.plan, self.snippet, self.memory = None, "", None
+            self.plan, self.snippet, self.memory, self.config_note = None, "", None, ""
             self._refused = True
             self.keeper.clear()
             self.tell("show_plan", None)
@@ -310,6 +312,7 @@ class AutoconfigWidget(Container):
             d = "x".join(map(str, plan.limits.max_dims))
             self.set_status(f"Planned again (max_dims {d}).")
         note = f"# {budget_note(plan.limits.max_dims, gpu, precision)}\n" if gpu else ""
+        self.config_note = note
         self.snippet = note + values_first(export.render_python(export.config_values(plan, fp)))
         self.tell("show_plan", plan)
         self.keeper.draw(then=then)
