@@ -65,7 +65,9 @@ def _raw_chunks(layout: _Raw, max_bytes: int) -> Iterator[np.ndarray]:
     """
     count = int(np.prod(layout.shape, dtype=np.int64))
     if layout.perm is None:
-        step = max(1, max_bytes // layout.dtype.itemsize)
+        # a scaled NIfTI presents wider values than it stores: the presented piece is the bound
+        itemsize = max(layout.dtype.itemsize, np.dtype(layout.out_dtype or layout.dtype).itemsize)
+        step = max(1, max_bytes // itemsize)
         with open(layout.file, "rb") as f:
             f.seek(layout.offset)
             for start in range(0, count, step):
