@@ -206,7 +206,10 @@ def fingerprint_case(
     mask = read_header(mask_path)
     _check_mask(image, mask)
     draw = draw_foreground(mask, seed, num_samples)
-    samples = take(image, draw.positions) if draw.positions.size else np.empty(0, image.dtype)
+    samples = np.empty(draw.order.size, dtype=image.dtype)
+    samples[draw.order] = take(
+        image, draw.sorted_positions
+    )  # read in file order, kept in draw order
     return CaseRecord(image, mask.path, draw.count, samples, draw.largest)
 
 

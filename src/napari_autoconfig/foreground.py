@@ -32,14 +32,24 @@ class ForegroundDraw:
         Voxels where the mask is > 0.
     largest : int
         The largest label value (0 for an empty mask).
-    positions : numpy.ndarray
-        int64 flat C-order positions (in the presented array) of the drawn foreground voxels, in
-        draw order; empty when the mask is empty or nothing is drawn.
+    sorted_positions : numpy.ndarray
+        int64 flat C-order positions (in the presented array) of the drawn foreground voxels,
+        ascending (the order readers read in); empty when the mask is empty or nothing is drawn.
+    order : numpy.ndarray
+        Where each sorted position goes in draw order: ``positions[order] = sorted_positions``.
     """
 
     count: int
     largest: int
-    positions: np.ndarray
+    sorted_positions: np.ndarray
+    order: np.ndarray
+
+    @property
+    def positions(self) -> np.ndarray:
+        """The drawn positions in draw order (biom3d's sample order)."""
+        positions = np.empty_like(self.sorted_positions)
+        positions[self.order] = self.sorted_positions
+        return positions
 
 
 def draw_foreground(mask: ImageHeader, seed: int = 42, num_samples: int = 10000) -> ForegroundDraw:
@@ -79,15 +89,15 @@ def draw_foreground(mask: ImageHeader, seed: int = 42, num_samples: int = 10000)
     if count == 0 or num_samples <= 0:
         if view is not None:
             drop_pages(view)
-        return ForegroundDraw(count, largest, np.empty(0, dtype=np.int64))
+        none = np.empty(0, dtype=np.int64)
+        return ForegroundDraw(count, largest, none, none)
     ranks = np.random.default_rng(seed).integers(0, count, num_samples)
-    order = np.argsort(ranks, kind="stable")
-    positions = np.empty(num_samples, dtype=np.int64)
+    order = np.argsort(ranks)  # equal ranks are the same voxel: any order among them will do
     if view is not None:
-        positions[order] = _mapped_positions(view, counts, ranks[order])
+        positions = _mapped_positions(view, counts, ranks[order])
     else:
-        positions[order] = _draw_positions(chunks, ranks[order])
-    return ForegroundDraw(count, largest, positions)
+        positions = _draw_positions(chunks, ranks[order])
+    return ForegroundDraw(count, largest, positions, order)
 
 
 def _check_integer(piece: np.ndarray, mask: ImageHeader) -> None:
@@ -112,7 +122,7 @@ _BLOCK_BYTES = _BLOCK // 8
 
 #: Bytes of mask examined per step: the foreground flags of a step stay in the CPU cache while
 #: they are counted.
-_PASS_BYTES = 512 * 2**10
+_PASS_BYTES = 1024 * 2**10
 #: Bytes of mask between two releases of the mapped pages: resident memory stays bounded on a
 #: huge mask, and the release (a system call over the mapping) stays rare.
 _RELEASE_BYTES = 64 * 2**20
