@@ -235,3 +235,20 @@ def test_non_integer_float_mask_is_refused_whatever_the_path(tmp_path):
         write_image(tmp_path / f"m{suffix}", mask)
         with pytest.raises(NonIntegerMaskError, match="non-integer"):
             fingerprint_case(tmp_path / f"i{suffix}", tmp_path / f"m{suffix}")
+
+
+def test_huge_masks_are_read_in_spans_with_the_same_draw(tmp_path, monkeypatch):
+    """A mask larger than the span the mapped pages are kept for gives the same draw."""
+    from napari_autoconfig import foreground
+
+    rng = np.random.default_rng(5)
+    mask = (rng.random((6, 50, 70)) < 0.4).astype(np.uint8) * 3
+    image = rng.integers(0, 60000, mask.shape).astype(np.uint16)
+    write_image(tmp_path / "i.tif", image)
+    write_image(tmp_path / "m.tif", mask)
+    monkeypatch.setattr(foreground, "_RELEASE_BYTES", 3000)  # a few blocks per span
+    monkeypatch.setattr(foreground, "_PASS_BYTES", 1024)
+    record = fingerprint_case(tmp_path / "i.tif", tmp_path / "m.tif", seed=8, num_samples=4000)
+    expected = np.random.default_rng(8).choice(image[mask > 0], 4000, replace=True)
+    np.testing.assert_array_equal(record.samples, expected)
+    assert (record.foreground, record.mask_max) == (int(np.count_nonzero(mask)), 3)

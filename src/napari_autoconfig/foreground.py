@@ -14,6 +14,7 @@ positions of the drawn ones are needed, never the ``image[mask > 0]`` array. The
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,7 +126,7 @@ _BLOCK_BYTES = _BLOCK // 8
 _PASS_BYTES = 1024 * 2**10
 #: Bytes of mask between two releases of the mapped pages: resident memory stays bounded on a
 #: huge mask, and the release (a system call over the mapping) stays rare.
-_RELEASE_BYTES = 64 * 2**20
+_RELEASE_BYTES = 8 * 2**20
 _LANES = np.uint64(0x0101010101010101)  # times a word of byte lanes: their sum in the top byte
 _TOP_BYTE = np.uint64(56)
 
@@ -215,6 +216,28 @@ def _find_blocks(counts: np.ndarray, ranks: np.ndarray) -> tuple[np.ndarray, np.
     return group * _GROUP + step, before
 
 
+def _gather_blocks(view: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """The foreground flags of the (sorted) wanted blocks, shape (len(wanted), 128).
+
+    Read in spans of at most ``_RELEASE_BYTES`` of mask, the mapped pages dropped after each, so
+    that going back to 10,000 blocks spread over a huge mask keeps little of it resident.
+    """
+    rows = np.zeros((wanted.size, _BLOCK), dtype=np.bool_)
+    whole_blocks = view.size // _BLOCK
+    blocks = view[: whole_blocks * _BLOCK].reshape(-1, _BLOCK)
+    inside = int(np.searchsorted(wanted, whole_blocks))  # the shorter last block comes last
+    span = wanted[:inside] * (_BLOCK * view.itemsize) // _RELEASE_BYTES
+    edges = [0, *(np.flatnonzero(np.diff(span)) + 1).tolist(), inside]
+    for start, stop in itertools.pairwise(edges):
+        np.greater(blocks[wanted[start:stop]], 0, out=rows[start:stop])
+        drop_pages(view)
+    if inside < wanted.size:
+        tail = view[whole_blocks * _BLOCK :]
+        rows[-1, : tail.size] = tail > 0
+        drop_pages(view)
+    return rows
+
+
 def _mapped_positions(view: np.ndarray, counts: np.ndarray, ranks: np.ndarray) -> np.ndarray:
     """Flat positions of the foreground voxels with the given (sorted) ranks.
 
@@ -226,15 +249,7 @@ def _mapped_positions(view: np.ndarray, counts: np.ndarray, ranks: np.ndarray) -
     starts = np.flatnonzero(np.diff(block, prepend=-1))
     wanted = block[starts]
     inverse = np.repeat(np.arange(wanted.size), np.diff(np.append(starts, block.size)))
-    whole_blocks = view.size // _BLOCK
-    if wanted[-1] < whole_blocks:
-        rows = view[: whole_blocks * _BLOCK].reshape(-1, _BLOCK)[wanted] > 0
-    else:  # the shorter last block is wanted (it is the last one: sorted)
-        rows = np.zeros((wanted.size, _BLOCK), dtype=np.bool_)
-        rows[:-1] = view[: whole_blocks * _BLOCK].reshape(-1, _BLOCK)[wanted[:-1]] > 0
-        tail = view[whole_blocks * _BLOCK :]
-        rows[-1, : tail.size] = tail > 0
-    drop_pages(view)
+    rows = _gather_blocks(view, wanted)
     bits = np.packbits(rows, axis=1)[inverse]  # (draws, 16): each draw's block
     wanted_rank = ranks - before  # 0..127 inside its block
     # the byte holding the wanted voxel: how many bytes of the block end at or before its rank

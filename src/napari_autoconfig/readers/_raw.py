@@ -17,7 +17,7 @@ import numpy as np
 from ._errors import _stream_damaged
 
 # take() on raw pixels: the memory map is released after every span of _READ_SPAN bytes.
-_READ_SPAN = 64 * 2**20
+_READ_SPAN = 8 * 2**20
 
 
 @dataclass(frozen=True)
