@@ -36,7 +36,7 @@ the output float type, then slope and intercept in double precision).
 
 This module holds the public API and the dispatch by suffix; the per-format work lives in private
 modules: ``_header`` (:class:`ImageHeader`), ``_errors`` (the ImageReadError messages), ``_raw``
-(raw pixels: positioned and sequential reads, memory maps), ``_stream`` (gzip / zlib streams),
+(raw pixels: sequential reads, memory maps), ``_stream`` (gzip / zlib streams),
 ``_npy``, ``_tiff`` (TIFF, ImageJ, OME) and ``_itk`` (NIfTI, MetaImage, NRRD via their own headers
 and SimpleITK, which is imported only for the files that need it: a TIFF run never loads it).
 Pixel layouts (``_Raw``, ``_Stream``, ``_TiffPlan``, ``_Whole``) say how the presented array lies

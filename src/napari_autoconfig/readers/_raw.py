@@ -1,4 +1,4 @@
-"""Pixels stored raw in a file (:class:`_Raw`): sequential reads, positioned reads and memory maps.
+"""Pixels stored raw in a file (:class:`_Raw`): sequential reads and memory maps.
 
 Also the conversion every format shares from stored values to presented ones (native byte
 order, NIfTI scaling), and the exact-read helper the compressed streams use too.
