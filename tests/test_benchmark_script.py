@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+import datagen
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_fingerprint.py"
 
 
@@ -38,9 +40,11 @@ def test_tiny_benchmark_prints_ratios_and_variants_agree(tmp_path):
         results,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "baseline/ours" in run.stdout
+    assert "ratio 1st" in run.stdout
     assert "all variants agree on every number" in run.stdout
-    assert re.search(r"ours fingerprint\+masks\s+[\d.]+\s+\d+\s+[\d.]+x", run.stdout)
+    # first call, second call, peak MB, then baseline / ours for both calls
+    number = r"\s+[\d.]+"
+    assert re.search(r"ours fingerprint\+masks" + number * 3 + r"\s+[\d.]+x\s+[\d.]+x", run.stdout)
 
     report = json.loads(results.read_text())
     assert report["problems"] == []
@@ -56,6 +60,16 @@ def test_tiny_benchmark_prints_ratios_and_variants_agree(tmp_path):
             assert row["ratio"] > 0 and row["seconds"] > 0, row
             assert row["met"] != "FAILED"
         assert rows[("command", fmt, "python -m napari_autoconfig --masks")]["met"] != "FAILED"
+    # the floors are measured in the same run, and say how far above them we are (ours / floor)
+    for fmt, floor in (
+        ("tif", "floor: read masks, count"),
+        ("tif", "floor: map masks, count"),
+        ("nii.gz", "floor: inflate every byte"),
+    ):
+        row = rows[("masked", fmt, floor)]
+        assert (
+            row["ratio"] > 0 and row["ratio_again"] > 0 and row["target"].startswith("ours/floor")
+        )
     assert {r["section"] for r in report["rows"]} >= {"many 1", "many 10"}
     # everything it generated is gone
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
@@ -84,30 +98,31 @@ def test_biom3d_variants_run_when_biom3d_is_importable(tmp_path):
     (fake / "__init__.py").write_text("")
     (fake / "auto_config.py").write_text(FAKE_BIOM3D)
     results = tmp_path / "results.json"
+    path = os.environ.get("PYTHONPATH")  # where napari_autoconfig may come from
     run = _run_bench(
         "--images 2 --shape 4 16 16 --repeats 1 --formats tif --many 0 --no-cli",
         tmp_path,
         results,
-        env={**os.environ, "PYTHONPATH": str(fake.parent)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(fake.parent), path]))},
     )
     assert run.returncode == 0, run.stdout + run.stderr
     rows = {r["variant"]: r for r in json.loads(results.read_text())["rows"]}
     assert rows["biom3d compute_median"]["met"] != "FAILED"
     assert rows["biom3d data_fingerprint"]["met"] != "FAILED"
     assert rows["biom3d data_fingerprint"]["ratio"] > 0
+    assert rows["biom3d data_fingerprint"]["ratio_again"] > 0  # biom3d / ours, second calls
 
 
 def test_generated_data_is_realistic_and_slabs_join():
-    bench = _load_script()
     shape = (12, 40, 48)
-    thresholds = bench._thresholds(shape, 5)
-    image, mask = bench.synth_slab(shape, np.dtype(np.uint16), 5, 0, 12, thresholds)
+    thresholds = datagen.thresholds(shape, 5)
+    image, mask = datagen.synth_slab(shape, np.dtype(np.uint16), 5, 0, 12, thresholds)
     assert image.dtype == np.uint16 and mask.dtype == np.uint8
     assert 0.05 < np.count_nonzero(mask) / mask.size < 0.4
     assert set(np.unique(mask)) <= {0, 1, 2}
     assert image[mask > 0].mean() > image[mask == 0].mean() + 300  # structures stand out
     # written slab by slab, the structures (not the noise) are the same as in one piece
-    top, top_mask = bench.synth_slab(shape, np.dtype(np.uint16), 5, 0, 5, thresholds)
+    top, top_mask = datagen.synth_slab(shape, np.dtype(np.uint16), 5, 0, 5, thresholds)
     np.testing.assert_array_equal(top_mask, mask[:5])
     assert np.abs(top.astype(float) - image[:5]).mean() < 60
 

@@ -197,3 +197,57 @@ def test_mask_max_tells_a_0_255_mask_from_a_0_1_one(tmp_path):
     assert fingerprint_case(tmp_path / "i.tif", tmp_path / "bytes.tif").mask_max == 255
     assert fingerprint_case(tmp_path / "i.tif", tmp_path / "empty.tif").mask_max == 0
     assert fingerprint_case(tmp_path / "i.tif").mask_max == 0
+
+
+@pytest.mark.parametrize(
+    "dtype, suffix",
+    [
+        (np.uint8, ".tif"),  # memory-mapped, counted per block
+        (np.int16, ".npy"),  # negative labels are background, as with biom3d's mask > 0
+        (np.bool_, ".npy"),
+        (np.float32, ".nii"),
+        (np.uint16, ".nii.gz"),  # streamed, one bit per voxel
+        (">u2", ".npy"),  # big-endian: read through the stream path
+    ],
+)
+def test_every_mask_kind_draws_like_biom3d(tmp_path, dtype, suffix):
+    rng = np.random.default_rng(11)
+    shape = (9, 37, 41)  # not a whole number of 128-voxel blocks
+    labels = rng.integers(-2, 4, shape) * (rng.random(shape) < 0.3)
+    mask = (labels > 0) if np.dtype(dtype) == np.bool_ else labels.astype(dtype)
+    image = rng.integers(0, 4000, shape).astype(np.uint16)
+    write_image(tmp_path / f"i{suffix}", image)
+    write_image(tmp_path / f"m{suffix}", mask)
+    record = fingerprint_case(tmp_path / f"i{suffix}", tmp_path / f"m{suffix}", num_samples=5000)
+    expected = np.random.default_rng(42).choice(image[mask > 0], 5000, replace=True)
+    np.testing.assert_array_equal(record.samples, expected)
+    assert record.foreground == int(np.count_nonzero(mask > 0))
+    assert record.mask_max == int(mask.max())
+
+
+def test_non_integer_float_mask_is_refused_whatever_the_path(tmp_path):
+    image = np.zeros((4, 16, 16), np.uint16)
+    mask = np.zeros((4, 16, 16), np.float32)
+    mask[2, 3, 4] = 0.5
+    for suffix in (".npy", ".nii.gz"):
+        write_image(tmp_path / f"i{suffix}", image)
+        write_image(tmp_path / f"m{suffix}", mask)
+        with pytest.raises(NonIntegerMaskError, match="non-integer"):
+            fingerprint_case(tmp_path / f"i{suffix}", tmp_path / f"m{suffix}")
+
+
+def test_huge_masks_are_read_in_spans_with_the_same_draw(tmp_path, monkeypatch):
+    """A mask larger than the span the mapped pages are kept for gives the same draw."""
+    from napari_autoconfig import foreground
+
+    rng = np.random.default_rng(5)
+    mask = (rng.random((6, 50, 70)) < 0.4).astype(np.uint8) * 3
+    image = rng.integers(0, 60000, mask.shape).astype(np.uint16)
+    write_image(tmp_path / "i.tif", image)
+    write_image(tmp_path / "m.tif", mask)
+    monkeypatch.setattr(foreground, "_RELEASE_BYTES", 3000)  # a few blocks per span
+    monkeypatch.setattr(foreground, "_PASS_BYTES", 1024)
+    record = fingerprint_case(tmp_path / "i.tif", tmp_path / "m.tif", seed=8, num_samples=4000)
+    expected = np.random.default_rng(8).choice(image[mask > 0], 4000, replace=True)
+    np.testing.assert_array_equal(record.samples, expected)
+    assert (record.foreground, record.mask_max) == (int(np.count_nonzero(mask)), 3)

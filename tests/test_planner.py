@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
 import pytest
 
+import biom3d_reference
 from napari_autoconfig import planner
 from napari_autoconfig.errors import AutoconfigError, LimitsError
 from napari_autoconfig.planner import (
@@ -21,47 +21,7 @@ from napari_autoconfig.planner import (
     oversize_axes,
 )
 
-
-def oracle(median, max_dims=(128, 128, 128), max_pool=5, eps=1e-3):
-    """The reference's numbered steps, written out plainly, numpy broadcasting and all.
-
-    Raises ValueError exactly where biom3d does (flag tuple longer than the values left).
-    """
-    median = list(median)
-    if len(median) == 4:
-        median = median[1:]
-    ori = np.array(median)
-    d = ori.copy()
-    m = np.array(max_dims)
-    fm = min(max_dims) // 2**max_pool
-    if np.prod(d) > np.prod(m):
-        lb = (np.log(d).sum() - np.log(m).sum()) / np.log(1 + eps)
-        r = lb / len(d)
-        ub = np.log(d) / np.log(1 + eps)
-        mask = r > ub
-        rounds = 0
-        while np.any(mask):
-            rounds += 1
-            if rounds > 100:
-                raise RuntimeError("biom3d's loop would not end")
-            r_small = (lb - (ub * mask).sum()) / (~mask).sum()
-            r = np.where(mask, ub, r_small)
-            mask = r > ub
-        d = d / (1 + eps) ** r
-    d = np.maximum(np.floor(d).astype(int), 1)
-    pool = np.clip(np.floor(np.log2(d / fm)).astype(int), 0, max_pool)
-    step = 2**pool
-    patch = (d // step) * step
-    n = len(np.unique(patch))
-    for flags in list(itertools.product([True, False], repeat=n))[:-1]:
-        values = sorted(np.unique(patch), reverse=True)
-        grow = np.isin(patch, values * np.array(flags))  # list * array: numpy broadcasting
-        while np.prod(patch + step * grow) <= np.prod(m) and np.any((patch < ori) * grow):
-            patch = patch + step * grow
-    patch = np.where(ori == 1, 1, patch)
-    pool = np.clip(np.floor(np.log2(patch / fm)).astype(int), 0, max_pool)
-    batch = max(2 * int(np.floor(np.prod(m) / np.prod(patch))), 2)
-    return patch.tolist(), pool.tolist(), batch
+oracle = biom3d_reference.patch_pool_batch  # what biom3d does, step by step
 
 
 # --------------------------------------------------------------------------- worked examples

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import gzip
 import os
+import subprocess
+import sys
+import zlib
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 import tifffile
 
-from datafiles import read_itk, write_itk
+from datafiles import read_itk, write_dataset, write_itk
 from napari_autoconfig import readers
 from napari_autoconfig.errors import ImageReadError
 
@@ -432,9 +435,8 @@ def test_header_is_picklable(tmp_path):
 def test_gzip_fallback_module_gives_same_values(tmp_path, monkeypatch):
     path = tmp_path / "g.nii.gz"
     expected = _sitk_write(path, _vol((3, 10, 12)), (1.0, 1.0, 1.0), compress=True)
-    # the module is bound where it is used: the gzip stream reader and the NIfTI header reader
-    monkeypatch.setattr(readers._stream, "_gzip_module", gzip)
-    monkeypatch.setattr(readers._itk, "_gzip_module", gzip)
+    # without isal, the standard library's gzip and zlib inflate the same bytes
+    monkeypatch.setattr(readers._stream, "_codecs", lambda: (gzip, zlib))
     _check_pixels(readers.read_header(path), expected)
 
 
@@ -466,3 +468,66 @@ def test_lean_pixel_paths_are_used(tmp_path):
         assert isinstance(readers._layout(readers.read_header(tmp_path / name)), kind), name
     tifffile.imwrite(tmp_path / "a.tif", data)
     assert readers._layout(readers.read_header(tmp_path / "a.tif")).dataoffset is not None
+
+
+# ----------------------------------------------------------------------------- lean imports
+
+
+@pytest.mark.parametrize(
+    "variant", ["qform", "sform", "both", "none", "micron", "2d", "big-endian", "scaled"]
+)
+def test_nifti_header_read_without_simpleitk_gives_simpleitk_numbers(tmp_path, variant):
+    """Headers written by another library (nibabel), in every form we parse ourselves or hand on."""
+    nib = pytest.importorskip("nibabel")
+    data = _vol((5, 7, 9) if variant != "2d" else (7, 9)).astype(np.int16)
+    xyz = data.T  # nibabel arrays are (x, y, z)
+    if variant == "big-endian":
+        xyz = xyz.astype(">i2")
+    zooms = (0.8, 0.3, 2.2)[: xyz.ndim]  # not exact in float32: SimpleITK widens the float32
+    image = nib.Nifti1Image(xyz, np.diag([*zooms, *[1.0] * (4 - len(zooms))]))
+    image.header.set_zooms(zooms)
+    image.header.set_qform(image.affine, code=0 if variant in ("sform", "none") else 1)
+    image.header.set_sform(image.affine, code=0 if variant in ("qform", "none") else 1)
+    if variant == "micron":
+        image.header.set_xyzt_units("micron")
+    if variant == "scaled":
+        image.header.set_slope_inter(0.5, 3.0)
+    path = tmp_path / "n.nii.gz"
+    nib.save(image, path)
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    header = readers.read_header(path)
+    assert header.spacing_xyz == tuple(reader.GetSpacing())
+    assert header.shape == tuple(reversed(reader.GetSize()))
+    _check_pixels(header, read_itk(path))
+
+
+def _python_modules_after(code: str) -> set[str]:
+    """The modules a fresh interpreter holds after running ``code``."""
+    script = code + "\nimport sys\nprint(' '.join(sorted(sys.modules)))"
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    return set(run.stdout.split())
+
+
+def test_tiff_run_imports_no_simpleitk_nor_inflaters(tmp_path):
+    write_dataset(tmp_path, shapes=((4, 16, 16), (5, 16, 16)))
+    modules = _python_modules_after(
+        "from napari_autoconfig.auto_config import compute_median, data_fingerprint\n"
+        f"data_fingerprint({str(tmp_path / 'images')!r}, {str(tmp_path / 'masks')!r})\n"
+        f"compute_median({str(tmp_path / 'images')!r})"
+    )
+    assert "napari_autoconfig.fingerprint" in modules  # the run did fingerprint the folder
+    assert not {"SimpleITK", "isal", "gzip"} & modules
+
+
+def test_plain_nifti_needs_no_simpleitk(tmp_path):
+    write_itk(tmp_path / "a.nii.gz", _vol((3, 8, 9)), (0.8, 0.8, 2.0), compress=True)
+    code = (
+        "from napari_autoconfig.fingerprint import fingerprint_case\n"
+        f"record = fingerprint_case({str(tmp_path / 'a.nii.gz')!r})\n"
+        "assert record.image.spacing_xyz == (0.800000011920929, 0.800000011920929, 2.0)"
+    )
+    assert "SimpleITK" not in _python_modules_after(code)

@@ -40,10 +40,11 @@ the output float type, then slope and intercept in double precision).
 
 This module holds the public API and the dispatch by suffix; the per-format work lives in private
 modules: ``_header`` (:class:`ImageHeader`), ``_errors`` (the ImageReadError messages), ``_raw``
-(raw pixels: positioned and sequential reads, memory maps), ``_stream`` (gzip / zlib streams),
-``_npy``, ``_tiff`` (TIFF, ImageJ, OME) and ``_itk`` (NIfTI, MetaImage, NRRD via SimpleITK and
-their own headers). Pixel layouts (``_Raw``, ``_Stream``, ``_TiffPlan``, ``_Whole``) say how the
-presented array lies in the file; they stay private and are re-derived from the path.
+(raw pixels: sequential reads, memory maps), ``_stream`` (gzip / zlib streams),
+``_npy``, ``_tiff`` (TIFF, ImageJ, OME) and ``_itk`` (NIfTI, MetaImage, NRRD via their own headers
+and SimpleITK, which is imported only for the files that need it: a TIFF run never loads it).
+Pixel layouts (``_Raw``, ``_Stream``, ``_TiffPlan``, ``_Whole``) say how the presented array lies
+in the file; they stay private and are re-derived from the path.
 """
 
 from __future__ import annotations
@@ -62,9 +63,18 @@ from ._errors import _FIX_DAMAGED, _describe, _fail, _stream_damaged
 from ._header import ImageHeader
 from ._itk import _itk_layout, _open_itk, _read_whole_sitk
 from ._npy import _open_npy
-from ._raw import _native, _Raw, _raw_chunks, _raw_take, _view_blocks
+from ._raw import (
+    _flat_map,
+    _mapping_of,
+    _native,
+    _Raw,
+    _raw_chunks,
+    _raw_take,
+    _release,
+    _view_blocks,
+)
 from ._stream import _STREAM_BLOCK, _Stream, _stream_blocks, _stream_take
-from ._tiff import _open_tiff, _tiff_chunks, _tiff_take, _TiffPlan
+from ._tiff import _open_tiff, _tiff_chunks, _tiff_raw, _tiff_take, _TiffPlan
 from ._zarr import (
     ZARR_SUFFIXES,
     Location,
@@ -81,6 +91,8 @@ __all__ = [
     "ZARR_SUFFIXES",
     "ImageHeader",
     "Location",
+    "drop_pages",
+    "flat_view",
     "image_suffix",
     "is_url",
     "iter_chunks",
@@ -232,6 +244,29 @@ def take(header: ImageHeader, flat_indices: np.ndarray) -> np.ndarray:
     if isinstance(layout, _TiffPlan):
         return _tiff_take(header.path, layout, idx)
     return _read_whole_sitk(layout.file).ravel()[idx]
+
+
+def flat_view(header: ImageHeader) -> np.ndarray | None:
+    """The presented array as a flat read-only view over a memory map, when the file allows it.
+
+    Only where the pixels lie raw in the file in presented C order, native byte order and
+    unscaled (uncompressed contiguous TIFF, ``.nii``, C-order ``.npy``, raw MetaImage / NRRD);
+    ``None`` otherwise. Nothing is read until the view is; pages it touched stay mapped until
+    :func:`drop_pages`.
+    """
+    layout = _layout(header)
+    if isinstance(layout, _TiffPlan):
+        layout = _tiff_raw(header.path, layout) if layout.dataoffset is not None else None
+    if not isinstance(layout, _Raw) or layout.perm is not None or layout.scale is not None:
+        return None
+    if not layout.dtype.isnative:
+        return None
+    return _flat_map(layout)
+
+
+def drop_pages(view: np.ndarray) -> None:
+    """Let go of the file pages a :func:`flat_view` touched (clean pages: nothing is lost)."""
+    _release(_mapping_of(view))
 
 
 def read_array(header: ImageHeader) -> np.ndarray:
