@@ -245,8 +245,8 @@ def test_huge_masks_are_read_in_spans_with_the_same_draw(tmp_path, monkeypatch):
     image = rng.integers(0, 60000, mask.shape).astype(np.uint16)
     write_image(tmp_path / "i.tif", image)
     write_image(tmp_path / "m.tif", mask)
-    monkeypatch.setattr(foreground, "_RELEASE_BYTES", 3000)  # a few blocks per span
-    monkeypatch.setattr(foreground, "_PASS_BYTES", 1024)
+    monkeypatch.setattr(foreground, "_RELEASE_BYTES", 3000)  # a few pieces per span
+    monkeypatch.setattr(foreground, "_PIECE", 1024)
     record = fingerprint_case(tmp_path / "i.tif", tmp_path / "m.tif", seed=8, num_samples=4000)
     expected = np.random.default_rng(8).choice(image[mask > 0], 4000, replace=True)
     np.testing.assert_array_equal(record.samples, expected)

@@ -4,17 +4,21 @@ the drawn ones are.
 biom3d draws, per image, with a fresh ``default_rng(seed)``,
 ``rng.choice(image[mask > 0], num_samples, replace=True)``, which is
 ``values[rng.integers(0, len(values), num_samples)]``. Only the number of foreground voxels and the
-positions of the drawn ones are needed, never the ``image[mask > 0]`` array. The mask is read once:
+positions of the drawn ones are needed, never the ``image[mask > 0]`` array.
 
-- a mask whose pixels lie raw in its file (uncompressed TIFF, ``.nii``, ``.npy``, raw MetaImage /
-  NRRD) is looked at through a memory map, keeping only a count per block of 128 voxels; the drawn
-  ranks are then found by going back to the few blocks that hold them;
-- a compressed mask is streamed once, keeping one bit per voxel and a count per 128 voxels.
+The mask is read once, piece by piece, whatever its format: through a memory map when its pixels
+lie raw in the file (uncompressed TIFF, ``.nii``, ``.npy``, raw MetaImage / NRRD), else streamed.
+Each piece is small enough to stay in the CPU cache while two numpy passes look at it: ``max``
+(the largest label) and ``packbits`` (one bit per voxel, set where the mask is nonzero). What is
+kept is a bit set: one bit per voxel, the set bits per 64-bit word and per superblock of 1,024
+voxels. The n-th foreground voxel is then found by a search over the superblocks' running count,
+then inside the superblock's 16 words, the word's 8 bytes and the byte's 8 bits, each step for all
+draws at once.
 """
 
 from __future__ import annotations
 
-import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,205 +82,32 @@ def draw_foreground(mask: ImageHeader, seed: int = 42, num_samples: int = 10000)
     ImageReadError
         If the mask's pixels turn out damaged while reading.
     """
-    view = flat_view(mask)
-    if view is not None:
-        counts, largest = _mapped_counts(view, mask)
-        count = int(counts.sum())
-    else:
-        chunks = _foreground_chunks(mask)
-        count = sum(chunk.count for chunk in chunks)
-        largest = max((chunk.largest for chunk in chunks), default=0)
-    largest = max(largest, 0)
-    if count == 0 or num_samples <= 0:
-        if view is not None:
-            drop_pages(view)
+    index = index_foreground(mask)
+    if index.count == 0 or num_samples <= 0:
         none = np.empty(0, dtype=np.int64)
-        return ForegroundDraw(count, largest, none, none)
-    ranks = np.random.default_rng(seed).integers(0, count, num_samples)
+        return ForegroundDraw(index.count, index.largest, none, none)
+    ranks = np.random.default_rng(seed).integers(0, index.count, num_samples)
     order = np.argsort(ranks)  # equal ranks are the same voxel: any order among them will do
-    if view is not None:
-        positions = _mapped_positions(view, counts, ranks[order])
-    else:
-        positions = _draw_positions(chunks, ranks[order])
-    return ForegroundDraw(count, largest, positions, order)
-
-
-def _check_integer(piece: np.ndarray, mask: ImageHeader) -> None:
-    if not np.array_equal(piece, np.trunc(piece)):
-        raise NonIntegerMaskError(
-            f"The mask {str(mask.path)!r} holds non-integer values (dtype {mask.dtype}). Masks "
-            "must be label images (0 = background); save it as an integer image."
-        )
-
-
-def _needs_integer_check(dtype: np.dtype) -> bool:
-    return not np.issubdtype(dtype, np.integer) and dtype != np.bool_
-
-
-#: Voxels per block of the foreground index: one count per 128 voxels (16 packed bytes).
-_BLOCK = 128
-_BLOCK_BYTES = _BLOCK // 8
+    return ForegroundDraw(index.count, index.largest, index.select(ranks[order]), order)
 
 
 # --------------------------------------------------------------------------------------------
-# Masks read through a memory map: a count per block of 128 voxels, then back to the drawn blocks
+# The bit set of a mask's foreground, and finding its n-th set bit
 
-#: Bytes of mask examined per step: the foreground flags of a step stay in the CPU cache while
-#: they are counted.
-_PASS_BYTES = 1024 * 2**10
+#: Voxels per superblock: 16 words of 64 bits, 128 bytes of packed flags.
+_SUPER = 1024
+_WORDS = _SUPER // 64
+#: Voxels looked at per piece: with max and packbits on the same piece in turn, the second pass
+#: reads it from the CPU cache (256 KB pieces were the fastest of 64 KB to 4 MB here). A multiple
+#: of 8, so that every piece's bits start on a whole byte.
+_PIECE = 2**18
 #: Bytes of mask between two releases of the mapped pages: resident memory stays bounded on a
 #: huge mask, and the release (a system call over the mapping) stays rare.
-_RELEASE_BYTES = 8 * 2**20
-_LANES = np.uint64(0x0101010101010101)  # times a word of byte lanes: their sum in the top byte
-_TOP_BYTE = np.uint64(56)
+_RELEASE_BYTES = 64 * 2**20
 
-
-def _flags_per_word(flags: np.ndarray) -> np.ndarray:
-    """Set flags (0/1 bytes) per 8-byte word, as uint8."""
-    words = flags.view(np.uint64)
-    if hasattr(np, "bitwise_count"):  # numpy >= 2: one hardware popcount per word
-        return np.bitwise_count(words)
-    return ((words * _LANES) >> _TOP_BYTE).astype(np.uint8)
-
-
-def _counts_per_block(flags: np.ndarray) -> np.ndarray:
-    """Set flags per block of 128 (``len(flags)`` a multiple of 128), as uint8.
-
-    Summing 16 words per block with ``reshape(-1, 16).sum(axis=1)`` costs 4x more than reading
-    the mask; instead the per-word counts are packed 8 to a word, pairs of those words added (each
-    byte lane at most 16) and the 8 lanes summed by one multiplication.
-    """
-    packed = _flags_per_word(flags).view(np.uint64)
-    pairs = packed[0::2] + packed[1::2]
-    return ((pairs * _LANES) >> _TOP_BYTE).astype(np.uint8)
-
-
-def _mapped_counts(view: np.ndarray, mask: ImageHeader) -> tuple[np.ndarray, int]:
-    """Foreground voxels per block of ``_BLOCK`` voxels (the last may be shorter), and the
-    largest value, from one pass over the mapped mask."""
-    n = view.size
-    counts = np.empty(-(-n // _BLOCK), dtype=np.uint8)
-    step = max(1, _PASS_BYTES // (view.itemsize * _BLOCK)) * _BLOCK
-    release_every = max(1, _RELEASE_BYTES // (step * view.itemsize))
-    flags = np.empty(step, dtype=np.bool_)
-    check_integer = _needs_integer_check(view.dtype)
-    largest = 0
-    for i, start in enumerate(range(0, n, step)):
-        piece = view[start : start + step]
-        if check_integer:
-            _check_integer(piece, mask)
-        largest = max(largest, piece.max().item())
-        foreground = flags[: piece.size]
-        np.greater(piece, 0, out=foreground)
-        whole = piece.size // _BLOCK * _BLOCK
-        first = start // _BLOCK
-        if whole:
-            counts[first : first + whole // _BLOCK] = _counts_per_block(foreground[:whole])
-        if whole < piece.size:
-            counts[-1] = np.count_nonzero(foreground[whole:])
-        if (i + 1) % release_every == 0:
-            drop_pages(view)
-    # the pages stay mapped for the draw, which goes back to some of them (dropped after it)
-    return counts, int(largest)
-
-
-#: Blocks per group of the two-level search for a rank's block.
-_GROUP = 8
-
-
-def _group_counts(counts: np.ndarray) -> np.ndarray:
-    """Foreground per group of ``_GROUP`` blocks (``counts`` zero-padded to whole groups)."""
-    words = counts.view(np.uint64)  # 8 block counts (each <= 128) per word
-    low = np.uint64(0x00FF00FF00FF00FF)
-    pairs = (words & low) + ((words >> np.uint64(8)) & low)  # 4 lanes of 16 bits, each <= 256
-    return ((pairs * np.uint64(0x0001000100010001)) >> np.uint64(48)).astype(np.int64)
-
-
-def _find_blocks(counts: np.ndarray, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The block holding each (sorted) rank, and the foreground before that block.
-
-    Two levels: a cumulative count over groups of 8 blocks finds the group (8x fewer sums and a
-    search in a table 8x smaller than over every block), then the 8 counts of each rank's group.
-    """
-    padded = np.zeros(-(-counts.size // _GROUP) * _GROUP, dtype=np.uint8)
-    padded[: counts.size] = counts
-    group_total = np.cumsum(_group_counts(padded))
-    group = np.searchsorted(group_total, ranks, side="right")
-    before = group_total[group] - padded.view(np.uint64)[group].view(np.uint8).reshape(
-        -1, _GROUP
-    ).sum(axis=1, dtype=np.int64)
-    in_group = np.ascontiguousarray(padded.reshape(-1, _GROUP)[group].T, dtype=np.int64)
-    step = np.zeros(ranks.size, dtype=np.int64)
-    ends = before.copy()
-    for column in in_group[: _GROUP - 1]:
-        ends += column  # foreground up to the end of this block of the group
-        passed = ends <= ranks
-        step += passed
-        before = np.where(passed, ends, before)
-    return group * _GROUP + step, before
-
-
-def _gather_blocks(view: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """The foreground flags of the (sorted) wanted blocks, shape (len(wanted), 128).
-
-    Read in spans of at most ``_RELEASE_BYTES`` of mask, the mapped pages dropped after each, so
-    that going back to 10,000 blocks spread over a huge mask keeps little of it resident.
-    """
-    rows = np.zeros((wanted.size, _BLOCK), dtype=np.bool_)
-    whole_blocks = view.size // _BLOCK
-    blocks = view[: whole_blocks * _BLOCK].reshape(-1, _BLOCK)
-    inside = int(np.searchsorted(wanted, whole_blocks))  # the shorter last block comes last
-    span = wanted[:inside] * (_BLOCK * view.itemsize) // _RELEASE_BYTES
-    edges = [0, *(np.flatnonzero(np.diff(span)) + 1).tolist(), inside]
-    for start, stop in itertools.pairwise(edges):
-        np.greater(blocks[wanted[start:stop]], 0, out=rows[start:stop])
-        drop_pages(view)
-    if inside < wanted.size:
-        tail = view[whole_blocks * _BLOCK :]
-        rows[-1, : tail.size] = tail > 0
-        drop_pages(view)
-    return rows
-
-
-def _mapped_positions(view: np.ndarray, counts: np.ndarray, ranks: np.ndarray) -> np.ndarray:
-    """Flat positions of the foreground voxels with the given (sorted) ranks.
-
-    Only the blocks holding a drawn rank are read again; in each, the byte of packed flags that
-    holds the wanted voxel, then the bit, are found by table look-ups.
-    """
-    block, before = _find_blocks(counts, ranks)
-    # ranks are sorted, so their blocks are too: the distinct ones without a sort
-    starts = np.flatnonzero(np.diff(block, prepend=-1))
-    wanted = block[starts]
-    inverse = np.repeat(np.arange(wanted.size), np.diff(np.append(starts, block.size)))
-    rows = _gather_blocks(view, wanted)
-    bits = np.packbits(rows, axis=1)[inverse]  # (draws, 16): each draw's block
-    wanted_rank = ranks - before  # 0..127 inside its block
-    # the byte holding the wanted voxel: how many bytes of the block end at or before its rank
-    # (a loop over the 16 bytes, each step over all draws: 2x faster than a cumsum along rows)
-    popcounts = np.ascontiguousarray(_BYTE_POPCOUNT[bits].T, dtype=np.int16)
-    rank16 = wanted_rank.astype(np.int16)
-    byte = np.zeros(ranks.size, dtype=np.int16)
-    running = np.zeros(ranks.size, dtype=np.int16)
-    for column in popcounts[: _BLOCK_BYTES - 1]:
-        running += column
-        byte += running <= rank16
-    draws = np.arange(ranks.size)
-    held = bits[draws, byte]
-    before_byte = (
-        np.take_along_axis(np.cumsum(popcounts, axis=0), byte[None, :].astype(np.intp), axis=0)[0]
-        - _BYTE_POPCOUNT[held]
-    )
-    in_byte = rank16 - before_byte
-    return block.astype(np.int64) * _BLOCK + byte * 8 + _BIT_SELECT[held, in_byte]
-
-
-# --------------------------------------------------------------------------------------------
-# Streamed masks: one bit per voxel and a count per 128 voxels
-
-#: Bytes of mask read at a time: small pieces keep peak memory near the bits kept (measured on
-#: 96x512x512 TIFF masks: 61 MB peak instead of 113 MB with 64 MB pieces, and faster).
-_MASK_CHUNK_BYTES = 8 * 2**20
+_ONES8 = np.uint64(0x0101010101010101)  # times a word of 8 byte lanes: their running sums
+_ONES16 = np.uint64(0x0001000100010001)  # the same for 4 lanes of 16 bits
+_LOW_BYTES = np.uint64(0x00FF00FF00FF00FF)
 _BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1)  # packbits order
 _BYTE_POPCOUNT = _BYTE_BITS.sum(axis=1, dtype=np.uint8)
 #: _BIT_SELECT[v, j]: where the j-th set bit of byte v is (0 = most significant, packbits order);
@@ -284,73 +115,174 @@ _BYTE_POPCOUNT = _BYTE_BITS.sum(axis=1, dtype=np.uint8)
 _BIT_SELECT = np.argsort(1 - _BYTE_BITS, axis=1, kind="stable").astype(np.uint8)
 
 
-@dataclass(frozen=True)
-class _ForegroundChunk:
-    """One mask chunk as a bit set: packed foreground bits and the cumulative count per block."""
+def _popcount(values: np.ndarray) -> np.ndarray:
+    """Set bits per element of an unsigned array, as uint8."""
+    if hasattr(np, "bitwise_count"):  # numpy >= 2: a hardware popcount
+        return np.bitwise_count(values)
+    per_byte = _BYTE_POPCOUNT[values.view(np.uint8)]
+    if values.itemsize == 1:
+        return per_byte
+    lanes = per_byte.view(np.uint64)  # 8 byte counts per word: their sum in the top byte
+    return ((lanes * _ONES8) >> np.uint64(56)).astype(np.uint8).reshape(values.shape)
 
-    bits: np.ndarray  # uint8, packbits of (mask > 0), zero-padded to whole blocks
-    cumulative: np.ndarray  # foreground voxels up to the end of each block
-    size: int  # voxels in the chunk
-    largest: int  # the largest label value in the chunk
+
+@dataclass(frozen=True)
+class ForegroundIndex:
+    """A mask's foreground as a bit set, with the counts that find its n-th voxel quickly.
+
+    Attributes
+    ----------
+    bits : numpy.ndarray
+        uint8, ``packbits(mask > 0)`` of the flattened mask, zero-padded to whole superblocks.
+    word_counts : numpy.ndarray
+        uint8, set bits per 64-bit word of ``bits``.
+    super_counts : numpy.ndarray
+        int64, set bits per superblock of 1,024 voxels.
+    largest : int
+        The largest label value (0 for an empty mask).
+    """
+
+    bits: np.ndarray
+    word_counts: np.ndarray
+    super_counts: np.ndarray
+    largest: int
 
     @property
     def count(self) -> int:
-        return int(self.cumulative[-1]) if self.cumulative.size else 0
+        """Foreground voxels."""
+        return int(self.super_counts.sum())
+
+    def select(self, ranks: np.ndarray) -> np.ndarray:
+        """Flat positions of the foreground voxels with the given ranks.
+
+        Parameters
+        ----------
+        ranks : numpy.ndarray
+            0-based ranks among the foreground voxels, ascending, each below :attr:`count`.
+
+        Returns
+        -------
+        numpy.ndarray
+            int64 flat C-order positions, ascending.
+        """
+        running = np.cumsum(self.super_counts, dtype=np.int64)
+        superblock = np.searchsorted(running, ranks, side="right")
+        # the rank inside its superblock, 0..1023
+        rank = (ranks - running[superblock] + self.super_counts[superblock]).astype(np.uint16)
+        # the word: running sums of the superblock's 16 word counts, 4 lanes of 16 bits a word
+        counts = self.word_counts.reshape(-1, _WORDS)[superblock]
+        lanes = counts.astype(np.uint16).view(np.uint64)  # (draws, 4)
+        lanes *= _ONES16  # running sums inside each 64-bit word
+        carry = lanes >> np.uint64(48)  # each word's total, carried into the words after it
+        carry[:, 3] = carry[:, 2] + carry[:, 1] + carry[:, 0]
+        carry[:, 2] = carry[:, 1] + carry[:, 0]
+        carry[:, 1] = carry[:, 0]
+        carry[:, 0] = 0
+        lanes += carry * _ONES16
+        running_words = lanes.view(np.uint16)  # (draws, 16): foreground up to each word's end
+        word = _true_per_row(running_words <= rank[:, None])
+        draws = np.arange(ranks.size)
+        rank = (rank - running_words[draws, word] + counts[draws, word]).astype(np.uint8)
+        # the byte, then the bit: running sums of the word's 8 byte counts, one lane each
+        held_word = self.bits.view(np.uint64)[superblock * _WORDS + word]
+        word_bytes = held_word.view(np.uint8).reshape(-1, 8)
+        byte_counts = _popcount(word_bytes)
+        running_bytes = (byte_counts.view(np.uint64).ravel() * _ONES8).view(np.uint8)
+        running_bytes = running_bytes.reshape(-1, 8)
+        byte = _true_per_row(running_bytes <= rank[:, None])
+        held = word_bytes[draws, byte]
+        rank = rank - running_bytes[draws, byte] + byte_counts[draws, byte]
+        return superblock * _SUPER + word * 64 + byte * 8 + _BIT_SELECT[held, rank]
 
 
-def _block_counts(bits: np.ndarray) -> np.ndarray:
-    """Set bits per block of ``_BLOCK_BYTES`` bytes (at most 128: fits uint8)."""
-    if hasattr(np, "bitwise_count"):  # numpy >= 2: a hardware popcount over 64-bit words
-        words = np.bitwise_count(bits.view(np.uint64)).reshape(-1, 2)
-        return words[:, 0] + words[:, 1]
-    return _BYTE_POPCOUNT[bits].reshape(-1, _BLOCK_BYTES).sum(axis=1, dtype=np.uint8)
+def _true_per_row(flags: np.ndarray) -> np.ndarray:
+    """True values per row of a (rows, 8 or 16) bool array: a popcount of its 0/1 bytes."""
+    per_word = _popcount(flags.view(np.uint64))
+    total = per_word[:, 0].astype(np.intp)
+    for column in range(1, per_word.shape[1]):
+        total += per_word[:, column]
+    return total
 
 
-def _foreground_chunks(mask: ImageHeader) -> list[_ForegroundChunk]:
-    """Stream a mask once, keeping one bit per voxel and a running count per block of 128 voxels.
+def index_foreground(mask: ImageHeader) -> ForegroundIndex:
+    """Read a mask once into a :class:`ForegroundIndex`.
 
-    That is all that is needed to find the n-th foreground voxel later, at an eighth of a uint8
-    mask's memory for the bits and a 32nd for the counts, whatever the mask's dtype.
+    Memory: one bit per voxel plus an eighth of that, and one piece of the mask at a time.
+
+    Raises
+    ------
+    NonIntegerMaskError
+        If a float mask holds non-integer values.
+    ImageReadError
+        If the mask's pixels turn out damaged while reading.
     """
-    chunks = []
-    check_integer = _needs_integer_check(mask.dtype)
-    for chunk in iter_chunks(mask, max_bytes=_MASK_CHUNK_BYTES):
+    voxels = int(np.prod(mask.shape, dtype=np.int64))
+    superblocks = -(-voxels // _SUPER)
+    bits = np.empty(superblocks * (_SUPER // 8), dtype=np.uint8)
+    bits[-(_SUPER // 8) :] = 0  # the last superblock's padding counts as background
+    check_integer = not np.issubdtype(mask.dtype, np.integer) and mask.dtype != np.bool_
+    # nonzero is foreground for unsigned labels; signed or float labels need "> 0"
+    unsigned = mask.dtype.kind in "ub"
+    largest = 0
+    view = flat_view(mask)
+    pieces = _mapped(view) if view is not None else _regrouped(iter_chunks(mask, 8 * 2**20))
+    for start, piece in pieces:
+        if check_integer and not np.array_equal(piece, np.trunc(piece)):
+            raise NonIntegerMaskError(
+                f"The mask {str(mask.path)!r} holds non-integer values (dtype {mask.dtype}). "
+                "Masks must be label images (0 = background); save it as an integer image."
+            )
+        largest = max(largest, piece.max().item())
+        packed = np.packbits(piece if unsigned else piece > 0)
+        bits[start // 8 : start // 8 + packed.size] = packed
+    word_counts = _popcount(bits.view(np.uint64))
+    return ForegroundIndex(bits, word_counts, _super_counts(word_counts), max(int(largest), 0))
+
+
+def _super_counts(word_counts: np.ndarray) -> np.ndarray:
+    """Set bits per superblock, from its 16 word counts (each <= 64), with lane arithmetic.
+
+    Summing rows of 16 with ``reshape(-1, 16).sum(axis=1)`` costs more than reading the mask;
+    here pairs of 8-lane words are added (lanes <= 128), widened to 4 lanes of 16 bits (<= 256),
+    and the lanes summed by one multiplication.
+    """
+    lanes = word_counts.view(np.uint64)
+    pairs = lanes[0::2] + lanes[1::2]
+    wide = (pairs & _LOW_BYTES) + ((pairs >> np.uint64(8)) & _LOW_BYTES)
+    return ((wide * _ONES16) >> np.uint64(48)).astype(np.int64)
+
+
+def _mapped(view: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """(first voxel, piece) over a memory-mapped mask, its pages let go as it goes."""
+    release_every = max(1, _RELEASE_BYTES // (_PIECE * view.itemsize))
+    try:
+        for i, start in enumerate(range(0, view.size, _PIECE)):
+            yield start, view[start : start + _PIECE]
+            if (i + 1) % release_every == 0:
+                drop_pages(view)
+    finally:
+        drop_pages(view)
+
+
+def _regrouped(chunks: Iterable[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
+    """(first voxel, piece) of ``_PIECE`` voxels from chunks of any size (the last may be
+    shorter): packed bits then start on whole bytes. The piece is reused: use it before the
+    next."""
+    buffer: np.ndarray | None = None
+    filled = start = 0
+    for chunk in chunks:
         flat = chunk.ravel()
-        if check_integer:
-            _check_integer(flat, mask)
-        packed = np.packbits(flat > 0)
-        bits = np.zeros(-(-flat.size // _BLOCK) * _BLOCK_BYTES, dtype=np.uint8)
-        bits[: packed.size] = packed
-        count_type = np.uint32 if flat.size < 2**32 else np.int64
-        cumulative = np.cumsum(_block_counts(bits), dtype=count_type)
-        largest = int(flat.max()) if flat.size else 0
-        chunks.append(_ForegroundChunk(bits, cumulative, flat.size, largest))
-    return chunks
-
-
-def _select_in_chunk(chunk: _ForegroundChunk, ranks: np.ndarray) -> np.ndarray:
-    """Positions in the chunk of the foreground voxels with the given ranks (0-based, sorted)."""
-    block = np.searchsorted(chunk.cumulative, ranks, side="right")
-    before = np.where(block > 0, chunk.cumulative[block - 1], 0).astype(np.int64)
-    # inside the block: the byte holding the wanted bit, then the bit, by table look-ups
-    block_bytes = chunk.bits.reshape(-1, _BLOCK_BYTES)[block]
-    running = np.cumsum(_BYTE_POPCOUNT[block_bytes], axis=1, dtype=np.int64)
-    wanted = ranks - before
-    byte = np.argmax(running > wanted[:, None], axis=1)
-    rows = np.arange(ranks.size)
-    in_byte = wanted - (running[rows, byte] - _BYTE_POPCOUNT[block_bytes[rows, byte]])
-    return block * _BLOCK + byte * 8 + _BIT_SELECT[block_bytes[rows, byte], in_byte]
-
-
-def _draw_positions(chunks: list[_ForegroundChunk], ranks: np.ndarray) -> np.ndarray:
-    """Flat C-order positions of the foreground voxels with the given (sorted) ranks."""
-    positions = np.empty(ranks.size, dtype=np.int64)
-    rank_edges = np.concatenate([[0], np.cumsum([c.count for c in chunks])])
-    voxel_offsets = np.concatenate([[0], np.cumsum([c.size for c in chunks])])
-    bounds = np.searchsorted(ranks, rank_edges)
-    for i, chunk in enumerate(chunks):
-        lo, hi = bounds[i], bounds[i + 1]
-        if lo < hi:
-            local = _select_in_chunk(chunk, ranks[lo:hi] - rank_edges[i])
-            positions[lo:hi] = voxel_offsets[i] + local
-    return positions
+        if buffer is None:
+            buffer = np.empty(_PIECE, dtype=flat.dtype)
+        taken = 0
+        while taken < flat.size:
+            step = min(_PIECE - filled, flat.size - taken)
+            buffer[filled : filled + step] = flat[taken : taken + step]
+            filled += step
+            taken += step
+            if filled == _PIECE:
+                yield start, buffer
+                start += _PIECE
+                filled = 0
+    if buffer is not None and filled:
+        yield start, buffer[:filled]
