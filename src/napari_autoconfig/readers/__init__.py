@@ -55,7 +55,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import tifffile
 
 from ..errors import ImageReadError
 from ._channels import _Channels, _channels_chunks, _channels_take, _open_channels
@@ -287,6 +286,8 @@ def read_array(header: ImageHeader) -> np.ndarray:
             arr = np.load(path, allow_pickle=False)
         elif header.format.endswith("tiff"):
             layout = _layout(header)
+            import tifffile
+
             with tifffile.TiffFile(path) as tif:
                 arr = tif.series[0].asarray()
             kept = tuple(layout.series_shape[i] for i in layout.keep)

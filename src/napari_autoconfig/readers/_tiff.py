@@ -1,19 +1,23 @@
-"""TIFF, ImageJ and OME TIFF through tifffile: axes, spacing and the plan (:class:`_TiffPlan`) that
-maps a series to the presented array; raw memory-mappable series or page-by-page decoding.
+"""TIFF, ImageJ and OME TIFF: axes, spacing and the plan (:class:`_TiffPlan`) that maps a series
+to the presented array; raw memory-mappable series or page-by-page decoding.
+
+Plain ImageJ hyperstacks are read from their first IFD (:mod:`._imagej`); everything else, and
+every decoding of compressed pages, goes through tifffile, imported only then.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import tifffile
 
 from ..errors import ImageReadError
 from ._errors import _FIX_DAMAGED, _fail, _stream_damaged, _truncated
 from ._header import ImageHeader
+from ._imagej import ImageJStack, read_imagej_stack
 from ._raw import _native, _Raw, _raw_chunks, _raw_take
 
 
@@ -63,7 +67,8 @@ def _tiff_axes(path: Path, axes: str, shape: tuple[int, ...]):
     return tuple(keep), perm, letters
 
 
-def _tiff_plan(path: Path, tif: tifffile.TiffFile, size: int) -> _TiffPlan:
+def _tiff_plan(path: Path, tif, size: int) -> _TiffPlan:
+    """The plan of a TIFF opened with tifffile (any kind tifffile reads)."""
     series = tif.series[0]
     axes, shape = series.axes, tuple(int(n) for n in series.shape)
     if "Y" not in axes or "X" not in axes:
@@ -73,42 +78,99 @@ def _tiff_plan(path: Path, tif: tifffile.TiffFile, size: int) -> _TiffPlan:
         # Planar "RGB" from a plain stack of 3 or 4 planes (tifffile's default for such arrays):
         # biom3d's reader moves those planes last, a bug; they are planes in the file's order.
         label_axes = axes.replace("S", "Q")
+    dataoffset = series.dataoffset
+    stored_dtype = np.dtype(series.dtype).newbyteorder(tif.byteorder)
+    if dataoffset is None:
+        _check_pages(path, series.pages, _page_count(shape, series.keyframe.shape), size)
+    fmt = "imagej-tiff" if tif.is_imagej else "ome-tiff" if tif.is_ome else "tiff"
+    spacing, unit = None, None
+    if tif.is_imagej:
+        tags = tif.pages.first.tags
+        resolution = tuple(
+            tags[name].value if name in tags else None for name in ("XResolution", "YResolution")
+        )
+        spacing, unit = _imagej_spacing(tif.imagej_metadata, resolution)
+    physical = None
+    if tif.is_ome and spacing is None:
+        physical, unit = _ome_physical_size(tif, "Z" in _tiff_axes(path, label_axes, shape)[2])
+    return _make_plan(
+        path,
+        fmt,
+        axes,
+        label_axes,
+        shape,
+        series.keyframe.shape,
+        stored_dtype,
+        dataoffset,
+        size,
+        (spacing, unit, physical),
+    )
+
+
+def _imagej_plan(path: Path, stack: ImageJStack, size: int) -> _TiffPlan:
+    """The plan of an ImageJ hyperstack read from its first IFD (:mod:`._imagej`)."""
+    spacing, unit = _imagej_spacing(stack.metadata, stack.resolution or (None, None))
+    return _make_plan(
+        path,
+        "imagej-tiff",
+        stack.axes,
+        stack.axes,
+        stack.shape,
+        stack.shape[-2:],
+        stack.dtype,
+        stack.dataoffset,
+        size,
+        (spacing, unit, None),
+    )
+
+
+def _page_count(shape: tuple[int, ...], page_shape: tuple[int, ...]) -> int:
+    return math.prod(shape) // max(math.prod(page_shape), 1)
+
+
+def _check_pages(path: Path, pages, n_pages: int, size: int) -> None:
+    """Every page of a series that is not one raw block is there and inside the file."""
+    if len(pages) != n_pages or any(p is None for p in pages):
+        raise _fail(
+            path,
+            f"it holds {len(pages)} readable pages where {n_pages} are expected",
+            "The file is probably truncated; copy it again",
+        )
+    for page in pages:
+        ends = [o + b for o, b in zip(page.dataoffsets, page.databytecounts, strict=False)]
+        if ends and max(ends) > size:
+            raise _truncated(path, size, max(ends))
+        if not any(page.databytecounts):
+            raise _fail(path, "a page has no pixel data", _FIX_DAMAGED)
+
+
+def _make_plan(
+    path: Path,
+    fmt: str,
+    axes: str,
+    label_axes: str,
+    shape: tuple[int, ...],
+    page_shape: tuple[int, ...],
+    stored_dtype: np.dtype,
+    dataoffset: int | None,
+    size: int,
+    spacing_unit_physical: tuple,
+) -> _TiffPlan:
+    """The plan from the series' axes and shape, whoever read them."""
     keep, perm, letters = _tiff_axes(path, label_axes, shape)
     presented = tuple(shape[keep[p]] for p in perm)
-    keyframe = series.keyframe
-    page_size = int(np.prod(keyframe.shape, dtype=np.int64))
-    n_pages = int(np.prod(shape, dtype=np.int64)) // max(page_size, 1)
+    n_pages = _page_count(shape, page_shape)
     n_lead = 0
-    while n_lead <= len(shape) and int(np.prod(shape[:n_lead], dtype=np.int64)) != n_pages:
+    while n_lead <= len(shape) and math.prod(shape[:n_lead]) != n_pages:
         n_lead += 1
     sample_axis = None
     if "S" in axes[n_lead:] and shape[axes.index("S")] > 1:
         sample_axis = axes.index("S")
-    stored_dtype = np.dtype(series.dtype).newbyteorder(tif.byteorder)
-    dataoffset = series.dataoffset
     if dataoffset is not None:
-        need = dataoffset + int(np.prod(shape, dtype=np.int64)) * stored_dtype.itemsize
+        need = dataoffset + math.prod(shape) * stored_dtype.itemsize
         if size < need:
             raise _truncated(path, size, need)
-    else:
-        pages = series.pages
-        if len(pages) != n_pages or any(p is None for p in pages):
-            raise _fail(
-                path,
-                f"it holds {len(pages)} readable pages where {n_pages} are expected",
-                "The file is probably truncated; copy it again",
-            )
-        for page in pages:
-            ends = [o + b for o, b in zip(page.dataoffsets, page.databytecounts, strict=False)]
-            if ends and max(ends) > size:
-                raise _truncated(path, size, max(ends))
-            if not any(page.databytecounts):
-                raise _fail(path, "a page has no pixel data", _FIX_DAMAGED)
-    fmt = "imagej-tiff" if tif.is_imagej else "ome-tiff" if tif.is_ome else "tiff"
-    spacing, unit = _tiff_spacing(tif)
-    physical = None
-    if tif.is_ome and spacing is None:
-        physical, unit = _ome_physical_size(tif, "Z" in letters)
+    spacing, unit, physical = spacing_unit_physical
     return _TiffPlan(
         fmt,
         shape,
@@ -117,7 +179,7 @@ def _tiff_plan(path: Path, tif: tifffile.TiffFile, size: int) -> _TiffPlan:
         perm,
         presented,
         letters,
-        _native(series.dtype),
+        _native(stored_dtype),
         sample_axis,
         dataoffset,
         stored_dtype,
@@ -127,18 +189,16 @@ def _tiff_plan(path: Path, tif: tifffile.TiffFile, size: int) -> _TiffPlan:
     )
 
 
-def _tiff_spacing(tif: tifffile.TiffFile):
+def _imagej_spacing(meta: dict | None, resolution: tuple):
     """biom3d's ImageJ spacing: (1/XResolution, 1/YResolution, spacing entry), else None.
 
     Three values whenever the ImageJ description has a ``spacing`` entry, 2D images included:
     biom3d reads it that way, and its ``MEDIAN_SPACING`` then has three values.
     """
-    meta = tif.imagej_metadata if tif.is_imagej else None
     if not meta or "spacing" not in meta:
         return None, None
-    tags = tif.pages.first.tags
     try:
-        xres, yres = tags["XResolution"].value, tags["YResolution"].value
+        xres, yres = resolution
         # denominator / numerator of the rationals, exactly as biom3d computes 1/resolution
         sx, sy = xres[1] / xres[0], yres[1] / yres[0]
         sz = float(meta["spacing"])
@@ -153,7 +213,7 @@ def _tiff_spacing(tif: tifffile.TiffFile):
 _OME_UNITS = {"µm": "micron", "um": "micron", "nm": "nm", "mm": "mm", "cm": "cm", "m": "m"}
 
 
-def _ome_physical_size(tif: tifffile.TiffFile, is_3d: bool):
+def _ome_physical_size(tif, is_3d: bool):
     """OME ``PhysicalSizeZ/Y/X`` of the first image, (z, y, x) or (y, x), and its unit.
 
     biom3d reads no spacing from OME-TIFF; this is for the napari scale and the per-image table
@@ -180,8 +240,14 @@ def _ome_physical_size(tif: tifffile.TiffFile, is_3d: bool):
 
 
 def _open_tiff(path: Path, size: int) -> tuple[ImageHeader, _TiffPlan]:
-    with tifffile.TiffFile(path) as tif:
-        plan = _tiff_plan(path, tif, size)
+    stack = read_imagej_stack(path, size)
+    if stack is not None:
+        plan = _imagej_plan(path, stack, size)
+    else:
+        import tifffile  # only for what the ImageJ first-page reading leaves (tens of ms to import)
+
+        with tifffile.TiffFile(path) as tif:
+            plan = _tiff_plan(path, tif, size)
     header = ImageHeader(
         path,
         plan.format,
@@ -246,6 +312,8 @@ def _tiff_chunks(path: Path, plan: _TiffPlan, max_bytes: int) -> Iterator[np.nda
     pages, samples = _tiff_planes(plan)
     plane_bytes = int(np.prod(plan.shape[-2:], dtype=np.int64)) * plan.dtype.itemsize
     step = max(1, max_bytes // plane_bytes)
+    import tifffile
+
     try:
         with tifffile.TiffFile(path) as tif:
             for i in range(0, len(pages), step):
@@ -266,6 +334,8 @@ def _tiff_take(path: Path, plan: _TiffPlan, idx: np.ndarray) -> np.ndarray:
     plane_bytes = plane_len * plan.dtype.itemsize
     step = max(1, _TAKE_DECODE_BYTES // plane_bytes)
     out = np.empty(idx.size, dtype=plan.dtype)
+    import tifffile
+
     try:
         with tifffile.TiffFile(path) as tif:
             for i in range(0, len(needed), step):
