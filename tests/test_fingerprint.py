@@ -251,3 +251,24 @@ def test_huge_masks_are_read_in_spans_with_the_same_draw(tmp_path, monkeypatch):
     expected = np.random.default_rng(8).choice(image[mask > 0], 4000, replace=True)
     np.testing.assert_array_equal(record.samples, expected)
     assert (record.foreground, record.mask_max) == (int(np.count_nonzero(mask)), 3)
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".nii.gz"])  # read through a memory map / streamed
+@pytest.mark.parametrize("density", [0.0005, 0.3, 0.97, 1.0])
+def test_any_density_and_odd_shape_gives_biom3ds_draw(tmp_path, monkeypatch, suffix, density):
+    """Sparse or full masks whose size is no multiple of anything, in small pieces."""
+    from napari_autoconfig import foreground
+
+    rng = np.random.default_rng(int(density * 1000))
+    shape = (5, 37, 43)  # 7,955 voxels: superblocks and pieces end mid-way
+    mask = (rng.random(shape) < density).astype(np.uint8) * 2
+    mask.flat[-1] = 1  # the very last voxel is foreground
+    image = rng.integers(0, 60000, shape).astype(np.uint16)
+    write_image(tmp_path / f"i{suffix}", image)
+    write_image(tmp_path / f"m{suffix}", mask)
+    monkeypatch.setattr(foreground, "_PIECE", 2048)
+    monkeypatch.setattr(foreground, "_BATCH", 700)
+    record = fingerprint_case(tmp_path / f"i{suffix}", tmp_path / f"m{suffix}", 3, 5000)
+    expected = np.random.default_rng(3).choice(image[mask > 0], 5000, replace=True)
+    np.testing.assert_array_equal(record.samples, expected)
+    assert (record.foreground, record.mask_max) == (int(np.count_nonzero(mask)), int(mask.max()))
