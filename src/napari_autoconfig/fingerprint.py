@@ -12,6 +12,7 @@ voxels biom3d draws from one read of the mask; only those image voxels are read.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
@@ -280,6 +281,24 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+_shared_pool: ThreadPoolExecutor | None = None
+_shared_pool_lock = threading.Lock()
+
+
+def shared_pool() -> ThreadPoolExecutor:
+    """The thread pool runs use when given no executor: one per process, a thread per core.
+
+    Kept from run to run: its threads keep their reading buffers (a few MB each, see
+    :mod:`.foreground`) instead of faulting fresh memory in for every run. Idle threads cost
+    nothing and end with the interpreter.
+    """
+    global _shared_pool
+    with _shared_pool_lock:
+        if _shared_pool is None:
+            _shared_pool = ThreadPoolExecutor(default_workers(), thread_name_prefix="fingerprint")
+        return _shared_pool
+
+
 #: Files quicker than this (tiny images, header-only scans) are handed to workers in growing
 #: batches: per-task overhead then stops dominating, and a cancel still lands within ~0.1 s.
 _QUICK_FILE_SECONDS = 0.002
@@ -341,10 +360,8 @@ def map_cases(
     ImageReadError
         If a file cannot be read (the message names it).
     """
-    own = executor is None
-    workers = default_workers()
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="fingerprint") if own else executor
-    in_flight_max = 2 * workers
+    pool = shared_pool() if executor is None else executor
+    in_flight_max = 2 * default_workers()
     results: list[CaseRecord | None] = [None] * len(cases)
     pending: dict[Future, list[int]] = {}
     next_case, batch, done_count = 0, 1, 0
@@ -374,9 +391,7 @@ def map_cases(
                         progress(done_count, len(cases), record)
     finally:
         for future in pending:
-            future.cancel()
-        if own:
-            pool.shutdown(wait=False, cancel_futures=True)
+            future.cancel()  # a task already running ends on its own, its result unused
     return results  # type: ignore[return-value]
 
 

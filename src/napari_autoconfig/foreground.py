@@ -123,8 +123,8 @@ _RELEASE_BYTES = 64 * 2**20
 #: it already has (fresh pages cost a fault per 4 KB), yet the numpy calls stay few (4,096 was
 #: the fastest of 1,024 to 10,000 on two threads).
 _BATCH = 4096
-#: Buffers a thread keeps from one mask to the next, at most (bytes): fresh ones cost a page fault
-#: per 4 KB written, a fifth of the work on a 96x512x512 mask.
+#: Bytes of each buffer a thread keeps from one mask to the next, at most: fresh ones cost a fault
+#: per 4 KB page written, a fifth of the work on a 96x512x512 mask.
 _REUSE_BYTES = 32 * 2**20
 
 _ONES8 = np.uint64(0x0101010101010101)  # times a word of 8 byte lanes: their running sums

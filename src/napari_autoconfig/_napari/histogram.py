@@ -139,13 +139,16 @@ class HistogramPanel(QWidget):
         low = min(values.min(), own.min()) if own.size else values.min()
         high = max(values.max(), own.max()) if own.size else values.max()
         edges = _edges(low, high, integers=_all_integers(values) and _all_integers(own))
-        ax.hist(
-            values, bins=edges, density=True, color=colors["current"], alpha=0.85,
+        # binned here and drawn as one outline per histogram: ax.hist draws a patch per bar, a
+        # quarter of a second for the GUI thread with 80 bins
+        ax.stairs(
+            np.histogram(values, bins=edges, density=True)[0], edges, fill=True,
+            color=colors["current"], alpha=0.85,
             label=f"dataset foreground ({values.size} samples)",
         )  # fmt: skip
         if own.size:
-            ax.hist(
-                own, bins=edges, density=True, histtype="step", linewidth=1.6,
+            ax.stairs(
+                np.histogram(own, bins=edges, density=True)[0], edges, linewidth=1.6,
                 color=colors["warning"], label=f"{self.record.image.path.name} ({own.size})",
             )  # fmt: skip
         ax.axvspan(fp.mean - fp.std, fp.mean + fp.std, color=colors["highlight"], alpha=0.35)
