@@ -278,7 +278,10 @@ def _build_index(mask: ImageHeader, reuse: bool) -> ForegroundIndex:
     unsigned = mask.dtype.kind in "ub"
     largest = 0
     view = flat_view(mask)
-    pieces = _mapped(view) if view is not None else _regrouped(iter_chunks(mask, 8 * 2**20))
+    if view is not None:
+        pieces = _mapped(view)
+    else:
+        pieces = _regrouped(iter_chunks(mask, 8 * 2**20, reuse=True))
     for start, piece in pieces:
         if check_integer and not np.array_equal(piece, np.trunc(piece)):
             raise NonIntegerMaskError(
@@ -332,16 +335,21 @@ def _mapped(view: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
 
 def _regrouped(chunks: Iterable[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
     """(first voxel, piece) of ``_PIECE`` voxels from chunks of any size (the last may be
-    shorter): packed bits then start on whole bytes. The piece is reused: use it before the
-    next."""
+    shorter): packed bits then start on whole bytes. Pieces are views of the chunks where they
+    fall whole inside one, else copied into one reused buffer: use each before the next."""
     buffer: np.ndarray | None = None
     filled = start = 0
     for chunk in chunks:
         flat = chunk.ravel()
-        if buffer is None:
-            buffer = np.empty(_PIECE, dtype=flat.dtype)
         taken = 0
         while taken < flat.size:
+            if filled == 0 and flat.size - taken >= _PIECE:  # whole inside this chunk
+                yield start, flat[taken : taken + _PIECE]
+                start += _PIECE
+                taken += _PIECE
+                continue
+            if buffer is None:
+                buffer = np.empty(_PIECE, dtype=flat.dtype)
             step = min(_PIECE - filled, flat.size - taken)
             buffer[filled : filled + step] = flat[taken : taken + step]
             filled += step

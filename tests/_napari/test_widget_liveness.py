@@ -2,11 +2,12 @@
 
 A 5 ms QTimer runs on the GUI thread during a real run over the benchmark's default dataset
 (24 uint16 volumes of 96x512x512 with their masks: 1.7 GB of uncompressed TIFFs, written in a few
-seconds and deleted afterwards); the longest interval between two ticks is the worst time the GUI
-could not react. The same is measured while one row of the images table is opened under its boxes.
-The target is 100 ms for our own work (about 60 ms measured on the 2-core machines here during a
-run); napari's first Labels layer of a session costs it a few hundred ms by itself. Shared machines
-are noisy, so the assertions allow 1 s and the measured gaps are printed (run with ``-s``).
+seconds and deleted afterwards); the longest interval between two ticks while the files are read
+is the worst time the GUI could not react. Showing the result (tables, histogram, and napari's
+patch-box layer, created once) is timed apart, and so is opening one row of the images table under
+its boxes (napari's first Labels layer of a session costs a few hundred ms by itself). The target is
+100 ms for our own work; shared machines are noisy, so the assertions allow 1 s and the measured
+times are printed (run with ``-s``).
 """
 
 from __future__ import annotations
@@ -49,6 +50,17 @@ def test_event_loop_never_blocked_during_fingerprinting(
     outcomes: list[str] = []
     widget.run_finished.connect(outcomes.append)
 
+    # when the result reaches the GUI thread: the ticks before it are the fingerprinting proper,
+    # the gap around it is the result being shown (tables, histogram, boxes: napari's own layer)
+    handling: list[float] = []
+    show_result = widget._on_outcome
+
+    def timed_show_result(outcome):
+        handling.append(time.perf_counter())
+        show_result(outcome)
+        handling.append(time.perf_counter())
+
+    widget._on_outcome = timed_show_result  # start() connects the worker to it
     timer.start()
     qtbot.wait(50)  # a baseline of ticks before the run starts
     widget["fingerprint"].native.click()
@@ -78,11 +90,15 @@ def test_event_loop_never_blocked_during_fingerprinting(
     assert open_worst_ms < 1000
     assert outcomes == ["done"]
     assert widget.result.num_images == N_FILES
-    gaps = np.diff(ticks)
+    during = np.array([t for t in ticks if t < handling[0]])
+    gaps = np.diff(during)
     worst_ms = 1000 * float(gaps.max())
+    showing_ms = 1000 * (handling[1] - handling[0])
     print(
         f"\nevent loop during fingerprinting of {N_FILES} files "
-        f"({N_FILES * volume.nbytes / 2**20:.0f} MiB): {len(ticks)} ticks, "
-        f"worst gap {worst_ms:.1f} ms, median {1000 * float(np.median(gaps)):.1f} ms"
+        f"({N_FILES * volume.nbytes / 2**20:.0f} MiB): {len(during)} ticks, "
+        f"worst gap {worst_ms:.1f} ms, median {1000 * float(np.median(gaps)):.1f} ms; "
+        f"showing the result took {showing_ms:.1f} ms"
     )
     assert worst_ms < 1000
+    assert showing_ms < 1000

@@ -175,12 +175,16 @@ def read_header(path: str | os.PathLike | tuple) -> ImageHeader:
     return header
 
 
-def iter_chunks(header: ImageHeader, max_bytes: int = 64 * 2**20) -> Iterator[np.ndarray]:
+def iter_chunks(
+    header: ImageHeader, max_bytes: int = 64 * 2**20, reuse: bool = False
+) -> Iterator[np.ndarray]:
     """Yield consecutive C-order pieces of the presented array, each at most ~``max_bytes``.
 
     Concatenating ``[c.ravel() for c in chunks]`` equals ``read_array(header).ravel()``. A piece is
     never larger than ``max_bytes`` except that a TIFF piece holds at least one plane; compressed
-    streams are yielded in blocks of at most 4 MB.
+    streams are yielded in blocks of at most 4 MB. With ``reuse``, raw and compressed streams may
+    read every piece into the same buffer: use each piece before asking for the next (fresh
+    buffers cost a page fault per 4 KB).
 
     Raises
     ------
@@ -194,9 +198,9 @@ def iter_chunks(header: ImageHeader, max_bytes: int = 64 * 2**20) -> Iterator[np
     elif isinstance(layout, _ZarrLayout):
         yield from _zarr_chunks(header, layout, max_bytes)
     elif isinstance(layout, _Raw):
-        yield from _raw_chunks(layout, max_bytes)
+        yield from _raw_chunks(layout, max_bytes, reuse)
     elif isinstance(layout, _Stream):
-        for _, block in _stream_blocks(layout, min(max_bytes, _STREAM_BLOCK)):
+        for _, block in _stream_blocks(layout, min(max_bytes, _STREAM_BLOCK), reuse):
             yield block
     elif isinstance(layout, _TiffPlan):
         yield from _tiff_chunks(header.path, layout, max_bytes)

@@ -55,22 +55,25 @@ def _raw_view(layout: _Raw) -> np.ndarray:
     return view if layout.perm is None else view.transpose(layout.perm)
 
 
-def _raw_chunks(layout: _Raw, max_bytes: int) -> Iterator[np.ndarray]:
+def _raw_chunks(layout: _Raw, max_bytes: int, reuse: bool = False) -> Iterator[np.ndarray]:
     """Sequential pieces of a raw layout.
 
     In file order the pieces are plain reads (faster than faulting in a memory map, and the
-    process keeps no mapped pages: a 4 GB volume is scanned in ~max_bytes of memory). Other orders
-    go through a memory map whose pages are released after every piece.
+    process keeps no mapped pages: a 4 GB volume is scanned in ~max_bytes of memory), into one
+    reused buffer with ``reuse``. Other orders go through a memory map whose pages are released
+    after every piece.
     """
     count = int(np.prod(layout.shape, dtype=np.int64))
     if layout.perm is None:
         # a scaled NIfTI presents wider values than it stores: the presented piece is the bound
         itemsize = max(layout.dtype.itemsize, np.dtype(layout.out_dtype or layout.dtype).itemsize)
         step = max(1, max_bytes // itemsize)
+        buffer = np.empty(min(step, count), dtype=layout.dtype) if reuse else None
         with open(layout.file, "rb") as f:
             f.seek(layout.offset)
             for start in range(0, count, step):
-                block = np.empty(min(step, count - start), dtype=layout.dtype)
+                n = min(step, count - start)
+                block = buffer[:n] if reuse else np.empty(n, dtype=layout.dtype)
                 if _read_exact(f, memoryview(block.view(np.uint8))) < block.nbytes:
                     raise _stream_damaged(layout.file)
                 yield _finish(block, layout.scale, layout.out_dtype)

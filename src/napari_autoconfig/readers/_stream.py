@@ -80,8 +80,14 @@ class _ZlibReader:
         return n
 
 
-def _stream_blocks(layout: _Stream, block_bytes: int) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (first flat index, presented values) blocks of the stream, in order."""
+def _stream_blocks(
+    layout: _Stream, block_bytes: int, reuse: bool = False
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (first flat index, presented values) blocks of the stream, in order.
+
+    With ``reuse``, every block is inflated into the same buffer (use each before asking for the
+    next): a fresh 4 MB array per block costs a page fault per 4 KB, a tenth of the inflating.
+    """
     # a scaled stream presents wider values than it stores: the presented block is the bound
     itemsize = max(layout.dtype.itemsize, np.dtype(layout.out_dtype or layout.dtype).itemsize)
     per_block = max(1, block_bytes // itemsize)
@@ -101,9 +107,10 @@ def _stream_blocks(layout: _Stream, block_bytes: int) -> Iterator[tuple[int, np.
                     raise _stream_damaged(path)
                 skip -= n
             pos = 0
+            buffer = np.empty(min(per_block, layout.count), dtype=layout.dtype) if reuse else None
             while pos < layout.count:
                 n_items = min(per_block, layout.count - pos)
-                block = np.empty(n_items, dtype=layout.dtype)
+                block = buffer[:n_items] if reuse else np.empty(n_items, dtype=layout.dtype)
                 got = _read_exact(f, memoryview(block.view(np.uint8)))
                 if got < block.nbytes:
                     raise _stream_damaged(path)
@@ -119,7 +126,7 @@ def _stream_take(layout: _Stream, idx: np.ndarray, dtype: np.dtype) -> np.ndarra
     out = np.empty(idx.size, dtype=dtype)
     last = int(idx[-1])
     lo = 0
-    for start, block in _stream_blocks(layout, _STREAM_BLOCK):
+    for start, block in _stream_blocks(layout, _STREAM_BLOCK, reuse=True):
         end = start + block.size
         hi = int(np.searchsorted(idx, end, side="left"))
         if hi > lo:
