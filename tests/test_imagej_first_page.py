@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from datafiles import write_dataset, write_imagej
+from datafiles import write_imagej
 from napari_autoconfig import readers
 from napari_autoconfig.readers import _imagej, _tiff
 
@@ -123,16 +123,3 @@ def test_a_cut_short_stack_says_so_instead_of_opening_as_one_plane(tmp_path):
     path.write_bytes(path.read_bytes()[:2000])
     with pytest.raises(readers.ImageReadError, match=r"cut\.tif.*truncated.*copy the file again"):
         readers.read_header(path)
-
-
-def test_a_folder_of_imagej_stacks_is_fingerprinted_without_importing_tifffile(tmp_path):
-    from test_readers import _python_modules_after
-
-    write_dataset(tmp_path, shapes=((4, 16, 16), (5, 16, 16)))
-    modules = _python_modules_after(
-        "from napari_autoconfig.auto_config import compute_median, data_fingerprint\n"
-        f"data_fingerprint({str(tmp_path / 'images')!r}, {str(tmp_path / 'masks')!r})\n"
-        f"compute_median({str(tmp_path / 'images')!r})"
-    )
-    assert "napari_autoconfig.fingerprint" in modules
-    assert "tifffile" not in modules

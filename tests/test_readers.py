@@ -512,7 +512,8 @@ def _python_modules_after(code: str) -> set[str]:
     return set(run.stdout.split())
 
 
-def test_tiff_run_imports_no_simpleitk_nor_inflaters(tmp_path):
+def test_tiff_run_imports_no_simpleitk_nor_inflaters_nor_tifffile(tmp_path):
+    # ImageJ stacks are read from their first IFD: not even tifffile is needed
     write_dataset(tmp_path, shapes=((4, 16, 16), (5, 16, 16)))
     modules = _python_modules_after(
         "from napari_autoconfig.auto_config import compute_median, data_fingerprint\n"
@@ -520,7 +521,7 @@ def test_tiff_run_imports_no_simpleitk_nor_inflaters(tmp_path):
         f"compute_median({str(tmp_path / 'images')!r})"
     )
     assert "napari_autoconfig.fingerprint" in modules  # the run did fingerprint the folder
-    assert not {"SimpleITK", "isal", "gzip"} & modules
+    assert not {"SimpleITK", "isal", "gzip", "tifffile"} & modules
 
 
 def test_plain_nifti_needs_no_simpleitk(tmp_path):
