@@ -18,6 +18,7 @@ from napari_autoconfig.errors import (
     NonIntegerMaskError,
 )
 from napari_autoconfig.fingerprint import fingerprint_case, fingerprint_dataset
+from napari_autoconfig.readers import read_header
 
 SHAPES = ((20, 40, 36), (24, 32, 40), (22, 44, 30), (18, 36, 38), (26, 40, 40))
 
@@ -253,11 +254,21 @@ def test_huge_masks_are_read_in_spans_with_the_same_draw(tmp_path, monkeypatch):
     assert (record.foreground, record.mask_max) == (int(np.count_nonzero(mask)), 3)
 
 
-@pytest.mark.parametrize("suffix", [".tif", ".nii.gz"])  # read through a memory map / streamed
+@pytest.mark.parametrize(
+    ("suffix", "keep_bits"),
+    [(".tif", True), (".tif", False), (".nii.gz", True)],
+    ids=["mapped", "mapped-huge", "streamed"],  # huge: the drawn words read again from the map
+)
 @pytest.mark.parametrize("density", [0.0005, 0.3, 0.97, 1.0])
-def test_any_density_and_odd_shape_gives_biom3ds_draw(tmp_path, monkeypatch, suffix, density):
+def test_any_density_and_odd_shape_gives_biom3ds_draw(
+    tmp_path, monkeypatch, suffix, keep_bits, density
+):
     """Sparse or full masks whose size is no multiple of anything, in small pieces."""
     from napari_autoconfig import foreground
+
+    if not keep_bits:
+        monkeypatch.setattr(foreground, "_KEEP_BITS_BYTES", 0)
+        monkeypatch.setattr(foreground, "_RELEASE_BYTES", 3000)  # several spans of re-reading
 
     rng = np.random.default_rng(int(density * 1000))
     shape = (5, 37, 43)  # 7,955 voxels: superblocks and pieces end mid-way
@@ -269,6 +280,8 @@ def test_any_density_and_odd_shape_gives_biom3ds_draw(tmp_path, monkeypatch, suf
     monkeypatch.setattr(foreground, "_PIECE", 2048)
     monkeypatch.setattr(foreground, "_BATCH", 700)
     record = fingerprint_case(tmp_path / f"i{suffix}", tmp_path / f"m{suffix}", 3, 5000)
+    index = foreground.index_foreground(read_header(tmp_path / f"m{suffix}"))
+    assert (index.bits is None) is not keep_bits
     expected = np.random.default_rng(3).choice(image[mask > 0], 5000, replace=True)
     np.testing.assert_array_equal(record.samples, expected)
     assert (record.foreground, record.mask_max) == (int(np.count_nonzero(mask)), int(mask.max()))

@@ -18,6 +18,7 @@ draws at once.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -123,6 +124,9 @@ _RELEASE_BYTES = 8 * 2**20
 #: it already has (fresh pages cost a fault per 4 KB), yet the numpy calls stay few (4,096 was
 #: the fastest of 1,024 to 10,000 on two threads).
 _BATCH = 4096
+#: Largest bit set kept for a memory-mapped mask (bytes; 256M voxels): a bigger mask keeps only
+#: its counts (a 64th of a byte per voxel) and its drawn words are read again from the mapping.
+_KEEP_BITS_BYTES = 32 * 2**20
 #: Bytes of each buffer a thread keeps from one mask to the next, at most: fresh ones cost a fault
 #: per 4 KB page written, a fifth of the work on a 96x512x512 mask.
 _REUSE_BYTES = 32 * 2**20
@@ -171,9 +175,10 @@ class ForegroundIndex:
 
     Attributes
     ----------
-    bits : numpy.ndarray
+    bits : numpy.ndarray or None
         uint8, ``packbits(mask > 0)`` of the flattened mask, zero-padded to whole superblocks of
-        1,024 voxels.
+        1,024 voxels; None for a huge memory-mapped mask, whose drawn words are read again from
+        ``source``.
     word_counts : numpy.ndarray
         uint8, set bits per 64-bit word of ``bits``.
     running : numpy.ndarray
@@ -181,12 +186,15 @@ class ForegroundIndex:
         superblocks ``0..i-1``.
     largest : int
         The largest label value (0 for an empty mask).
+    source : numpy.ndarray or None
+        The flat memory-mapped mask, when ``bits`` is None.
     """
 
-    bits: np.ndarray
+    bits: np.ndarray | None
     word_counts: np.ndarray
     running: np.ndarray
     largest: int
+    source: np.ndarray | None = None
 
     @property
     def count(self) -> int:
@@ -229,7 +237,11 @@ class ForegroundIndex:
         at = np.arange(ranks.size) * _WORDS + word
         rank = (rank - running_words.ravel()[at] + counts.ravel()[at]).astype(np.uint8)
         # the byte, then the bit: running sums of the word's 8 byte counts, one lane each
-        word_bytes = self.bits.view(np.uint64)[superblock * _WORDS + word].view(np.uint8)
+        if self.bits is not None:
+            held_words = self.bits.view(np.uint64)[superblock * _WORDS + word]
+        else:
+            held_words = _read_words(self.source, superblock * _WORDS + word)
+        word_bytes = held_words.view(np.uint8)
         byte_counts = _popcount(word_bytes)
         running_bytes = (byte_counts.view(np.uint64) * _ONES8).view(np.uint8)
         byte = _true_per_row(running_bytes.reshape(-1, 8) <= rank[:, None])
@@ -252,7 +264,8 @@ def _true_per_row(flags: np.ndarray) -> np.ndarray:
 def index_foreground(mask: ImageHeader) -> ForegroundIndex:
     """Read a mask once into a :class:`ForegroundIndex`.
 
-    Memory: one bit per voxel plus an eighth of that, and one piece of the mask at a time.
+    Memory: one bit per voxel plus an eighth of that (a 64th of a byte per voxel for a
+    memory-mapped mask above 256M voxels), and one piece of the mask at a time.
 
     Raises
     ------
@@ -269,15 +282,19 @@ def _build_index(mask: ImageHeader, reuse: bool) -> ForegroundIndex:
     good only until this thread builds the next one)."""
     voxels = int(np.prod(mask.shape, dtype=np.int64))
     superblocks = -(-voxels // _SUPER)
-    bits = _buffer("bits", superblocks * (_SUPER // 8), np.uint8, reuse)
+    view = flat_view(mask)
+    # a bit per voxel, unless the mask is memory-mapped and huge: then the counts alone
+    keep_bits = view is None or superblocks * (_SUPER // 8) <= _KEEP_BITS_BYTES
+    bits = _buffer("bits", superblocks * (_SUPER // 8), np.uint8, reuse) if keep_bits else None
     word_counts = _buffer("word_counts", superblocks * _WORDS, np.uint8, reuse)
     running = _buffer("running", superblocks + 1, np.int64, reuse)
-    bits[-(_SUPER // 8) :] = 0  # the last superblock's padding counts as background
+    if bits is not None:
+        bits[-(_SUPER // 8) :] = 0  # the last superblock's padding counts as background
+    word_counts[-_WORDS:] = 0
     check_integer = not np.issubdtype(mask.dtype, np.integer) and mask.dtype != np.bool_
     # nonzero is foreground for unsigned labels; signed or float labels need "> 0"
     unsigned = mask.dtype.kind in "ub"
     largest = 0
-    view = flat_view(mask)
     if view is not None:
         pieces = _mapped(view)
     else:
@@ -290,14 +307,51 @@ def _build_index(mask: ImageHeader, reuse: bool) -> ForegroundIndex:
             )
         largest = max(largest, piece.max().item())
         packed = np.packbits(piece if unsigned else piece > 0)
-        bits[start // 8 : start // 8 + packed.size] = packed
-    # counted once over the whole bit set: per piece, the numpy calls' own cost (a microsecond
-    # each, holding the interpreter lock) would outweigh the work
-    _popcount(bits.view(np.uint64), out=word_counts)
+        if bits is not None:
+            bits[start // 8 : start // 8 + packed.size] = packed
+        else:
+            _count_words(packed, start // 64, word_counts)
+    if bits is not None:
+        # counted once over the whole bit set: per piece, the numpy calls' own cost (a
+        # microsecond each, holding the interpreter lock) would outweigh the work
+        _popcount(bits.view(np.uint64), out=word_counts)
     _super_counts(word_counts, out=running[1:], reuse=reuse)
     running[0] = 0
     np.cumsum(running[1:], out=running[1:])
-    return ForegroundIndex(bits, word_counts, running, max(int(largest), 0))
+    source = None if keep_bits else view
+    return ForegroundIndex(bits, word_counts, running, max(int(largest), 0), source)
+
+
+def _count_words(packed: np.ndarray, first_word: int, word_counts: np.ndarray) -> None:
+    """Set bits per 64-bit word of one piece's packed bits (its last word zero-padded)."""
+    whole = packed.size // 8
+    if whole:
+        _popcount(
+            packed[: whole * 8].view(np.uint64), out=word_counts[first_word : first_word + whole]
+        )
+    if packed.size % 8:
+        last = np.zeros(8, dtype=np.uint8)
+        last[: packed.size % 8] = packed[whole * 8 :]
+        word_counts[first_word + whole] = _popcount(last.view(np.uint64))[0]
+
+
+def _read_words(view: np.ndarray, words: np.ndarray) -> np.ndarray:
+    """The packed foreground bits of the given (ascending) 64-voxel words of a mapped mask, as
+    uint64; read in spans of ``_RELEASE_BYTES`` of mask, the mapped pages let go after each."""
+    flags = np.zeros((words.size, 64), dtype=np.bool_)
+    whole = view.size // 64
+    rows = view[: whole * 64].reshape(-1, 64)
+    inside = int(np.searchsorted(words, whole))  # the mask's last, partial word comes last
+    span = words[:inside] * (64 * view.itemsize) // _RELEASE_BYTES
+    edges = [0, *(np.flatnonzero(np.diff(span)) + 1).tolist(), inside]
+    for start, stop in itertools.pairwise(edges):
+        np.greater(rows[words[start:stop]], 0, out=flags[start:stop])
+        drop_pages(view)
+    if inside < words.size:
+        tail = view[whole * 64 :]
+        flags[inside:, : tail.size] = tail > 0
+        drop_pages(view)
+    return np.packbits(flags, axis=1).view(np.uint64).ravel()
 
 
 def _super_counts(word_counts: np.ndarray, out: np.ndarray, reuse: bool) -> None:
