@@ -256,8 +256,9 @@ def test_huge_masks_are_read_in_spans_with_the_same_draw(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     ("suffix", "keep_bits"),
-    [(".tif", True), (".tif", False), (".nii.gz", True)],
-    ids=["mapped", "mapped-huge", "streamed"],  # huge: the drawn words read again from the map
+    [(".tif", True), (".tif", False), (".nii.gz", True), (".nii.gz", False)],
+    # huge: only counts kept, the drawn words read again (from the map, or inflated once more)
+    ids=["mapped", "mapped-huge", "streamed", "streamed-huge"],
 )
 @pytest.mark.parametrize("density", [0.0005, 0.3, 0.97, 1.0])
 def test_any_density_and_odd_shape_gives_biom3ds_draw(

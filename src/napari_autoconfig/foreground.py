@@ -124,8 +124,9 @@ _RELEASE_BYTES = 8 * 2**20
 #: it already has (fresh pages cost a fault per 4 KB), yet the numpy calls stay few (4,096 was
 #: the fastest of 1,024 to 10,000 on two threads).
 _BATCH = 4096
-#: Largest bit set kept for a memory-mapped mask (bytes; 256M voxels): a bigger mask keeps only
-#: its counts (a 64th of a byte per voxel) and its drawn words are read again from the mapping.
+#: Largest bit set kept (bytes; 256M voxels): a bigger mask keeps only its counts (a 64th of a
+#: byte per voxel), and its drawn words are read again: from the mapping, or by inflating a
+#: compressed mask once more (masks compress well: a second or so per GB of voxels).
 _KEEP_BITS_BYTES = 32 * 2**20
 #: Bytes of each buffer a thread keeps from one mask to the next, at most: fresh ones cost a fault
 #: per 4 KB page written, a fifth of the work on a 96x512x512 mask.
@@ -177,8 +178,7 @@ class ForegroundIndex:
     ----------
     bits : numpy.ndarray or None
         uint8, ``packbits(mask > 0)`` of the flattened mask, zero-padded to whole superblocks of
-        1,024 voxels; None for a huge memory-mapped mask, whose drawn words are read again from
-        ``source``.
+        1,024 voxels; None for a huge mask, whose drawn words are read again from ``source``.
     word_counts : numpy.ndarray
         uint8, set bits per 64-bit word of ``bits``.
     running : numpy.ndarray
@@ -186,15 +186,16 @@ class ForegroundIndex:
         superblocks ``0..i-1``.
     largest : int
         The largest label value (0 for an empty mask).
-    source : numpy.ndarray or None
-        The flat memory-mapped mask, when ``bits`` is None.
+    source : numpy.ndarray, ImageHeader or None
+        Where the drawn words are read again when ``bits`` is None: the flat memory-mapped mask,
+        or the header of a compressed one (inflated once more).
     """
 
     bits: np.ndarray | None
     word_counts: np.ndarray
     running: np.ndarray
     largest: int
-    source: np.ndarray | None = None
+    source: np.ndarray | ImageHeader | None = None
 
     @property
     def count(self) -> int:
@@ -214,15 +215,23 @@ class ForegroundIndex:
         numpy.ndarray
             int64 flat C-order positions, ascending.
         """
+        words = np.empty(ranks.size, dtype=np.int64)
+        in_word = np.empty(ranks.size, dtype=np.uint8)
+        for start in range(0, ranks.size, _BATCH):
+            batch = slice(start, start + _BATCH)
+            words[batch], in_word[batch] = self._find_words(ranks[batch])
+        held = self._held_words(words)  # one read for all draws when the bits are not kept
         positions = np.empty(ranks.size, dtype=np.int64)
         for start in range(0, ranks.size, _BATCH):
-            positions[start : start + _BATCH] = self._select(ranks[start : start + _BATCH])
+            batch = slice(start, start + _BATCH)
+            positions[batch] = words[batch] * 64 + _bit_in_word(held[batch], in_word[batch])
         return positions
 
-    def _select(self, ranks: np.ndarray) -> np.ndarray:
+    def _find_words(self, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The 64-voxel word holding each (sorted) rank, and the rank inside that word."""
         superblock = np.searchsorted(self.running[1:], ranks, side="right")
         rank = (ranks - self.running[superblock]).astype(np.uint16)  # inside it: 0..1023
-        # the word: running sums of the superblock's 16 word counts, 4 lanes of 16 bits a word
+        # running sums of the superblock's 16 word counts, 4 lanes of 16 bits a word
         counts = self.word_counts.reshape(-1, _WORDS)[superblock]
         lanes = counts.astype(np.uint16).view(np.uint64)  # (draws, 4)
         lanes *= _ONES16  # running sums inside each 64-bit word
@@ -236,20 +245,28 @@ class ForegroundIndex:
         word = _true_per_row(running_words <= rank[:, None])
         at = np.arange(ranks.size) * _WORDS + word
         rank = (rank - running_words.ravel()[at] + counts.ravel()[at]).astype(np.uint8)
-        # the byte, then the bit: running sums of the word's 8 byte counts, one lane each
+        return superblock * _WORDS + word, rank
+
+    def _held_words(self, words: np.ndarray) -> np.ndarray:
+        """The packed bits of the given (ascending) words, as uint64."""
         if self.bits is not None:
-            held_words = self.bits.view(np.uint64)[superblock * _WORDS + word]
-        else:
-            held_words = _read_words(self.source, superblock * _WORDS + word)
-        word_bytes = held_words.view(np.uint8)
-        byte_counts = _popcount(word_bytes)
-        running_bytes = (byte_counts.view(np.uint64) * _ONES8).view(np.uint8)
-        byte = _true_per_row(running_bytes.reshape(-1, 8) <= rank[:, None])
-        at = np.arange(ranks.size) * 8 + byte
-        held = word_bytes[at]
-        rank = rank - running_bytes[at] + byte_counts[at]
-        bit = _BIT_SELECT[held.astype(np.intp) * 8 + rank]
-        return superblock * _SUPER + word * 64 + byte * 8 + bit
+            return self.bits.view(np.uint64)[words]
+        if isinstance(self.source, np.ndarray):
+            return _read_words(self.source, words)
+        return _stream_words(self.source, words)
+
+
+def _bit_in_word(held: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """Where the rank-th set bit of each packed word is, 0..63 (packbits order): the byte by the
+    running sums of the word's 8 byte counts (one lane each), then the bit by table."""
+    word_bytes = held.view(np.uint8)
+    byte_counts = _popcount(word_bytes)
+    running_bytes = (byte_counts.view(np.uint64) * _ONES8).view(np.uint8)
+    byte = _true_per_row(running_bytes.reshape(-1, 8) <= rank[:, None])
+    at = np.arange(rank.size) * 8 + byte
+    held_byte = word_bytes[at]
+    rank = rank - running_bytes[at] + byte_counts[at]
+    return byte * 8 + _BIT_SELECT[held_byte.astype(np.intp) * 8 + rank]
 
 
 def _true_per_row(flags: np.ndarray) -> np.ndarray:
@@ -264,8 +281,8 @@ def _true_per_row(flags: np.ndarray) -> np.ndarray:
 def index_foreground(mask: ImageHeader) -> ForegroundIndex:
     """Read a mask once into a :class:`ForegroundIndex`.
 
-    Memory: one bit per voxel plus an eighth of that (a 64th of a byte per voxel for a
-    memory-mapped mask above 256M voxels), and one piece of the mask at a time.
+    Memory: one bit per voxel plus an eighth of that (only a 64th of a byte per voxel above 256M
+    voxels), and one piece of the mask at a time.
 
     Raises
     ------
@@ -283,8 +300,8 @@ def _build_index(mask: ImageHeader, reuse: bool) -> ForegroundIndex:
     voxels = int(np.prod(mask.shape, dtype=np.int64))
     superblocks = -(-voxels // _SUPER)
     view = flat_view(mask)
-    # a bit per voxel, unless the mask is memory-mapped and huge: then the counts alone
-    keep_bits = view is None or superblocks * (_SUPER // 8) <= _KEEP_BITS_BYTES
+    # a bit per voxel, unless the mask is huge: then the counts alone
+    keep_bits = superblocks * (_SUPER // 8) <= _KEEP_BITS_BYTES
     bits = _buffer("bits", superblocks * (_SUPER // 8), np.uint8, reuse) if keep_bits else None
     word_counts = _buffer("word_counts", superblocks * _WORDS, np.uint8, reuse)
     running = _buffer("running", superblocks + 1, np.int64, reuse)
@@ -318,7 +335,7 @@ def _build_index(mask: ImageHeader, reuse: bool) -> ForegroundIndex:
     _super_counts(word_counts, out=running[1:], reuse=reuse)
     running[0] = 0
     np.cumsum(running[1:], out=running[1:])
-    source = None if keep_bits else view
+    source = None if keep_bits else view if view is not None else mask
     return ForegroundIndex(bits, word_counts, running, max(int(largest), 0), source)
 
 
@@ -352,6 +369,30 @@ def _read_words(view: np.ndarray, words: np.ndarray) -> np.ndarray:
         flags[inside:, : tail.size] = tail > 0
         drop_pages(view)
     return np.packbits(flags, axis=1).view(np.uint64).ravel()
+
+
+def _stream_words(mask: ImageHeader, words: np.ndarray) -> np.ndarray:
+    """The packed foreground bits of the given (ascending) 64-voxel words of a compressed mask,
+    as uint64, from one more pass over its pieces (stopped after the last word)."""
+    held = np.empty(words.size, dtype=np.uint64)
+    done = 0
+    for start, piece in _regrouped(iter_chunks(mask, 8 * 2**20, reuse=True)):
+        first = start // 64
+        stop = int(np.searchsorted(words, first + -(-piece.size // 64)))
+        if stop > done:  # pieces hold whole words, but for the mask's last one
+            local = words[done:stop] - first
+            whole = piece.size // 64
+            flags = np.zeros((local.size, 64), dtype=np.bool_)
+            inside = int(np.searchsorted(local, whole))
+            np.greater(piece[: whole * 64].reshape(-1, 64)[local[:inside]], 0, out=flags[:inside])
+            if inside < local.size:
+                tail = piece[whole * 64 :]
+                flags[inside:, : tail.size] = tail > 0
+            held[done:stop] = np.packbits(flags, axis=1).view(np.uint64).ravel()
+            done = stop
+        if done == words.size:
+            break
+    return held
 
 
 def _super_counts(word_counts: np.ndarray, out: np.ndarray, reuse: bool) -> None:
