@@ -355,20 +355,13 @@ def _count_words(packed: np.ndarray, first_word: int, word_counts: np.ndarray) -
 def _read_words(view: np.ndarray, words: np.ndarray) -> np.ndarray:
     """The packed foreground bits of the given (ascending) 64-voxel words of a mapped mask, as
     uint64; read in spans of ``_RELEASE_BYTES`` of mask, the mapped pages let go after each."""
-    flags = np.zeros((words.size, 64), dtype=np.bool_)
-    whole = view.size // 64
-    rows = view[: whole * 64].reshape(-1, 64)
-    inside = int(np.searchsorted(words, whole))  # the mask's last, partial word comes last
-    span = words[:inside] * (64 * view.itemsize) // _RELEASE_BYTES
-    edges = [0, *(np.flatnonzero(np.diff(span)) + 1).tolist(), inside]
+    held = np.empty(words.size, dtype=np.uint64)
+    span = words * (64 * view.itemsize) // _RELEASE_BYTES
+    edges = [0, *(np.flatnonzero(np.diff(span)) + 1).tolist(), words.size]
     for start, stop in itertools.pairwise(edges):
-        np.greater(rows[words[start:stop]], 0, out=flags[start:stop])
+        held[start:stop] = _packed_words(view, words[start:stop])
         drop_pages(view)
-    if inside < words.size:
-        tail = view[whole * 64 :]
-        flags[inside:, : tail.size] = tail > 0
-        drop_pages(view)
-    return np.packbits(flags, axis=1).view(np.uint64).ravel()
+    return held
 
 
 def _stream_words(mask: ImageHeader, words: np.ndarray) -> np.ndarray:
@@ -377,22 +370,27 @@ def _stream_words(mask: ImageHeader, words: np.ndarray) -> np.ndarray:
     held = np.empty(words.size, dtype=np.uint64)
     done = 0
     for start, piece in _regrouped(iter_chunks(mask, 8 * 2**20, reuse=True)):
-        first = start // 64
+        first = start // 64  # pieces hold whole words, but for the mask's last one
         stop = int(np.searchsorted(words, first + -(-piece.size // 64)))
-        if stop > done:  # pieces hold whole words, but for the mask's last one
-            local = words[done:stop] - first
-            whole = piece.size // 64
-            flags = np.zeros((local.size, 64), dtype=np.bool_)
-            inside = int(np.searchsorted(local, whole))
-            np.greater(piece[: whole * 64].reshape(-1, 64)[local[:inside]], 0, out=flags[:inside])
-            if inside < local.size:
-                tail = piece[whole * 64 :]
-                flags[inside:, : tail.size] = tail > 0
-            held[done:stop] = np.packbits(flags, axis=1).view(np.uint64).ravel()
+        if stop > done:
+            held[done:stop] = _packed_words(piece, words[done:stop] - first)
             done = stop
         if done == words.size:
             break
     return held
+
+
+def _packed_words(flat: np.ndarray, words: np.ndarray) -> np.ndarray:
+    """``packbits(flat > 0)`` of the given (ascending) 64-voxel words of ``flat``, as uint64; a
+    last word cut short by the end of ``flat`` is zero-padded."""
+    whole = flat.size // 64
+    inside = int(np.searchsorted(words, whole))
+    flags = np.zeros((words.size, 64), dtype=np.bool_)
+    np.greater(flat[: whole * 64].reshape(-1, 64)[words[:inside]], 0, out=flags[:inside])
+    if inside < words.size:
+        tail = flat[whole * 64 :]
+        flags[inside:, : tail.size] = tail > 0
+    return np.packbits(flags, axis=1).view(np.uint64).ravel()
 
 
 def _super_counts(word_counts: np.ndarray, out: np.ndarray, reuse: bool) -> None:

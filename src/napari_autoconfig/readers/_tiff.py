@@ -103,7 +103,9 @@ def _tiff_plan(path: Path, tif, size: int) -> _TiffPlan:
         stored_dtype,
         dataoffset,
         size,
-        (spacing, unit, physical),
+        spacing=spacing,
+        unit=unit,
+        physical=physical,
     )
 
 
@@ -120,7 +122,8 @@ def _imagej_plan(path: Path, stack: ImageJStack, size: int) -> _TiffPlan:
         stack.dtype,
         stack.dataoffset,
         size,
-        (spacing, unit, None),
+        spacing=spacing,
+        unit=unit,
     )
 
 
@@ -154,7 +157,10 @@ def _make_plan(
     stored_dtype: np.dtype,
     dataoffset: int | None,
     size: int,
-    spacing_unit_physical: tuple,
+    *,
+    spacing: tuple[float, ...] | None,
+    unit: str | None,
+    physical: tuple[float, ...] | None = None,
 ) -> _TiffPlan:
     """The plan from the series' axes and shape, whoever read them."""
     keep, perm, letters = _tiff_axes(path, label_axes, shape)
@@ -170,7 +176,6 @@ def _make_plan(
         need = dataoffset + math.prod(shape) * stored_dtype.itemsize
         if size < need:
             raise _truncated(path, size, need)
-    spacing, unit, physical = spacing_unit_physical
     return _TiffPlan(
         fmt,
         shape,
