@@ -1,4 +1,5 @@
-"""Fixtures every test gets: the widget's remembered settings kept out of the user's config folder.
+"""Fixtures every test gets (the widget's remembered settings kept out of the user's config
+folder), and ``foreground_loops``: a test run once with the compiled loops, once with numpy's.
 
 Test data writers live in ``tests/datafiles.py``; the GUI's fixtures in
 ``tests/_napari/conftest.py``.
@@ -17,3 +18,16 @@ def isolated_config(tmp_path, monkeypatch) -> Path:
     config = tmp_path / "xdg-config"
     monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
     return config
+
+
+@pytest.fixture(params=["compiled", "numpy"])
+def foreground_loops(request, monkeypatch) -> str:
+    """Run the test with the compiled foreground loops, then again with numpy's (the fallback
+    where the package was installed without a C compiler): both must give biom3d's numbers."""
+    from napari_autoconfig import foreground
+
+    if request.param == "compiled" and foreground._foreground_c is None:
+        pytest.skip("the compiled foreground loops were not built (no C compiler at install)")
+    if request.param == "numpy":
+        monkeypatch.setattr(foreground, "_foreground_c", None)
+    return request.param

@@ -173,7 +173,7 @@ def test_empty_folder(tmp_path):
 
 
 @pytest.mark.parametrize("fraction", [0.0005, 0.3, 0.999])
-def test_drawn_positions_are_the_ranked_foreground_voxels(tmp_path, fraction):
+def test_drawn_positions_are_the_ranked_foreground_voxels(tmp_path, foreground_loops, fraction):
     # a mask larger than one block of the foreground index, sparse to nearly full, odd-sized
     rng = np.random.default_rng(3)
     mask = (rng.random((7, 61, 83)) < fraction).astype(np.uint16) * 7
@@ -211,7 +211,7 @@ def test_mask_max_tells_a_0_255_mask_from_a_0_1_one(tmp_path):
         (">u2", ".npy"),  # big-endian: read through the stream path
     ],
 )
-def test_every_mask_kind_draws_like_biom3d(tmp_path, dtype, suffix):
+def test_every_mask_kind_draws_like_biom3d(tmp_path, foreground_loops, dtype, suffix):
     rng = np.random.default_rng(11)
     shape = (9, 37, 41)  # not a whole number of 128-voxel blocks
     labels = rng.integers(-2, 4, shape) * (rng.random(shape) < 0.3)
@@ -237,7 +237,7 @@ def test_non_integer_float_mask_is_refused_whatever_the_path(tmp_path):
             fingerprint_case(tmp_path / f"i{suffix}", tmp_path / f"m{suffix}")
 
 
-def test_huge_masks_are_read_in_spans_with_the_same_draw(tmp_path, monkeypatch):
+def test_huge_masks_are_read_in_spans_with_the_same_draw(tmp_path, monkeypatch, foreground_loops):
     """A mask larger than the span the mapped pages are kept for gives the same draw."""
     from napari_autoconfig import foreground
 
@@ -248,6 +248,7 @@ def test_huge_masks_are_read_in_spans_with_the_same_draw(tmp_path, monkeypatch):
     write_image(tmp_path / "m.tif", mask)
     monkeypatch.setattr(foreground, "_RELEASE_BYTES", 3000)  # a few pieces per span
     monkeypatch.setattr(foreground, "_PIECE", 1024)
+    monkeypatch.setattr(foreground, "_COMPILED_PIECE_BYTES", 1024)
     record = fingerprint_case(tmp_path / "i.tif", tmp_path / "m.tif", seed=8, num_samples=4000)
     expected = np.random.default_rng(8).choice(image[mask > 0], 4000, replace=True)
     np.testing.assert_array_equal(record.samples, expected)
@@ -262,7 +263,7 @@ def test_huge_masks_are_read_in_spans_with_the_same_draw(tmp_path, monkeypatch):
 )
 @pytest.mark.parametrize("density", [0.0005, 0.3, 0.97, 1.0])
 def test_any_density_and_odd_shape_gives_biom3ds_draw(
-    tmp_path, monkeypatch, suffix, keep_bits, density
+    tmp_path, monkeypatch, foreground_loops, suffix, keep_bits, density
 ):
     """Sparse or full masks whose size is no multiple of anything, in small pieces."""
     from napari_autoconfig import foreground
@@ -279,6 +280,7 @@ def test_any_density_and_odd_shape_gives_biom3ds_draw(
     write_image(tmp_path / f"i{suffix}", image)
     write_image(tmp_path / f"m{suffix}", mask)
     monkeypatch.setattr(foreground, "_PIECE", 2048)
+    monkeypatch.setattr(foreground, "_COMPILED_PIECE_BYTES", 2048)
     monkeypatch.setattr(foreground, "_BATCH", 700)
     record = fingerprint_case(tmp_path / f"i{suffix}", tmp_path / f"m{suffix}", 3, 5000)
     index = foreground.index_foreground(read_header(tmp_path / f"m{suffix}"))

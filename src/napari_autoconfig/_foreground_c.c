@@ -1,0 +1,361 @@
+/* The two loops of napari_autoconfig.foreground that numpy cannot fuse, compiled.
+ *
+ * pack(piece, bits, word_counts, itemsize, signed) -> largest
+ *     One pass over a piece of a mask: the largest label, the packed foreground bits (one bit per
+ *     voxel, set where the label is nonzero, or > 0 for signed labels; voxel i in bit i % 8 of
+ *     byte i / 8, np.packbits(..., bitorder="little")) and the set bits per 64-voxel word.
+ *     numpy needs three passes for this (max, packbits, bitwise_count). On x86 the usual uint8
+ *     mask goes through vector compares (AVX2 where the CPU has it, else SSE2).
+ *
+ * select(ranks, running, word_counts, bits, positions)
+ *     The flat positions of the foreground voxels of the given sorted ranks, walking the
+ *     superblocks (1,024 voxels), their 16 words, the word's 8 bytes and the byte's 8 bits.
+ *
+ * Both take and fill C-contiguous buffers given by the caller (numpy arrays), so this file needs
+ * no numpy headers, and both let other threads run while they work. The Python side checks
+ * shapes and types; the checks here only keep a wrong call from touching memory it must not.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+#define HAVE_X86_DISPATCH 1 /* SSE2 always; AVX2 and popcnt where the CPU has them */
+#endif
+
+static inline int popcount64(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555ULL);
+    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+    return (int)((x * 0x0101010101010101ULL) >> 56);
+}
+
+#define SUPER_WORDS 16 /* 64-bit words per superblock of 1,024 voxels */
+#define AHEAD 16       /* superblocks between the one searched and the one fetched early */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(address) __builtin_prefetch(address)
+#else
+#define PREFETCH(address) ((void)0)
+#endif
+
+/* SELECT[8 * b + j]: the place of the j-th set bit of byte b, 0 = least significant */
+static uint8_t SELECT[256 * 8];
+
+static void fill_tables(void)
+{
+    for (int b = 0; b < 256; b++) {
+        int found = 0;
+        for (int place = 0; place < 8; place++) {
+            if (b & (1 << place)) SELECT[8 * b + found++] = (uint8_t)place;
+        }
+    }
+}
+
+/* Store a word whose bit i is voxel i, as 8 little-endian bytes (byte k: voxels 8k..8k+7). */
+static inline void store_word(uint8_t *out, uint64_t word, Py_ssize_t nbytes)
+{
+    for (Py_ssize_t k = 0; k < nbytes; k++) out[k] = (uint8_t)(word >> (8 * k));
+}
+
+/* One scalar loop per label type, 64 voxels to a word. */
+#define PACK_SCALAR(NAME, T, IS_FG)                                                              \
+    static void NAME(const T *p, Py_ssize_t n, uint8_t *bits, uint8_t *counts, T *largest)     \
+    {                                                                                            \
+        T top = *largest;                                                                        \
+        for (Py_ssize_t start = 0; start < n; start += 64) {                                     \
+            Py_ssize_t stop = n - start < 64 ? n - start : 64;                                   \
+            uint64_t word = 0;                                                                   \
+            for (Py_ssize_t i = 0; i < stop; i++) {                                              \
+                T v = p[start + i];                                                              \
+                if (v > top) top = v;                                                            \
+                word |= (uint64_t)(IS_FG(v)) << i;                                               \
+            }                                                                                    \
+            store_word(bits + start / 8, word, (stop + 7) / 8);                                  \
+            counts[start / 64] = (uint8_t)popcount64(word);                                      \
+        }                                                                                        \
+        *largest = top;                                                                          \
+    }
+
+#define NONZERO(v) ((v) != 0)
+#define POSITIVE(v) ((v) > 0)
+PACK_SCALAR(pack_u8_scalar, uint8_t, NONZERO)
+PACK_SCALAR(pack_u16, uint16_t, NONZERO)
+PACK_SCALAR(pack_u32, uint32_t, NONZERO)
+PACK_SCALAR(pack_u64, uint64_t, NONZERO)
+PACK_SCALAR(pack_i8, int8_t, POSITIVE)
+PACK_SCALAR(pack_i16, int16_t, POSITIVE)
+PACK_SCALAR(pack_i32, int32_t, POSITIVE)
+PACK_SCALAR(pack_i64, int64_t, POSITIVE)
+
+#ifdef HAVE_X86_DISPATCH
+/* The largest byte of a register. */
+static inline uint8_t largest_lane(__m128i top)
+{
+    uint8_t lanes[16], most = 0;
+    _mm_storeu_si128((__m128i *)lanes, top);
+    for (int i = 0; i < 16; i++) most = lanes[i] > most ? lanes[i] : most;
+    return most;
+}
+
+/* uint8 labels, 64 voxels a word from 4 compares of 16: movemask gives the bits in voxel order. */
+static Py_ssize_t pack_u8_sse2(const uint8_t *p, Py_ssize_t n, uint8_t *bits, uint8_t *counts,
+                               uint8_t *largest)
+{
+    const __m128i zero = _mm_setzero_si128();
+    __m128i top = _mm_set1_epi8((char)*largest);
+    Py_ssize_t whole = n / 64 * 64;
+    for (Py_ssize_t start = 0; start < whole; start += 64) {
+        uint64_t zeros = 0;
+        for (int j = 0; j < 4; j++) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(p + start + 16 * j));
+            top = _mm_max_epu8(top, v);
+            zeros |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, zero)) << (16 * j);
+        }
+        uint64_t word = ~zeros;
+        memcpy(bits + start / 8, &word, 8);
+        counts[start / 64] = (uint8_t)popcount64(word);
+    }
+    *largest = largest_lane(top);
+    return whole;
+}
+
+/* The same with two compares of 32 and a hardware popcount. */
+__attribute__((target("avx2,popcnt"))) static Py_ssize_t
+pack_u8_avx2(const uint8_t *p, Py_ssize_t n, uint8_t *bits, uint8_t *counts, uint8_t *largest)
+{
+    const __m256i zero = _mm256_setzero_si256();
+    __m256i top = _mm256_set1_epi8((char)*largest);
+    Py_ssize_t whole = n / 64 * 64;
+    for (Py_ssize_t start = 0; start < whole; start += 64) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(p + start));
+        __m256i b = _mm256_loadu_si256((const __m256i *)(p + start + 32));
+        top = _mm256_max_epu8(top, _mm256_max_epu8(a, b));
+        uint64_t low = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, zero));
+        uint64_t high = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, zero));
+        uint64_t word = ~(low | high << 32);
+        memcpy(bits + start / 8, &word, 8);
+        counts[start / 64] = (uint8_t)_mm_popcnt_u64(word);
+    }
+    *largest = largest_lane(
+        _mm_max_epu8(_mm256_castsi256_si128(top), _mm256_extracti128_si256(top, 1)));
+    return whole;
+}
+
+static int have_avx2;
+#endif
+
+/* uint8 (and bool) labels, the usual mask: whole words with vector compares, the tail scalar. */
+static void pack_u8(const uint8_t *p, Py_ssize_t n, uint8_t *bits, uint8_t *counts,
+                    uint8_t *largest)
+{
+    Py_ssize_t whole = 0;
+#ifdef HAVE_X86_DISPATCH
+    whole = have_avx2 ? pack_u8_avx2(p, n, bits, counts, largest)
+                      : pack_u8_sse2(p, n, bits, counts, largest);
+#endif
+    pack_u8_scalar(p + whole, n - whole, bits + whole / 8, counts + whole / 64, largest);
+}
+
+static int big_endian(void)
+{
+    const uint16_t one = 1;
+    return *(const uint8_t *)&one == 0;
+}
+
+/* The largest label so far, in whichever type the labels have. */
+typedef union {
+    uint8_t u8; uint16_t u16; uint32_t u32; uint64_t u64;
+    int8_t i8; int16_t i16; int32_t i32; int64_t i64;
+} Label;
+
+static PyObject *pack(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer piece, bits, counts;
+    int size, is_signed;
+    if (!PyArg_ParseTuple(args, "y*w*w*ip", &piece, &bits, &counts, &size, &is_signed))
+        return NULL;
+    PyObject *result = NULL;
+    /* one code per loop: the label size in bytes, negative when signed */
+    int code = is_signed ? -size : size;
+    if (size != 1 && size != 2 && size != 4 && size != 8) {
+        PyErr_Format(PyExc_ValueError, "pack: no loop for %d-byte labels", size);
+        goto done;
+    }
+    Py_ssize_t n = piece.len / size;
+    if (n == 0 || piece.len % size || bits.len < (n + 7) / 8 || counts.len < (n + 63) / 64) {
+        PyErr_SetString(PyExc_ValueError, "pack: buffers of the wrong size");
+        goto done;
+    }
+    uint8_t *b = bits.buf, *c = counts.buf;
+    const void *p = piece.buf;
+    Label top;
+    switch (code) {
+    case 1: top.u8 = 0; break;
+    case 2: top.u16 = 0; break;
+    case 4: top.u32 = 0; break;
+    case 8: top.u64 = 0; break;
+    case -1: top.i8 = INT8_MIN; break;
+    case -2: top.i16 = INT16_MIN; break;
+    case -4: top.i32 = INT32_MIN; break;
+    default: top.i64 = INT64_MIN; break;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    switch (code) {
+    case 1: pack_u8(p, n, b, c, &top.u8); break;
+    case 2: pack_u16(p, n, b, c, &top.u16); break;
+    case 4: pack_u32(p, n, b, c, &top.u32); break;
+    case 8: pack_u64(p, n, b, c, &top.u64); break;
+    case -1: pack_i8(p, n, b, c, &top.i8); break;
+    case -2: pack_i16(p, n, b, c, &top.i16); break;
+    case -4: pack_i32(p, n, b, c, &top.i32); break;
+    default: pack_i64(p, n, b, c, &top.i64); break;
+    }
+    Py_END_ALLOW_THREADS
+    switch (code) {
+    case 1: result = PyLong_FromUnsignedLong(top.u8); break;
+    case 2: result = PyLong_FromUnsignedLong(top.u16); break;
+    case 4: result = PyLong_FromUnsignedLong(top.u32); break;
+    case 8: result = PyLong_FromUnsignedLongLong(top.u64); break;
+    case -1: result = PyLong_FromLong(top.i8); break;
+    case -2: result = PyLong_FromLong(top.i16); break;
+    case -4: result = PyLong_FromLong(top.i32); break;
+    default: result = PyLong_FromLongLong(top.i64); break;
+    }
+done:
+    PyBuffer_Release(&piece);
+    PyBuffer_Release(&bits);
+    PyBuffer_Release(&counts);
+    return result;
+}
+
+#define ONES16 0x0001000100010001ULL
+#define HIGH16 0x8000800080008000ULL
+#define ONES8 0x0101010101010101ULL
+#define HIGH8 0x8080808080808080ULL
+
+/* 4 bytes spread into 4 lanes of 16 bits. */
+static inline uint64_t widen4(const uint8_t *c)
+{
+    return (uint64_t)c[0] | (uint64_t)c[1] << 16 | (uint64_t)c[2] << 32 | (uint64_t)c[3] << 48;
+}
+
+/* The word of a superblock holding its rank-th set bit, from the 16 word counts: their running
+ * sums in 16-bit lanes, and how many of those are <= rank, all without a branch (a branch per
+ * word mispredicts once per draw). `left` becomes the rank inside that word. */
+static inline int word_in_superblock(const uint8_t *counts, int64_t *left)
+{
+    uint64_t sums[4], carry = 0, at_most = 0;
+    const uint64_t k = (uint64_t)*left * ONES16 | HIGH16; /* rank < 1,024: no lane borrows */
+    for (int j = 0; j < 4; j++) {
+        sums[j] = (widen4(counts + 4 * j) + carry) * ONES16; /* running sums, lane by lane */
+        carry = sums[j] >> 48;
+        at_most += ((k - sums[j]) & HIGH16) >> 15; /* 1 per lane whose sum is <= rank */
+    }
+    int word = (int)((at_most * ONES16) >> 48);
+    if (word) *left -= (int64_t)((sums[(word - 1) / 4] >> (16 * ((word - 1) % 4))) & 0xFFFF);
+    return word;
+}
+
+/* Where the k-th set bit of a word is (0..63), the same way with 8 lanes of bytes. */
+static inline int bit_in_word(uint64_t x, int k)
+{
+    uint64_t s = x - ((x >> 1) & 0x5555555555555555ULL); /* bits per byte, by halving */
+    s = (s & 0x3333333333333333ULL) + ((s >> 2) & 0x3333333333333333ULL);
+    s = (s + (s >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+    const uint64_t sums = s * ONES8; /* byte i: set bits in bytes 0..i */
+    const uint64_t at_most = (((uint64_t)k * ONES8 | HIGH8) - sums) & HIGH8;
+    const int byte = (int)((((at_most >> 7) * ONES8) >> 56));
+    const int before = (int)(((sums << 8) >> (8 * byte)) & 0xFF);
+    return 8 * byte + SELECT[8 * ((x >> (8 * byte)) & 0xFF) + (k - before)];
+}
+
+static PyObject *select_ranks(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer ranks, running, counts, bits, positions;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*w*", &ranks, &running, &counts, &bits, &positions))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t draws = ranks.len / 8, supers = running.len / 8 - 1;
+    if (ranks.len % 8 || running.len % 8 || supers < 0 || positions.len != ranks.len ||
+        counts.len < supers * SUPER_WORDS || bits.len < supers * SUPER_WORDS * 8) {
+        PyErr_SetString(PyExc_ValueError, "select: buffers of the wrong size");
+        goto done;
+    }
+    const int64_t *r = ranks.buf, *run = running.buf;
+    const uint8_t *c = counts.buf, *b = bits.buf;
+    int64_t *out = positions.buf;
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t s = 0;
+    for (Py_ssize_t d = 0; d < draws; d++) {
+        int64_t rank = r[d];
+        if (rank < 0 || rank >= run[supers] || (d && rank < r[d - 1])) {
+            bad = 1;
+            break;
+        }
+        while (run[s + 1] <= rank) { /* ranks ascend: the superblocks are walked once */
+            s++;
+            /* the mask's pass has pushed the bits out of the cache: ask for those a few draws
+             * ahead now (the walk is in order, but a jump of a few hundred bytes a draw is too
+             * irregular for the hardware to guess) */
+            PREFETCH(b + (s + AHEAD) * SUPER_WORDS * 8);
+            PREFETCH(b + (s + AHEAD) * SUPER_WORDS * 8 + 64);
+            PREFETCH(c + (s + AHEAD) * SUPER_WORDS);
+        }
+        int64_t left = rank - run[s];
+        Py_ssize_t word = s * SUPER_WORDS + word_in_superblock(c + s * SUPER_WORDS, &left);
+        uint64_t held;
+        memcpy(&held, b + 8 * word, 8);
+        out[d] = (int64_t)word * 64 + bit_in_word(held, (int)left);
+    }
+    Py_END_ALLOW_THREADS
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "select: ranks must ascend and lie below the count");
+        goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&ranks);
+    PyBuffer_Release(&running);
+    PyBuffer_Release(&counts);
+    PyBuffer_Release(&bits);
+    PyBuffer_Release(&positions);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"pack", pack, METH_VARARGS,
+     "pack(piece, bits, word_counts, itemsize, signed) -> largest: a piece's largest label, its packed "
+     "foreground bits and the set bits per 64-voxel word, in one pass."},
+    {"select", select_ranks, METH_VARARGS,
+     "select(ranks, running, word_counts, bits, positions): the flat positions of the "
+     "foreground voxels of the given ascending ranks."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_foreground_c",
+    "Compiled loops of napari_autoconfig.foreground (optional: numpy does the same without).", -1,
+    methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__foreground_c(void)
+{
+    if (big_endian()) { /* the words are stored little-endian; numpy's path serves the rest */
+        PyErr_SetString(PyExc_ImportError, "_foreground_c: little-endian machines only");
+        return NULL;
+    }
+    fill_tables();
+#ifdef HAVE_X86_DISPATCH
+    __builtin_cpu_init();
+    have_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
+#endif
+    return PyModule_Create(&module);
+}

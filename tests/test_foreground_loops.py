@@ -1,0 +1,111 @@
+"""The compiled foreground loops against numpy: the same bits, counts, labels and positions for
+every label type, and a clear error, not a crash, when called wrongly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_autoconfig import foreground
+
+loops = foreground._foreground_c
+pytestmark = pytest.mark.skipif(
+    loops is None, reason="the compiled foreground loops were not built (no C compiler)"
+)
+
+LABEL_TYPES = [np.uint8, np.bool_, np.uint16, np.uint32, np.uint64]
+LABEL_TYPES += [np.int8, np.int16, np.int32, np.int64]
+
+
+def _labels(dtype, size: int, density: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if np.dtype(dtype) == np.bool_:
+        return rng.random(size) < density
+    info = np.iinfo(dtype)
+    values = rng.integers(max(info.min, -5), min(info.max, 300), size, endpoint=True)
+    values[rng.random(size) >= density] = 0
+    labels = values.astype(dtype)
+    labels[-1] = info.max  # the largest label must come through, from the very last voxel
+    return labels
+
+
+def _pack(labels: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    bits = np.full(-(-labels.size // 8), 0xAA, np.uint8)  # stale bytes: all must be written
+    counts = np.full(-(-labels.size // 64), 99, np.uint8)
+    signed = labels.dtype.kind == "i"
+    largest = loops.pack(labels, bits, counts, labels.dtype.itemsize, signed)
+    return largest, bits, counts
+
+
+@pytest.mark.parametrize("dtype", LABEL_TYPES, ids=lambda t: np.dtype(t).name)
+@pytest.mark.parametrize("size", [1, 63, 64, 65, 1000, 4099])
+def test_one_pass_gives_numpys_bits_counts_and_largest_label(dtype, size):
+    labels = _labels(dtype, size, density=0.4, seed=size)
+    largest, bits, counts = _pack(labels)
+
+    foreground_flags = labels > 0  # signed labels: negatives are background, as biom3d's mask > 0
+    expected_bits = np.packbits(foreground_flags, bitorder="little")
+    np.testing.assert_array_equal(bits, expected_bits)
+    padded = np.zeros(-(-size // 64) * 64, bool)
+    padded[:size] = foreground_flags
+    np.testing.assert_array_equal(counts, padded.reshape(-1, 64).sum(axis=1))
+    assert largest == labels.max().item()
+
+
+def test_a_mask_of_only_negative_labels_has_no_foreground_and_a_negative_largest():
+    labels = np.full(100, -3, np.int16)
+    largest, bits, counts = _pack(labels)
+    assert largest == -3
+    assert not bits.any() and not counts.any()
+
+
+@pytest.mark.parametrize("density", [0.0005, 0.2, 0.97, 1.0])
+def test_compiled_select_finds_the_same_voxels_as_numpys(density):
+    rng = np.random.default_rng(7)
+    mask = (rng.random(50_000) < density).astype(np.uint8)
+    mask[-1] = 1
+
+    flat = np.flatnonzero(mask)
+    ranks = np.sort(rng.integers(0, flat.size, 20_000))
+    ranks[0], ranks[-1] = 0, flat.size - 1  # the first and the last foreground voxel
+    ranks.sort()
+    built = _index(mask)
+    positions = np.empty(ranks.size, np.int64)
+    loops.select(ranks, built.running, built.word_counts, built.bits, positions)
+    np.testing.assert_array_equal(positions, flat[ranks])
+
+
+def _index(mask: np.ndarray) -> foreground.ForegroundIndex:
+    """The index of a flat uint8 mask, built by the compiled loop in one piece."""
+    supers = -(-mask.size // foreground._SUPER)
+    bits = np.zeros(supers * foreground._SUPER // 8, np.uint8)
+    counts = np.zeros(supers * foreground._WORDS, np.uint8)
+    largest = loops.pack(mask, bits, counts, 1, False)
+    running = np.zeros(supers + 1, np.int64)
+    running[1:] = np.cumsum(counts.reshape(-1, foreground._WORDS).sum(axis=1))
+    return foreground.ForegroundIndex(bits, counts, running, largest)
+
+
+def test_wrong_calls_raise_instead_of_touching_memory():
+    mask = np.ones(5000, np.uint8)
+    built = _index(mask)
+    positions = np.empty(3, np.int64)
+    with pytest.raises(ValueError, match="wrong size"):
+        loops.pack(mask, np.empty(10, np.uint8), np.empty(100, np.uint8), 1, False)
+    with pytest.raises(ValueError, match="no loop"):
+        loops.pack(mask, np.empty(5000, np.uint8), np.empty(100, np.uint8), 3, False)
+    with pytest.raises(ValueError, match="wrong size"):
+        loops.pack(mask[:0], np.empty(1, np.uint8), np.empty(1, np.uint8), 1, False)
+    with pytest.raises(ValueError, match="ascend"):
+        unsorted = np.array([5, 3, 9], np.int64)
+        loops.select(unsorted, built.running, built.word_counts, built.bits, positions)
+    with pytest.raises(ValueError, match="below the count"):
+        beyond = np.array([0, 1, 5000], np.int64)
+        loops.select(beyond, built.running, built.word_counts, built.bits, positions)
+    with pytest.raises(ValueError, match="wrong size"):
+        ranks = np.array([0, 1, 2], np.int64)
+        loops.select(ranks, built.running, built.word_counts, built.bits[:8], positions)
+    with pytest.raises(TypeError):
+        read_only = np.zeros(625, np.uint8)
+        read_only.flags.writeable = False
+        loops.pack(mask, read_only, np.empty(100, np.uint8), 1, False)
