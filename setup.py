@@ -9,8 +9,8 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "napari_autoconfig._foreground_c",
-            sources=["src/napari_autoconfig/_foreground_c.c"],
+            "napari_autoconfig._loops",
+            sources=["src/napari_autoconfig/_loops.c"],
             optional=True,  # a failed build leaves the numpy loops in charge, it stops nothing
         )
     ]

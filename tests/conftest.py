@@ -1,5 +1,5 @@
 """Fixtures every test gets (the widget's remembered settings kept out of the user's config
-folder), and ``foreground_loops``: a test run once with the compiled loops, once with numpy's.
+folder), and ``compiled_or_numpy``: a test run once with the compiled loops, once with numpy's.
 
 Test data writers live in ``tests/datafiles.py``; the GUI's fixtures in
 ``tests/_napari/conftest.py``.
@@ -21,13 +21,16 @@ def isolated_config(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture(params=["compiled", "numpy"])
-def foreground_loops(request, monkeypatch) -> str:
-    """Run the test with the compiled foreground loops, then again with numpy's (the fallback
-    where the package was installed without a C compiler): both must give biom3d's numbers."""
+def compiled_or_numpy(request, monkeypatch) -> str:
+    """Run the test with the compiled loops (mask pass, draw, gather), then again with numpy's
+    (the fallback where the package was installed without a C compiler): both must give
+    biom3d's numbers."""
     from napari_autoconfig import foreground
+    from napari_autoconfig.readers import _raw
 
-    if request.param == "compiled" and foreground._foreground_c is None:
-        pytest.skip("the compiled foreground loops were not built (no C compiler at install)")
+    if request.param == "compiled" and foreground._loops is None:
+        pytest.skip("the compiled loops were not built (no C compiler at install)")
     if request.param == "numpy":
-        monkeypatch.setattr(foreground, "_foreground_c", None)
+        monkeypatch.setattr(foreground, "_loops", None)
+        monkeypatch.setattr(_raw, "_loops", None)
     return request.param

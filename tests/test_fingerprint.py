@@ -173,7 +173,7 @@ def test_empty_folder(tmp_path):
 
 
 @pytest.mark.parametrize("fraction", [0.0005, 0.3, 0.999])
-def test_drawn_positions_are_the_ranked_foreground_voxels(tmp_path, foreground_loops, fraction):
+def test_drawn_positions_are_the_ranked_foreground_voxels(tmp_path, compiled_or_numpy, fraction):
     # a mask larger than one block of the foreground index, sparse to nearly full, odd-sized
     rng = np.random.default_rng(3)
     mask = (rng.random((7, 61, 83)) < fraction).astype(np.uint16) * 7
@@ -211,7 +211,7 @@ def test_mask_max_tells_a_0_255_mask_from_a_0_1_one(tmp_path):
         (">u2", ".npy"),  # big-endian: read through the stream path
     ],
 )
-def test_every_mask_kind_draws_like_biom3d(tmp_path, foreground_loops, dtype, suffix):
+def test_every_mask_kind_draws_like_biom3d(tmp_path, compiled_or_numpy, dtype, suffix):
     rng = np.random.default_rng(11)
     shape = (9, 37, 41)  # not a whole number of 128-voxel blocks
     labels = rng.integers(-2, 4, shape) * (rng.random(shape) < 0.3)
@@ -237,7 +237,7 @@ def test_non_integer_float_mask_is_refused_whatever_the_path(tmp_path):
             fingerprint_case(tmp_path / f"i{suffix}", tmp_path / f"m{suffix}")
 
 
-def test_huge_masks_are_read_in_spans_with_the_same_draw(tmp_path, monkeypatch, foreground_loops):
+def test_huge_masks_are_read_in_spans_with_the_same_draw(tmp_path, monkeypatch, compiled_or_numpy):
     """A mask larger than the span the mapped pages are kept for gives the same draw."""
     from napari_autoconfig import foreground
 
@@ -263,7 +263,7 @@ def test_huge_masks_are_read_in_spans_with_the_same_draw(tmp_path, monkeypatch, 
 )
 @pytest.mark.parametrize("density", [0.0005, 0.3, 0.97, 1.0])
 def test_any_density_and_odd_shape_gives_biom3ds_draw(
-    tmp_path, monkeypatch, foreground_loops, suffix, keep_bits, density
+    tmp_path, monkeypatch, compiled_or_numpy, suffix, keep_bits, density
 ):
     """Sparse or full masks whose size is no multiple of anything, in small pieces."""
     from napari_autoconfig import foreground

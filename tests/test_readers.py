@@ -532,3 +532,13 @@ def test_plain_nifti_needs_no_simpleitk(tmp_path):
         "assert record.image.spacing_xyz == (0.800000011920929, 0.800000011920929, 2.0)"
     )
     assert "SimpleITK" not in _python_modules_after(code)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, ">u2", "<i4", np.float32, ">f8"], ids=str)
+def test_raw_pixels_are_taken_alike_by_both_gathers(tmp_path, compiled_or_numpy, dtype):
+    """Drawn voxels read from a memory map, by the compiled gather or numpy's, in any byte order."""
+    data = _vol((6, 20, 30)).astype(dtype)
+    np.save(tmp_path / "v.npy", data)
+    h = readers.read_header(tmp_path / "v.npy")
+    idx = np.sort(RNG.integers(0, data.size, 900)).astype(np.int64)
+    np.testing.assert_array_equal(readers.take(h, idx), data.ravel()[idx])

@@ -29,9 +29,9 @@ from .errors import NonIntegerMaskError
 from .readers import ImageHeader, drop_pages, flat_view, iter_chunks
 
 try:  # the compiled loops, built with the package where a C compiler was found
-    from . import _foreground_c
+    from . import _loops
 except ImportError:  # numpy does the same work, in a few more passes
-    _foreground_c = None
+    _loops = None  # tests set this to None to run numpy's loops where both exist
 
 
 @dataclass(frozen=True)
@@ -227,9 +227,9 @@ class ForegroundIndex:
         numpy.ndarray
             int64 flat C-order positions, ascending.
         """
-        if _foreground_c is not None and self.bits is not None:
+        if _loops is not None and self.bits is not None:
             positions = np.empty(ranks.size, dtype=np.int64)
-            _foreground_c.select(
+            _loops.select(
                 np.ascontiguousarray(ranks, dtype=np.int64),
                 self.running,
                 self.word_counts,
@@ -335,7 +335,7 @@ def _build_index(mask: ImageHeader, reuse: bool) -> ForegroundIndex:
     unsigned = mask.dtype.kind in "ub"
     largest = 0
     # the compiled loop reads integer (and bool) labels in the machine's byte order
-    compiled = _foreground_c is not None and mask.dtype.kind in "uib" and mask.dtype.isnative
+    compiled = _loops is not None and mask.dtype.kind in "uib" and mask.dtype.isnative
     piece_size = max(_SUPER, _COMPILED_PIECE_BYTES // mask.dtype.itemsize) if compiled else _PIECE
     piece_size -= piece_size % _SUPER
     scratch = None if bits is not None else _buffer("scratch", piece_size // 8, np.uint8, reuse)
@@ -354,7 +354,7 @@ def _build_index(mask: ImageHeader, reuse: bool) -> ForegroundIndex:
             into = bits[start // 8 :] if bits is not None else scratch
             largest = max(
                 largest,
-                _foreground_c.pack(
+                _loops.pack(
                     piece, into, word_counts[first_word:], mask.dtype.itemsize, not unsigned
                 ),
             )
@@ -369,9 +369,12 @@ def _build_index(mask: ImageHeader, reuse: bool) -> ForegroundIndex:
         # counted once over the whole bit set: per piece, the numpy calls' own cost (a
         # microsecond each, holding the interpreter lock) would outweigh the work
         _popcount(bits.view(np.uint64), out=word_counts)
-    _super_counts(word_counts, out=running[1:], reuse=reuse)
-    running[0] = 0
-    np.cumsum(running[1:], out=running[1:])
+    if compiled:
+        _loops.running(word_counts, running)
+    else:
+        _super_counts(word_counts, out=running[1:], reuse=reuse)
+        running[0] = 0
+        np.cumsum(running[1:], out=running[1:])
     source = None if keep_bits else view if view is not None else mask
     return ForegroundIndex(bits, word_counts, running, max(int(largest), 0), source)
 

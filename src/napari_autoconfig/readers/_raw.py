@@ -16,6 +16,11 @@ import numpy as np
 
 from ._errors import _stream_damaged
 
+try:  # the compiled gather, built with the package where a C compiler was found
+    from .. import _loops
+except ImportError:  # numpy's fancy indexing reads the same values, one miss at a time
+    _loops = None  # tests set this to None to run numpy's gather where both exist
+
 # take() on raw pixels: the memory map is released after every span of _READ_SPAN bytes.
 _READ_SPAN = 8 * 2**20
 
@@ -168,8 +173,14 @@ def _gather(layout: _Raw, pos: np.ndarray) -> np.ndarray:
     out = np.empty(pos.size, dtype=layout.dtype)
     span = np.diff((pos - pos[0]) * layout.dtype.itemsize // _READ_SPAN) > 0
     starts = np.concatenate([[0], np.flatnonzero(span) + 1, [pos.size]])
+    compiled = _loops is not None and view.dtype.itemsize in (1, 2, 4, 8)
+    if compiled:
+        pos = np.ascontiguousarray(pos, dtype=np.int64)
     for a, b in itertools.pairwise(starts):
-        out[a:b] = view[pos[a:b]]
+        if compiled:
+            _loops.gather(view, pos[a:b], out[a:b], view.dtype.itemsize)
+        else:
+            out[a:b] = view[pos[a:b]]
         _release(mapping)
     return out
 

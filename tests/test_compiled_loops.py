@@ -8,7 +8,7 @@ import pytest
 
 from napari_autoconfig import foreground
 
-loops = foreground._foreground_c
+loops = foreground._loops
 pytestmark = pytest.mark.skipif(
     loops is None, reason="the compiled foreground loops were not built (no C compiler)"
 )
@@ -109,3 +109,27 @@ def test_wrong_calls_raise_instead_of_touching_memory():
         read_only = np.zeros(625, np.uint8)
         read_only.flags.writeable = False
         loops.pack(mask, read_only, np.empty(100, np.uint8), 1, False)
+
+
+def test_running_counts_are_numpys_cumulative_sums():
+    counts = np.random.default_rng(2).integers(0, 65, 16 * 300).astype(np.uint8)
+    running = np.full(301, -1, np.int64)
+    loops.running(counts, running)
+    expected = np.concatenate([[0], np.cumsum(counts.reshape(-1, 16).sum(axis=1))])
+    np.testing.assert_array_equal(running, expected)
+    with pytest.raises(ValueError, match="wrong size"):
+        loops.running(counts[:-1], running)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, ">u2", np.int32, np.float64], ids=str)
+def test_gather_reads_the_values_fancy_indexing_reads(dtype):
+    source = np.random.default_rng(4).integers(0, 200, 10_000).astype(dtype)
+    positions = np.sort(np.random.default_rng(5).integers(0, source.size, 3000))
+    positions[-1] = source.size - 1
+    out = np.empty(positions.size, source.dtype)
+    loops.gather(source, positions, out, source.dtype.itemsize)
+    np.testing.assert_array_equal(out, source[positions])
+    with pytest.raises(IndexError, match="outside"):
+        loops.gather(source, np.array([0, source.size], np.int64), out[:2], out.itemsize)
+    with pytest.raises(ValueError, match="wrong size"):
+        loops.gather(source, positions, out[:-1], out.itemsize)
