@@ -225,16 +225,16 @@ def take(header: ImageHeader, flat_indices: np.ndarray) -> np.ndarray:
         ``header.dtype`` values, one per index, in the order given.
     """
     idx = np.asarray(flat_indices, dtype=np.int64).ravel()
-    total = int(np.prod(header.shape, dtype=np.int64))
-    if idx.size and (idx.min() < 0 or idx.max() >= total):
-        raise IndexError(f"take: indices outside 0..{total - 1} for '{header.path}'")
+    if idx.size == 0:
+        return np.empty(0, dtype=header.dtype)
     if idx.size > 1 and np.any(idx[1:] < idx[:-1]):
         order = np.argsort(idx, kind="stable")
         out = np.empty(idx.size, dtype=header.dtype)
         out[order] = take(header, idx[order])
         return out
-    if idx.size == 0:
-        return np.empty(0, dtype=header.dtype)
+    total = int(np.prod(header.shape, dtype=np.int64))
+    if idx[0] < 0 or idx[-1] >= total:  # sorted: the ends are the extremes
+        raise IndexError(f"take: indices outside 0..{total - 1} for '{header.path}'")
     layout = _layout(header)
     if isinstance(layout, _Channels):
         return _channels_take(layout, header.dtype, idx, take)

@@ -171,12 +171,16 @@ def _gather(layout: _Raw, pos: np.ndarray) -> np.ndarray:
     view = _flat_map(layout)
     mapping = _mapping_of(view)
     out = np.empty(pos.size, dtype=layout.dtype)
-    span = np.diff((pos - pos[0]) * layout.dtype.itemsize // _READ_SPAN) > 0
-    starts = np.concatenate([[0], np.flatnonzero(span) + 1, [pos.size]])
+    # spans of _READ_SPAN bytes from the first position on: where each starts in ``pos``
+    per_span = max(1, _READ_SPAN // layout.dtype.itemsize)
+    edges = pos[0] + per_span * np.arange(1, (pos[-1] - pos[0]) // per_span + 1)
+    starts = [0, *np.searchsorted(pos, edges).tolist(), pos.size]
     compiled = _loops is not None and view.dtype.itemsize in (1, 2, 4, 8)
     if compiled:
         pos = np.ascontiguousarray(pos, dtype=np.int64)
     for a, b in itertools.pairwise(starts):
+        if a == b:
+            continue
         if compiled:
             _loops.gather(view, pos[a:b], out[a:b], view.dtype.itemsize)
         else:
