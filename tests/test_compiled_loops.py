@@ -133,3 +133,20 @@ def test_gather_reads_the_values_fancy_indexing_reads(dtype):
         loops.gather(source, np.array([0, source.size], np.int64), out[:2], out.itemsize)
     with pytest.raises(ValueError, match="wrong size"):
         loops.gather(source, positions, out[:-1], out.itemsize)
+
+
+def test_every_vector_loop_this_cpu_has_packs_alike():
+    """uint8 masks go through AVX2 where the CPU has it, else SSE2 (x86), else the scalar loop:
+    each one this machine can run gives numpy's bits."""
+    labels = _labels(np.uint8, 10_007, density=0.3, seed=9)
+    expected = np.packbits(labels > 0, bitorder="little")
+    default = loops.vector_loop()
+    try:
+        for wide in (True, False):
+            loops.vector_loop(wide)
+            largest, bits, _ = _pack(labels)
+            np.testing.assert_array_equal(bits, expected)
+            assert largest == 255
+    finally:
+        loops.vector_loop(default == "avx2")
+    assert loops.vector_loop() == default

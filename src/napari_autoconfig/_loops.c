@@ -161,7 +161,8 @@ pack_u8_avx2(const uint8_t *p, Py_ssize_t n, uint8_t *bits, uint8_t *counts, uin
     return whole;
 }
 
-static int have_avx2;
+static int have_avx2; /* the CPU has AVX2 and popcnt */
+static int use_avx2;  /* ... and the AVX2 loop is in use (tests turn it off to run SSE2's) */
 #endif
 
 /* uint8 (and bool) labels, the usual mask: whole words with vector compares, the tail scalar. */
@@ -170,7 +171,7 @@ static void pack_u8(const uint8_t *p, Py_ssize_t n, uint8_t *bits, uint8_t *coun
 {
     Py_ssize_t whole = 0;
 #ifdef HAVE_X86_DISPATCH
-    whole = have_avx2 ? pack_u8_avx2(p, n, bits, counts, largest)
+    whole = use_avx2 ? pack_u8_avx2(p, n, bits, counts, largest)
                       : pack_u8_sse2(p, n, bits, counts, largest);
 #endif
     pack_u8_scalar(p + whole, n - whole, bits + whole / 8, counts + whole / 64, largest);
@@ -415,6 +416,19 @@ done:
     return result;
 }
 
+static PyObject *vector_loop(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int wide = -1;
+    if (!PyArg_ParseTuple(args, "|p", &wide)) return NULL;
+#ifdef HAVE_X86_DISPATCH
+    if (wide != -1) use_avx2 = wide && have_avx2;
+    return PyUnicode_FromString(use_avx2 ? "avx2" : "sse2");
+#else
+    return PyUnicode_FromString("scalar");
+#endif
+}
+
 static PyMethodDef methods[] = {
     {"pack", pack, METH_VARARGS,
      "pack(piece, bits, word_counts, itemsize, signed) -> largest: a piece's largest label, its packed "
@@ -428,6 +442,10 @@ static PyMethodDef methods[] = {
     {"gather", gather, METH_VARARGS,
      "gather(source, positions, out, itemsize): out[i] = source[positions[i]], items of "
      "itemsize bytes, the reads of a few positions ahead started early."},
+    {"vector_loop", vector_loop, METH_VARARGS,
+     "vector_loop([wide]) -> 'avx2', 'sse2' or 'scalar': the loop uint8 masks go through; "
+     "vector_loop(False) turns AVX2 off (tests run the SSE2 loop with it), True back on where "
+     "the CPU has it."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -447,6 +465,7 @@ PyMODINIT_FUNC PyInit__loops(void)
 #ifdef HAVE_X86_DISPATCH
     __builtin_cpu_init();
     have_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
+    use_avx2 = have_avx2;
 #endif
     return PyModule_Create(&module);
 }

@@ -8,12 +8,16 @@ positions of the drawn ones are needed, never the ``image[mask > 0]`` array.
 
 The mask is read once, piece by piece, whatever its format: through a memory map when its pixels
 lie raw in the file (uncompressed TIFF, ``.nii``, ``.npy``, raw MetaImage / NRRD), else streamed.
-Each piece is small enough to stay in the CPU cache while two numpy passes look at it: ``max``
-(the largest label) and ``packbits`` (one bit per voxel, set where the mask is nonzero). What is
-kept is a bit set: one bit per voxel, the set bits per 64-bit word and per superblock of 1,024
-voxels. The n-th foreground voxel is then found by a search over the superblocks' running count,
-then inside the superblock's 16 words, the word's 8 bytes and the byte's 8 bits, each step for all
-draws at once.
+What is kept is a bit set: one bit per voxel (voxel ``i`` in bit ``i % 8`` of byte ``i // 8``),
+the set bits per 64-bit word and the running count per superblock of 1,024 voxels. The n-th
+foreground voxel is then found from the superblocks' running count, then inside the superblock's
+16 words and the word's 64 bits.
+
+Two sets of loops do this, with the same numbers. The compiled ones (:mod:`._loops`, built with
+the package where a C compiler is found) read each piece once, the largest label, the bits and the
+word counts together, and find each drawn voxel without a branch. numpy's take two passes over
+each piece, small enough to stay in the CPU cache (``max``, then ``packbits``), and find the drawn
+voxels for all draws at once with lane arithmetic.
 """
 
 from __future__ import annotations

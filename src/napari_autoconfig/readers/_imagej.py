@@ -159,10 +159,9 @@ def _parse(head: bytes, size: int) -> ImageJStack | None:
     (ifd,) = struct.unpack_from(order + "I", head, 4)
     (entries,) = struct.unpack_from(order + "H", head, ifd)
     tags: dict[int, tuple] = {}
+    fields = struct.unpack_from(order + "HHI4s" * entries, head, ifd + 2)  # one call for all
     for i in range(entries):
-        code, kind, count, value_or_offset = struct.unpack_from(
-            order + "HHI4s", head, ifd + 2 + 12 * i
-        )
+        code, kind, count, value_or_offset = fields[4 * i : 4 * i + 4]
         if code not in _KNOWN_TAGS or code in tags or kind not in _FIELDS:
             return None
         nbytes = count * _FIELD_BYTES[kind]
