@@ -209,6 +209,7 @@ def test_mask_max_tells_a_0_255_mask_from_a_0_1_one(tmp_path):
         (np.float32, ".nii"),
         (np.uint16, ".nii.gz"),  # streamed, one bit per voxel
         (">u2", ".npy"),  # big-endian: read through the stream path
+        (np.uint16, ".mha"),  # pixels after a text header: 2-byte labels at an odd offset
     ],
 )
 def test_every_mask_kind_draws_like_biom3d(tmp_path, compiled_or_numpy, dtype, suffix):

@@ -28,9 +28,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
-#define HAVE_X86_DISPATCH 1 /* SSE2 always; AVX2 and popcnt where the CPU has them */
+#define HAVE_X86_DISPATCH 1 /* SSE2 always (x86-64); AVX2 and popcnt where the CPU has them */
 #endif
 
 static inline int popcount64(uint64_t x)
@@ -73,7 +73,8 @@ static inline void store_word(uint8_t *out, uint64_t word, Py_ssize_t nbytes)
     for (Py_ssize_t k = 0; k < nbytes; k++) out[k] = (uint8_t)(word >> (8 * k));
 }
 
-/* One scalar loop per label type, 64 voxels to a word. */
+/* One scalar loop per label type, 64 voxels to a word (the labels aligned to their size: the
+ * caller sends unaligned ones to numpy). */
 #define PACK_SCALAR(NAME, T, IS_FG)                                                              \
     static void NAME(const T *p, Py_ssize_t n, uint8_t *bits, uint8_t *counts, T *largest)     \
     {                                                                                            \
