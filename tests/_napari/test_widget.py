@@ -68,8 +68,8 @@ def box(viewer, name):
 
 def test_fingerprint_shows_numbers_snippet_and_boxes(viewer, widget, qtbot, run_and_wait):
     assert run_and_wait(widget) == "done"
-    # one activity bar per run, and none left open in napari's activity dock once it ended
-    qtbot.wait(50)
+    # one activity bar per run, and none left open in napari's activity dock once the worker ended
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=5000)
     assert [bar for bar in progress._all_instances if "fingerprinting" in (bar.desc or "")] == []
 
     fp = widget.result

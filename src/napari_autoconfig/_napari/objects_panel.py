@@ -70,7 +70,8 @@ class ObjectsPanel(Container):
     patch boxes are on, preferred when it is the largest object's file).
     """
 
-    finished = PsygnalSignal(str)  # "done", "cancelled" or "error" once per run
+    #: "done", "cancelled" or "error", once per run, when it has ended (its activity bar closed)
+    finished = PsygnalSignal(str)
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         # Kept as attributes too, so the widgets can be moved into another container.
@@ -102,6 +103,7 @@ class ObjectsPanel(Container):
         self._relay = _Relay()
         self._relay.step.connect(self._on_step)
         self._bar = ActivityBar("napari-autoconfig: objects")
+        self._ending = "error"  # what the running labelling came to (see ``finished``)
         self._closed = False
         self.result_text.read_only = True
         self.status_label.native.setWordWrap(True)
@@ -139,6 +141,7 @@ class ObjectsPanel(Container):
         if self.worker is not None or self.fingerprint is None:
             return
         self._stop = stop = threading.Event()
+        self._ending = "error"  # until the result or the error tells; said once the worker ends
         self.measure_button.enabled = False
         self.status_label.value = "Labelling the objects of the masks …"
         worker = create_worker(
@@ -172,31 +175,34 @@ class ObjectsPanel(Container):
         if (
             self._closed or fingerprint is not self.fingerprint
         ):  # a run for a dataset replaced meanwhile
-            self.finished.emit("cancelled")
+            self._ending = "cancelled"
             return
         if isinstance(outcome, str):
             self.status_label.value = outcome
-            self.finished.emit("cancelled" if self._stop.is_set() else "error")
+            self._ending = "cancelled" if self._stop.is_set() else "error"
             return
         self.summary = outcome
         self.status_label.value = f"Found {outcome.count} objects."
         self._show_summary()
-        self.finished.emit("done")
+        self._ending = "done"
 
     def _on_errored(self, error: Exception) -> None:
         # _run_objects returns every expected failure; this is for a bug or a surprise
         if self._closed:
-            self.finished.emit("cancelled")
+            self._ending = "cancelled"
             return
         self.status_label.value = f"Labelling failed: {type(error).__name__}: {error}"
-        self.finished.emit("error")
+        self._ending = "error"
 
     def _on_finished(self) -> None:
         self.worker = None
         self._bar.close()
-        if self._closed:
-            return
-        self.measure_button.enabled = self.fingerprint is not None and self.fingerprint.has_masks
+        if not self._closed:
+            self.measure_button.enabled = (
+                self.fingerprint is not None and self.fingerprint.has_masks
+            )
+        # said last: whoever waits for the end finds the bar closed and the button back
+        self.finished.emit(self._ending)
 
     def _show_summary(self) -> None:
         summary = self.summary
