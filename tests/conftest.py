@@ -25,12 +25,10 @@ def compiled_or_numpy(request, monkeypatch) -> str:
     """Run the test with the compiled loops (mask pass, draw, gather), then again with numpy's
     (the fallback where the package was installed without a C compiler): both must give
     biom3d's numbers."""
-    from napari_autoconfig import foreground
-    from napari_autoconfig.readers import _raw
+    from napari_autoconfig import _compiled
 
-    if request.param == "compiled" and foreground._loops is None:
+    if request.param == "compiled" and _compiled.loops is None:
         pytest.skip("the compiled loops were not built (no C compiler at install)")
     if request.param == "numpy":
-        monkeypatch.setattr(foreground, "_loops", None)
-        monkeypatch.setattr(_raw, "_loops", None)
+        monkeypatch.setattr(_compiled, "loops", None)
     return request.param

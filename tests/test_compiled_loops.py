@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_autoconfig import foreground
+from napari_autoconfig import _compiled, foreground
 
-loops = foreground._loops
+loops = _compiled.loops
 pytestmark = pytest.mark.skipif(
     loops is None, reason="the compiled foreground loops were not built (no C compiler)"
 )

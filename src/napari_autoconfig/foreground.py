@@ -29,13 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _compiled
 from .errors import NonIntegerMaskError
 from .readers import ImageHeader, drop_pages, flat_view, iter_chunks
-
-try:  # the compiled loops, built with the package where a C compiler was found
-    from . import _loops
-except ImportError:  # numpy does the same work, in a few more passes
-    _loops = None  # tests set this to None to run numpy's loops where both exist
 
 
 @dataclass(frozen=True)
@@ -234,9 +230,10 @@ class ForegroundIndex:
         numpy.ndarray
             int64 flat C-order positions, ascending.
         """
-        if _loops is not None and self.bits is not None:
+        loops = _compiled.loops
+        if loops is not None and self.bits is not None:
             positions = np.empty(ranks.size, dtype=np.int64)
-            _loops.select(
+            loops.select(
                 np.ascontiguousarray(ranks, dtype=np.int64),
                 self.running,
                 self.word_counts,
@@ -343,7 +340,8 @@ def _build_index(mask: ImageHeader, reuse: bool) -> ForegroundIndex:
     largest = 0
     # the compiled loop reads integer (and bool) labels in the machine's byte order, aligned to
     # their size (a raw mask at an odd offset in its file goes to numpy's loops)
-    compiled = _loops is not None and mask.dtype.kind in "uib" and mask.dtype.isnative
+    loops = _compiled.loops
+    compiled = loops is not None and mask.dtype.kind in "uib" and mask.dtype.isnative
     compiled = compiled and (view is None or view.flags.aligned)
     piece_size = max(_SUPER, _COMPILED_PIECE_BYTES // mask.dtype.itemsize) if compiled else _PIECE
     piece_size -= piece_size % _SUPER
@@ -363,7 +361,7 @@ def _build_index(mask: ImageHeader, reuse: bool) -> ForegroundIndex:
             into = bits[start // 8 :] if bits is not None else scratch
             largest = max(
                 largest,
-                _loops.pack(
+                loops.pack(
                     piece, into, word_counts[first_word:], mask.dtype.itemsize, not unsigned
                 ),
             )
@@ -379,7 +377,7 @@ def _build_index(mask: ImageHeader, reuse: bool) -> ForegroundIndex:
         # microsecond each, holding the interpreter lock) would outweigh the work
         _popcount(bits.view(np.uint64), out=word_counts)
     if compiled:
-        _loops.running(word_counts, running)
+        loops.running(word_counts, running)
     else:
         _super_counts(word_counts, out=running[1:], reuse=reuse)
         running[0] = 0

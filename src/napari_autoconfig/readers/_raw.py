@@ -14,12 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _compiled
 from ._errors import _stream_damaged
-
-try:  # the compiled gather, built with the package where a C compiler was found
-    from .. import _loops
-except ImportError:  # numpy's fancy indexing reads the same values, one miss at a time
-    _loops = None  # tests set this to None to run numpy's gather where both exist
 
 # take() on raw pixels: the memory map is released after every span of _READ_SPAN bytes.
 _READ_SPAN = 8 * 2**20
@@ -175,14 +171,16 @@ def _gather(layout: _Raw, pos: np.ndarray) -> np.ndarray:
     per_span = max(1, _READ_SPAN // layout.dtype.itemsize)
     edges = pos[0] + per_span * np.arange(1, (pos[-1] - pos[0]) // per_span + 1)
     starts = [0, *np.searchsorted(pos, edges).tolist(), pos.size]
-    compiled = _loops is not None and view.dtype.itemsize in (1, 2, 4, 8)
+    # the compiled gather overlaps the reads' cache misses; numpy's fancy indexing waits on each
+    loops = _compiled.loops
+    compiled = loops is not None and view.dtype.itemsize in (1, 2, 4, 8)
     if compiled:
         pos = np.ascontiguousarray(pos, dtype=np.int64)
     for a, b in itertools.pairwise(starts):
         if a == b:
             continue
         if compiled:
-            _loops.gather(view, pos[a:b], out[a:b], view.dtype.itemsize)
+            loops.gather(view, pos[a:b], out[a:b], view.dtype.itemsize)
         else:
             out[a:b] = view[pos[a:b]]
         _release(mapping)
