@@ -150,3 +150,54 @@ def test_every_vector_loop_this_cpu_has_packs_alike():
     finally:
         loops.vector_loop(default == "avx2")
     assert loops.vector_loop() == default
+
+
+def _resident_kb(address: int) -> int | None:
+    """Resident kB of the mapping holding ``address`` (Linux's /proc/self/smaps), else None."""
+    try:
+        lines = open("/proc/self/smaps").read().splitlines()
+    except OSError:
+        return None
+    inside = False
+    for line in lines:
+        head = line.split()[0]
+        if "-" in head and not head.endswith(":"):
+            start, end = (int(v, 16) for v in head.split("-"))
+            inside = start <= address < end
+        elif inside and head == "Rss:":
+            return int(line.split()[1])
+    return None
+
+
+def test_release_lets_a_read_only_mapping_go_and_refuses_anything_else(tmp_path):
+    """The pages a mapped mask left resident go, the file reads the same after; a writable, a
+    private (copy-on-write) or a non-mapping buffer is refused, its contents untouched."""
+    import mmap
+
+    path = tmp_path / "mask.raw"
+    data = np.random.default_rng(8).integers(0, 255, 2**20, dtype=np.uint8)
+    data.tofile(path)
+    with open(path, "rb") as f:
+        mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    view = np.frombuffer(mapping, np.uint8)
+    assert int(view.sum()) == int(data.sum())  # every page touched
+    before = _resident_kb(view.ctypes.data)
+    assert loops.release(mapping) is True or before is None  # False only where not Linux-like
+    after = _resident_kb(view.ctypes.data)
+    if before is not None:
+        assert before >= 1000 and after == 0
+    np.testing.assert_array_equal(view, data)  # clean file pages: read again from the file
+    del view
+    mapping.close()
+
+    with open(path, "r+b") as f:
+        private = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+    private[:4] = b"kept"
+    with pytest.raises(ValueError, match="read-only"):
+        loops.release(private)
+    assert private[:4] == b"kept"
+    private.close()
+    with pytest.raises(ValueError, match="read-only"):
+        loops.release(mmap.mmap(-1, 4096))
+    with pytest.raises(TypeError, match="mmap"):
+        loops.release(bytearray(4096))

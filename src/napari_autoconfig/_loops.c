@@ -18,6 +18,11 @@
  * gather(source, positions, out, itemsize)
  *     The drawn voxels of an image, read from its memory map with the reads overlapped.
  *
+ * release(mapping) -> done
+ *     madvise(MADV_DONTNEED) over a read-only mmap.mmap: its clean file pages leave the process.
+ *     mmap.mmap.madvise holds the interpreter lock while the kernel unmaps them, a tenth of a
+ *     case's work; this lets the other threads run meanwhile.
+ *
  * All take and fill contiguous buffers given by the caller (numpy arrays), so this file needs no
  * numpy headers, and all let other threads run while they work. The Python side checks shapes
  * and types; the checks here only keep a wrong call from touching memory it must not.
@@ -27,6 +32,11 @@
 
 #include <stdint.h>
 #include <string.h>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -45,6 +55,11 @@ static inline int popcount64(uint64_t x)
 /* Bytes of mask asked for ahead of the one read: the hardware's own prefetch stops at every 4 KB
  * page, and a page ahead made the pass 1.3x faster on two threads (512 B to 8 KB measured). */
 #define PACK_AHEAD 4096
+#if defined(__GNUC__)
+#define ALWAYS_INLINE inline __attribute__((always_inline)) /* one copy per constant item size */
+#else
+#define ALWAYS_INLINE inline
+#endif
 #define GATHER_AHEAD 16 /* positions between the one read and the one fetched early */
 #define AHEAD 16       /* superblocks between the one searched and the one fetched early */
 
@@ -376,6 +391,20 @@ done:
     return result;
 }
 
+/* out[i] = source[at[i]] for items of `size` bytes; 1 if a position lies outside the source */
+static ALWAYS_INLINE int gather_items(const char *from, const int64_t *at, Py_ssize_t count,
+                                      int64_t items, char *to, const int size)
+{
+    for (Py_ssize_t i = 0; i < count; i++) {
+        /* each voxel is a miss of its own: ask for one a few ahead, so that the misses overlap */
+        if (i + GATHER_AHEAD < count && at[i + GATHER_AHEAD] >= 0 && at[i + GATHER_AHEAD] < items)
+            PREFETCH(from + at[i + GATHER_AHEAD] * size);
+        if (at[i] < 0 || at[i] >= items) return 1;
+        memcpy(to + i * size, from + at[i] * size, (size_t)size);
+    }
+    return 0;
+}
+
 static PyObject *gather(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -394,15 +423,12 @@ static PyObject *gather(PyObject *self, PyObject *args)
     char *to = out.buf;
     int bad = 0;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < count; i++) {
-        /* each voxel is a miss of its own: ask for one a few ahead, so that the misses overlap */
-        if (i + GATHER_AHEAD < count && at[i + GATHER_AHEAD] >= 0 && at[i + GATHER_AHEAD] < items)
-            PREFETCH(from + at[i + GATHER_AHEAD] * size);
-        if (at[i] < 0 || at[i] >= items) {
-            bad = 1;
-            break;
-        }
-        memcpy(to + i * size, from + at[i] * size, (size_t)size);
+    /* one loop per item size: a memcpy of a constant size is one load, of a variable size a call */
+    switch (size) {
+    case 1: bad = gather_items(from, at, count, items, to, 1); break;
+    case 2: bad = gather_items(from, at, count, items, to, 2); break;
+    case 4: bad = gather_items(from, at, count, items, to, 4); break;
+    default: bad = gather_items(from, at, count, items, to, 8); break;
     }
     Py_END_ALLOW_THREADS
     if (bad) {
@@ -414,6 +440,43 @@ done:
     PyBuffer_Release(&source);
     PyBuffer_Release(&positions);
     PyBuffer_Release(&out);
+    return result;
+}
+
+static PyObject *release(PyObject *self, PyObject *mapping)
+{
+    (void)self;
+    /* only a read-only mmap.mmap: DONTNEED drops private or anonymous memory's contents, and a
+     * held buffer keeps the mapping from being closed (unmapped) while the lock is let go */
+    if (strcmp(Py_TYPE(mapping)->tp_name, "mmap.mmap") != 0) {
+        PyErr_SetString(PyExc_TypeError, "release: an mmap.mmap only");
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(mapping, &view, PyBUF_SIMPLE) < 0) return NULL;
+    PyObject *result = NULL;
+    if (!view.readonly) {
+        PyErr_SetString(PyExc_ValueError, "release: read-only (ACCESS_READ) mappings only");
+        goto done;
+    }
+#if (defined(__unix__) || defined(__APPLE__)) && defined(MADV_DONTNEED)
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || (uintptr_t)view.buf % (uintptr_t)page) { /* not the start of a mapping */
+        PyErr_SetString(PyExc_ValueError, "release: the mapping does not start on a page");
+        goto done;
+    }
+    int failed = 0;
+    if (view.len > 0) {
+        Py_BEGIN_ALLOW_THREADS
+        failed = madvise(view.buf, (size_t)view.len, MADV_DONTNEED) != 0;
+        Py_END_ALLOW_THREADS
+    }
+    result = Py_NewRef(failed ? Py_False : Py_True); /* advisory: a refusal loses nothing */
+#else
+    result = Py_NewRef(Py_False);
+#endif
+done:
+    PyBuffer_Release(&view);
     return result;
 }
 
@@ -443,6 +506,9 @@ static PyMethodDef methods[] = {
     {"gather", gather, METH_VARARGS,
      "gather(source, positions, out, itemsize): out[i] = source[positions[i]], items of "
      "itemsize bytes, the reads of a few positions ahead started early."},
+    {"release", release, METH_O,
+     "release(mapping) -> done: madvise(MADV_DONTNEED) over a read-only mmap.mmap, other "
+     "threads running meanwhile; False where the system has no such call or refused it."},
     {"vector_loop", vector_loop, METH_VARARGS,
      "vector_loop([wide]) -> 'avx2', 'sse2' or 'scalar': the loop uint8 masks go through; "
      "vector_loop(False) turns AVX2 off (tests run the SSE2 loop with it), True back on where "
