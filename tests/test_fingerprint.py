@@ -304,3 +304,24 @@ def test_percentiles_are_numpys_whatever_the_sample_type(dtype):
         expected = np.percentile(values, (0.5, 99.5))
         np.testing.assert_array_equal(_percentiles(values, (0.5, 99.5)), expected)
         assert _percentiles(values, (0.5, 99.5)).dtype == expected.dtype
+
+
+def test_percentiles_from_counts_match_numpys_interpolation_everywhere():
+    """Percentiles rebuilt from the counts of small unsigned samples follow numpy's float64
+    interpolation exactly: few or many distinct values, places that fall on a value or between
+    two, the ends (0 and 100) and the middle."""
+    from napari_autoconfig.fingerprint import _percentiles
+
+    rng = np.random.default_rng(7)
+    for trial in range(120):
+        dtype = (np.uint8, np.uint16)[trial % 2]
+        size = int(rng.integers(2**16 + 1, 2**16 + 40)) if trial % 3 == 0 else 100_003
+        top = (3, 7, 256, 65536)[trial % 4] if dtype == np.uint16 else (3, 7, 256, 256)[trial % 4]
+        values = rng.integers(0, top, size).astype(dtype)
+        q = ((0.5, 99.5), (0.0, 100.0), (25.0, 50.0, 75.0), tuple(rng.uniform(0, 100, 4)))[
+            trial % 4
+        ]
+        expected = np.percentile(values, q)
+        found = _percentiles(values, q)
+        assert found.dtype == expected.dtype
+        np.testing.assert_array_equal(found, expected)

@@ -270,16 +270,35 @@ def summarize(records: Sequence[CaseRecord], skipped: Iterable[Path] = ()) -> Fi
 
 
 def _percentiles(values: np.ndarray, q: tuple[float, ...]) -> np.ndarray:
-    """``np.percentile(values, q)``, the same numbers, in about half the time for the usual
+    """``np.percentile(values, q)``, the same numbers, in a fifth of the time for the usual
     uint8 / uint16 samples.
 
-    A percentile depends only on the sorted values: rebuilt from their counts (one pass), they
-    are partitioned far faster than the drawn order is (3.7 ms down to 1.9 ms for 24 images).
+    A percentile is the two sorted values around its place, interpolated: for small unsigned
+    integers both are found in the values' running counts (one pass), where numpy partitions
+    all of them (2.2 ms for 24 images, now 0.6 ms).
     """
     if values.dtype.kind == "u" and values.dtype.itemsize <= 2 and values.size > 2**16:
-        counts = np.bincount(values)
-        values = np.repeat(np.arange(counts.size, dtype=values.dtype), counts)
+        return _linear_percentiles(np.cumsum(np.bincount(values)), q, values.dtype)
     return np.percentile(values, q)
+
+
+def _linear_percentiles(running: np.ndarray, q: tuple[float, ...], dtype: np.dtype) -> np.ndarray:
+    """numpy's default (linear) percentiles of the values ``0, 1, ...`` whose running counts are
+    given, step for step as ``numpy.percentile`` computes them (its float64 arithmetic included:
+    the tests hold the two equal bit for bit)."""
+    count = int(running[-1])
+    virtual = (count - 1) * np.true_divide(q, 100)
+    previous = np.clip(np.floor(virtual), 0, count - 1).astype(np.intp)
+    following = np.minimum(previous + 1, count - 1)
+    gamma = virtual - previous
+    # the value at sorted place k is the first whose running count exceeds k
+    low = np.searchsorted(running, previous, side="right").astype(dtype)
+    high = np.searchsorted(running, following, side="right").astype(dtype)
+    # numpy's interpolation: from the low side below the middle, from the high side above it
+    span = high - low
+    result = np.add(low, span * gamma)
+    np.subtract(high, span * (1 - gamma), out=result, where=gamma >= 0.5)
+    return result
 
 
 def default_workers() -> int:
