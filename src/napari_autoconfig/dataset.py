@@ -128,21 +128,33 @@ def _walk_files(root: Path) -> list[Path]:
     """Every file under ``root``, following symbolic links to folders (each folder once).
 
     An OME-Zarr image (a ``.zarr`` / ``.ome.zarr`` folder) counts as one file: it is listed, and
-    its metadata and chunks are not.
+    its metadata and chunks are not. Folders that cannot be read are passed over, as ``os.walk``
+    does.
     """
-    files: list[Path] = []
+    files: list[str] = []
     seen: set[tuple[int, int]] = set()
-    for folder, subfolders, names in os.walk(root, followlinks=True):
-        info = os.stat(folder)
+    folders = [os.fspath(root)]
+    while folders:
+        folder = folders.pop()
+        try:
+            info = os.stat(folder)
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda e: e.name, reverse=True)
+        except OSError:
+            continue
         if (info.st_dev, info.st_ino) in seen:  # a link back up the tree: do not loop
-            subfolders.clear()
             continue
         seen.add((info.st_dev, info.st_ino))
-        images = [n for n in subfolders if n.lower().endswith(ZARR_SUFFIXES)]
-        files.extend(Path(folder, name) for name in images)
-        subfolders[:] = [n for n in subfolders if n not in images]
-        files.extend(Path(folder, name) for name in names if Path(folder, name).is_file())
-    return sorted(files)
+        # the entries' types come with the listing: no stat per file, unlike Path.is_file
+        for entry in entries:
+            if entry.is_dir():
+                if entry.name.lower().endswith(ZARR_SUFFIXES):
+                    files.append(entry.path)
+                else:
+                    folders.append(entry.path)  # visited in name order: the first path wins
+            elif entry.is_file():
+                files.append(entry.path)
+    return sorted(Path(f) for f in files)
 
 
 def _list_url(url: str, role: str) -> tuple[list[Location], list[Location]]:
@@ -208,8 +220,8 @@ def list_images(folder: str | Path, role: str = "images") -> tuple[list[Path], l
     images: list[Path] = []
     skipped: list[Path] = []
     for path in _walk_files(root):
-        relative = path.relative_to(root)
-        hidden = any(part.startswith(".") for part in relative.parts)
+        relative = path.parts[len(root.parts) :]  # _walk_files' paths all start with root's
+        hidden = any(part.startswith(".") for part in relative)
         if not hidden and image_suffix(path) is not None:
             images.append(path)
         elif not path.name.lower().endswith(_DATA_COMPANIONS):

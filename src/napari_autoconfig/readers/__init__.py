@@ -50,6 +50,7 @@ in the file; they stay private and are re-derived from the path.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -132,10 +133,15 @@ _FORMAT_OF_SUFFIX = {
 }
 
 
+#: Longest first, so that ``.ome.tif`` wins over ``.tif`` and ``.nii.gz`` over ``.gz``.
+_SUFFIXES_LONGEST_FIRST = tuple(sorted(IMAGE_SUFFIXES, key=len, reverse=True))
+
+
 def image_suffix(path: str | os.PathLike) -> str | None:
     """Return the image suffix a reader claims for ``path`` (longest match, any case), else None."""
-    name = Path(path).name.lower()
-    for suffix in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
+    # the name by string: a Path per call cost more than the rest of a header read's bookkeeping
+    name = os.path.basename(os.fspath(path).rstrip("/" + os.sep)).lower()
+    for suffix in _SUFFIXES_LONGEST_FIRST:
         if name.endswith(suffix) and len(name) > len(suffix):
             return suffix
     return None
@@ -318,18 +324,19 @@ def _open(path: Path) -> tuple[ImageHeader, object]:
             path, "no reader claims this file name", f"Use one of {', '.join(IMAGE_SUFFIXES)}"
         )
     try:
-        size = path.stat().st_size
+        info = os.stat(path)
     except OSError as exc:
         raise _fail(
             path,
             f"the file cannot be opened ({exc.strerror or exc})",
             "Check that it exists and that you may read it",
         ) from exc
+    size = info.st_size
     kind = _FORMAT_OF_SUFFIX[suffix]
     if kind == "zarr":  # a folder: metadata files and chunks, read through zarr
         header, layout = _open_zarr(path)
         return replace(header, layout=layout), layout
-    if not path.is_file():
+    if not stat.S_ISREG(info.st_mode):
         raise _fail(path, "it is not a file", "Remove it from the image folder")
     if size == 0:
         raise _fail(path, "the file is empty (0 bytes)", _FIX_DAMAGED)
