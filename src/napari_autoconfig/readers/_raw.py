@@ -80,9 +80,7 @@ def _raw_chunks(layout: _Raw, max_bytes: int, reuse: bool = False) -> Iterator[n
                 yield _finish(block, layout.scale, layout.out_dtype)
         return
     view = _raw_view(layout)
-    mapping = view
-    while mapping is not None and not isinstance(mapping, mmap.mmap):
-        mapping = getattr(mapping, "base", None)
+    mapping = _mapping_of(view)
     for block in _view_blocks(view, max_bytes):
         out = _finish(np.array(block), layout.scale, layout.out_dtype)
         _release(mapping)
