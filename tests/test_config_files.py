@@ -293,6 +293,30 @@ def test_four_simultaneous_saves_of_one_new_name_one_wins(tmp_path, capsys, monk
     assert not (tmp_path / "new.py.bak").exists() and _leftovers(tmp_path) == []
 
 
+def test_four_forced_saves_at_once_all_succeed_and_the_original_is_kept(tmp_path):
+    target = tmp_path / "mycfg.py"
+    target.write_bytes(USER_CONFIG)
+    command = [sys.executable, "-m", "napari_autoconfig", *MEDIAN, "--quiet"]
+    runs = [
+        subprocess.Popen(
+            [*command, "--max-batch", str(batch), "--save", str(target), "--force"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for batch in range(2, 6)
+    ]
+    errors = [run.communicate(timeout=120)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0, 0], errors
+    assert (tmp_path / "mycfg.py.bak").read_bytes() == USER_CONFIG  # the one copy of the user's
+    backups = sorted(p.name for p in tmp_path.glob("mycfg.py.bak*"))
+    assert backups == ["mycfg.py.bak", "mycfg.py.bak.1", "mycfg.py.bak.2", "mycfg.py.bak.3"]
+    # the runs took turns: each backup holds what the run before it wrote, never a mix
+    contents = {(tmp_path / name).read_bytes() for name in backups[1:]} | {target.read_bytes()}
+    assert len(contents) == 4 and all(b"BATCH_SIZE = " in c for c in contents)
+    assert _leftovers(tmp_path) == []
+
+
 # --------------------------------------------------------------------------- odd files
 
 

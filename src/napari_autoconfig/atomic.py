@@ -456,7 +456,7 @@ def _backups(target: Path) -> list[tuple[int, Path]]:
     for entry in entries:
         match = pattern.match(entry.name)
         if match:
-            found.append((int(match[1]) + 1 if match[1] else 0, Path(entry.path)))
+            found.append((int(match[1]) if match[1] else 0, Path(entry.path)))
     return sorted(found)
 
 
