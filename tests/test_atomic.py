@@ -41,3 +41,14 @@ def test_failure_leaves_the_old_file(tmp_path, monkeypatch):
         write_atomic(path, b"new")
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["config.py"]
+
+
+def test_a_link_is_written_through_and_stays_a_link(tmp_path):
+    real = tmp_path / "real.json"
+    real.write_text("old")
+    real.chmod(0o640)
+    link = tmp_path / "settings.json"
+    link.symlink_to(real.name)
+    assert write_atomic(link, b"new") == real
+    assert link.is_symlink() and real.read_bytes() == b"new"
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640

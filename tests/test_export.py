@@ -503,13 +503,6 @@ def test_write_config_replaces_only_when_asked_and_keeps_a_backup(tmp_path):
     assert fresh.exists() and not export.backup_path(fresh).exists()
 
 
-def test_in_place_updates_live_in_config_update_and_stay_reachable_from_export():
-    from napari_autoconfig import config_update
-
-    for name in ("update_config", "prepare_update", "commit_update", "check_config_target"):
-        assert getattr(export, name) is getattr(config_update, name)
-
-
 def test_the_snippet_says_which_normalisation_its_intensity_values_serve():
     values = config_values(make_plan((40, 256, 256)), FakeFingerprint())
     for text in (render_python(values), render_yaml(values)):

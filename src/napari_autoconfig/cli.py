@@ -24,16 +24,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .config_update import check_config_target, commit_update, prepare_update
+from .atomic import apply_writes, next_backup, resolve_target
+from .config_update import check_config_target, finished, prepare_update
 from .errors import AutoconfigError, Cancelled, ConfigError
 from .export import (
-    backup_path,
     check_save_target,
     config_values,
+    pending_save,
     render_config,
     render_python,
     render_yaml,
-    write_config,
 )
 from .gpu_budget import budget_note, plan_for_gpu
 from .memory import PRECISIONS, MemoryEstimate, estimate_plan_memory
@@ -183,14 +183,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--force",
         action="store_true",
-        help="let --save replace an existing FILE (the old one is kept as FILE.bak)",
+        help="let --save replace an existing FILE (the old one is kept as FILE.bak, or FILE.bak.N "
+        "when older backups exist)",
     )
     parser.add_argument(
         "--update-config",
         type=Path,
         metavar="FILE",
         help="update an existing biom3d config (.py, .yaml or .yml) in place: only the "
-        "auto-configured keys change (keeps FILE.bak)",
+        "auto-configured keys change (keeps a numbered backup, FILE.bak...)",
     )
     parser.add_argument(
         "--objects",
@@ -203,18 +204,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exists_hint(path: Path) -> str:
+    """What to do about an existing --save FILE (the end of the sentence that refuses it)."""
+    return (
+        "Choose another name, update it in place with --update-config, or replace it with "
+        f"--force (the old file is then kept as {next_backup(resolve_target(path)).name!r})."
+    )
+
+
 def _check_outputs(args: argparse.Namespace) -> None:
     """Refuse bad output targets before any long work, so a failed run writes nothing."""
     if args.save is not None:
         target = check_save_target(args.save)
-        if not args.force and (target.exists() or target.is_symlink()):
+        if not args.force and os.path.lexists(target):
             raise ConfigError(
-                f"{str(target)!r} already exists and was left untouched. Choose another name, "
-                "update it in place with --update-config, or replace it with --force (the old "
-                f"file is then kept as {target.name + '.bak'!r})."
+                f"{str(target)!r} already exists and was left untouched. {_exists_hint(target)}"
             )
     if args.update_config is not None:
         check_config_target(args.update_config)
+    if args.save is not None and args.update_config is not None:
+        save, update = resolve_target(args.save), resolve_target(args.update_config)
+        if save == update:
+            raise ConfigError(
+                f"--save {str(args.save)!r} and --update-config {str(args.update_config)!r} are "
+                "the same file; give one of them. Nothing was written."
+            )
 
 
 def _fingerprint(args: argparse.Namespace) -> Fingerprint:
@@ -408,6 +422,48 @@ def _gpu_note(plan: Plan, args: argparse.Namespace) -> str:
     return f"# {budget_note(plan.limits.max_dims, args.gpu_memory, args.precision)}\n"
 
 
+def _write_outputs(args: argparse.Namespace, save_text: str | None, pending) -> list[str]:
+    """Write --save and --update-config together: both are checked (under their locks) before
+    either is written, so a refusal of one writes neither. Returns the lines that say what was
+    written."""
+    writes = []
+    if save_text is not None:
+        writes.append(
+            pending_save(
+                args.save, save_text, replace=args.force, exists_hint=_exists_hint(args.save)
+            )
+        )
+    if pending is not None:
+        writes.append(pending.pending())
+    written = apply_writes(writes)
+    notes = []
+    if save_text is not None:
+        saved = written.pop(0)
+        through = f" (through the link, into {saved.target})" if saved.path.is_symlink() else ""
+        kept = f" (the old file is kept as {saved.backup})" if saved.backup else ""
+        notes.append(f"Saved the config to {saved.path}{through}{kept}")
+    if pending is not None:
+        update = finished(pending, written.pop(0))
+        changes = ", ".join(key for key, _, _ in update.changed) or "nothing changed"
+        added = f"; added {', '.join(update.added)}" if update.added else ""
+        notes.append(f"Updated {update.path} ({changes}{added}); backup in {update.backup}")
+        for key, anchor, users in update.linked:
+            notes.append(
+                f"note: {key} carries the YAML anchor &{anchor}, so {', '.join(users)} (*{anchor}) "
+                "changed with it"
+            )
+    return notes
+
+
+def _drop_stdout() -> None:
+    """Point standard output at the null device, so the bytes it still buffers, which could not
+    be written, are not tried again (with a traceback) when Python exits."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file (captured): nothing is flushed at exit
+        pass
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (0, or 2 on bad input)."""
     args = _parser().parse_args(argv)
@@ -460,30 +516,32 @@ def run(argv: Sequence[str] | None = None) -> int:
     pending = prepare_update(args.update_config, values) if args.update_config is not None else None
 
     # Files first: a closed output pipe (``| head``) must not cost the user the files asked for.
-    notes = []
-    if save_text is not None:
-        replaced = args.save.expanduser().exists()
-        written = write_config(args.save, save_text, replace=args.force)
-        kept = f" (the old file is kept as {backup_path(written)})" if replaced else ""
-        notes.append(f"Saved the config to {written}{kept}")
-    if pending is not None:
-        update = commit_update(pending)
-        changes = ", ".join(key for key, _, _ in update.changed) or "nothing changed"
-        added = f"; added {', '.join(update.added)}" if update.added else ""
-        notes.append(f"Updated {update.path} ({changes}{added}); backup in {update.backup}")
-    if args.json:
-        rows = _image_rows(args, plan, fingerprint)
-        print(_json(plan, fingerprint, values, _estimate_or_none(memory), objects_record, rows))
-    elif args.per_image:
-        from .image_table import rows_text
+    notes = _write_outputs(args, save_text, pending)
+    try:
+        if args.json:
+            rows = _image_rows(args, plan, fingerprint)
+            print(_json(plan, fingerprint, values, _estimate_or_none(memory), objects_record, rows))
+        elif args.per_image:
+            from .image_table import rows_text
 
-        print(rows_text(_image_rows(args, plan, fingerprint)))
-    elif args.yaml:
-        print(gpu_note + render_yaml(values), end="")
-    else:
-        print(_summary(plan, fingerprint, memory_line))
-        print("".join(f"# {line}\n" for line in objects_lines), end="")
-        print(gpu_note + render_python(values), end="")
+            print(rows_text(_image_rows(args, plan, fingerprint)))
+        elif args.yaml:
+            print(gpu_note + render_yaml(values), end="")
+        else:
+            print(_summary(plan, fingerprint, memory_line))
+            print("".join(f"# {line}\n" for line in objects_lines), end="")
+            print(gpu_note + render_python(values), end="")
+        sys.stdout.flush()  # a full disk shows here, as one line, not as a traceback at exit
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        _drop_stdout()
+        for note in notes:
+            print(note, file=sys.stderr)
+        raise AutoconfigError(
+            f"Cannot write the output: {error.strerror or error}. Redirect it to a file on a disk "
+            "with free space, or use --save FILE."
+        ) from error
     for note in notes:
         print(note, file=sys.stderr)
     return 0

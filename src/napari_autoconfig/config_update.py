@@ -11,7 +11,16 @@ biom3d's own writer (``save_python_config``) rewrites whole lines that start wit
 drops keys missing from the base file and breaks multi-line values. Here, missing keys are added
 after the last owned key present (that block sits before the lines that use the keys in biom3d's
 configs) or, when none is present, after the leading comment/docstring block (Python) or at the
-end (YAML). The original bytes go to ``<name>.bak`` and the new file replaces the old atomically.
+end (YAML). The original bytes go to a numbered backup (``<name>.bak``, ``<name>.bak.1``...) and the
+new file replaces the old atomically (:func:`napari_autoconfig.atomic.apply_writes`: through links,
+keeping owner and mode, one writer at a time).
+
+YAML anchors and aliases are handled as what they mean: an owned key whose value is (or holds) an
+alias, ``PATCH_SIZE: *size``, gets a literal value of its own, and the anchor (``base: &size
+[...]``) and its other users stay as they were. An owned key that carries an anchor itself,
+``PATCH_SIZE: &p [...]``, is updated in place and keeps its anchor, so the values that refer to it
+with ``*p`` change with it, as the anchor says they are the same value: the update names each of
+them (:attr:`ConfigUpdate.linked`). An update that would remove an anchor still in use is refused.
 """
 
 from __future__ import annotations
@@ -20,15 +29,14 @@ import ast
 import io
 import os
 import re
-import stat
 import tokenize
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic import write_atomic
+from .atomic import PendingWrite, Written, apply_writes, next_backup, read_regular, resolve_target
 from .errors import ConfigError
-from .export import OWNED_KEYS, _py, _yaml, backup_path
+from .export import OWNED_KEYS, _py, _yaml
 
 #: Config suffixes :func:`update_config` edits in place.
 UPDATABLE_SUFFIXES = (".py", ".yaml", ".yml")
@@ -43,19 +51,24 @@ class ConfigUpdate:
     Attributes
     ----------
     path : Path
-        The updated config.
+        The updated config, as named (the file written is its link's target when it is a link).
     backup : Path
-        ``<name>.bak``: the original bytes.
+        The numbered backup that holds the original bytes: ``<name>.bak``, or ``<name>.bak.<n>``
+        when older backups exist (they are never overwritten).
     changed : tuple of (key, old value text, new value text)
         Owned keys whose value changed, in file order.
     added : tuple of str
         Keys that were missing and got added.
+    linked : tuple of (key, anchor, tuple of str)
+        YAML only: an owned key that carries an anchor (``&name``) whose value changed, with the
+        places (dotted key paths) whose alias ``*name`` therefore changed too.
     """
 
     path: Path
     backup: Path
     changed: tuple[tuple[str, str, str], ...]
     added: tuple[str, ...]
+    linked: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,29 +80,27 @@ class _Source:
 
 
 def _read_config(path: Path) -> bytes:
-    """Checks and reads a config: a .py/.yaml/.yml file that exists, readable and writable."""
-    if not path.exists():
-        raise ConfigError(
-            f"The config file {str(path)!r} does not exist. Choose an existing biom3d config, or "
-            "save a new one instead."
-        )
-    if path.is_dir():
-        raise ConfigError(
-            f"{str(path)!r} is a folder, not a config file. Choose the .py or .yaml file."
-        )
-    if path.suffix.lower() not in UPDATABLE_SUFFIXES:
+    """Checks and reads a config: a regular .py/.yaml/.yml file (or a link to one) that exists,
+    readable and writable. A named pipe or a device is refused without being opened."""
+    if path.suffix.lower() not in UPDATABLE_SUFFIXES and not path.is_dir():
         raise ConfigError(
             f"Cannot update {str(path)!r}: only biom3d configs (.py, .yaml or .yml) can be "
             "updated in place."
         )
+    target = resolve_target(path)  # a loop of links, a pipe, a device, a folder: one line
+    if not target.exists():
+        raise ConfigError(
+            f"The config file {str(path)!r} does not exist. Choose an existing biom3d config, or "
+            "save a new one instead."
+        )
     try:
-        raw = path.read_bytes()
+        raw = read_regular(target)
     except OSError as error:
         raise ConfigError(
             f"Cannot read the config {str(path)!r}: {error.strerror or error}. Check its "
             "permissions."
         ) from error
-    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK | os.X_OK):
+    if not os.access(target, os.W_OK) or not os.access(target.parent, os.W_OK | os.X_OK):
         raise ConfigError(
             f"The config {str(path)!r} (or its folder) is not writable. Change its permissions or "
             "save a copy elsewhere."
@@ -116,6 +127,11 @@ def _read_source(path: Path, raw: bytes) -> _Source:
     except ValueError as error:  # null bytes
         raise ConfigError(
             f"The config {str(path)!r} is not valid Python ({error}); it was left untouched."
+        ) from error
+    except (RecursionError, MemoryError) as error:
+        raise ConfigError(
+            f"The config {str(path)!r} is nested too deeply to be read as a biom3d config; it "
+            "was left untouched."
         ) from error
     return _Source(raw, encoding, text, tree)
 
@@ -241,7 +257,7 @@ class PreparedUpdate:
         Its bytes when the update was prepared (they go to the backup).
     data : bytes
         Its new bytes.
-    changed, added
+    changed, added, linked
         As :class:`ConfigUpdate`.
     """
 
@@ -250,11 +266,17 @@ class PreparedUpdate:
     data: bytes = field(repr=False)
     changed: tuple[tuple[str, str, str], ...]
     added: tuple[str, ...]
+    linked: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
     @property
     def backup(self) -> Path:
-        """``<name>.bak`` beside the config."""
-        return backup_path(self.path)
+        """The backup the update would make now (``<name>.bak``, else the next number)."""
+        return next_backup(resolve_target(self.path))
+
+    def pending(self) -> PendingWrite:
+        """The write of this update, for :func:`~napari_autoconfig.atomic.apply_writes`: it is
+        refused if the config no longer holds :attr:`original`."""
+        return PendingWrite(self.path, self.data, expect=self.original)
 
 
 def prepare_update(path: str | Path, values: Mapping[str, object]) -> PreparedUpdate:
@@ -275,8 +297,8 @@ def prepare_update(path: str | Path, values: Mapping[str, object]) -> PreparedUp
     raw = _read_config(path)
     wanted = {k: v for k, v in values.items() if k in OWNED_KEYS}
     if path.suffix.lower() in (".yaml", ".yml"):
-        data, changed, added = _yaml_update(path, raw, wanted)
-        return PreparedUpdate(path, raw, data, changed, added)
+        data, changed, added, linked = _yaml_update(path, raw, wanted)
+        return PreparedUpdate(path, raw, data, changed, added, linked)
     return _prepare_python(path, raw, wanted)
 
 
@@ -339,25 +361,15 @@ def commit_update(update: PreparedUpdate) -> ConfigUpdate:
     Raises
     ------
     ConfigError
-        The config changed on disk since it was prepared (nothing is written then), or a write
-        failed.
+        The config changed on disk since it was prepared (nothing is written then), another
+        writer holds its lock, or a write failed.
     """
-    path = update.path
-    try:
-        if path.read_bytes() != update.original:
-            raise ConfigError(
-                f"The config {str(path)!r} changed on disk while the update was being prepared; "
-                "it was left untouched. Update it again."
-            )
-        mode = stat.S_IMODE(path.stat().st_mode)
-        write_atomic(update.backup, update.original, mode)
-        write_atomic(path, update.data, mode)
-    except OSError as error:
-        raise ConfigError(
-            f"Cannot write the config {str(path)!r}: {error.strerror or error}. Check the "
-            "permissions of the file and its folder."
-        ) from error
-    return ConfigUpdate(path, update.backup, update.changed, update.added)
+    return finished(update, apply_writes([update.pending()])[0])
+
+
+def finished(update: PreparedUpdate, written: Written) -> ConfigUpdate:
+    """What an update did, once ``written`` (its :class:`~napari_autoconfig.atomic.Written`)."""
+    return ConfigUpdate(update.path, written.backup, update.changed, update.added, update.linked)
 
 
 def update_config(path: str | Path, values: Mapping[str, object]) -> ConfigUpdate:
@@ -367,9 +379,10 @@ def update_config(path: str | Path, values: Mapping[str, object]) -> ConfigUpdat
     top-level ``KEY: value`` entries of a YAML config, of keys in :data:`OWNED_KEYS` found in
     ``values`` changes; values already equal keep their text. Keys
     missing from the file are added as new lines after the last owned key present (else after the
-    leading docstring/comment block). The original bytes go to ``<name>.bak`` first; the new file
-    replaces the old one atomically and keeps its permissions. This is :func:`prepare_update`
-    (every refusal) followed by :func:`commit_update` (the writes).
+    leading docstring/comment block). The original bytes go to a new numbered backup first
+    (``<name>.bak``, ``<name>.bak.1``...); the new file replaces the old one atomically (through a
+    symbolic link, at its target) and keeps its owner, group and mode. This is
+    :func:`prepare_update` (every refusal) followed by :func:`commit_update` (the writes).
 
     Parameters
     ----------
@@ -466,14 +479,230 @@ def _yaml_edits(text: str, node, value: object, newline: str) -> list[tuple[int,
     return [(begin, end, _yaml(value))]
 
 
+@dataclass
+class _YamlAlias:
+    """One ``*name`` in the text: which anchor definition it means, where, under which key path."""
+
+    anchor: str
+    definition: int  # the index of the anchor definition it refers to (names can be reused)
+    start: int
+    end: int
+    where: str  # dotted key path, e.g. "TRAIN_DATASET.kwargs.patch_size"
+
+
+@dataclass
+class _YamlTop:
+    """A top-level value's text span, the anchors defined in it and the aliases it holds."""
+
+    start: int
+    end: int = -1
+    anchors: list[tuple[str, int, int]] = field(default_factory=list)  # name, definition, at
+    aliases: list[_YamlAlias] = field(default_factory=list)
+
+
+def _yaml_structure(text: str) -> tuple[dict[str, _YamlTop], list[_YamlAlias]]:
+    """The top-level values and every alias of a YAML text, from its events (never constructed).
+
+    The composer hands an alias back as the very node of its anchor (the anchor's text marks), so
+    the aliases are found here, in the event stream, with their own place in the text.
+    """
+    from ruamel.yaml import YAML
+    from ruamel.yaml.events import (
+        AliasEvent,
+        CollectionEndEvent,
+        CollectionStartEvent,
+        MappingStartEvent,
+        NodeEvent,
+    )
+
+    tops: dict[str, _YamlTop] = {}
+    aliases: list[_YamlAlias] = []
+    definitions: dict[str, int] = {}
+    # one frame per open collection: [is mapping, flow style, expecting a key, key, item index,
+    # its dotted path]
+    frames: list[list] = []
+    top: _YamlTop | None = None
+    for event in YAML(typ="rt", pure=True).parse(text):
+        if isinstance(event, CollectionEndEvent):
+            flow = frames.pop()[1]
+            if top is not None and flow:  # a block collection's end mark is the next token's
+                top.end = max(top.end, event.end_mark.index)
+            _yaml_done(frames)
+            if len(frames) == 1 and top is not None:
+                top = None
+            continue
+        if not isinstance(event, NodeEvent):
+            continue
+        frame = frames[-1] if frames else None
+        is_key = frame is not None and frame[0] and frame[2]
+        if frame is None:
+            where = ""
+        elif frame[0]:
+            where = f"{frame[5]}.{frame[3]}" if frame[5] else str(frame[3])
+        else:
+            where = f"{frame[5]}[{frame[4]}]"
+        if len(frames) == 1 and not is_key and frame[0]:  # a top-level value begins
+            top = tops.setdefault(str(frame[3]), _YamlTop(event.start_mark.index))
+        if top is not None and not is_key:
+            top.end = max(top.end, event.end_mark.index)
+        if isinstance(event, AliasEvent):
+            alias = _YamlAlias(
+                event.anchor,
+                definitions.get(event.anchor, -1),
+                event.start_mark.index,
+                event.end_mark.index,
+                where,
+            )
+            aliases.append(alias)
+            if top is not None and not is_key:
+                top.aliases.append(alias)
+        elif event.anchor is not None:
+            definitions[event.anchor] = len(definitions)
+            if top is not None and not is_key:
+                top.anchors.append(
+                    (event.anchor, definitions[event.anchor], event.start_mark.index)
+                )
+        if isinstance(event, CollectionStartEvent):
+            flow = bool(event.flow_style)
+            frames.append(
+                [isinstance(event, MappingStartEvent), flow, True, None, 0, "" if is_key else where]
+            )
+            continue
+        if is_key:
+            frame[3] = getattr(event, "value", "?")
+            frame[2] = False
+            continue
+        _yaml_done(frames)
+        if len(frames) == 1:
+            top = None
+    return tops, aliases
+
+
+def _yaml_done(frames: list[list]) -> None:
+    """A node ended: its mapping now expects a key (or a value, after a key), its list the next
+    item."""
+    if not frames:
+        return
+    frame = frames[-1]
+    if frame[0]:
+        frame[2] = not frame[2] if frame[2] else True
+    else:
+        frame[4] += 1
+
+
+def _yaml_plain_equal(old: object, new: object) -> bool:
+    """Whether a loaded YAML value is ``new`` (lists item by item; bools, ints, floats apart)."""
+    if isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)):
+        return len(old) == len(new) and all(map(_yaml_plain_equal, old, new))
+    if isinstance(old, (bool, int, float)) and isinstance(new, (bool, int, float)):
+        return type(old) is type(new) and old == new
+    return False
+
+
+def _yaml_loaded(text: str) -> dict | None:
+    """The YAML loaded with the safe loader (plain values only), or None when it cannot be."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        loaded = YAML(typ="safe", pure=True).load(text)
+    except (YAMLError, ValueError, TypeError, RecursionError):
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
+def _yaml_literal(text: str, top: _YamlTop, value: object, newline: str) -> tuple[int, int, str]:
+    """The edit that writes ``value`` as a literal over a top-level value holding aliases.
+
+    The value's own anchor and tag stay; a block list stays a block list at its indentation.
+    """
+    begin = top.start
+    while begin < top.end and text[begin] in "&!":  # the value's own anchor or tag
+        while begin < top.end and not text[begin].isspace():
+            begin += 1
+        while begin < top.end and text[begin] in " \t\r\n":
+            begin += 1
+    if text.startswith("- ", begin) and isinstance(value, (list, tuple)) and value:
+        column = begin - (text.rfind("\n", 0, begin) + 1)
+        indent = newline + " " * column
+        return begin, top.end, indent.join(f"- {_yaml(v)}" for v in value)
+    return begin, top.end, _yaml(value)
+
+
+def _yaml_anchor_edits(
+    path: Path,
+    text: str,
+    tops: dict[str, _YamlTop],
+    aliases: list[_YamlAlias],
+    wanted: dict[str, object],
+    edits_by_key: dict[str, list[tuple[int, int, str]]],
+    newline: str,
+) -> tuple[dict[str, tuple[int, int, str]], tuple[tuple[str, str, tuple[str, ...]], ...]]:
+    """Literal values for owned keys that hold aliases, and the anchors whose users follow.
+
+    An owned key holding an alias gets a literal when its value changes, or when the anchor it
+    refers to is itself in a value being edited (it would otherwise change with it). Anchors in
+    edited values keep their text; their users outside the owned keys are reported as ``linked``.
+    An anchor whose text an edit removes while something still refers to it is refused.
+    """
+    holding = {k: t for k, t in tops.items() if k in wanted and t.aliases}
+    loaded = _yaml_loaded(text) if holding else None
+    literal: dict[str, tuple[int, int, str]] = {}
+    for key, top in holding.items():
+        if loaded is None or not _yaml_plain_equal(loaded.get(key), wanted[key]):
+            literal[key] = _yaml_literal(text, top, wanted[key], newline)
+    while True:  # a literal may remove an anchor that another owned alias refers to: repeat
+        changed_definitions = {
+            definition
+            for key in (*edits_by_key, *literal)
+            for _, definition, _ in tops[key].anchors
+        }
+        more = {
+            key: _yaml_literal(text, top, wanted[key], newline)
+            for key, top in holding.items()
+            if key not in literal and any(a.definition in changed_definitions for a in top.aliases)
+        }
+        if not more:
+            break
+        literal.update(more)
+    replaced = [(b, e) for b, e, _ in literal.values()]
+    replaced += [(b, e) for edits in edits_by_key.values() for b, e, _ in edits]
+
+    def inside(at: int, spans) -> bool:
+        return any(b <= at < e for b, e in spans)
+
+    linked = []
+    for key in (*edits_by_key, *literal):
+        for name, definition, at in tops[key].anchors:
+            users = [
+                a for a in aliases if a.definition == definition and not inside(a.start, replaced)
+            ]
+            if not users:
+                continue
+            if inside(at, replaced):
+                raise ConfigError(
+                    f"{str(path)!r}: the new value of {key} would remove the anchor &{name} that "
+                    f"{users[0].where} refers to (*{name}). Write that value out instead of the "
+                    "alias, or move the anchor; the config was left untouched."
+                )
+            linked.append((key, name, tuple(dict.fromkeys(a.where for a in users))))
+    return literal, tuple(linked)
+
+
 def _yaml_update(
     path: Path, raw: bytes, wanted: dict[str, object]
-) -> tuple[bytes, tuple[tuple[str, str, str], ...], tuple[str, ...]]:
+) -> tuple[
+    bytes,
+    tuple[tuple[str, str, str], ...],
+    tuple[str, ...],
+    tuple[tuple[str, str, tuple[str, ...]], ...],
+]:
     """The new bytes of a YAML config: owned top-level values replaced as text, keys added.
 
     The YAML is composed (never constructed into objects, never run) with ruamel.yaml to get each
     node's position in the text; the edits are then made on the text itself, so every byte outside
-    the owned values stays as it was.
+    the owned values stays as it was. Aliases are found in the event stream (see
+    :func:`_yaml_anchor_edits`).
     """
     try:
         from ruamel.yaml import YAML
@@ -492,6 +721,7 @@ def _yaml_update(
         ) from error
     try:
         root = YAML(typ="rt", pure=True).compose(text)
+        tops, aliases = _yaml_structure(text)
     except YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -500,15 +730,20 @@ def _yaml_update(
             f"The config {str(path)!r} is not valid YAML: {problem}{where}. Fix that line (or "
             "pick another config); it was left untouched."
         ) from error
+    except (RecursionError, MemoryError) as error:
+        raise ConfigError(
+            f"The config {str(path)!r} is nested too deeply to be read as a biom3d config; it "
+            "was left untouched."
+        ) from error
     if root is not None and not (isinstance(root, MappingNode) and not root.flow_style):
         raise ConfigError(
             f"The config {str(path)!r} is not a biom3d config: its top level is not a list of "
             "KEY: value entries. It was left untouched."
         )
     newline = _newline_of(text)
-    edits: list[tuple[int, int, str]] = []
-    changed: list[tuple[str, str, str]] = []
+    edits_by_key: dict[str, list[tuple[int, int, str]]] = {}
     seen: set[str] = set()
+    order: list[str] = []
     last_end = -1
     for key_node, value_node in root.value if root is not None else ():
         if not isinstance(key_node, ScalarNode) or key_node.value not in OWNED_KEYS:
@@ -522,17 +757,31 @@ def _yaml_update(
         seen.add(key)
         if key not in wanted:
             continue
+        order.append(key)
+        top = tops[key]
+        if top.aliases:  # the node is the anchor's: its marks are the anchor's text, not ours
+            last_end = max(last_end, top.end)
+            continue
         node_edits = _yaml_edits(text, value_node, wanted[key], newline)
         end = max((e for _, e, _ in node_edits), default=value_node.end_mark.index)
         last_end = max(last_end, end, _yaml_value_start(text, value_node))
         if node_edits:
-            begin = min(b for b, _, _ in node_edits)
-            old = text[begin:end]
-            new = old
-            for b, e, replacement in sorted(node_edits, reverse=True):
-                new = new[: b - begin] + replacement + new[e - begin :]
-            edits.extend(node_edits)
-            changed.append((key, old, new.strip()))
+            edits_by_key[key] = node_edits
+    literal, linked = _yaml_anchor_edits(path, text, tops, aliases, wanted, edits_by_key, newline)
+    edits: list[tuple[int, int, str]] = []
+    changed: list[tuple[str, str, str]] = []
+    for key in order:
+        node_edits = edits_by_key.get(key) or ([literal[key]] if key in literal else [])
+        if not node_edits:
+            continue
+        begin = min(b for b, _, _ in node_edits)
+        end = max(e for _, e, _ in node_edits)
+        old = text[begin:end]
+        new = old
+        for b, e, replacement in sorted(node_edits, reverse=True):
+            new = new[: b - begin] + replacement + new[e - begin :]
+        edits.extend(node_edits)
+        changed.append((key, old, new.strip()))
     missing = [k for k in wanted if k not in seen]
     if missing:
         block = "".join(f"{k}: {_yaml(wanted[k])}{newline}" for k in missing)
@@ -548,4 +797,4 @@ def _yaml_update(
     for begin, end, replacement in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
         new_text = new_text[:begin] + replacement + new_text[end:]
     data = new_text.encode("utf-8-sig" if bom else "utf-8")
-    return data, tuple(changed), tuple(missing)
+    return data, tuple(changed), tuple(missing), linked

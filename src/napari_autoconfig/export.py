@@ -2,7 +2,8 @@
 YAML) and writing a new config file (replacing one only when asked, with a backup).
 
 Updating an existing config in place (Python or YAML) lives in :mod:`napari_autoconfig.
-config_update`; its names are still reachable from here for older callers.
+config_update`; how files are written safely (links, backups, locks) in :mod:`napari_autoconfig.
+atomic`.
 
 List orders: ``PATCH_SIZE``, ``AUG_PATCH_SIZE``, ``NUM_POOLS`` are ``(z, y, x)`` (numpy order, as
 biom3d); ``MEDIAN_SPACING`` is ``(x, y, z)``, biom3d's convention.
@@ -12,11 +13,19 @@ from __future__ import annotations
 
 import math
 import os
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from .atomic import write_atomic
+from .atomic import (
+    ABSENT,
+    ANYTHING,
+    PendingWrite,
+    Written,
+    apply_writes,
+    first_backup,
+    next_backup,
+    resolve_target,
+)
 from .errors import ConfigError
 from .planner import Plan
 
@@ -177,10 +186,11 @@ def check_save_target(path: str | Path, replace: bool = True) -> Path:
     Parameters
     ----------
     path : str or Path
-        Where the config would go.
+        Where the config would go. A symbolic link is followed: its target is what gets written.
     replace : bool, default True
-        Whether an existing file there may be replaced (it is then kept as ``<name>.bak``). With
-        False an existing file is refused: nothing the user had is replaced unasked.
+        Whether an existing file there may be replaced (it is then kept in a numbered backup,
+        ``<name>.bak``, ``<name>.bak.1``...). With False an existing file is refused: nothing the
+        user had is replaced unasked.
 
     Returns
     -------
@@ -190,8 +200,9 @@ def check_save_target(path: str | Path, replace: bool = True) -> Path:
     Raises
     ------
     ConfigError
-        A suffix other than ``.py``, ``.yaml`` or ``.yml``; a missing folder; a folder given as the
-        file; a folder that cannot be written; an existing file when ``replace`` is False.
+        A suffix other than ``.py``, ``.yaml`` or ``.yml``; a missing folder; a folder, named
+        pipe or device given as the file; a loop of links; a folder that cannot be written; an
+        existing file when ``replace`` is False.
     """
     path = Path(path).expanduser()
     if path.suffix.lower() not in (".py", ".yaml", ".yml"):
@@ -208,23 +219,32 @@ def check_save_target(path: str | Path, replace: bool = True) -> Path:
         raise ConfigError(
             f"Cannot save the config as {str(path)!r}: it is a folder. Choose a file name."
         )
-    if not os.access(path.parent, os.W_OK | os.X_OK):
+    target = resolve_target(path)  # a pipe or device is refused here, never opened
+    if not target.parent.is_dir():
         raise ConfigError(
-            f"Cannot save {str(path)!r}: the folder {str(path.parent)!r} is not writable. Choose "
+            f"Cannot save {str(path)!r}: it is a link into {str(target.parent)!r}, which does not "
+            "exist. Fix the link or choose another name."
+        )
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"Cannot save {str(path)!r}: the folder {str(target.parent)!r} is not writable. Choose "
             "a folder you can write to."
         )
-    if not replace and (path.exists() or path.is_symlink()):
+    if not replace and os.path.lexists(path):
         raise ConfigError(
             f"{str(path)!r} already exists and was left untouched. Choose another name, or "
-            f"replace it (the old file is then kept as {path.name + '.bak'!r})."
+            f"replace it (the old file is then kept as {next_backup(target).name!r})."
         )
     return path
 
 
 def backup_path(path: str | Path) -> Path:
-    """``<name>.bak`` beside ``path``: where a replaced or updated config's old bytes go."""
-    path = Path(path)
-    return path.with_name(path.name + ".bak")
+    """``<name>.bak`` beside ``path``: its first backup (later ones are ``<name>.bak.1``...).
+
+    The backup a write made is the one its result names (:class:`~napari_autoconfig.atomic.
+    Written`, :class:`~napari_autoconfig.config_update.ConfigUpdate`).
+    """
+    return first_backup(path)
 
 
 def render_config(path: str | Path, values: Mapping[str, object]) -> str:
@@ -241,11 +261,38 @@ def render_config(path: str | Path, values: Mapping[str, object]) -> str:
     return render_yaml(values)
 
 
-def write_config(path: str | Path, text: str, replace: bool = False) -> Path:
-    """Write a rendered config (:func:`render_config`) atomically, as UTF-8.
+def pending_save(
+    path: str | Path,
+    text: str,
+    replace: bool = False,
+    exists_hint: str = "Choose another name, or replace it (the old file is then kept as a .bak).",
+) -> PendingWrite:
+    """A new config to write with :func:`~napari_autoconfig.atomic.apply_writes` (checked first).
 
-    A new file gets the permissions the umask gives (readable by the cluster job that trains);
-    a replaced file keeps its own.
+    ``exists_hint`` ends the sentence that refuses an existing file without ``replace``.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`check_save_target`.
+    """
+    path = check_save_target(path, replace=replace)
+    return PendingWrite(
+        path,
+        text.encode("utf-8"),
+        expect=ANYTHING if replace else ABSENT,
+        exists_hint=exists_hint,
+    )
+
+
+def write_config_file(path: str | Path, text: str, replace: bool = False) -> Written:
+    """Write a rendered config (:func:`render_config`) atomically, as UTF-8; say where.
+
+    A new file is created exclusively (of runs saving one new name at once, one wins; the others
+    are refused) with the permissions the umask gives, readable by the cluster job that trains.
+    A replaced file keeps its owner, group and mode, and its old bytes go to a new numbered backup
+    first (``<name>.bak``, then ``<name>.bak.1``...: a backup is never overwritten). A symbolic
+    link is written through: its target is replaced, the link stays.
 
     Parameters
     ----------
@@ -254,35 +301,32 @@ def write_config(path: str | Path, text: str, replace: bool = False) -> Path:
     text : str
         Its content.
     replace : bool, default False
-        Whether an existing file may be replaced. Its bytes are first copied to ``<name>.bak``
-        (an older ``.bak`` is overwritten), so nothing the user had is lost.
+        Whether an existing file may be replaced.
+
+    Returns
+    -------
+    Written
+        The path given, the file written (a link's target) and the backup (None for a new file).
 
     Raises
     ------
     ConfigError
-        As :func:`check_save_target` (an existing file without ``replace`` included), or when the
-        write itself fails.
+        As :func:`check_save_target` (an existing file without ``replace`` included), another
+        writer holding the file's lock, or a failed write.
     """
-    path = check_save_target(path, replace=replace)
-    try:
-        if path.exists():
-            original = path.read_bytes()
-            mode = stat.S_IMODE(path.stat().st_mode)
-            write_atomic(backup_path(path), original, mode)
-        write_atomic(path, text.encode("utf-8"))
-    except OSError as error:
-        raise ConfigError(
-            f"Cannot write {str(path)!r}: {error.strerror or error}. Choose a folder you can "
-            "write to."
-        ) from error
-    return path
+    return apply_writes([pending_save(path, text, replace=replace)])[0]
+
+
+def write_config(path: str | Path, text: str, replace: bool = False) -> Path:
+    """:func:`write_config_file`, returning only the path written (as given)."""
+    return write_config_file(path, text, replace=replace).path
 
 
 def save_config(path: str | Path, values: Mapping[str, object], replace: bool = False) -> Path:
     """Write the values to a new config file (``.py``, ``.yaml`` or ``.yml``), atomically.
 
-    With ``replace`` an existing file is replaced and kept as ``<name>.bak``; without it an
-    existing file is refused (:func:`write_config`).
+    With ``replace`` an existing file is replaced and kept in a numbered backup; without it an
+    existing file is refused (:func:`write_config_file`).
 
     Raises
     ------
@@ -291,22 +335,3 @@ def save_config(path: str | Path, values: Mapping[str, object], replace: bool = 
         without ``replace``.
     """
     return write_config(path, render_config(path, values), replace=replace)
-
-
-# Names that moved to config_update.py, kept reachable for callers not yet moved (the widget).
-_MOVED = (
-    "ConfigUpdate",
-    "PreparedUpdate",
-    "check_config_target",
-    "commit_update",
-    "prepare_update",
-    "update_config",
-)
-
-
-def __getattr__(name: str):
-    if name in _MOVED:
-        from . import config_update
-
-        return getattr(config_update, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

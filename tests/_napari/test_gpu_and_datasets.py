@@ -200,6 +200,40 @@ def test_update_a_yaml_config_changes_only_the_owned_keys(
     assert str(backup) in widget["status"].value
 
 
+def test_saving_twice_keeps_every_backup_and_updating_a_yaml_anchor_says_who_follows(
+    widget, run_and_wait, tmp_path, monkeypatch
+):
+    assert run_and_wait(widget) == "done"
+    target = tmp_path / "my_config.py"
+    old = b"# my own notes\nNB_EPOCHS = 1000\n"
+    target.write_bytes(old)
+    monkeypatch.setattr(
+        "napari_autoconfig._napari.export_panel.ask_save_path", lambda parent: str(target)
+    )
+    widget["save"].native.click()
+    saved = target.read_bytes()
+    widget["gpu_memory"].value = 12  # a second save, with other numbers
+    widget["save"].native.click()
+    assert (tmp_path / "my_config.py.bak").read_bytes() == old  # the user's file, never lost
+    assert (tmp_path / "my_config.py.bak.1").read_bytes() == saved
+    assert str(tmp_path / "my_config.py.bak.1") in widget["status"].value
+
+    # a YAML whose PATCH_SIZE carries an anchor that the training dataset refers to
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "PATCH_SIZE: &id001 [1, 2, 3]\nAUG_PATCH_SIZE: *id001\n"
+        "TRAIN_DATASET:\n  kwargs:\n    patch_size: *id001\n"
+    )
+    monkeypatch.setattr(
+        "napari_autoconfig._napari.export_panel.ask_config_path", lambda parent: str(config)
+    )
+    widget["update_config"].native.click()
+    text = config.read_text()
+    assert text.startswith(f"PATCH_SIZE: &id001 {list(widget.plan.patch)}\n")
+    assert f"AUG_PATCH_SIZE: {list(widget.plan.aug_patch)}\n" in text
+    assert "TRAIN_DATASET.kwargs.patch_size changed with PATCH_SIZE" in widget["status"].value
+
+
 def test_masks_paired_by_position_are_shown_to_check(
     viewer, dock_widget, run_and_wait, tmp_path, warnings_shown
 ):

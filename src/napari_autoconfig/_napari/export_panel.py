@@ -1,9 +1,10 @@
 """The export panel: the config snippet (values first), Copy, Save as…, Update a biom3d config….
 
 Nothing the user had is lost: Save as… replaces an existing file only after the file dialog asked,
-and the core keeps the old one as ``FILE.bak``; Update config… rewrites only the owned keys of a
-Python or YAML biom3d config (:func:`napari_autoconfig.config_update.update_config`), with a
-``.bak`` too.
+and the core keeps the old one in a numbered backup (``FILE.bak``, ``FILE.bak.1``...); Update
+config… rewrites only the owned keys of a Python or YAML biom3d config
+(:func:`napari_autoconfig.config_update.update_config`), with a backup too. How files are written
+(links, locks, owners) is :mod:`napari_autoconfig.atomic`'s.
 """
 
 from __future__ import annotations
@@ -115,19 +116,19 @@ class ExportPanel(Panel):
         """Write the config to a .py or .yaml file chosen in a file dialog.
 
         The dialog asked before an existing file was chosen; it is then replaced and its old
-        bytes kept as ``FILE.bak`` (the status line says where).
+        bytes kept in a numbered backup, ``FILE.bak`` or ``FILE.bak.N`` (the status line says
+        which).
         """
         values = self._values()
         path = ask_save_path(self.native)
         if not path:
             return
-        replaced = export.check_save_target(path).exists()
         # the same text as the command line's --save: the GPU budget's note, then the config
         text = self.host.config_note + export.render_config(path, values)
-        written = export.write_config(path, text, replace=True)
-        kept = f" The old file is kept as {export.backup_path(written)}." if replaced else ""
-        self.host.set_status(f"Saved {written}.{kept}")
-        show_info(f"napari-autoconfig: saved {written}")
+        written = export.write_config_file(path, text, replace=True)
+        kept = f" The old file is kept as {written.backup}." if written.backup else ""
+        self.host.set_status(f"Saved {written.path}.{kept}")
+        show_info(f"napari-autoconfig: saved {written.path}")
 
     @guarded
     def update_existing_config(self, *_: Any) -> None:
@@ -140,6 +141,10 @@ class ExportPanel(Panel):
         update = config_update.update_config(path, values)
         parts = [f"{key}: {old} -> {new}" for key, old, new in update.changed]
         parts += [f"{key}: added" for key in update.added]
+        parts += [
+            f"{', '.join(users)} changed with {key} (YAML anchor &{anchor})"
+            for key, anchor, users in update.linked
+        ]
         what = "; ".join(parts) if parts else "nothing changed (the values were already these)"
         self.host.set_status(f"Updated {update.path} ({what}). Backup: {update.backup}")
         show_info(f"napari-autoconfig: updated {update.path}")
