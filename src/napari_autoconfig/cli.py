@@ -29,15 +29,14 @@ from .config_update import check_config_target, finished, prepare_update
 from .errors import AutoconfigError, Cancelled, ConfigError
 from .export import (
     check_save_target,
-    config_values,
     pending_save,
     render_config,
     render_python,
     render_yaml,
 )
-from .gpu_budget import budget_note, plan_for_gpu
-from .memory import PRECISIONS, MemoryEstimate, estimate_plan_memory
-from .planner import BATCH_RULES, Limits, Plan, make_plan, oversize_axes
+from .memory import PRECISIONS
+from .planner import BATCH_RULES, Limits, Plan
+from .planning import TrainingPlan, plan_training
 
 if TYPE_CHECKING:
     from .fingerprint import Fingerprint
@@ -277,32 +276,16 @@ def _fingerprint(args: argparse.Namespace) -> Fingerprint:
             executor.shutdown()
 
 
-def _summary(plan: Plan, fingerprint: Fingerprint | None, memory: str = "") -> str:
+def _summary(training: TrainingPlan, fingerprint: Fingerprint | None) -> str:
     lines = []
     if fingerprint is not None:
         from .fingerprint import describe
 
         lines.extend(f"# {line}" for line in describe(fingerprint))
-    lines.extend(f"# {line}" for line in plan.explain().splitlines())
-    lines.extend(f"# note: {line}" for line in _oversize_notes(plan, fingerprint))
-    if memory:
-        lines.append(f"# {memory}")
+    lines.extend(f"# {line}" for line in training.biom3d.explain().splitlines())
+    lines.extend(f"# note: {line}" for line in training.notes)
+    lines.append(f"# {training.memory_line}")
     return "\n".join(lines)
-
-
-def _oversize_notes(plan: Plan, fingerprint: Fingerprint | None) -> list[str]:
-    """Say when the patch is larger than images (biom3d's rule allows it; it means padding)."""
-    if fingerprint is None:
-        return list(oversize_axes(plan, plan.median_size[-3:]))
-    small = [r for r in fingerprint.records if oversize_axes(plan, r.image.spatial_shape_zyx)]
-    if not small:
-        return []
-    first = small[0]
-    return [
-        f"the patch is larger than {len(small)} of {fingerprint.num_images} image(s), e.g. "
-        f"{first.image.path.name!r}: "
-        + " ".join(oversize_axes(plan, first.image.spatial_shape_zyx))
-    ]
 
 
 def _objects(args: argparse.Namespace, fingerprint: Fingerprint, plan: Plan):
@@ -348,14 +331,12 @@ def _image_rows(args: argparse.Namespace, plan: Plan, fingerprint: Fingerprint |
 
 
 def _json(
-    plan: Plan,
+    training: TrainingPlan,
     fingerprint: Fingerprint | None,
-    values: dict,
-    memory: MemoryEstimate | None = None,
     objects: dict | None = None,
     rows: Sequence = (),
 ) -> str:
-    fp = fingerprint
+    fp, plan, values, memory = fingerprint, training.biom3d, training.config_values, training.memory
     record = {
         "num_images": fp.num_images if fp else None,
         "median_size": list(fp.median_zyx) if fp else list(plan.median_size[-3:]),
@@ -377,49 +358,13 @@ def _json(
         "skipped": [str(p) for p in fp.skipped] if fp else [],
         "config": values,
         "gpu_memory": memory.as_dict() if memory is not None else None,
+        "gpu_memory_reason": training.memory_reason or None,  # why gpu_memory is null
+        "notes": list(training.notes),
         "images": [row.as_dict() for row in rows],
     }
     if objects is not None:  # --objects: counts and extents (z, y, x) of the masks' objects
         record["objects"] = objects
     return json.dumps(record, indent=2)
-
-
-def _median_channels(median: Sequence[int]) -> int:
-    """Channels of a ``--median``: its first entry when it has four (C, Z, Y, X), else 1."""
-    return int(median[0]) if len(median) == 4 else 1
-
-
-def _plan(
-    args: argparse.Namespace,
-    limits: Limits,
-    median: Sequence[int],
-    num_images: int | None,
-    channels: int,
-) -> tuple[Plan, MemoryEstimate | str]:
-    """The plan and its GPU memory (or a sentence saying why there is no estimate).
-
-    With ``--gpu-memory`` only ``max_dims`` is derived (the plan's last reason says so); every
-    other limit is the user's.
-    """
-    if args.gpu_memory is not None:
-        chosen = plan_for_gpu(median, args.gpu_memory, limits, num_images, channels, args.precision)
-        return chosen.plan, chosen.memory
-    plan = make_plan(median, limits, num_images=num_images)
-    try:
-        return plan, estimate_plan_memory(plan, channels, args.precision)
-    except AutoconfigError as error:  # e.g. more poolings than biom3d's U-Net takes
-        return plan, f"GPU memory not estimated: {error}"
-
-
-def _estimate_or_none(memory: MemoryEstimate | str) -> MemoryEstimate | None:
-    return memory if isinstance(memory, MemoryEstimate) else None
-
-
-def _gpu_note(plan: Plan, args: argparse.Namespace) -> str:
-    """A comment line above the config when max_dims was derived from --gpu-memory."""
-    if args.gpu_memory is None:
-        return ""
-    return f"# {budget_note(plan.limits.max_dims, args.gpu_memory, args.precision)}\n"
 
 
 def _write_outputs(args: argparse.Namespace, save_text: str | None, pending) -> list[str]:
@@ -496,17 +441,15 @@ def run(argv: Sequence[str] | None = None) -> int:
         raise AutoconfigError(
             "--objects labels the objects of the masks: give IMAGES and --masks (not --median)."
         )
-    if args.median is not None:
-        fingerprint = None
-        plan, memory = _plan(args, limits, tuple(args.median), None, _median_channels(args.median))
-    else:
-        fingerprint = _fingerprint(args)
-        plan, memory = _plan(
-            args, limits, fingerprint.median_size, fingerprint.num_images, fingerprint.channels
-        )
-    values = config_values(plan, fingerprint)
-    memory_line = memory.describe() if isinstance(memory, MemoryEstimate) else memory
-    gpu_note = _gpu_note(plan, args)
+    fingerprint = _fingerprint(args) if args.median is None else None
+    # With --gpu-memory only max_dims is derived (the plan's last reason says so).
+    training = plan_training(
+        fingerprint if fingerprint is not None else args.median,
+        limits,
+        precision=args.precision,
+        gpu_memory_gib=args.gpu_memory,
+    )
+    plan, values, gpu_note = training.biom3d, training.config_values, training.config_comment
     objects_lines, objects_record = (
         _objects(args, fingerprint, plan) if args.objects else ([], None)
     )
@@ -520,7 +463,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         if args.json:
             rows = _image_rows(args, plan, fingerprint)
-            print(_json(plan, fingerprint, values, _estimate_or_none(memory), objects_record, rows))
+            print(_json(training, fingerprint, objects_record, rows))
         elif args.per_image:
             from .image_table import rows_text
 
@@ -528,7 +471,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         elif args.yaml:
             print(gpu_note + render_yaml(values), end="")
         else:
-            print(_summary(plan, fingerprint, memory_line))
+            print(_summary(training, fingerprint))
             print("".join(f"# {line}\n" for line in objects_lines), end="")
             print(gpu_note + render_python(values), end="")
         sys.stdout.flush()  # a full disk shows here, as one line, not as a traceback at exit

@@ -98,10 +98,10 @@ class ExportPanel(Panel):
 
     # -- the three ways out ------------------------------------------------------------------
     def _values(self) -> dict[str, object]:
-        host = self.host
-        if host.plan is None:
+        training = self.host.training
+        if training is None:
             raise AutoconfigError("Fingerprint a dataset first: there is no plan to export yet.")
-        return export.config_values(host.plan, host.result)
+        return dict(training.config_values)  # the values the snippet shows
 
     @guarded
     def copy_snippet(self, *_: Any) -> None:

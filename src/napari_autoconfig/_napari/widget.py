@@ -2,8 +2,9 @@
 
 Nothing here computes a number. The fingerprint comes from
 :func:`napari_autoconfig.fingerprint.fingerprint_dataset` (in a napari worker, one progress step per
-file, cancellable: :mod:`.run`), the plan from :func:`napari_autoconfig.planner.make_plan` (re-run
-at once from the cached fingerprint when a limit changes), the snippet and config files from
+file, cancellable: :mod:`.run`), the plan, its GPU memory and the config values from
+:func:`napari_autoconfig.planning.plan_training`, as the command line (re-run at once from the
+cached fingerprint when a limit changes), the snippet and config files from
 :mod:`napari_autoconfig.export`, the per-image rows from :mod:`napari_autoconfig.image_table`,
 the boxes from :mod:`.boxes`, kept on an image by :mod:`.box_keeper`; table rows open through
 :mod:`.opener`.
@@ -30,8 +31,8 @@ from qtpy.QtWidgets import QApplication, QFrame, QScrollArea, QSizePolicy, QTabW
 
 from .. import export, planner
 from ..errors import AutoconfigError
-from ..gpu_budget import budget_note, plan_for_gpu
-from ..memory import MemoryEstimate, biom3d_can_train, estimate_plan_memory
+from ..memory import MemoryEstimate
+from ..planning import TrainingPlan, plan_training
 from .activity import ActivityBar
 from .box_keeper import BoxKeeper
 from .export_panel import ExportPanel, values_first
@@ -124,7 +125,9 @@ class AutoconfigWidget(Container):
         self.config_note: str = ""
         self.result: Fingerprint | None = None
         self.result_folders: tuple[Path | None, Path | None] = (None, None)
-        self.plan: planner.Plan | None = None
+        #: everything planned from the result and the form (None: no result, or refused limits)
+        self.training: TrainingPlan | None = None
+        self.plan: planner.Plan | None = None  # biom3d's plan, ``self.training.biom3d``
         self.memory: MemoryEstimate | str | None = None  # the plan's GPU memory, or why none
         self.gpu_gib: float | None = None  # the GPU memory the plan was fitted to (None: off)
         self.worker = None
@@ -271,35 +274,26 @@ class AutoconfigWidget(Container):
     def replan(self, then: Callable[[], None] | None = None) -> None:
         """Plan from the cached fingerprint and the current limits; refresh panels and boxes.
 
-        With a GPU memory in the form, ``max_dims`` is derived from it
-        (:func:`~napari_autoconfig.gpu_budget.plan_for_gpu`) and the snippet says so in a comment
-        line on top; the plan's GPU memory (``self.memory``) is estimated at the form's precision.
+        :func:`~napari_autoconfig.planning.plan_training` makes everything shown
+        (``self.training``), as for the command line: with a GPU memory in the form ``max_dims``
+        is derived from it and the snippet says so in a comment line on top; the plan's GPU
+        memory (``self.memory``, or why there is none) is at the form's precision.
         ``then`` is called once the boxes are drawn (possibly in a later event-loop turn).
         """
         fp = self.result
         if fp is None:
             return
         form = self.panel(FoldersPanel)
-        gpu, precision = form.gpu_gib(), form.precision()
         try:
             # Limits may refuse themselves when built (LimitsError), or the rules when planning;
             # a GPU too small for any plan is a LimitsError too.
-            if gpu is not None:
-                chosen = plan_for_gpu(
-                    fp.median_size,
-                    gpu,
-                    form.limits(),
-                    num_images=fp.num_images,
-                    channels=fp.channels,
-                    precision=precision,
-                )
-                plan, memory = chosen.plan, chosen.memory
-            else:
-                plan = planner.make_plan(fp.median_size, form.limits(), num_images=fp.num_images)
-                memory = _plan_memory(plan, fp.channels, precision)
+            training = plan_training(
+                fp, form.limits(), precision=form.precision(), gpu_memory_gib=form.gpu_gib()
+            )
         except (AutoconfigError, AssertionError, ValueError) as exc:
             # Nothing stale may stay exportable: the shown plan would not match the form.
-            self.plan, self.snippet, self.memory, self.config_note = None, "", None, ""
+            self.training, self.plan, self.snippet, self.memory = None, None, "", None
+            self.config_note = ""
             self._refused = True
             self.keeper.clear()
             self.tell("show_plan", None)
@@ -307,13 +301,15 @@ class AutoconfigWidget(Container):
             if then is not None:
                 then()
             return
-        self.plan, self.memory, self.gpu_gib = plan, memory, gpu
+        plan = training.biom3d
+        self.training, self.plan, self.gpu_gib = training, plan, training.gpu_gib
+        memory = training.memory
+        self.memory = memory if memory is not None else training.memory_reason
         if self.__dict__.pop("_refused", False):  # the status line still shows the refusal
             d = "x".join(map(str, plan.limits.max_dims))
             self.set_status(f"Planned again (max_dims {d}).")
-        note = f"# {budget_note(plan.limits.max_dims, gpu, precision)}\n" if gpu else ""
-        self.config_note = note
-        self.snippet = note + values_first(export.render_python(export.config_values(plan, fp)))
+        self.config_note = training.config_comment
+        self.snippet = self.config_note + values_first(export.render_python(training.config_values))
         self.tell("show_plan", plan)
         self.keeper.draw(then=then)
 
@@ -337,16 +333,3 @@ class AutoconfigWidget(Container):
             show_error(f"napari-autoconfig: {message}")
         elif level == "warning":
             show_warning(f"napari-autoconfig: {message}")
-
-
-def _plan_memory(plan: planner.Plan, channels: int, precision: str) -> MemoryEstimate | str:
-    """The plan's training memory, or the sentence saying why there is none."""
-    try:
-        if not biom3d_can_train(plan.patch, plan.pool):
-            return (
-                "GPU memory not estimated: biom3d's network cannot train this plan (no pooling, "
-                "or a single voxel at its deepest level)."
-            )
-        return estimate_plan_memory(plan, channels=channels, precision=precision)
-    except AutoconfigError as exc:  # e.g. more poolings than biom3d's U-Net takes
-        return f"GPU memory not estimated: {exc}"

@@ -1,0 +1,187 @@
+"""One way to plan: a fingerprint (or a median size) and the limits in, everything shown out.
+
+The command line and the napari widget both call :func:`plan_training` and show what it returns:
+biom3d's plan, the GPU budget that chose ``max_dims`` (if one was given), the GPU memory of one
+training step or the sentence saying why there is none, the notes about images smaller than the
+patch, and the config values with the comment that goes above them. Neither assembles any of it
+itself, so the two cannot disagree.
+
+A peer planner (nnU-Net's, MONAI's...) adds its result to :class:`TrainingPlan` as one more field
+(``nnunet: ... | None = None``), filled here from the same source; the fields that are there now
+describe biom3d's plan.
+
+Sizes are numpy order, ``(Z, Y, X)`` or ``(C, Z, Y, X)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .errors import LimitsError
+from .export import config_values
+from .gpu_budget import budget_note, plan_for_gpu
+from .memory import PRECISIONS, MemoryEstimate, biom3d_can_train, estimate_plan_memory
+from .planner import Limits, Plan, make_plan, oversize_axes
+
+if TYPE_CHECKING:
+    from .fingerprint import Fingerprint
+
+_DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """Everything the command line and the widget show about a training plan.
+
+    Attributes
+    ----------
+    biom3d : Plan
+        biom3d's plan (patch, poolings, batch, augmentation patch, the reasons in words). With a
+        GPU budget its ``limits.max_dims`` is the derived one and its last reason says so.
+    precision : str
+        ``"fp16"`` (biom3d's mixed precision) or ``"fp32"``: the precision of ``memory`` and of
+        the GPU budget.
+    gpu_gib : float or None
+        The GPU memory ``max_dims`` was fitted to, in GiB; None when the limits' ``max_dims`` was
+        used as given.
+    memory : MemoryEstimate or None
+        The GPU memory of one training step; None when it cannot be estimated
+        (``memory_reason`` says why).
+    memory_reason : str
+        Why there is no estimate (a sentence starting "GPU memory not estimated: "); ``""``
+        when there is one.
+    notes : tuple of str
+        Things to know about the plan against the images: where the patch is larger than
+        images (biom3d pads them).
+    config_values : dict
+        biom3d's config keys and values (:func:`napari_autoconfig.export.config_values`), in
+        config order. Read it; do not change it (it is shared by whoever holds this plan).
+    budget_note : str
+        The sentence saying ``max_dims`` came from the GPU memory; ``""`` without a GPU budget.
+    """
+
+    biom3d: Plan
+    precision: str
+    gpu_gib: float | None
+    memory: MemoryEstimate | None
+    memory_reason: str
+    notes: tuple[str, ...]
+    config_values: dict[str, object]
+    budget_note: str
+
+    @property
+    def memory_line(self) -> str:
+        """The memory in one line for people: the estimate and its parts, or why there is none."""
+        return self.memory.describe() if self.memory is not None else self.memory_reason
+
+    @property
+    def config_comment(self) -> str:
+        """The comment line put above every written or shown config (``""`` without a GPU
+        budget), so a reader of the config knows where ``max_dims`` came from."""
+        return f"# {self.budget_note}\n" if self.budget_note else ""
+
+
+def plan_training(
+    source: Fingerprint | Sequence[int],
+    limits: Limits = _DEFAULT_LIMITS,
+    *,
+    precision: str = "fp16",
+    gpu_memory_gib: float | None = None,
+) -> TrainingPlan:
+    """Plan a training from a dataset's fingerprint, or from a median size alone.
+
+    Parameters
+    ----------
+    source : Fingerprint or sequence of int
+        A dataset's fingerprint (its median size, number of images, channels, spacing and
+        intensities all count), or a median size ``(Z, Y, X)`` or ``(C, Z, Y, X)`` (numpy order;
+        ``C`` channels, 1 when absent) when no files are read: no spacing, intensities or number
+        of images then.
+    limits : Limits
+        biom3d's limits. With ``gpu_memory_gib`` every one of them but ``max_dims`` is used.
+    precision : {"fp16", "fp32"}, default "fp16"
+        Training precision of the memory estimate and of the GPU budget.
+    gpu_memory_gib : float, optional
+        The GPU's memory in GiB: ``max_dims`` is then derived to fit it
+        (:func:`napari_autoconfig.gpu_budget.plan_for_gpu`).
+
+    Returns
+    -------
+    TrainingPlan
+
+    Raises
+    ------
+    LimitsError
+        An unknown precision, limits or a median no plan can come from, or a GPU too small for
+        any plan biom3d's network can train.
+    """
+    if precision not in PRECISIONS:
+        raise LimitsError(f"Unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}.")
+    fingerprint = source if hasattr(source, "median_size") else None
+    if fingerprint is not None:
+        median = tuple(fingerprint.median_size)
+        num_images, channels = fingerprint.num_images, int(fingerprint.channels)
+    else:
+        median = tuple(int(v) for v in source)
+        num_images, channels = None, int(median[0]) if len(median) == 4 else 1
+
+    if gpu_memory_gib is not None:
+        chosen = plan_for_gpu(median, gpu_memory_gib, limits, num_images, channels, precision)
+        plan, memory, reason = chosen.plan, chosen.memory, ""
+        gpu_gib = chosen.gpu_gib
+        note = budget_note(plan.limits.max_dims, gpu_gib, precision)
+    else:
+        plan = make_plan(median, limits, num_images=num_images)
+        memory, reason = _memory(plan, channels, precision)
+        gpu_gib, note = None, ""
+    return TrainingPlan(
+        biom3d=plan,
+        precision=precision,
+        gpu_gib=gpu_gib,
+        memory=memory,
+        memory_reason=reason,
+        notes=_oversize_notes(plan, fingerprint),
+        config_values=config_values(plan, fingerprint),
+        budget_note=note,
+    )
+
+
+def _memory(plan: Plan, channels: int, precision: str) -> tuple[MemoryEstimate | None, str]:
+    """The plan's training memory and ``""``, or None and the sentence saying why there is none.
+
+    A plan biom3d's network cannot train has no memory to speak of: a figure would promise a
+    training that fails at its first step.
+    """
+    try:
+        if not biom3d_can_train(plan.patch, plan.pool):
+            why = (
+                "with no pooling its U-Net has no decoder"
+                if max(plan.pool) == 0
+                else "its deepest level would hold a single voxel, which instance normalisation "
+                "refuses in training"
+            )
+            pool = "x".join(map(str, plan.pool))
+            return None, (
+                f"GPU memory not estimated: biom3d's network cannot train this plan (poolings "
+                f"{pool}): {why}."
+            )
+        return estimate_plan_memory(plan, channels, precision), ""
+    except LimitsError as error:  # e.g. more poolings than biom3d's U-Net takes
+        return None, f"GPU memory not estimated: {error}"
+
+
+def _oversize_notes(plan: Plan, fingerprint: Fingerprint | None) -> tuple[str, ...]:
+    """Say when the patch is larger than images (biom3d's rule allows it; it means padding)."""
+    if fingerprint is None:
+        return oversize_axes(plan, plan.median_size[-3:])
+    small = [r for r in fingerprint.records if oversize_axes(plan, r.image.spatial_shape_zyx)]
+    if not small:
+        return ()
+    first = small[0]
+    return (
+        f"the patch is larger than {len(small)} of {fingerprint.num_images} image(s), e.g. "
+        f"{first.image.path.name!r}: "
+        + " ".join(oversize_axes(plan, first.image.spatial_shape_zyx)),
+    )
