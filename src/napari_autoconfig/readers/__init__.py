@@ -73,6 +73,7 @@ from ._raw import (
     _release,
     _view_blocks,
 )
+from ._remote import remote_timeout, set_remote_timeout
 from ._stream import _STREAM_BLOCK, _Stream, _stream_blocks, _stream_take
 from ._tiff import _open_tiff, _tiff_chunks, _tiff_raw, _tiff_take, _TiffPlan
 from ._zarr import (
@@ -98,6 +99,8 @@ __all__ = [
     "iter_chunks",
     "read_array",
     "read_header",
+    "remote_timeout",
+    "set_remote_timeout",
     "take",
 ]
 
