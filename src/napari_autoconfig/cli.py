@@ -250,12 +250,10 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 
 def _fingerprint(args: argparse.Namespace) -> Fingerprint:
-    from concurrent.futures import ThreadPoolExecutor
-
     from tqdm import tqdm
 
     from .dataset import open_dataset
-    from .fingerprint import fingerprint_dataset
+    from .fingerprint import DaemonThreadPool, fingerprint_dataset
     from .readers import set_remote_timeout
 
     images, masks = args.images, args.masks
@@ -287,7 +285,8 @@ def _fingerprint(args: argparse.Namespace) -> Fingerprint:
         bar.total = total
         bar.update(1)
 
-    executor = ThreadPoolExecutor(args.workers) if args.workers else None
+    # daemon threads: a read stalled in one must not hold an interrupted run (Ctrl-C) at exit
+    executor = DaemonThreadPool(args.workers) if args.workers else None
     try:
         fingerprint = fingerprint_dataset(
             dataset,
@@ -299,8 +298,7 @@ def _fingerprint(args: argparse.Namespace) -> Fingerprint:
     finally:
         bar.close()
         if executor is not None:
-            # a read stalled in a worker must not hold an interrupted run: nothing waits on it
-            executor.shutdown(wait=False, cancel_futures=True)
+            executor.shutdown(wait=False, cancel_futures=True)  # nothing waits on a stalled read
     for note in fingerprint.notes():  # passed-over entries, NaN voxels: said, not silent
         print(f"napari-autoconfig: warning: {note}", file=sys.stderr)
     return fingerprint

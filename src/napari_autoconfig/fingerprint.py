@@ -12,10 +12,11 @@ voxels biom3d draws from one read of the mask; only those image voxels are read.
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -411,21 +412,89 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-_shared_pool: ThreadPoolExecutor | None = None
+class DaemonThreadPool(Executor):
+    """A pool of threads that never hold up the interpreter's exit.
+
+    ``concurrent.futures.ThreadPoolExecutor`` joins its threads when the interpreter exits: one
+    thread stalled on a silent server kept an interrupted run (Ctrl-C) waiting on it. These
+    threads are daemons: an interrupted run cancels what has not started and exits at once; a
+    task still running is abandoned with the process. The threads start with the first task.
+    """
+
+    def __init__(self, max_workers: int | None = None, thread_name_prefix: str = "fingerprint"):
+        self._workers = max(1, int(max_workers or default_workers()))
+        self._prefix = thread_name_prefix
+        self._tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot submit to a pool that was shut down")
+            if not self._threads:
+                for number in range(self._workers):
+                    thread = threading.Thread(
+                        target=self._work, name=f"{self._prefix}_{number}", daemon=True
+                    )
+                    thread.start()
+                    self._threads.append(thread)
+            future: Future = Future()
+            self._tasks.put((future, fn, args, kwargs))
+            return future
+
+    def _work(self) -> None:
+        while True:
+            task = self._tasks.get()
+            if task is None:
+                return
+            future, fn, args, kwargs = task
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as error:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+            del task, future, fn, args, kwargs  # keep no result alive while idle
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._closed = True
+            if cancel_futures:
+                while True:
+                    try:
+                        task = self._tasks.get_nowait()
+                    except queue.Empty:
+                        break
+                    if task is not None:
+                        task[0].cancel()
+            for _ in self._threads:
+                self._tasks.put(None)
+            threads = list(self._threads)
+        if wait:
+            for thread in threads:
+                thread.join()
+
+
+_shared_pool: DaemonThreadPool | None = None
 _shared_pool_lock = threading.Lock()
 
 
-def shared_pool() -> ThreadPoolExecutor:
+def shared_pool() -> DaemonThreadPool:
     """The thread pool runs use when given no executor: one per process, a thread per core.
 
     Kept from run to run: its threads keep their reading buffers (about 4 MB each for a
     96x512x512 mask, 40 MB at most, see :mod:`.foreground`) instead of faulting fresh memory in
-    for every mask. Idle threads cost no time and end with the interpreter.
+    for every mask. Idle threads cost no time; they are daemons, so a read stalled in one never
+    holds up the interpreter's exit (:class:`DaemonThreadPool`).
     """
     global _shared_pool
     with _shared_pool_lock:
         if _shared_pool is None:
-            _shared_pool = ThreadPoolExecutor(default_workers(), thread_name_prefix="fingerprint")
+            _shared_pool = DaemonThreadPool(default_workers(), thread_name_prefix="fingerprint")
         return _shared_pool
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from . import _compiled
 from .errors import NonIntegerMaskError
-from .readers import ImageHeader, drop_pages, flat_view, iter_chunks
+from .readers import ImageHeader, drop_pages, flat_view, iter_chunks, shrank_error
 
 
 @dataclass(frozen=True)
@@ -325,7 +325,15 @@ def _build_index(mask: ImageHeader, reuse: bool) -> ForegroundIndex:
     good only until this thread builds the next one)."""
     voxels = int(np.prod(mask.shape, dtype=np.int64))
     superblocks = -(-voxels // _SUPER)
-    view = flat_view(mask)
+    # the compiled loop reads integer (and bool) labels in the machine's byte order, aligned to
+    # their size; it reads a memory map under a guard (a file truncated meanwhile raises, where
+    # a read of the map would kill the process with SIGBUS), so only it is given one: numpy's
+    # loops read the mask through plain reads into a buffer
+    loops = _compiled.loops
+    compiled = loops is not None and mask.dtype.kind in "uib" and mask.dtype.isnative
+    view = flat_view(mask) if compiled else None
+    if view is not None and not view.flags.aligned:  # a raw mask at an odd offset in its file
+        view = None
     # a bit per voxel, unless the mask is huge: then the counts alone
     keep_bits = superblocks * (_SUPER // 8) <= _KEEP_BITS_BYTES
     bits = _buffer("bits", superblocks * (_SUPER // 8), np.uint8, reuse) if keep_bits else None
@@ -338,11 +346,6 @@ def _build_index(mask: ImageHeader, reuse: bool) -> ForegroundIndex:
     # nonzero is foreground for unsigned labels; signed or float labels need "> 0"
     unsigned = mask.dtype.kind in "ub"
     largest = 0
-    # the compiled loop reads integer (and bool) labels in the machine's byte order, aligned to
-    # their size (a raw mask at an odd offset in its file goes to numpy's loops)
-    loops = _compiled.loops
-    compiled = loops is not None and mask.dtype.kind in "uib" and mask.dtype.isnative
-    compiled = compiled and (view is None or view.flags.aligned)
     piece_size = max(_SUPER, _COMPILED_PIECE_BYTES // mask.dtype.itemsize) if compiled else _PIECE
     piece_size -= piece_size % _SUPER
     scratch = None if bits is not None else _buffer("scratch", piece_size // 8, np.uint8, reuse)
@@ -359,12 +362,13 @@ def _build_index(mask: ImageHeader, reuse: bool) -> ForegroundIndex:
         if compiled:
             first_word = start // 64
             into = bits[start // 8 :] if bits is not None else scratch
-            largest = max(
-                largest,
-                loops.pack(
+            try:
+                top = loops.pack(
                     piece, into, word_counts[first_word:], mask.dtype.itemsize, not unsigned
-                ),
-            )
+                )
+            except OSError as error:  # the mapped file shrank under the pass (SIGBUS caught)
+                raise shrank_error(mask.path) from error
+            largest = max(largest, top)
             continue
         largest = max(largest, piece.max().item())
         packed = np.packbits(piece if unsigned else piece > 0, bitorder="little")

@@ -59,7 +59,7 @@ import numpy as np
 
 from ..errors import ImageReadError
 from ._channels import _Channels, _channels_chunks, _channels_take, _open_channels
-from ._errors import _FIX_DAMAGED, _describe, _fail, _stream_damaged
+from ._errors import _FIX_DAMAGED, _describe, _fail, _stream_damaged, shrank_error
 from ._header import ImageHeader
 from ._itk import _itk_layout, _open_itk, _read_whole_sitk
 from ._npy import _open_npy
@@ -101,6 +101,7 @@ __all__ = [
     "read_header",
     "remote_timeout",
     "set_remote_timeout",
+    "shrank_error",
     "take",
 ]
 

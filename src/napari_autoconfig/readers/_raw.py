@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import _compiled
-from ._errors import _stream_damaged
+from ._errors import _stream_damaged, shrank_error
 
 # take() on raw pixels: the memory map is released after every span of _READ_SPAN bytes.
 _READ_SPAN = 8 * 2**20
@@ -76,7 +76,7 @@ def _raw_chunks(layout: _Raw, max_bytes: int, reuse: bool = False) -> Iterator[n
                 n = min(step, count - start)
                 block = buffer[:n] if reuse else np.empty(n, dtype=layout.dtype)
                 if _read_exact(f, memoryview(block.view(np.uint8))) < block.nbytes:
-                    raise _stream_damaged(layout.file)
+                    raise shrank_error(layout.file)  # its size was checked with the header
                 yield _finish(block, layout.scale, layout.out_dtype)
         return
     view = _raw_view(layout)
@@ -175,28 +175,48 @@ def _mapping_of(view: np.ndarray):
 
 
 def _gather(layout: _Raw, pos: np.ndarray) -> np.ndarray:
-    """Stored values at sorted element positions, read through a memory map in bounded spans."""
-    view = _flat_map(layout)
-    mapping = _mapping_of(view)
+    """Stored values at sorted element positions, read in bounded spans.
+
+    The compiled gather reads a memory map (its reads' cache misses overlapped) under a guard
+    that turns a SIGBUS (the file truncated meanwhile) into an error; without it each span is
+    read into a buffer, which meets a shorter file as a short read, never a SIGBUS.
+    """
     out = np.empty(pos.size, dtype=layout.dtype)
     # spans of _READ_SPAN bytes from the first position on: where each starts in ``pos``
     per_span = max(1, _READ_SPAN // layout.dtype.itemsize)
     edges = pos[0] + per_span * np.arange(1, (pos[-1] - pos[0]) // per_span + 1)
     starts = [0, *np.searchsorted(pos, edges).tolist(), pos.size]
-    # the compiled gather overlaps the reads' cache misses; numpy's fancy indexing waits on each
     loops = _compiled.loops
-    compiled = loops is not None and view.dtype.itemsize in (1, 2, 4, 8)
-    if compiled:
-        pos = np.ascontiguousarray(pos, dtype=np.int64)
+    if loops is None or layout.dtype.itemsize not in (1, 2, 4, 8):
+        _gather_read(layout, pos, starts, out)
+        return out
+    view = _flat_map(layout)
+    mapping = _mapping_of(view)
+    pos = np.ascontiguousarray(pos, dtype=np.int64)
     for a, b in itertools.pairwise(starts):
         if a == b:
             continue
-        if compiled:
+        try:
             loops.gather(view, pos[a:b], out[a:b], view.dtype.itemsize)
-        else:
-            out[a:b] = view[pos[a:b]]
+        except OSError as error:  # the mapped file shrank under the read (SIGBUS caught)
+            raise shrank_error(layout.file) from error
         _release(mapping)
     return out
+
+
+def _gather_read(layout: _Raw, pos: np.ndarray, starts: list, out: np.ndarray) -> None:
+    """``out = stored[pos]``, each span of positions read at once into a buffer."""
+    itemsize = layout.dtype.itemsize
+    with open(layout.file, "rb", buffering=0) as f:
+        for a, b in itertools.pairwise(starts):
+            if a == b:
+                continue
+            first, last = int(pos[a]), int(pos[b - 1])
+            span = np.empty(last - first + 1, dtype=layout.dtype)
+            f.seek(layout.offset + first * itemsize)
+            if _read_exact(f, memoryview(span.view(np.uint8))) < span.nbytes:
+                raise shrank_error(layout.file)
+            out[a:b] = span[pos[a:b] - first]
 
 
 def _read_exact(f, buf: memoryview) -> int:
