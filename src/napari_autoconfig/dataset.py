@@ -27,12 +27,25 @@ import errno
 import json
 import os
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from .errors import DatasetError, EmptyDatasetError, FolderNotFoundError, UnpairedFilesError
+from .errors import (
+    Cancelled,
+    DatasetError,
+    EmptyDatasetError,
+    FolderNotFoundError,
+    UnpairedFilesError,
+)
 from .readers import ZARR_SUFFIXES, Location, image_suffix, is_url
 from .readers._remote import describe_remote_error, remote_listing_fs
+
+T = TypeVar("T")
+#: Polled during long waits; True means "stop".
+CancelCheck = Callable[[], bool]
 
 # Companion files of formats whose header and pixels live apart (.mhd + .raw, .nhdr + .raw):
 # they belong to an image, so they are neither read nor reported as strays.
@@ -262,6 +275,32 @@ def _list_url(url: str, role: str) -> tuple[list[Location], list[Location]]:
     return images, skipped
 
 
+def _cancellable(work: Callable[[], T], cancel: CancelCheck | None, what: str) -> T:
+    """``work()``, in a thread of its own when ``cancel`` is given, so that a cancel is heard
+    while it waits on a server: the waiting thread is then left to end on its own (a daemon: it
+    never holds up the interpreter's exit)."""
+    if cancel is None:
+        return work()
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, work()))
+        except BaseException as error:  # handed to the caller's thread
+            outcome.append((False, error))
+
+    thread = threading.Thread(target=run, name="listing", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        if cancel():
+            raise Cancelled(f"{what} cancelled.")
+        thread.join(0.1)
+    done, value = outcome[0]
+    if not done:
+        raise value
+    return value
+
+
 def list_images(folder: str | Path, role: str = "images") -> tuple[list[Path], list[Path]]:
     """List the images under a folder, recursively, sorted by path.
 
@@ -329,7 +368,9 @@ def case_key(path: Path, root: Path) -> str:
     return relative[: len(relative) - len(suffix)] if suffix else relative
 
 
-def open_dataset(images: str | Path, masks: str | Path | None = None) -> Dataset:
+def open_dataset(
+    images: str | Path, masks: str | Path | None = None, cancel: CancelCheck | None = None
+) -> Dataset:
     """List a collection of images (and masks) and pair them (see the module's pairing order).
 
     Parameters
@@ -339,6 +380,9 @@ def open_dataset(images: str | Path, masks: str | Path | None = None) -> Dataset
     masks : str or Path, optional
         Folder of masks. Masks pair with images by name, then by naming convention, then (only
         when no name matches and the counts agree) by sorted position, as biom3d does.
+    cancel : callable, optional
+        Polled while a URL is listed (a server may take up to the read timeout to answer); when
+        it returns True the listing is abandoned with :class:`~.errors.Cancelled`.
 
     Returns
     -------
@@ -358,7 +402,7 @@ def open_dataset(images: str | Path, masks: str | Path | None = None) -> Dataset
     nnunet = None if is_url(images) else nnunet_root(images)
     if nnunet is not None:
         return open_nnunet(nnunet, masks)
-    image_root, image_paths, skipped, unreadable = _listing(images, "images")
+    image_root, image_paths, skipped, unreadable = _listing(images, "images", cancel)
     if not image_paths:
         found = f" (only {len(skipped)} other file(s), e.g. {skipped[0].name!r})" if skipped else ""
         passed = f" {describe_unreadable(unreadable)}" if unreadable else ""
@@ -372,7 +416,7 @@ def open_dataset(images: str | Path, masks: str | Path | None = None) -> Dataset
         cases = tuple(Case(key, path) for key, path in keys.items())
         return Dataset(cases, tuple(skipped), unreadable=tuple(unreadable))
 
-    mask_root, mask_paths, mask_skipped, mask_unreadable = _listing(masks, "masks")
+    mask_root, mask_paths, mask_skipped, mask_unreadable = _listing(masks, "masks", cancel)
     unreadable = unreadable + mask_unreadable
     mask_keys = _unique_keys(mask_paths, mask_root, "mask")
     pairs, method = pair_by_name(keys, mask_keys)
@@ -393,10 +437,11 @@ def open_dataset(images: str | Path, masks: str | Path | None = None) -> Dataset
     return Dataset(cases, tuple(skipped + mask_skipped), method, warning, tuple(unreadable))
 
 
-def _listing(folder: str | Path, role: str):
+def _listing(folder: str | Path, role: str, cancel: CancelCheck | None = None):
     """A folder's (or a URL's) root, images, skipped entries and unreadable entries."""
     if is_url(folder):
-        return (Location(str(folder)), *_list_url(str(folder), role), [])
+        found = _cancellable(lambda: _list_url(str(folder), role), cancel, f"Listing {folder}")
+        return (Location(str(folder)), *found, [])
     root = Path(folder).expanduser()
     return (root, *list_folder(root, role))
 

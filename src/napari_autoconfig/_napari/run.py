@@ -58,7 +58,7 @@ def run_fingerprint(
     """Body of the worker: fingerprint the folders, never raise (the outcome says what happened)."""
     folders = {"images": images, "masks": masks}
     try:
-        dataset = open_dataset(images, masks)
+        dataset = open_dataset(images, masks, cancel=stop.is_set)  # a URL's listing too
         fp = fingerprint_dataset(
             dataset,
             progress=lambda done, total, record: relay.step.emit(
