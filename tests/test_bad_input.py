@@ -452,3 +452,44 @@ def test_ctrl_c_during_a_stalled_read_exits_at_once():
                 process.communicate()
     assert process.returncode == 130
     assert _one_line(err) == "napari-autoconfig: interrupted"
+
+
+def test_a_dangling_label_in_an_nnunet_dataset_is_named(tmp_path, capsys):
+    from datafiles import write_nnunet
+
+    rng = np.random.default_rng(0)
+    cases = {
+        f"cell_{i:03d}": (
+            [rng.integers(0, 99, (4, 16, 16)).astype(np.uint16)],
+            np.ones((4, 16, 16), np.uint8),
+        )
+        for i in range(2)
+    }
+    root = write_nnunet(tmp_path / "Dataset001_Cells", cases)
+    label = sorted((root / "labelsTr").iterdir())[0]
+    target = tmp_path / "elsewhere.nii.gz"
+    label.rename(target)
+    label.symlink_to(target)
+    target.unlink()  # the label is now a link to nothing
+    assert main([str(root), "--json", "--quiet"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert label.name.split(".")[0] in line and "a link to nothing" in line
+
+
+def test_a_nii_gz_of_several_gzip_members_is_read_whole(tmp_path):
+    # bgzip-style files carry only their last member's size in the trailer: no false refusal
+    import gzip
+
+    volume = np.arange(6 * 32 * 32, dtype=np.uint16).reshape(6, 32, 32)
+    plain = write_image(tmp_path / "plain" / "a.nii", volume)
+    raw = plain.read_bytes()
+    half = len(raw) // 2
+    (tmp_path / "members").mkdir()
+    (tmp_path / "members" / "a.nii.gz").write_bytes(
+        gzip.compress(raw[:half]) + gzip.compress(raw[half:])
+    )
+    fp = fingerprint_dataset(tmp_path / "members")
+    assert fp.median_size == (6, 32, 32)
+    from napari_autoconfig.readers import read_array, read_header
+
+    assert np.array_equal(read_array(read_header(tmp_path / "members" / "a.nii.gz")), volume)

@@ -610,12 +610,29 @@ def _read_dataset_json(root: Path) -> tuple[str, list[str]]:
     return ending, [str(channels[k]) for k in order]
 
 
-def _nnunet_files(folder: Path, ending: str) -> tuple[dict[str, Path], list[Path]]:
-    """Files of one nnU-Net folder ending in ``file_ending``, by name without it; the others."""
+def _nnunet_files(
+    folder: Path, ending: str, unreadable: list[Unreadable] | None = None
+) -> tuple[dict[str, Path], list[Path]]:
+    """Files of one nnU-Net folder ending in ``file_ending``, by name without it; the others.
+
+    Entries that cannot be looked at (a link to nothing or that loops) go to ``unreadable``; a
+    folder that cannot be listed is refused.
+    """
     named: dict[str, Path] = {}
     others: list[Path] = []
-    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as error:
+        raise DatasetError(
+            f"The nnU-Net folder {str(folder)!r} cannot be listed ({_why(error, 'folder')}). "
+            "Check its permissions."
+        ) from error
+    for path in entries:
         if path.name.startswith("."):
+            continue
+        if not path.is_file():  # pathlib answers False for a link to nothing or that loops
+            if path.is_symlink() and unreadable is not None and not path.is_dir():
+                unreadable.append(Unreadable(path, _broken_link(str(path))))
             continue
         if path.name.endswith(ending) and len(path.name) > len(ending):
             named[path.name[: -len(ending)]] = path
@@ -651,8 +668,9 @@ def open_nnunet(root: Path, masks: str | Path | None = None) -> Dataset:
             "folder (or that one)."
         )
     ending, channel_names = _read_dataset_json(root)
-    images, skipped = _nnunet_files(root / "imagesTr", ending)
-    label_files, label_skipped = _nnunet_files(labels, ending)
+    unreadable: list[Unreadable] = []
+    images, skipped = _nnunet_files(root / "imagesTr", ending, unreadable)
+    label_files, label_skipped = _nnunet_files(labels, ending, unreadable)
     channels: dict[str, dict[int, Path]] = {}
     for name, path in images.items():
         match = CHANNEL_SUFFIX.search(name)
@@ -688,9 +706,10 @@ def open_nnunet(root: Path, masks: str | Path | None = None) -> Dataset:
             parts.append(f"{len(no_label)} case(s) without a label: {', '.join(no_label[:5])}")
         if no_case:
             parts.append(f"{len(no_case)} label(s) without a case: {', '.join(no_case[:5])}")
+        passed = f" {describe_unreadable(unreadable)}" if unreadable else ""
         raise UnpairedFilesError(
             f"The nnU-Net dataset {str(root)!r} does not pair up: {'; '.join(parts)}. Each "
-            f"imagesTr/CASE_0000{ending} needs labelsTr/CASE{ending}."
+            f"imagesTr/CASE_0000{ending} needs labelsTr/CASE{ending}.{passed}"
         )
     cases = []
     for case in sorted(channels):
@@ -700,4 +719,4 @@ def open_nnunet(root: Path, masks: str | Path | None = None) -> Dataset:
             cases.append(Case(case, files[0], label))
         else:
             cases.append(Case(case, files, (label,) * len(files)))
-    return Dataset(tuple(cases), tuple(skipped + label_skipped), "nnunet", None)
+    return Dataset(tuple(cases), tuple(skipped + label_skipped), "nnunet", None, tuple(unreadable))
