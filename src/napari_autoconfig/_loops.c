@@ -53,6 +53,7 @@
 static _Thread_local sigjmp_buf *bus_jump = NULL;
 static struct sigaction bus_previous;
 static int bus_installed = 0;
+static volatile sig_atomic_t bus_forwarded = 0; /* a SIGBUS not ours was handed on already */
 
 static void on_bus(int sig, siginfo_t *info, void *context)
 {
@@ -61,15 +62,18 @@ static void on_bus(int sig, siginfo_t *info, void *context)
         bus_jump = NULL;
         siglongjmp(*jump, 1);
     }
-    /* not ours: whoever handled SIGBUS before, else the default action (the crash) */
-    if (bus_previous.sa_flags & SA_SIGINFO) {
-        bus_previous.sa_sigaction(sig, info, context);
-    } else if (bus_previous.sa_handler != SIG_DFL && bus_previous.sa_handler != SIG_IGN) {
-        bus_previous.sa_handler(sig);
-    } else {
-        signal(SIGBUS, SIG_DFL);
-        raise(SIGBUS);
+    /* not ours: whoever handled SIGBUS before (once: it may hand the signal back to us), then
+     * the default action, the crash */
+    if (!bus_forwarded) {
+        bus_forwarded = 1;
+        if (bus_previous.sa_flags & SA_SIGINFO) {
+            bus_previous.sa_sigaction(sig, info, context);
+        } else if (bus_previous.sa_handler != SIG_DFL && bus_previous.sa_handler != SIG_IGN) {
+            bus_previous.sa_handler(sig);
+        }
     }
+    signal(SIGBUS, SIG_DFL);
+    raise(SIGBUS);
 }
 
 /* Install the handler once (at import); 0 on success. */
@@ -92,6 +96,12 @@ static int install_bus_guard(void)
 static int run_guarded(void (*fn)(void *), void *arg)
 {
     sigjmp_buf jump_here;
+    struct sigaction current;
+    /* someone installed a handler since (faulthandler.enable() after the import): put ours in
+     * front again, theirs kept as the one a SIGBUS that is not ours goes to */
+    if (bus_installed && sigaction(SIGBUS, NULL, &current) == 0 &&
+        !((current.sa_flags & SA_SIGINFO) && current.sa_sigaction == on_bus))
+        install_bus_guard();
     if (!bus_installed) {
         fn(arg);
         return 0;
