@@ -335,10 +335,9 @@ def _oversize_notes(plan: Plan, fingerprint: Fingerprint | None) -> list[str]:
 def _objects(args: argparse.Namespace, fingerprint: Fingerprint, plan: Plan):
     """Label the objects of every mask (one tqdm step per mask); return the sentences and the
     JSON record that say how large they are against the plan's patch."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from tqdm import tqdm
 
+    from .fingerprint import DaemonThreadPool
     from .objects import describe_objects, objects_dataset, objects_json
 
     bar = tqdm(
@@ -349,7 +348,7 @@ def _objects(args: argparse.Namespace, fingerprint: Fingerprint, plan: Plan):
         file=sys.stderr,
         leave=False,
     )
-    executor = ThreadPoolExecutor(args.workers) if args.workers else None
+    executor = DaemonThreadPool(args.workers, "objects") if args.workers else None
     try:
         summary = objects_dataset(
             fingerprint, executor=executor, progress=lambda done, total, found: bar.update(1)
@@ -357,7 +356,7 @@ def _objects(args: argparse.Namespace, fingerprint: Fingerprint, plan: Plan):
     finally:
         bar.close()
         if executor is not None:
-            executor.shutdown()
+            executor.shutdown(wait=False, cancel_futures=True)
     spacing = fingerprint.median_spacing_xyz
     return (
         describe_objects(summary, plan.patch, spacing),
