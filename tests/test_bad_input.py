@@ -303,7 +303,7 @@ def test_a_damaged_mask_chunk_is_reported_under_the_mask(tmp_path):
 _SHRINK = """
 import os, sys
 import napari_autoconfig.readers as readers
-from napari_autoconfig import fingerprint
+from napari_autoconfig import fingerprint, foreground
 from napari_autoconfig.readers import _raw
 from napari_autoconfig.cli import main
 
@@ -328,16 +328,34 @@ def read_then_cut(path):  # its header read: then another program cuts the file
     cut(path)
     return found
 
+index = foreground._build_index
+
+def index_then_cut(mask, reuse):  # a huge mask counted: cut before its drawn words are read
+    found = index(mask, reuse)
+    cut(mask.path)
+    return found
+
 if moment == "mapped":
     _raw._flat_map = readers._flat_map = map_then_cut
+elif moment == "indexed":
+    foreground._KEEP_BITS_BYTES = 0  # as for a mask over 256M voxels: only counts are kept
+    foreground._build_index = index_then_cut
 else:
     fingerprint.read_header = read_then_cut
 sys.exit(main(sys.argv[1:]))
 """
 
 
-@pytest.mark.parametrize("which", ["masks", "images"])
-@pytest.mark.parametrize("loops", ["compiled", "numpy"])
+@pytest.mark.parametrize(
+    ("which", "loops"),
+    [
+        ("masks", "compiled"),
+        ("images", "compiled"),
+        ("huge-mask", "compiled"),  # the drawn words of a mask too big to keep, read again
+        ("masks", "numpy"),
+        ("images", "numpy"),
+    ],
+)
 def test_a_file_truncated_while_it_is_read_is_one_line(tmp_path, which, loops):
     from napari_autoconfig import _compiled
 
@@ -354,7 +372,10 @@ def test_a_file_truncated_while_it_is_read_is_one_line(tmp_path, which, loops):
     write_imagej(masks / "a.tif", mask)
     # the compiled loops read memory maps: the file is cut once mapped (a read past the new end
     # is a SIGBUS); numpy's read into buffers: the file is cut after its header was read
-    env = {"SHRINK": f"{which}/a.tif", "SHRINK_AT": "mapped" if loops == "compiled" else "read"}
+    moment = "mapped" if loops == "compiled" else "read"
+    if which == "huge-mask":
+        which, moment = "masks", "indexed"
+    env = {"SHRINK": f"{which}/a.tif", "SHRINK_AT": moment}
     if loops == "numpy":
         env["NAPARI_AUTOCONFIG_NO_COMPILED"] = "1"
     done = subprocess.run(

@@ -204,6 +204,8 @@ class ForegroundIndex:
     source : numpy.ndarray, ImageHeader or None
         Where the drawn words are read again when ``bits`` is None: the flat memory-mapped mask,
         or the header of a compressed one (inflated once more).
+    path : Path or None
+        The mask's file, named when reading it again fails.
     """
 
     bits: np.ndarray | None
@@ -211,6 +213,7 @@ class ForegroundIndex:
     running: np.ndarray
     largest: int
     source: np.ndarray | ImageHeader | None = None
+    path: object = None
 
     @property
     def count(self) -> int:
@@ -278,7 +281,7 @@ class ForegroundIndex:
         if self.bits is not None:
             return self.bits.view(np.uint64)[words]
         if isinstance(self.source, np.ndarray):
-            return _read_words(self.source, words)
+            return _read_words(self.source, words, self.path)
         return _stream_words(self.source, words)
 
 
@@ -387,7 +390,7 @@ def _build_index(mask: ImageHeader, reuse: bool) -> ForegroundIndex:
         running[0] = 0
         np.cumsum(running[1:], out=running[1:])
     source = None if keep_bits else view if view is not None else mask
-    return ForegroundIndex(bits, word_counts, running, max(int(largest), 0), source)
+    return ForegroundIndex(bits, word_counts, running, max(int(largest), 0), source, mask.path)
 
 
 def _count_words(packed: np.ndarray, first_word: int, word_counts: np.ndarray) -> None:
@@ -403,16 +406,39 @@ def _count_words(packed: np.ndarray, first_word: int, word_counts: np.ndarray) -
         word_counts[first_word + whole] = _popcount(last.view(np.uint64))[0]
 
 
-def _read_words(view: np.ndarray, words: np.ndarray) -> np.ndarray:
+def _read_words(view: np.ndarray, words: np.ndarray, path: object = None) -> np.ndarray:
     """The packed foreground bits of the given (ascending) 64-voxel words of a mapped mask, as
-    uint64; read in spans of ``_RELEASE_BYTES`` of mask, the mapped pages let go after each."""
+    uint64; read in spans of ``_RELEASE_BYTES`` of mask, the mapped pages let go after each.
+
+    The words' voxels are copied out of the map by the compiled gather, which reads it under
+    its SIGBUS guard (a mask truncated meanwhile raises, naming ``path``); only a view exists
+    where the compiled loops do (see :func:`_build_index`).
+    """
     held = np.empty(words.size, dtype=np.uint64)
     span = words * (64 * view.itemsize) // _RELEASE_BYTES
     edges = [0, *(np.flatnonzero(np.diff(span)) + 1).tolist(), words.size]
     for start, stop in itertools.pairwise(edges):
-        held[start:stop] = _packed_words(view, words[start:stop])
+        some = words[start:stop]
+        held[start:stop] = _packed_words(_copy_words(view, some, path), np.arange(some.size))
         drop_pages(view)
     return held
+
+
+def _copy_words(view: np.ndarray, words: np.ndarray, path: object) -> np.ndarray:
+    """The voxels of the given 64-voxel words of a mapped mask, copied out in order (the last
+    word zero-padded past the mask's end), through the guarded compiled gather."""
+    positions = (words[:, None] * 64 + np.arange(64)).ravel()
+    inside = positions < view.size
+    copied = np.zeros(positions.size, dtype=view.dtype)
+    taken = np.empty(int(np.count_nonzero(inside)), dtype=view.dtype)
+    try:
+        _compiled.loops.gather(
+            view, np.ascontiguousarray(positions[inside]), taken, view.dtype.itemsize
+        )
+    except OSError as error:  # the mapped file shrank under the read (SIGBUS caught)
+        raise shrank_error(path or "the mask") from error
+    copied[inside] = taken
+    return copied
 
 
 def _stream_words(mask: ImageHeader, words: np.ndarray) -> np.ndarray:
