@@ -514,3 +514,16 @@ def test_a_nii_gz_of_several_gzip_members_is_read_whole(tmp_path):
     from napari_autoconfig.readers import read_array, read_header
 
     assert np.array_equal(read_array(read_header(tmp_path / "members" / "a.nii.gz")), volume)
+
+
+def test_a_gzip_nrrd_cut_in_half_is_refused_without_masks(tmp_path, capsys):
+    volume = np.random.default_rng(4).integers(0, 999, (8, 64, 64)).astype(np.uint16)
+    path = write_image(tmp_path / "a.nrrd", volume)
+    from datafiles import write_itk
+
+    write_itk(path, volume, (0.5, 0.5, 2.0), compress=True)
+    blob = path.read_bytes()
+    path.write_bytes(blob[: len(blob) // 2])
+    assert main([str(tmp_path), "--quiet"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "a.nrrd" in line and "truncated" in line

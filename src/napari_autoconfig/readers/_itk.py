@@ -402,6 +402,7 @@ def _nrrd_layout(path: Path, size: int, shape, out_dtype: np.dtype):
         ), unit
     if comps > 1 or byte_skip < 0:
         return _Whole(path), unit
+    _gzip_complete(data_path, offset, byte_skip + count * stored.itemsize)  # its trailer's size
     return _Stream(data_path, "gzip", offset, byte_skip, stored, count, None, out_dtype), unit
 
 
