@@ -405,6 +405,13 @@ def zarr_pair(tmp_path) -> Path:
     return tmp_path
 
 
+def test_the_command_line_states_the_readers_default_timeout():
+    from napari_autoconfig import cli
+    from napari_autoconfig.readers import _remote
+
+    assert cli.REMOTE_TIMEOUT == _remote.DEFAULT_TIMEOUT  # --help says it without the readers
+
+
 def test_a_server_that_never_answers_times_out_in_one_line():
     with serve_hostile("silent") as url:
         done = _command(f"{url}/a.ome.zarr", "--timeout", "1")
