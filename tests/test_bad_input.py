@@ -534,3 +534,28 @@ def test_a_gzip_nrrd_cut_in_half_is_refused_without_masks(tmp_path, capsys):
     assert main([str(tmp_path), "--quiet"]) == 2
     line = _one_line(capsys.readouterr().err)
     assert "a.nrrd" in line and "truncated" in line
+
+
+def test_the_pool_hands_back_results_and_errors_and_never_holds_the_exit():
+    import threading
+
+    from napari_autoconfig.fingerprint import DaemonThreadPool
+
+    pool = DaemonThreadPool(2, thread_name_prefix="probe")
+    assert list(pool.map(lambda v: v * v, range(5))) == [0, 1, 4, 9, 16]
+    with pytest.raises(ZeroDivisionError):
+        pool.submit(lambda: 1 / 0).result(timeout=HANG)
+    release = threading.Event()
+    stuck = [pool.submit(release.wait, HANG) for _ in range(2)]  # both threads held, as by a server
+    for _ in range(HANG * 100):
+        if all(f.running() for f in stuck):
+            break
+        time.sleep(0.01)
+    queued = pool.submit(lambda: "never run")
+    pool.shutdown(wait=False, cancel_futures=True)
+    assert queued.cancelled()
+    assert all(t.daemon for t in threading.enumerate() if t.name.startswith("probe"))
+    release.set()
+    assert all(f.result(timeout=HANG) for f in stuck)
+    with pytest.raises(RuntimeError):
+        pool.submit(print)
