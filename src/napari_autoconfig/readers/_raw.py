@@ -49,20 +49,13 @@ def _finish(block: np.ndarray, scale, out_dtype) -> np.ndarray:
     return block
 
 
-def _raw_view(layout: _Raw) -> np.ndarray:
-    count = int(np.prod(layout.shape, dtype=np.int64))
-    mm = np.memmap(layout.file, dtype=layout.dtype, mode="r", offset=layout.offset, shape=(count,))
-    view = mm.reshape(layout.shape)
-    return view if layout.perm is None else view.transpose(layout.perm)
-
-
 def _raw_chunks(layout: _Raw, max_bytes: int, reuse: bool = False) -> Iterator[np.ndarray]:
     """Sequential pieces of a raw layout.
 
     In file order the pieces are plain reads (faster than faulting in a memory map, and the
     process keeps no mapped pages: a 4 GB volume is scanned in ~max_bytes of memory), into one
-    reused buffer with ``reuse``. Other orders go through a memory map whose pages are released
-    after every piece.
+    reused buffer with ``reuse``. Other orders are copied out value by value (see below), the
+    mapped pages released after every piece.
     """
     count = int(np.prod(layout.shape, dtype=np.int64))
     if layout.perm is None:
@@ -79,12 +72,97 @@ def _raw_chunks(layout: _Raw, max_bytes: int, reuse: bool = False) -> Iterator[n
                     raise shrank_error(layout.file)  # its size was checked with the header
                 yield _finish(block, layout.scale, layout.out_dtype)
         return
-    view = _raw_view(layout)
+    # Another order: each piece is a strided view of the stored values, copied out by the
+    # positions of its values: through the compiled gather (under its SIGBUS guard) or from one
+    # plain read of the span they lie in; never by numpy reading the map (a file cut meanwhile
+    # would kill the process). Pieces of at most _COPY_ITEMS values keep the positions small.
+    try:
+        stored = np.memmap(
+            layout.file, dtype=layout.dtype, mode="r", offset=layout.offset, shape=(count,)
+        )
+    except ValueError as error:  # shorter than its header said: it shrank since
+        raise shrank_error(layout.file) from error
+    view = stored.reshape(layout.shape).transpose(layout.perm)
     mapping = _mapping_of(view)
-    for block in _view_blocks(view, max_bytes):
-        out = _finish(np.array(block), layout.scale, layout.out_dtype)
-        _release(mapping)
-        yield out
+    loops = _compiled.loops
+    guarded = loops is not None and layout.dtype.itemsize in (1, 2, 4, 8)
+    base = stored.__array_interface__["data"][0]
+    piece_bytes = min(max_bytes, _COPY_ITEMS * layout.dtype.itemsize)
+    with open(layout.file, "rb", buffering=0) as f:
+        buffer: list[np.ndarray] = []
+        for block in _view_blocks(view, piece_bytes):
+            values = np.empty(block.size, dtype=layout.dtype)
+            runs = _contiguous_axes(block)
+            if runs < block.ndim and block[(0,) * runs].nbytes >= _RUN_BYTES:
+                # whole planes (a z-first hyperstack's channel): one plain read per plane
+                _read_runs(f, layout, block, runs, base, values)
+            else:
+                positions = _positions(block, base)
+                if guarded:
+                    try:
+                        loops.gather(stored, positions, values, layout.dtype.itemsize)
+                    except OSError as error:  # the mapped file shrank under the read
+                        raise shrank_error(layout.file) from error
+                else:
+                    _read_positions(f, layout, positions, values, buffer)
+            _release(mapping)
+            yield _finish(values.reshape(block.shape), layout.scale, layout.out_dtype)
+
+
+#: Contiguous runs at least this long are read with one plain read each, not value by value.
+_RUN_BYTES = 4096
+
+
+def _contiguous_axes(block: np.ndarray) -> int:
+    """How many leading axes of ``block`` to index before what is left is contiguous in the
+    file (C order): ``block.ndim`` when not even the last axis is."""
+    expected = block.itemsize
+    for axis in range(block.ndim - 1, -1, -1):
+        if block.shape[axis] > 1 and block.strides[axis] != expected:
+            return axis + 1
+        expected *= block.shape[axis]
+    return 0
+
+
+def _read_runs(f, layout: _Raw, block: np.ndarray, runs: int, base: int, out: np.ndarray):
+    """``out`` = the block's values, its contiguous trailing runs read one plain read each."""
+    starts = _positions(block[(Ellipsis,) + (0,) * (block.ndim - runs)], base)
+    length = int(np.prod(block.shape[runs:], dtype=np.int64))
+    pieces = memoryview(out.view(np.uint8))
+    nbytes = length * layout.dtype.itemsize
+    for i, start in enumerate(starts.tolist()):
+        f.seek(layout.offset + start * layout.dtype.itemsize)
+        if _read_exact(f, pieces[i * nbytes : (i + 1) * nbytes]) < nbytes:
+            raise shrank_error(layout.file)
+
+
+#: Values per piece of a raw file read in another order than stored (8 MB of positions).
+_COPY_ITEMS = 2**20
+
+
+def _positions(block: np.ndarray, base: int) -> np.ndarray:
+    """The stored positions (in items from ``base``'s address) of a strided view's values, in
+    its C order, as contiguous int64."""
+    itemsize = block.itemsize
+    start = (block.__array_interface__["data"][0] - base) // itemsize
+    positions = np.full((1,) * block.ndim, start, dtype=np.int64)
+    for axis, (size, stride) in enumerate(zip(block.shape, block.strides, strict=True)):
+        steps = np.arange(size, dtype=np.int64) * (stride // itemsize)
+        positions = positions + steps.reshape([size if a == axis else 1 for a in range(block.ndim)])
+    return np.ascontiguousarray(positions.ravel())
+
+
+def _read_positions(f, layout: _Raw, positions: np.ndarray, out: np.ndarray, kept: list) -> None:
+    """``out = stored[positions]`` from one plain read of the span they lie in, into a buffer
+    kept in ``kept`` from piece to piece."""
+    first, last = int(positions.min()), int(positions.max())
+    if not kept or kept[0].size < last - first + 1:
+        kept[:] = [np.empty(last - first + 1, dtype=layout.dtype)]
+    span = kept[0][: last - first + 1]
+    f.seek(layout.offset + first * layout.dtype.itemsize)
+    if _read_exact(f, memoryview(span.view(np.uint8))) < span.nbytes:
+        raise shrank_error(layout.file)
+    out[...] = span[positions - first]
 
 
 def _release(mapping) -> None:
