@@ -72,10 +72,11 @@ def _raw_chunks(layout: _Raw, max_bytes: int, reuse: bool = False) -> Iterator[n
                     raise shrank_error(layout.file)  # its size was checked with the header
                 yield _finish(block, layout.scale, layout.out_dtype)
         return
-    # Another order: each piece is a strided view of the stored values, copied out by the
-    # positions of its values: through the compiled gather (under its SIGBUS guard) or from one
-    # plain read of the span they lie in; never by numpy reading the map (a file cut meanwhile
-    # would kill the process). Pieces of at most _COPY_ITEMS values keep the positions small.
+    # Another order: each piece is a strided view of the stored values, copied out of plain
+    # reads, never by numpy reading the map (a file cut meanwhile would kill the process with
+    # SIGBUS; the map only gives the pieces' places): one read per contiguous run where the runs
+    # are long (a z-first hyperstack's planes), else one read of the span the piece lies in,
+    # its values then picked with the view's strides (interleaved channels).
     try:
         stored = np.memmap(
             layout.file, dtype=layout.dtype, mode="r", offset=layout.offset, shape=(count,)
@@ -83,29 +84,17 @@ def _raw_chunks(layout: _Raw, max_bytes: int, reuse: bool = False) -> Iterator[n
     except ValueError as error:  # shorter than its header said: it shrank since
         raise shrank_error(layout.file) from error
     view = stored.reshape(layout.shape).transpose(layout.perm)
-    mapping = _mapping_of(view)
-    loops = _compiled.loops
-    guarded = loops is not None and layout.dtype.itemsize in (1, 2, 4, 8)
     base = stored.__array_interface__["data"][0]
     piece_bytes = min(max_bytes, _COPY_ITEMS * layout.dtype.itemsize)
     with open(layout.file, "rb", buffering=0) as f:
-        buffer: list[np.ndarray] = []
+        kept: list[np.ndarray] = []
         for block in _view_blocks(view, piece_bytes):
             values = np.empty(block.size, dtype=layout.dtype)
             runs = _contiguous_axes(block)
             if runs < block.ndim and block[(0,) * runs].nbytes >= _RUN_BYTES:
-                # whole planes (a z-first hyperstack's channel): one plain read per plane
                 _read_runs(f, layout, block, runs, base, values)
             else:
-                positions = _positions(block, base)
-                if guarded:
-                    try:
-                        loops.gather(stored, positions, values, layout.dtype.itemsize)
-                    except OSError as error:  # the mapped file shrank under the read
-                        raise shrank_error(layout.file) from error
-                else:
-                    _read_positions(f, layout, positions, values, buffer)
-            _release(mapping)
+                _read_strided(f, layout, block, base, values, kept)
             yield _finish(values.reshape(block.shape), layout.scale, layout.out_dtype)
 
 
@@ -136,7 +125,8 @@ def _read_runs(f, layout: _Raw, block: np.ndarray, runs: int, base: int, out: np
             raise shrank_error(layout.file)
 
 
-#: Values per piece of a raw file read in another order than stored (8 MB of positions).
+#: Values per piece of a raw file read in another order than stored: the span read for a piece
+#: of interleaved channels is as many times larger as there are channels.
 _COPY_ITEMS = 2**20
 
 
@@ -152,17 +142,20 @@ def _positions(block: np.ndarray, base: int) -> np.ndarray:
     return np.ascontiguousarray(positions.ravel())
 
 
-def _read_positions(f, layout: _Raw, positions: np.ndarray, out: np.ndarray, kept: list) -> None:
-    """``out = stored[positions]`` from one plain read of the span they lie in, into a buffer
-    kept in ``kept`` from piece to piece."""
-    first, last = int(positions.min()), int(positions.max())
+def _read_strided(f, layout: _Raw, block: np.ndarray, base: int, out: np.ndarray, kept: list):
+    """``out`` = the block's values, from one plain read of the stored span they lie in (into a
+    buffer kept in ``kept`` from piece to piece), picked with the block's own strides."""
+    itemsize = layout.dtype.itemsize
+    first = (block.__array_interface__["data"][0] - base) // itemsize
+    last = first + sum((n - 1) * (s // itemsize) for n, s in zip(block.shape, block.strides))
     if not kept or kept[0].size < last - first + 1:
         kept[:] = [np.empty(last - first + 1, dtype=layout.dtype)]
     span = kept[0][: last - first + 1]
-    f.seek(layout.offset + first * layout.dtype.itemsize)
+    f.seek(layout.offset + first * itemsize)
     if _read_exact(f, memoryview(span.view(np.uint8))) < span.nbytes:
         raise shrank_error(layout.file)
-    out[...] = span[positions - first]
+    picked = np.lib.stride_tricks.as_strided(span, block.shape, block.strides, writeable=False)
+    out.reshape(block.shape)[...] = picked
 
 
 def _release(mapping) -> None:
