@@ -282,6 +282,82 @@ class serve_folder:
         self.thread.join()
 
 
+class serve_hostile:
+    """A server on 127.0.0.1 (threaded, a free port) that misbehaves the way ``mode`` says; ``with``
+    gives its URL and the server stops itself on leaving (every wait it makes is bounded).
+
+    - ``"silent"``: accepts every connection, reads the request and never answers;
+    - ``"garbage"``: answers every GET with a short HTML page;
+    - ``"endless"``: serves ``folder``'s metadata files as they are, and for any other key (a
+      chunk) an endless body without a Content-Length (at most ``most`` bytes);
+    - ``"oversized"``: the same, with a Content-Length of ``most`` bytes declared and sent.
+
+    ``sent`` counts the body bytes the server managed to send (what the client did not refuse).
+    """
+
+    METADATA = ("zarr.json", ".zattrs", ".zarray", ".zgroup", ".zmetadata")
+
+    def __init__(self, mode: str, folder: Path | None = None, most: int = 256 * 2**20):
+        self.mode, self.folder, self.most = mode, folder, most
+        self.sent = 0
+        self.requests = 0
+
+    def __enter__(self) -> str:
+        import http.server
+        import threading
+
+        outer = self
+        self.stop = threading.Event()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                outer.requests += 1
+                if outer.mode == "silent":
+                    outer.stop.wait(120)  # never answers; ends with the server
+                    return
+                if outer.mode == "garbage":
+                    return self._answer(b"<html><body>not what you asked for</body></html>")
+                name = self.path.rstrip("/").rsplit("/", 1)[-1]
+                local = outer.folder / self.path.lstrip("/")
+                if name in outer.METADATA:
+                    if not local.is_file():
+                        return self.send_error(404)
+                    return self._answer(local.read_bytes())
+                self.send_response(200)
+                if outer.mode == "oversized":
+                    self.send_header("Content-Length", str(outer.most))
+                self.end_headers()
+                block = b"\x07" * 2**16
+                try:
+                    while outer.sent < outer.most and not outer.stop.is_set():
+                        self.wfile.write(block)
+                        outer.sent += len(block)
+                except OSError:  # the client hung up: what we want
+                    pass
+
+            def _answer(self, body: bytes):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=30)
+
+
 def write_cuboid_pair(
     folder: Path,
     name: str,

@@ -201,3 +201,43 @@ def test_release_lets_a_read_only_mapping_go_and_refuses_anything_else(tmp_path)
         loops.release(mmap.mmap(-1, 4096))
     with pytest.raises(TypeError, match="mmap"):
         loops.release(bytearray(4096))
+
+
+def test_an_install_without_the_loops_gives_the_same_fingerprint(tmp_path):
+    """NAPARI_AUTOCONFIG_NO_COMPILED=1 leaves the loops out, as an install without a C compiler
+    does (scripts/test.sh runs the fingerprint tests so): the same numbers, every drawn sample."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import napari_autoconfig
+    from datafiles import write_dataset
+
+    images, masks = write_dataset(tmp_path)
+    script = (
+        "import sys, json; from napari_autoconfig import _compiled; "
+        "from napari_autoconfig.fingerprint import fingerprint_dataset as f; "
+        "fp = f(sys.argv[1], sys.argv[2]); "
+        "print(json.dumps([_compiled.loops is None, fp.mean, fp.std, fp.perc_005, fp.perc_995, "
+        "[r.samples.tolist() for r in fp.records]]))"
+    )
+    root = str(Path(napari_autoconfig.__file__).resolve().parents[1])
+    env = {**os.environ, "NAPARI_AUTOCONFIG_NO_COMPILED": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(images), str(masks)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    without, *numbers = json.loads(done.stdout)
+    assert without is True
+    from napari_autoconfig.fingerprint import fingerprint_dataset
+
+    fp = fingerprint_dataset(images, masks)
+    samples = [r.samples.tolist() for r in fp.records]
+    assert numbers == [fp.mean, fp.std, fp.perc_005, fp.perc_995, samples]

@@ -359,16 +359,14 @@ def test_truncated_raw_files_fail_at_header(tmp_path, name):
         readers.read_header(path)
 
 
-def test_truncated_nii_gz_fails_when_pixels_are_read(tmp_path):
+def test_truncated_nii_gz_fails_at_its_header(tmp_path):
+    # the header is intact, but the gzip trailer's size (ISIZE) is not the one it declares
     path = tmp_path / "cut.nii.gz"
     _sitk_write(path, _vol((8, 64, 64)), (1.0, 1.0, 1.0), compress=True)
     blob = path.read_bytes()
     path.write_bytes(blob[: len(blob) // 2])
-    h = readers.read_header(path)  # the header is intact; gzip sizes are not checkable up front
-    with pytest.raises(ImageReadError, match=r"cut\.nii\.gz"):
-        list(readers.iter_chunks(h))
-    with pytest.raises(ImageReadError, match="truncated"):
-        readers.take(h, np.array([h.nbytes // 2 - 1], dtype=np.int64))
+    with pytest.raises(ImageReadError, match=r"cut\.nii\.gz.*truncated"):
+        readers.read_header(path)
 
 
 def test_damaged_gzip_fails_cleanly(tmp_path):

@@ -2,15 +2,24 @@
 C compiler (numpy then does the same work, with the same numbers).
 
 Read as ``_compiled.loops`` at each call: the one switch between the two (tests set it to None to
-run numpy's loops where both exist).
+run numpy's loops where both exist). The environment variable ``NAPARI_AUTOCONFIG_NO_COMPILED=1``
+leaves them out as an install without a C compiler would (the test script runs the fingerprint
+tests so, to check that such an install gives the same numbers).
 """
 
 from __future__ import annotations
 
+import os
 from types import ModuleType
 
+#: Set to 1 (or any value but "" and "0") to run without the compiled loops.
+DISABLE_VARIABLE = "NAPARI_AUTOCONFIG_NO_COMPILED"
+
 loops: ModuleType | None
-try:  # built by setup.py where a C compiler was found
-    from . import _loops as loops
-except ImportError:  # pragma: no cover - depends on the install
+if os.environ.get(DISABLE_VARIABLE, "") not in ("", "0"):
     loops = None
+else:
+    try:  # built by setup.py where a C compiler was found
+        from . import _loops as loops
+    except ImportError:  # pragma: no cover - depends on the install
+        loops = None

@@ -23,6 +23,12 @@
  *     mmap.mmap.madvise holds the interpreter lock while the kernel unmaps them, a tenth of a
  *     case's work; this lets the other threads run meanwhile.
  *
+ * A file truncated while pack or gather reads its memory map would kill the process with SIGBUS
+ * (its pages past the new end no longer exist). Both read under a guard: a SIGBUS raised by
+ * their own reads, in their own thread, jumps back out of the loop, and the call raises OSError
+ * (EFAULT) instead, which the readers turn into one line naming the file. A SIGBUS anywhere else
+ * goes to the handler that was there before (Python's faulthandler, or the default: the crash).
+ *
  * All take and fill contiguous buffers given by the caller (numpy arrays), so this file needs no
  * numpy headers, and all let other threads run while they work. The Python side checks shapes
  * and types; the checks here only keep a wrong call from touching memory it must not.
@@ -34,9 +40,97 @@
 #include <string.h>
 
 #if defined(__unix__) || defined(__APPLE__)
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#define HAVE_BUS_GUARD 1
 #endif
+
+#ifdef HAVE_BUS_GUARD
+/* Where this thread's guarded read jumps back to on SIGBUS; NULL outside a guarded read. */
+static _Thread_local sigjmp_buf *bus_jump = NULL;
+static struct sigaction bus_previous;
+static int bus_installed = 0;
+static volatile sig_atomic_t bus_forwarded = 0; /* a SIGBUS not ours was handed on already */
+
+static void on_bus(int sig, siginfo_t *info, void *context)
+{
+    sigjmp_buf *jump = bus_jump;
+    if (jump != NULL) { /* our read of a mapping whose file shrank: leave the loop */
+        bus_jump = NULL;
+        siglongjmp(*jump, 1);
+    }
+    /* not ours: whoever handled SIGBUS before (once: it may hand the signal back to us), then
+     * the default action, the crash */
+    if (!bus_forwarded) {
+        bus_forwarded = 1;
+        if (bus_previous.sa_flags & SA_SIGINFO) {
+            bus_previous.sa_sigaction(sig, info, context);
+        } else if (bus_previous.sa_handler != SIG_DFL && bus_previous.sa_handler != SIG_IGN) {
+            bus_previous.sa_handler(sig);
+        }
+    }
+    signal(SIGBUS, SIG_DFL);
+    raise(SIGBUS);
+}
+
+/* Install the handler once (at import); 0 on success. */
+static int install_bus_guard(void)
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_sigaction = on_bus;
+    action.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&action.sa_mask);
+    if (sigaction(SIGBUS, &action, &bus_previous) != 0) return -1;
+    bus_installed = 1;
+    return 0;
+}
+
+/* fn(arg) with SIGBUS from this thread's reads turned into a return of 1 (then what fn wrote is
+ * garbage and the caller raises); 0 when fn ran through. The signal mask is saved: the jump
+ * leaves the handler with SIGBUS unblocked again. A function of its own, so that no variable of
+ * the caller lives across the jump. */
+static int run_guarded(void (*fn)(void *), void *arg)
+{
+    sigjmp_buf jump_here;
+    struct sigaction current;
+    /* someone installed a handler since (faulthandler.enable() after the import): put ours in
+     * front again, theirs kept as the one a SIGBUS that is not ours goes to */
+    if (bus_installed && sigaction(SIGBUS, NULL, &current) == 0 &&
+        !((current.sa_flags & SA_SIGINFO) && current.sa_sigaction == on_bus))
+        install_bus_guard();
+    if (!bus_installed) {
+        fn(arg);
+        return 0;
+    }
+    if (sigsetjmp(jump_here, 1) != 0) {
+        bus_jump = NULL;
+        return 1;
+    }
+    bus_jump = &jump_here;
+    fn(arg);
+    bus_jump = NULL;
+    return 0;
+}
+#else
+static int run_guarded(void (*fn)(void *), void *arg)
+{
+    fn(arg);
+    return 0;
+}
+#endif
+
+/* The exception of a guarded read that faulted: the mapped file is shorter than it was. */
+static void set_shrank_error(const char *who)
+{
+#ifdef HAVE_BUS_GUARD
+    errno = EFAULT;
+#endif
+    PyErr_Format(PyExc_OSError, "%s: the mapped file shrank while it was read (SIGBUS)", who);
+}
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -205,6 +299,30 @@ typedef union {
     int8_t i8; int16_t i16; int32_t i32; int64_t i64;
 } Label;
 
+/* One pack call's arguments, for run_guarded. */
+typedef struct {
+    int code;
+    const void *p;
+    Py_ssize_t n;
+    uint8_t *b, *c;
+    Label *top;
+} PackCall;
+
+static void pack_call(void *arg)
+{
+    PackCall *a = arg;
+    switch (a->code) {
+    case 1: pack_u8(a->p, a->n, a->b, a->c, &a->top->u8); break;
+    case 2: pack_u16(a->p, a->n, a->b, a->c, &a->top->u16); break;
+    case 4: pack_u32(a->p, a->n, a->b, a->c, &a->top->u32); break;
+    case 8: pack_u64(a->p, a->n, a->b, a->c, &a->top->u64); break;
+    case -1: pack_i8(a->p, a->n, a->b, a->c, &a->top->i8); break;
+    case -2: pack_i16(a->p, a->n, a->b, a->c, &a->top->i16); break;
+    case -4: pack_i32(a->p, a->n, a->b, a->c, &a->top->i32); break;
+    default: pack_i64(a->p, a->n, a->b, a->c, &a->top->i64); break;
+    }
+}
+
 static PyObject *pack(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -237,18 +355,15 @@ static PyObject *pack(PyObject *self, PyObject *args)
     case -4: top.i32 = INT32_MIN; break;
     default: top.i64 = INT64_MIN; break;
     }
+    PackCall call = {code, p, n, b, c, &top};
+    int faulted;
     Py_BEGIN_ALLOW_THREADS
-    switch (code) {
-    case 1: pack_u8(p, n, b, c, &top.u8); break;
-    case 2: pack_u16(p, n, b, c, &top.u16); break;
-    case 4: pack_u32(p, n, b, c, &top.u32); break;
-    case 8: pack_u64(p, n, b, c, &top.u64); break;
-    case -1: pack_i8(p, n, b, c, &top.i8); break;
-    case -2: pack_i16(p, n, b, c, &top.i16); break;
-    case -4: pack_i32(p, n, b, c, &top.i32); break;
-    default: pack_i64(p, n, b, c, &top.i64); break;
-    }
+    faulted = run_guarded(pack_call, &call);
     Py_END_ALLOW_THREADS
+    if (faulted) {
+        set_shrank_error("pack");
+        goto done;
+    }
     switch (code) {
     case 1: result = PyLong_FromUnsignedLong(top.u8); break;
     case 2: result = PyLong_FromUnsignedLong(top.u16); break;
@@ -405,6 +520,28 @@ static ALWAYS_INLINE int gather_items(const char *from, const int64_t *at, Py_ss
     return 0;
 }
 
+/* One gather call's arguments and its outcome, for run_guarded. */
+typedef struct {
+    const char *from;
+    const int64_t *at;
+    Py_ssize_t count;
+    int64_t items;
+    char *to;
+    int size, bad;
+} GatherCall;
+
+static void gather_call(void *arg)
+{
+    GatherCall *a = arg;
+    /* one loop per item size: a memcpy of a constant size is one load, of a variable size a call */
+    switch (a->size) {
+    case 1: a->bad = gather_items(a->from, a->at, a->count, a->items, a->to, 1); break;
+    case 2: a->bad = gather_items(a->from, a->at, a->count, a->items, a->to, 2); break;
+    case 4: a->bad = gather_items(a->from, a->at, a->count, a->items, a->to, 4); break;
+    default: a->bad = gather_items(a->from, a->at, a->count, a->items, a->to, 8); break;
+    }
+}
+
 static PyObject *gather(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -421,17 +558,16 @@ static PyObject *gather(PyObject *self, PyObject *args)
     const int64_t *at = positions.buf, items = source.len / size;
     const char *from = source.buf;
     char *to = out.buf;
-    int bad = 0;
+    GatherCall call = {from, at, count, items, to, size, 0};
+    int faulted;
     Py_BEGIN_ALLOW_THREADS
-    /* one loop per item size: a memcpy of a constant size is one load, of a variable size a call */
-    switch (size) {
-    case 1: bad = gather_items(from, at, count, items, to, 1); break;
-    case 2: bad = gather_items(from, at, count, items, to, 2); break;
-    case 4: bad = gather_items(from, at, count, items, to, 4); break;
-    default: bad = gather_items(from, at, count, items, to, 8); break;
-    }
+    faulted = run_guarded(gather_call, &call);
     Py_END_ALLOW_THREADS
-    if (bad) {
+    if (faulted) {
+        set_shrank_error("gather");
+        goto done;
+    }
+    if (call.bad) {
         PyErr_SetString(PyExc_IndexError, "gather: a position outside the source");
         goto done;
     }
@@ -533,6 +669,11 @@ PyMODINIT_FUNC PyInit__loops(void)
     __builtin_cpu_init();
     have_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
     use_avx2 = have_avx2;
+#endif
+#ifdef HAVE_BUS_GUARD
+    if (!bus_installed && install_bus_guard() != 0) { /* unguarded, the loops still work */
+        bus_installed = 0;
+    }
 #endif
     return PyModule_Create(&module);
 }

@@ -82,15 +82,20 @@ def _fingerprint(img_path: str | Path, msk_path: str | Path | None, num_samples:
     message after biom3d's words, and the core's error as ``__cause__``.
     """
     # Imported here so that the planning functions work without the readers' dependencies.
-    from .errors import EmptyDatasetError, MixedDimensionsError
+    from .errors import EmptyDatasetError, MixedDimensionsError, SeedError
     from .fingerprint import fingerprint_dataset
 
     try:
-        return fingerprint_dataset(img_path, msk_path, seed=seed, num_samples=num_samples)
+        # biom3d's statistics over NaN / infinite voxels are NaN / infinite: kept as they are
+        return fingerprint_dataset(
+            img_path, msk_path, seed=seed, num_samples=num_samples, non_finite="keep"
+        )
     except EmptyDatasetError as error:
         raise AssertionError(f"{_EMPTY}: {error}") from error
     except MixedDimensionsError as error:
         raise AssertionError(f"[Error] {error}") from error
+    except SeedError as error:  # numpy's own exception, as biom3d's default_rng(seed) raises it
+        raise error.__cause__ from None
 
 
 def compute_median(
@@ -169,6 +174,15 @@ def data_fingerprint(
     AssertionError
         Empty folder, or images with different numbers of dimensions (biom3d misses the latter
         here; it is detected as in :func:`compute_median`).
+    ValueError, TypeError
+        With masks, a seed numpy's ``default_rng`` refuses (``seed=-1``: ValueError), numpy's own
+        exception, as biom3d raises it; before any file is read here.
+
+    Notes
+    -----
+    NaN or infinite voxels inside the masks make the four statistics NaN (or infinite), as in
+    biom3d: this function keeps its numbers. The command line and the widget leave such values
+    out and say so.
     """
     fp = _fingerprint(img_path, msk_path, num_samples=num_samples, seed=seed)
     median_size = np.array(fp.median_size, dtype=int)

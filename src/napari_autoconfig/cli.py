@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import math
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,19 +45,26 @@ if TYPE_CHECKING:
     from .fingerprint import Fingerprint
 
 EXIT_ERROR = 2
+#: An error napari-autoconfig did not foresee (a bug): one line asking for a report.
+EXIT_UNEXPECTED = 1
 _DEFAULT = Limits()
+#: Seconds a URL may stay silent before its read is given up (``--timeout``); the readers' own
+#: default, repeated here so that ``--help`` does not import them.
+REMOTE_TIMEOUT = 30.0
 
 
-def _whole(minimum: int):
-    """An argparse type: a whole number of at least ``minimum`` (a usage error otherwise)."""
+def _whole(minimum: int, maximum: int | None = None):
+    """An argparse type: a whole number in ``[minimum, maximum]`` (a usage error otherwise)."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{value} is below {minimum}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"{text[:40]} is above {maximum}")
         return value
 
     parse.__name__ = "positive int" if minimum == 1 else "non-negative int"
@@ -63,6 +73,9 @@ def _whole(minimum: int):
 
 _positive = _whole(1)
 _non_negative = _whole(0)
+#: More poolings than this would need a patch over 2**30 voxels along every axis.
+MAX_POOL_LIMIT = 30
+_pool_count = _whole(0, MAX_POOL_LIMIT)
 
 
 def _location(text: str) -> Path | str:
@@ -78,6 +91,17 @@ def _gib(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of GiB") from None
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"{text} is not a positive number of GiB")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text[:40]} is not a positive number of seconds")
     return value
 
 
@@ -133,7 +157,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--max-pool",
-        type=_non_negative,
+        type=_pool_count,
         default=_DEFAULT.max_pool,
         help=f"maximum poolings per axis ({_DEFAULT.max_pool})",
     )
@@ -167,6 +191,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--workers", type=_positive, help="threads reading files (default: the cores)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        default=REMOTE_TIMEOUT,
+        help="give up on a URL that sends nothing for this long, at connecting or while "
+        f"reading ({REMOTE_TIMEOUT:g})",
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print one JSON object")
@@ -231,12 +263,11 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 
 def _fingerprint(args: argparse.Namespace) -> Fingerprint:
-    from concurrent.futures import ThreadPoolExecutor
-
     from tqdm import tqdm
 
     from .dataset import open_dataset
-    from .fingerprint import fingerprint_dataset
+    from .fingerprint import DaemonThreadPool, fingerprint_dataset
+    from .readers import set_remote_timeout
 
     images, masks = args.images, args.masks
     if images is None:
@@ -245,6 +276,12 @@ def _fingerprint(args: argparse.Namespace) -> Fingerprint:
         folder = sample_folder()
         images, masks = folder / "images", folder / "masks"
         print(f"No folder given: running on the bundled sample in {folder}", file=sys.stderr)
+    set_remote_timeout(args.timeout)
+    # zarr warns about what a damaged store holds, then fails: the failure is said in one line
+    warnings.filterwarnings("ignore", module=r"zarr(\.|$)")
+    # reads abandoned after such a failure (a stopped chunk's siblings) would be reported by
+    # asyncio at exit, many lines each: the one line above says what failed
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     dataset = open_dataset(images, masks)
     if dataset.warning:  # e.g. masks paired by sorted position: the user should check the pairs
         print(f"napari-autoconfig: warning: {dataset.warning}", file=sys.stderr)
@@ -261,9 +298,10 @@ def _fingerprint(args: argparse.Namespace) -> Fingerprint:
         bar.total = total
         bar.update(1)
 
-    executor = ThreadPoolExecutor(args.workers) if args.workers else None
+    # daemon threads: a read stalled in one must not hold an interrupted run (Ctrl-C) at exit
+    executor = DaemonThreadPool(args.workers) if args.workers else None
     try:
-        return fingerprint_dataset(
+        fingerprint = fingerprint_dataset(
             dataset,
             seed=args.seed,
             num_samples=args.num_samples,
@@ -273,7 +311,10 @@ def _fingerprint(args: argparse.Namespace) -> Fingerprint:
     finally:
         bar.close()
         if executor is not None:
-            executor.shutdown()
+            executor.shutdown(wait=False, cancel_futures=True)  # nothing waits on a stalled read
+    for note in fingerprint.notes():  # passed-over entries, NaN voxels: said, not silent
+        print(f"napari-autoconfig: warning: {note}", file=sys.stderr)
+    return fingerprint
 
 
 def _summary(training: TrainingPlan, fingerprint: Fingerprint | None) -> str:
@@ -291,10 +332,9 @@ def _summary(training: TrainingPlan, fingerprint: Fingerprint | None) -> str:
 def _objects(args: argparse.Namespace, fingerprint: Fingerprint, plan: Plan):
     """Label the objects of every mask (one tqdm step per mask); return the sentences and the
     JSON record that say how large they are against the plan's patch."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from tqdm import tqdm
 
+    from .fingerprint import DaemonThreadPool
     from .objects import describe_objects, objects_dataset, objects_json
 
     bar = tqdm(
@@ -305,7 +345,7 @@ def _objects(args: argparse.Namespace, fingerprint: Fingerprint, plan: Plan):
         file=sys.stderr,
         leave=False,
     )
-    executor = ThreadPoolExecutor(args.workers) if args.workers else None
+    executor = DaemonThreadPool(args.workers, "objects") if args.workers else None
     try:
         summary = objects_dataset(
             fingerprint, executor=executor, progress=lambda done, total, found: bar.update(1)
@@ -313,7 +353,7 @@ def _objects(args: argparse.Namespace, fingerprint: Fingerprint, plan: Plan):
     finally:
         bar.close()
         if executor is not None:
-            executor.shutdown()
+            executor.shutdown(wait=False, cancel_futures=True)
     spacing = fingerprint.median_spacing_xyz
     return (
         describe_objects(summary, plan.patch, spacing),
@@ -356,6 +396,8 @@ def _json(
         "pool": list(plan.pool),
         "reasons": list(plan.reasons),
         "skipped": [str(p) for p in fp.skipped] if fp else [],
+        "unreadable": [{"path": str(u.path), "why": u.why} for u in fp.unreadable] if fp else [],
+        "notes": fp.notes() if fp else [],
         "config": values,
         "gpu_memory": memory.as_dict() if memory is not None else None,
         "gpu_memory_reason": training.memory_reason or None,  # why gpu_memory is null
@@ -364,7 +406,21 @@ def _json(
     }
     if objects is not None:  # --objects: counts and extents (z, y, x) of the masks' objects
         record["objects"] = objects
-    return json.dumps(record, indent=2)
+    # RFC 8259 has no NaN or Infinity: a number that is not finite is written null
+    return json.dumps(_finite(record), indent=2, allow_nan=False)
+
+
+def _finite(value: object) -> object:
+    """``value`` with every float that is NaN or infinite replaced by None (lists, dicts too)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if hasattr(value, "dtype") and hasattr(value, "tolist"):  # a numpy number or array
+        return _finite(value.tolist())
+    return value
 
 
 def _write_outputs(args: argparse.Namespace, save_text: str | None, pending) -> list[str]:
@@ -491,7 +547,11 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point: one line per expected error, exit status 2, no traceback."""
+    """Console entry point: one line per error, never a traceback.
+
+    Exit status 2 for the errors the core raises on purpose (bad input, impossible limits), 130
+    for an interrupt or a cancel, 1 for anything else (a bug: the line asks for a report).
+    """
     try:
         return run(argv)
     except Cancelled as error:
@@ -507,6 +567,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         # whoever read our output stopped early (``| head``): not an error; silence the flush
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as error:  # the last guard: a bug, never a traceback for the user
+        where = _where(error)
+        print(
+            f"napari-autoconfig: unexpected error: {type(error).__name__}: "
+            f"{' '.join(str(error).split())[:300] or 'no detail'}{where}. This is a bug: please "
+            "report it to the napari-autoconfig developers with the command line you ran.",
+            file=sys.stderr,
+        )
+        return EXIT_UNEXPECTED
+
+
+def _where(error: BaseException) -> str:
+    """`` (in file.py, line N)``: the innermost frame of the error, for the report."""
+    tb = error.__traceback__
+    if tb is None:
+        return ""
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return f" (in {Path(tb.tb_frame.f_code.co_filename).name}, line {tb.tb_lineno})"
 
 
 if __name__ == "__main__":  # pragma: no cover

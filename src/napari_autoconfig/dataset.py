@@ -23,14 +23,29 @@ case id (for C channels it masks every channel, so each image draws over all its
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from .errors import DatasetError, EmptyDatasetError, FolderNotFoundError, UnpairedFilesError
+from .errors import (
+    Cancelled,
+    DatasetError,
+    EmptyDatasetError,
+    FolderNotFoundError,
+    UnpairedFilesError,
+)
 from .readers import ZARR_SUFFIXES, Location, image_suffix, is_url
+from .readers._remote import describe_remote_error, remote_listing_fs
+
+T = TypeVar("T")
+#: Polled during long waits; True means "stop".
+CancelCheck = Callable[[], bool]
 
 # Companion files of formats whose header and pixels live apart (.mhd + .raw, .nhdr + .raw):
 # they belong to an image, so they are neither read nor reported as strays.
@@ -76,6 +91,39 @@ MASK_PREFIXES = ("masks_", "mask_", "labels_", "label_")
 #: nnU-Net's channel suffix on image names (``case_0000``: channel 0 of ``case``).
 CHANNEL_SUFFIX = re.compile(r"_\d{4}$")
 
+
+@dataclass(frozen=True)
+class Unreadable:
+    """An entry of a folder that could not be looked at, and why: it was passed over.
+
+    Attributes
+    ----------
+    path : Path
+        The entry (a link, a folder).
+    why : str
+        Why, in words ("a link to nothing", "a link that loops", "permission denied").
+    """
+
+    path: Path
+    why: str
+
+    def __str__(self) -> str:
+        return f"{str(self.path)!r} ({self.why})"
+
+
+def describe_unreadable(entries: tuple[Unreadable, ...] | list[Unreadable], most: int = 5) -> str:
+    """One sentence naming the entries passed over and why ("" when there is none)."""
+    if not entries:
+        return ""
+    shown = "; ".join(str(e) for e in entries[:most])
+    more = f"; and {len(entries) - most} more" if len(entries) > most else ""
+    return (
+        f"Passed over {len(entries)} entr{'y' if len(entries) == 1 else 'ies'} that cannot be "
+        f"read: {shown}{more}. Images there are not counted: fix the links or permissions to "
+        "include them."
+    )
+
+
 #: How the masks of a :class:`Dataset` were paired with its images.
 PAIRING_METHODS = ("none", "name", "convention", "position", "nnunet")
 
@@ -97,12 +145,16 @@ class Dataset:
     warning : str or None
         Something the user should check before trusting the numbers (set with ``"position"``:
         it lists the pairs); the command line prints it, the widget shows it.
+    unreadable : tuple of Unreadable
+        Entries of either folder that could not be looked at (dangling or looping links,
+        folders that cannot be listed), with why: images there are not in ``cases``.
     """
 
     cases: tuple[Case, ...]
     skipped: tuple[Path, ...] = ()
     pairing: str = "none"
     warning: str | None = None
+    unreadable: tuple[Unreadable, ...] = ()
 
     @property
     def has_masks(self) -> bool:
@@ -124,14 +176,17 @@ def _check_folder(folder: str | Path, role: str) -> Path:
     return path
 
 
-def _walk_files(root: Path) -> list[Path]:
-    """Every file under ``root``, following symbolic links to folders (each folder once).
+def _walk_files(root: Path) -> tuple[list[Path], list[Unreadable]]:
+    """Every file under ``root``, following symbolic links to folders (each folder once), and the
+    entries that could not be looked at.
 
     An OME-Zarr image (a ``.zarr`` / ``.ome.zarr`` folder) counts as one file: it is listed, and
-    its metadata and chunks are not. Folders that cannot be read are passed over, as ``os.walk``
-    does.
+    its metadata and chunks are not. A folder that cannot be listed, a link to nothing and a link
+    that loops (``ln -s self self``) are passed over and returned with why, never raised: the
+    user hears of them, and the rest is listed.
     """
     files: list[str] = []
+    unreadable: list[Unreadable] = []
     seen: set[tuple[int, int]] = set()
     folders = [os.fspath(root)]
     while folders:
@@ -140,21 +195,50 @@ def _walk_files(root: Path) -> list[Path]:
             info = os.stat(folder)
             with os.scandir(folder) as listing:
                 entries = sorted(listing, key=lambda e: e.name, reverse=True)
-        except OSError:
+        except OSError as error:
+            unreadable.append(Unreadable(Path(folder), _why(error, "folder")))
             continue
         if (info.st_dev, info.st_ino) in seen:  # a link back up the tree: do not loop
             continue
         seen.add((info.st_dev, info.st_ino))
         # the entries' types come with the listing: no stat per file, unlike Path.is_file
         for entry in entries:
-            if entry.is_dir():
+            try:
+                is_dir = entry.is_dir()
+                is_file = not is_dir and entry.is_file()
+            except OSError as error:  # a link that loops (ELOOP), a name too long...
+                unreadable.append(Unreadable(Path(entry.path), _why(error, "entry")))
+                continue
+            if is_dir:
                 if entry.name.lower().endswith(ZARR_SUFFIXES):
                     files.append(entry.path)
                 else:
                     folders.append(entry.path)  # visited in name order: the first path wins
-            elif entry.is_file():
+            elif is_file:
                 files.append(entry.path)
-    return sorted(Path(f) for f in files)
+            elif entry.is_symlink():
+                unreadable.append(Unreadable(Path(entry.path), _broken_link(entry.path)))
+    return sorted(Path(f) for f in files), sorted(unreadable, key=lambda u: u.path)
+
+
+def _why(error: OSError, what: str) -> str:
+    """An OSError in words: "permission denied", "a link that loops"..."""
+    if error.errno == errno.ELOOP:
+        return "a link that loops"
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied: the {what} cannot be read"
+    return (error.strerror or type(error).__name__).lower()
+
+
+def _broken_link(path: str) -> str:
+    """Why a link is neither a file nor a folder: it points to nothing (or to something else)."""
+    try:
+        os.stat(path)
+    except OSError as error:
+        if error.errno == errno.ENOENT:
+            return f"a link to nothing ({os.readlink(path)!r} does not exist)"
+        return _why(error, "link")
+    return "a link to something that is neither a file nor a folder"
 
 
 def _list_url(url: str, role: str) -> tuple[list[Location], list[Location]]:
@@ -166,19 +250,18 @@ def _list_url(url: str, role: str) -> tuple[list[Location], list[Location]]:
     if root.name.lower().endswith(ZARR_SUFFIXES):
         return [root], []
     try:
-        import fsspec
-
-        fs, path = fsspec.core.url_to_fs(url)
+        fs, path = remote_listing_fs(url)
         entries = fs.ls(path, detail=False)
     except ImportError as error:
         raise FolderNotFoundError(
             f"Listing {url!r} needs fsspec (and for http(s) aiohttp, for s3 s3fs): "
             'pip install "napari-autoconfig[zarr]".'
         ) from error
-    except Exception as error:  # unreachable host, 404, refused listing...
+    except Exception as error:  # unreachable host, 404, refused listing, timeout...
+        what = describe_remote_error(url, error) or f"{type(error).__name__}: {error}"
         raise FolderNotFoundError(
-            f"The {role} URL {url!r} cannot be listed ({type(error).__name__}: {error}). Check "
-            "the address, or give the URL of one .zarr image."
+            f"The {role} URL {url!r} cannot be listed ({what}). Check the address, or give the "
+            "URL of one .zarr image."
         ) from error
     images: list[Location] = []
     skipped: list[Location] = []
@@ -190,6 +273,32 @@ def _list_url(url: str, role: str) -> tuple[list[Location], list[Location]]:
             continue
         (images if name.lower().endswith(ZARR_SUFFIXES) else skipped).append(location)
     return images, skipped
+
+
+def _cancellable(work: Callable[[], T], cancel: CancelCheck | None, what: str) -> T:
+    """``work()``, in a thread of its own when ``cancel`` is given, so that a cancel is heard
+    while it waits on a server: the waiting thread is then left to end on its own (a daemon: it
+    never holds up the interpreter's exit)."""
+    if cancel is None:
+        return work()
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, work()))
+        except BaseException as error:  # handed to the caller's thread
+            outcome.append((False, error))
+
+    thread = threading.Thread(target=run, name="listing", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        if cancel():
+            raise Cancelled(f"{what} cancelled.")
+        thread.join(0.1)
+    done, value = outcome[0]
+    if not done:
+        raise value
+    return value
 
 
 def list_images(folder: str | Path, role: str = "images") -> tuple[list[Path], list[Path]]:
@@ -216,17 +325,33 @@ def list_images(folder: str | Path, role: str = "images") -> tuple[list[Path], l
     FolderNotFoundError
         If the folder does not exist or is a file.
     """
+    images, skipped, _ = list_folder(folder, role)
+    return images, skipped
+
+
+def list_folder(
+    folder: str | Path, role: str = "images"
+) -> tuple[list[Path], list[Path], list[Unreadable]]:
+    """:func:`list_images`, and the entries that could not be looked at (with why).
+
+    A link to nothing, a link that loops and a folder that cannot be listed are passed over (and
+    returned here), never raised; hidden ones are not mentioned.
+    """
     root = _check_folder(folder, role)
     images: list[Path] = []
     skipped: list[Path] = []
-    for path in _walk_files(root):
+    files, unreadable = _walk_files(root)
+    for path in files:
         relative = path.parts[len(root.parts) :]  # _walk_files' paths all start with root's
         hidden = any(part.startswith(".") for part in relative)
         if not hidden and image_suffix(path) is not None:
             images.append(path)
         elif not path.name.lower().endswith(_DATA_COMPANIONS):
             skipped.append(path)
-    return images, skipped
+    shown = [
+        u for u in unreadable if not any(p.startswith(".") for p in u.path.parts[len(root.parts) :])
+    ]
+    return images, skipped, shown
 
 
 def _relative(path: Path | Location, root: Path | str) -> str:
@@ -243,7 +368,9 @@ def case_key(path: Path, root: Path) -> str:
     return relative[: len(relative) - len(suffix)] if suffix else relative
 
 
-def open_dataset(images: str | Path, masks: str | Path | None = None) -> Dataset:
+def open_dataset(
+    images: str | Path, masks: str | Path | None = None, cancel: CancelCheck | None = None
+) -> Dataset:
     """List a collection of images (and masks) and pair them (see the module's pairing order).
 
     Parameters
@@ -253,6 +380,9 @@ def open_dataset(images: str | Path, masks: str | Path | None = None) -> Dataset
     masks : str or Path, optional
         Folder of masks. Masks pair with images by name, then by naming convention, then (only
         when no name matches and the counts agree) by sorted position, as biom3d does.
+    cancel : callable, optional
+        Polled while a URL is listed (a server may take up to the read timeout to answer); when
+        it returns True the listing is abandoned with :class:`~.errors.Cancelled`.
 
     Returns
     -------
@@ -272,20 +402,22 @@ def open_dataset(images: str | Path, masks: str | Path | None = None) -> Dataset
     nnunet = None if is_url(images) else nnunet_root(images)
     if nnunet is not None:
         return open_nnunet(nnunet, masks)
-    image_root, image_paths, skipped = _listing(images, "images")
+    image_root, image_paths, skipped, unreadable = _listing(images, "images", cancel)
     if not image_paths:
         found = f" (only {len(skipped)} other file(s), e.g. {skipped[0].name!r})" if skipped else ""
+        passed = f" {describe_unreadable(unreadable)}" if unreadable else ""
         raise EmptyDatasetError(
             f"No image found in {str(image_root)!r}{found}. Pick the folder that holds the images."
             f" Readable formats: .tif/.tiff (also OME and ImageJ), .nii/.nii.gz, "
-            ".mha/.mhd, .nrrd/.nhdr, .npy."
+            f".mha/.mhd, .nrrd/.nhdr, .npy.{passed}"
         )
     keys = _unique_keys(image_paths, image_root, "image")
     if masks is None:
         cases = tuple(Case(key, path) for key, path in keys.items())
-        return Dataset(cases, tuple(skipped))
+        return Dataset(cases, tuple(skipped), unreadable=tuple(unreadable))
 
-    mask_root, mask_paths, mask_skipped = _listing(masks, "masks")
+    mask_root, mask_paths, mask_skipped, mask_unreadable = _listing(masks, "masks", cancel)
+    unreadable = unreadable + mask_unreadable
     mask_keys = _unique_keys(mask_paths, mask_root, "mask")
     pairs, method = pair_by_name(keys, mask_keys)
     lonely_images = [keys[k] for k in keys if k not in pairs]
@@ -297,19 +429,21 @@ def open_dataset(images: str | Path, masks: str | Path | None = None) -> Dataset
         method, lonely_images, lonely_masks = "position", [], []
         warning = _position_warning(keys, pairs, image_root, mask_root)
     if lonely_images or lonely_masks:
+        passed = f" {describe_unreadable(unreadable)}" if unreadable else ""
         raise UnpairedFilesError(
-            _unpaired_message(lonely_images, lonely_masks, image_root, mask_root)
+            _unpaired_message(lonely_images, lonely_masks, image_root, mask_root) + passed
         )
     cases = tuple(Case(key, path, pairs[key]) for key, path in keys.items())
-    return Dataset(cases, tuple(skipped + mask_skipped), method, warning)
+    return Dataset(cases, tuple(skipped + mask_skipped), method, warning, tuple(unreadable))
 
 
-def _listing(folder: str | Path, role: str):
-    """A folder's (or a URL's) root, images and skipped entries."""
+def _listing(folder: str | Path, role: str, cancel: CancelCheck | None = None):
+    """A folder's (or a URL's) root, images, skipped entries and unreadable entries."""
     if is_url(folder):
-        return (Location(str(folder)), *_list_url(str(folder), role))
+        found = _cancellable(lambda: _list_url(str(folder), role), cancel, f"Listing {folder}")
+        return (Location(str(folder)), *found, [])
     root = Path(folder).expanduser()
-    return (root, *list_images(root, role))
+    return (root, *list_folder(root, role))
 
 
 def image_stem(key: str) -> str:
@@ -476,12 +610,29 @@ def _read_dataset_json(root: Path) -> tuple[str, list[str]]:
     return ending, [str(channels[k]) for k in order]
 
 
-def _nnunet_files(folder: Path, ending: str) -> tuple[dict[str, Path], list[Path]]:
-    """Files of one nnU-Net folder ending in ``file_ending``, by name without it; the others."""
+def _nnunet_files(
+    folder: Path, ending: str, unreadable: list[Unreadable] | None = None
+) -> tuple[dict[str, Path], list[Path]]:
+    """Files of one nnU-Net folder ending in ``file_ending``, by name without it; the others.
+
+    Entries that cannot be looked at (a link to nothing or that loops) go to ``unreadable``; a
+    folder that cannot be listed is refused.
+    """
     named: dict[str, Path] = {}
     others: list[Path] = []
-    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as error:
+        raise DatasetError(
+            f"The nnU-Net folder {str(folder)!r} cannot be listed ({_why(error, 'folder')}). "
+            "Check its permissions."
+        ) from error
+    for path in entries:
         if path.name.startswith("."):
+            continue
+        if not path.is_file():  # pathlib answers False for a link to nothing or that loops
+            if path.is_symlink() and unreadable is not None and not path.is_dir():
+                unreadable.append(Unreadable(path, _broken_link(str(path))))
             continue
         if path.name.endswith(ending) and len(path.name) > len(ending):
             named[path.name[: -len(ending)]] = path
@@ -517,8 +668,9 @@ def open_nnunet(root: Path, masks: str | Path | None = None) -> Dataset:
             "folder (or that one)."
         )
     ending, channel_names = _read_dataset_json(root)
-    images, skipped = _nnunet_files(root / "imagesTr", ending)
-    label_files, label_skipped = _nnunet_files(labels, ending)
+    unreadable: list[Unreadable] = []
+    images, skipped = _nnunet_files(root / "imagesTr", ending, unreadable)
+    label_files, label_skipped = _nnunet_files(labels, ending, unreadable)
     channels: dict[str, dict[int, Path]] = {}
     for name, path in images.items():
         match = CHANNEL_SUFFIX.search(name)
@@ -554,9 +706,10 @@ def open_nnunet(root: Path, masks: str | Path | None = None) -> Dataset:
             parts.append(f"{len(no_label)} case(s) without a label: {', '.join(no_label[:5])}")
         if no_case:
             parts.append(f"{len(no_case)} label(s) without a case: {', '.join(no_case[:5])}")
+        passed = f" {describe_unreadable(unreadable)}" if unreadable else ""
         raise UnpairedFilesError(
             f"The nnU-Net dataset {str(root)!r} does not pair up: {'; '.join(parts)}. Each "
-            f"imagesTr/CASE_0000{ending} needs labelsTr/CASE{ending}."
+            f"imagesTr/CASE_0000{ending} needs labelsTr/CASE{ending}.{passed}"
         )
     cases = []
     for case in sorted(channels):
@@ -566,4 +719,4 @@ def open_nnunet(root: Path, masks: str | Path | None = None) -> Dataset:
             cases.append(Case(case, files[0], label))
         else:
             cases.append(Case(case, files, (label,) * len(files)))
-    return Dataset(tuple(cases), tuple(skipped + label_skipped), "nnunet", None)
+    return Dataset(tuple(cases), tuple(skipped + label_skipped), "nnunet", None, tuple(unreadable))

@@ -58,6 +58,14 @@ class ImageReadError(AutoconfigError):
     """
 
 
+class SeedError(AutoconfigError, ValueError):
+    """A seed numpy's random generator refuses (negative, not a whole number).
+
+    A ``ValueError`` too, as numpy raises for a negative seed; the seed API re-raises numpy's own
+    exception (biom3d's behaviour), the command line refuses such a seed when parsing.
+    """
+
+
 class ConfigError(AutoconfigError):
     """A biom3d config file cannot be written or updated (missing, not parseable, not writable)."""
 

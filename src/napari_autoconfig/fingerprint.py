@@ -12,23 +12,26 @@ voxels biom3d draws from one read of the mask; only those image voxels are read.
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .dataset import Case, Dataset, open_dataset
+from .dataset import Case, Dataset, Unreadable, describe_unreadable, open_dataset
 from .errors import (
     AutoconfigError,
     Cancelled,
+    DatasetError,
     EmptyDatasetError,
     ImageReadError,
     MaskMismatchError,
     MixedDimensionsError,
+    SeedError,
 )
 from .foreground import draw_foreground
 from .readers import ImageHeader, read_header, take
@@ -55,6 +58,10 @@ class CaseRecord:
     mask_max : int
         The largest label value in the mask (0 without mask or for an empty one): tells a 0/255
         mask from a 0/1 one, or a mask missing the last class, at the cost of one ``max`` per piece.
+    non_finite : int
+        How many of the drawn samples are NaN or infinite (float images only; one ``isfinite``
+        over the samples): such an image is flagged, and its non-finite values are left out of
+        the statistics the command line and the widget give.
     """
 
     image: ImageHeader
@@ -62,6 +69,7 @@ class CaseRecord:
     foreground: int = 0
     samples: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False, compare=False)
     mask_max: int = 0
+    non_finite: int = 0
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,13 @@ class Fingerprint:
         Whether masks were used.
     skipped : tuple of Path
         Files in the folders that no reader claims (mentioned to the user, not fatal).
+    unreadable : tuple of Unreadable
+        Entries of the folders that could not be looked at (dangling or looping links, folders
+        that cannot be listed), with why: images there are not counted.
+    non_finite_left_out : bool
+        Whether the NaN or infinite samples (see :attr:`CaseRecord.non_finite`) were left out of
+        the intensity statistics (the command line and the widget), or kept as biom3d keeps them
+        (the seed API: the statistics are then NaN or infinite).
     """
 
     records: tuple[CaseRecord, ...]
@@ -95,6 +110,8 @@ class Fingerprint:
     perc_995: float = 0.0
     has_masks: bool = False
     skipped: tuple[Path, ...] = ()
+    unreadable: tuple[Unreadable, ...] = ()
+    non_finite_left_out: bool = True
 
     @property
     def num_images(self) -> int:
@@ -127,6 +144,30 @@ class Fingerprint:
         """The median spacing in numpy order, (z, y, x) or (y, x) for 2D, for showing to people."""
         return None if self.median_spacing_xyz is None else self.median_spacing_xyz[::-1]
 
+    def notes(self, most: int = 5) -> list[str]:
+        """What the user must hear about the run, one sentence each (empty when all went well):
+        entries passed over, and images whose drawn voxels hold NaN or infinite values."""
+        notes = []
+        if self.unreadable:
+            notes.append(describe_unreadable(self.unreadable, most))
+        flagged = [r for r in self.records if r.non_finite]
+        if flagged:
+            bad = sum(r.non_finite for r in flagged)
+            drawn = sum(r.samples.size for r in flagged)
+            names = ", ".join(repr(Path(r.image.path).name) for r in flagged[:most])
+            more = f" and {len(flagged) - most} more" if len(flagged) > most else ""
+            what = (
+                "they were left out of the intensity statistics"
+                if self.non_finite_left_out
+                else "the intensity statistics are NaN or infinite, as biom3d computes them"
+            )
+            notes.append(
+                f"{len(flagged)} image(s) hold NaN or infinite voxels inside their masks ({bad} of "
+                f"their {drawn} drawn values): {names}{more}; {what}. Check how these images "
+                "were made."
+            )
+        return notes
+
 
 def describe(fingerprint: Fingerprint, most: int = 5) -> list[str]:
     """The fingerprint in sentences for people: images, size and spacing (z, y, x), intensities.
@@ -139,6 +180,7 @@ def describe(fingerprint: Fingerprint, most: int = 5) -> list[str]:
         names = ", ".join(p.name for p in fp.skipped[:most])
         more = f" and {len(fp.skipped) - most} more" if len(fp.skipped) > most else ""
         lines.append(f"Skipped {len(fp.skipped)} file(s) no reader claims: {names}{more}")
+    lines.extend(fp.notes(most))
     z, y, x = fp.median_zyx
     size = f"{y} x {x} (2D)" if fp.is_2d else f"{z} x {y} x {x}"
     lines.append(f"Median size (z, y, x): {size} voxels")
@@ -204,14 +246,39 @@ def fingerprint_case(
     image = read_header(image_path)
     if mask_path is None:
         return CaseRecord(image, None, 0, np.empty(0, dtype=image.dtype))
-    mask = read_header(mask_path)
-    _check_mask(image, mask)
-    draw = draw_foreground(mask, seed, num_samples)
+    with _naming(mask_path, "mask"):
+        mask = read_header(mask_path)
+        _check_mask(image, mask)
+        draw = draw_foreground(mask, seed, num_samples)
     samples = np.empty(draw.order.size, dtype=image.dtype)
     samples[draw.order] = take(
         image, draw.sorted_positions
     )  # read in file order, kept in draw order
-    return CaseRecord(image, mask.path, draw.count, samples, draw.largest)
+    non_finite = 0
+    if samples.dtype.kind in "fc":  # integers are always finite
+        non_finite = int(samples.size - np.count_nonzero(np.isfinite(samples)))
+    return CaseRecord(image, mask.path, draw.count, samples, draw.largest, non_finite)
+
+
+class _naming:
+    """Turn an error the readers did not foresee into one that names ``path`` as a ``role``
+    (the mask's damaged chunk is the mask's, not its image's)."""
+
+    def __init__(self, path: str | Path | tuple, role: str):
+        self.path, self.role = path, role
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, error, tb) -> bool:
+        if error is None or not isinstance(error, Exception) or isinstance(error, AutoconfigError):
+            return False
+        shown = self.path[0] if isinstance(self.path, tuple) else self.path
+        raise ImageReadError(
+            f"The {self.role} {str(shown)!r} could not be read ({type(error).__name__}: "
+            f"{' '.join(str(error).split())[:240]}). Check that it is a complete image file in a "
+            "supported format."
+        ) from error
 
 
 def _mixed_message(records: Sequence[CaseRecord], what: Callable[[CaseRecord], object]) -> str:
@@ -231,12 +298,21 @@ def _shape_words(header: ImageHeader) -> str:
     return f"{kind}{channels}, shape {header.shape} ({header.axes})"
 
 
-def summarize(records: Sequence[CaseRecord], skipped: Iterable[Path] = ()) -> Fingerprint:
+def summarize(
+    records: Sequence[CaseRecord],
+    skipped: Iterable[Path] = (),
+    unreadable: Iterable[Unreadable] = (),
+    non_finite: str = "leave out",
+) -> Fingerprint:
     """Merge per-image records into the dataset summary, with biom3d's arithmetic.
 
     Medians are numpy's (an even count averages the two middle values), the median size is
     truncated to int; intensity statistics are computed over the concatenated draws in the images'
     dtype, as biom3d does, and returned as Python floats.
+
+    ``non_finite`` says what becomes of drawn NaN or infinite values: ``"leave out"`` (the
+    statistics of the finite ones; :meth:`Fingerprint.notes` says so) or ``"keep"`` (biom3d's
+    numbers: NaN or infinite statistics).
 
     Raises
     ------
@@ -244,7 +320,11 @@ def summarize(records: Sequence[CaseRecord], skipped: Iterable[Path] = ()) -> Fi
         If there is no record (raised by :func:`fingerprint_dataset` before any work).
     MixedDimensionsError
         If the images mix numbers of dimensions (2D/3D) or channels.
+    DatasetError
+        With ``"leave out"``, if every drawn value is NaN or infinite (no statistic is left).
     """
+    if non_finite not in NON_FINITE_RULES:
+        raise ValueError(f"non_finite must be one of {NON_FINITE_RULES}, not {non_finite!r}")
     records = tuple(records)
     if not records:
         raise EmptyDatasetError("No image to summarize: the collection is empty.")
@@ -262,11 +342,34 @@ def summarize(records: Sequence[CaseRecord], skipped: Iterable[Path] = ()) -> Fi
     has_masks = any(r.mask_path is not None for r in records)
     drawn = [r.samples for r in records if r.samples.size]
     stats = (0.0, 0.0, 0.0, 0.0)
+    leave_out = non_finite == "leave out"
+    if leave_out and any(r.non_finite for r in records):
+        drawn = [s[np.isfinite(s)] if s.dtype.kind in "fc" else s for s in drawn]
+        if not any(s.size for s in drawn):
+            raise DatasetError(
+                "Every foreground voxel drawn is NaN or infinite (in "
+                + ", ".join(repr(Path(r.image.path).name) for r in records if r.non_finite)
+                + "): no intensity statistic can be computed. Check how these images were made."
+            )
+        drawn = [s for s in drawn if s.size]
     if drawn:
         values = np.concatenate(drawn)
         low, high = _percentiles(values, (0.5, 99.5))
         stats = (float(np.mean(values)), float(np.std(values)), float(low), float(high))
-    return Fingerprint(records, median_size, median_spacing, *stats, has_masks, tuple(skipped))
+    return Fingerprint(
+        records,
+        median_size,
+        median_spacing,
+        *stats,
+        has_masks,
+        tuple(skipped),
+        tuple(unreadable),
+        leave_out,
+    )
+
+
+#: What :func:`summarize` does with drawn NaN or infinite values.
+NON_FINITE_RULES = ("leave out", "keep")
 
 
 def _percentiles(values: np.ndarray, q: tuple[float, ...]) -> np.ndarray:
@@ -309,21 +412,89 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-_shared_pool: ThreadPoolExecutor | None = None
+class DaemonThreadPool(Executor):
+    """A pool of threads that never hold up the interpreter's exit.
+
+    ``concurrent.futures.ThreadPoolExecutor`` joins its threads when the interpreter exits: one
+    thread stalled on a silent server kept an interrupted run (Ctrl-C) waiting on it. These
+    threads are daemons: an interrupted run cancels what has not started and exits at once; a
+    task still running is abandoned with the process. The threads start with the first task.
+    """
+
+    def __init__(self, max_workers: int | None = None, thread_name_prefix: str = "fingerprint"):
+        self._workers = max(1, int(max_workers or default_workers()))
+        self._prefix = thread_name_prefix
+        self._tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot submit to a pool that was shut down")
+            if not self._threads:
+                for number in range(self._workers):
+                    thread = threading.Thread(
+                        target=self._work, name=f"{self._prefix}_{number}", daemon=True
+                    )
+                    thread.start()
+                    self._threads.append(thread)
+            future: Future = Future()
+            self._tasks.put((future, fn, args, kwargs))
+            return future
+
+    def _work(self) -> None:
+        while True:
+            task = self._tasks.get()
+            if task is None:
+                return
+            future, fn, args, kwargs = task
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as error:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+            del task, future, fn, args, kwargs  # keep no result alive while idle
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._closed = True
+            if cancel_futures:
+                while True:
+                    try:
+                        task = self._tasks.get_nowait()
+                    except queue.Empty:
+                        break
+                    if task is not None:
+                        task[0].cancel()
+            for _ in self._threads:
+                self._tasks.put(None)
+            threads = list(self._threads)
+        if wait:
+            for thread in threads:
+                thread.join()
+
+
+_shared_pool: DaemonThreadPool | None = None
 _shared_pool_lock = threading.Lock()
 
 
-def shared_pool() -> ThreadPoolExecutor:
+def shared_pool() -> DaemonThreadPool:
     """The thread pool runs use when given no executor: one per process, a thread per core.
 
     Kept from run to run: its threads keep their reading buffers (about 4 MB each for a
     96x512x512 mask, 40 MB at most, see :mod:`.foreground`) instead of faulting fresh memory in
-    for every mask. Idle threads cost no time and end with the interpreter.
+    for every mask. Idle threads cost no time; they are daemons, so a read stalled in one never
+    holds up the interpreter's exit (:class:`DaemonThreadPool`).
     """
     global _shared_pool
     with _shared_pool_lock:
         if _shared_pool is None:
-            _shared_pool = ThreadPoolExecutor(default_workers(), thread_name_prefix="fingerprint")
+            _shared_pool = DaemonThreadPool(default_workers(), thread_name_prefix="fingerprint")
         return _shared_pool
 
 
@@ -432,6 +603,7 @@ def fingerprint_dataset(
     executor: Executor | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelCheck | None = None,
+    non_finite: str = "leave out",
 ) -> Fingerprint:
     """Fingerprint a collection of images (and masks), in parallel, from headers and samples.
 
@@ -452,15 +624,26 @@ def fingerprint_dataset(
         ``progress(done, total, record)``, called once per finished file, in the caller's thread.
     cancel : callable, optional
         Polled between files; when it returns True the run stops with :class:`Cancelled`.
+    non_finite : str
+        ``"leave out"`` (default) or ``"keep"``: what becomes of drawn NaN or infinite values
+        (see :func:`summarize`).
 
     Returns
     -------
     Fingerprint
         The dataset summary with one record per image.
+
+    Raises
+    ------
+    SeedError
+        With masks, a seed ``numpy.random.default_rng`` refuses (negative, not an integer),
+        before any file is read.
     """
     if isinstance(images, Dataset) and masks is not None:
         raise TypeError("Give the masks folder to open_dataset, not with an opened Dataset.")
     dataset = images if isinstance(images, Dataset) else open_dataset(images, masks)
+    if any(case.mask is not None for case in dataset.cases):
+        _check_seed(seed)
     records = map_cases(
         dataset.cases,
         seed=seed,
@@ -469,4 +652,15 @@ def fingerprint_dataset(
         progress=progress,
         cancel=cancel,
     )
-    return summarize(records, dataset.skipped)
+    return summarize(records, dataset.skipped, dataset.unreadable, non_finite)
+
+
+def _check_seed(seed: object) -> None:
+    """Refuse a seed the per-image draw would refuse, once, before any file is read."""
+    try:
+        np.random.default_rng(seed)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as error:
+        raise SeedError(
+            f"The seed {seed!r} cannot seed numpy's random generator ({error}). Give a whole "
+            "number, 0 or more."
+        ) from error

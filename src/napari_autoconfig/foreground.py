@@ -31,7 +31,7 @@ import numpy as np
 
 from . import _compiled
 from .errors import NonIntegerMaskError
-from .readers import ImageHeader, drop_pages, flat_view, iter_chunks
+from .readers import ImageHeader, drop_pages, flat_view, iter_chunks, shrank_error
 
 
 @dataclass(frozen=True)
@@ -204,6 +204,8 @@ class ForegroundIndex:
     source : numpy.ndarray, ImageHeader or None
         Where the drawn words are read again when ``bits`` is None: the flat memory-mapped mask,
         or the header of a compressed one (inflated once more).
+    path : Path or None
+        The mask's file, named when reading it again fails.
     """
 
     bits: np.ndarray | None
@@ -211,6 +213,7 @@ class ForegroundIndex:
     running: np.ndarray
     largest: int
     source: np.ndarray | ImageHeader | None = None
+    path: object = None
 
     @property
     def count(self) -> int:
@@ -278,7 +281,7 @@ class ForegroundIndex:
         if self.bits is not None:
             return self.bits.view(np.uint64)[words]
         if isinstance(self.source, np.ndarray):
-            return _read_words(self.source, words)
+            return _read_words(self.source, words, self.path)
         return _stream_words(self.source, words)
 
 
@@ -325,7 +328,15 @@ def _build_index(mask: ImageHeader, reuse: bool) -> ForegroundIndex:
     good only until this thread builds the next one)."""
     voxels = int(np.prod(mask.shape, dtype=np.int64))
     superblocks = -(-voxels // _SUPER)
-    view = flat_view(mask)
+    # the compiled loop reads integer (and bool) labels in the machine's byte order, aligned to
+    # their size; it reads a memory map under a guard (a file truncated meanwhile raises, where
+    # a read of the map would kill the process with SIGBUS), so only it is given one: numpy's
+    # loops read the mask through plain reads into a buffer
+    loops = _compiled.loops
+    compiled = loops is not None and mask.dtype.kind in "uib" and mask.dtype.isnative
+    view = flat_view(mask) if compiled else None
+    if view is not None and not view.flags.aligned:  # a raw mask at an odd offset in its file
+        view = None
     # a bit per voxel, unless the mask is huge: then the counts alone
     keep_bits = superblocks * (_SUPER // 8) <= _KEEP_BITS_BYTES
     bits = _buffer("bits", superblocks * (_SUPER // 8), np.uint8, reuse) if keep_bits else None
@@ -338,11 +349,6 @@ def _build_index(mask: ImageHeader, reuse: bool) -> ForegroundIndex:
     # nonzero is foreground for unsigned labels; signed or float labels need "> 0"
     unsigned = mask.dtype.kind in "ub"
     largest = 0
-    # the compiled loop reads integer (and bool) labels in the machine's byte order, aligned to
-    # their size (a raw mask at an odd offset in its file goes to numpy's loops)
-    loops = _compiled.loops
-    compiled = loops is not None and mask.dtype.kind in "uib" and mask.dtype.isnative
-    compiled = compiled and (view is None or view.flags.aligned)
     piece_size = max(_SUPER, _COMPILED_PIECE_BYTES // mask.dtype.itemsize) if compiled else _PIECE
     piece_size -= piece_size % _SUPER
     scratch = None if bits is not None else _buffer("scratch", piece_size // 8, np.uint8, reuse)
@@ -359,12 +365,13 @@ def _build_index(mask: ImageHeader, reuse: bool) -> ForegroundIndex:
         if compiled:
             first_word = start // 64
             into = bits[start // 8 :] if bits is not None else scratch
-            largest = max(
-                largest,
-                loops.pack(
+            try:
+                top = loops.pack(
                     piece, into, word_counts[first_word:], mask.dtype.itemsize, not unsigned
-                ),
-            )
+                )
+            except OSError as error:  # the mapped file shrank under the pass (SIGBUS caught)
+                raise shrank_error(mask.path) from error
+            largest = max(largest, top)
             continue
         largest = max(largest, piece.max().item())
         packed = np.packbits(piece if unsigned else piece > 0, bitorder="little")
@@ -383,7 +390,7 @@ def _build_index(mask: ImageHeader, reuse: bool) -> ForegroundIndex:
         running[0] = 0
         np.cumsum(running[1:], out=running[1:])
     source = None if keep_bits else view if view is not None else mask
-    return ForegroundIndex(bits, word_counts, running, max(int(largest), 0), source)
+    return ForegroundIndex(bits, word_counts, running, max(int(largest), 0), source, mask.path)
 
 
 def _count_words(packed: np.ndarray, first_word: int, word_counts: np.ndarray) -> None:
@@ -399,16 +406,39 @@ def _count_words(packed: np.ndarray, first_word: int, word_counts: np.ndarray) -
         word_counts[first_word + whole] = _popcount(last.view(np.uint64))[0]
 
 
-def _read_words(view: np.ndarray, words: np.ndarray) -> np.ndarray:
+def _read_words(view: np.ndarray, words: np.ndarray, path: object = None) -> np.ndarray:
     """The packed foreground bits of the given (ascending) 64-voxel words of a mapped mask, as
-    uint64; read in spans of ``_RELEASE_BYTES`` of mask, the mapped pages let go after each."""
+    uint64; read in spans of ``_RELEASE_BYTES`` of mask, the mapped pages let go after each.
+
+    The words' voxels are copied out of the map by the compiled gather, which reads it under
+    its SIGBUS guard (a mask truncated meanwhile raises, naming ``path``); only a view exists
+    where the compiled loops do (see :func:`_build_index`).
+    """
     held = np.empty(words.size, dtype=np.uint64)
     span = words * (64 * view.itemsize) // _RELEASE_BYTES
     edges = [0, *(np.flatnonzero(np.diff(span)) + 1).tolist(), words.size]
     for start, stop in itertools.pairwise(edges):
-        held[start:stop] = _packed_words(view, words[start:stop])
+        some = words[start:stop]
+        held[start:stop] = _packed_words(_copy_words(view, some, path), np.arange(some.size))
         drop_pages(view)
     return held
+
+
+def _copy_words(view: np.ndarray, words: np.ndarray, path: object) -> np.ndarray:
+    """The voxels of the given 64-voxel words of a mapped mask, copied out in order (the last
+    word zero-padded past the mask's end), through the guarded compiled gather."""
+    positions = (words[:, None] * 64 + np.arange(64)).ravel()
+    inside = positions < view.size
+    copied = np.zeros(positions.size, dtype=view.dtype)
+    taken = np.empty(int(np.count_nonzero(inside)), dtype=view.dtype)
+    try:
+        _compiled.loops.gather(
+            view, np.ascontiguousarray(positions[inside]), taken, view.dtype.itemsize
+        )
+    except OSError as error:  # the mapped file shrank under the read (SIGBUS caught)
+        raise shrank_error(path or "the mask") from error
+    copied[inside] = taken
+    return copied
 
 
 def _stream_words(mask: ImageHeader, words: np.ndarray) -> np.ndarray:

@@ -14,7 +14,9 @@ A flag is a sentence for people. An image is flagged when
   statistics);
 - its mask's largest label differs from the one most masks share (a 0/255 mask among 0/1 masks:
   biom3d would see a class 255);
-- its channel count or pixel type differs from the one most images share.
+- its channel count or pixel type differs from the one most images share;
+- some of its voxels drawn inside the mask are NaN or infinite (they are left out of the
+  intensity statistics; its own percentiles are those of its finite values).
 
 "Most" means more than half of the images (or of the non-empty masks): with no such majority
 there is no "rest" to differ from, and nothing is flagged.
@@ -258,6 +260,12 @@ def image_rows(
             flags.append(f"pixel type {header.dtype} where most images are {usual_dtype}")
         voxels = int(np.prod(header.shape, dtype=np.int64))
         samples = record.samples
+        if record.non_finite:
+            flags.append(
+                f"NaN or infinite voxels: {record.non_finite} of {samples.size} drawn values "
+                "(left out of the statistics)"
+            )
+            samples = samples[np.isfinite(samples)]
         rows.append(
             ImageRow(
                 index=index,

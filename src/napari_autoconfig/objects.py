@@ -26,7 +26,7 @@ order, as in the readers' headers).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -578,12 +578,13 @@ def objects_dataset(
     ImageReadError, MaskMismatchError
         If a file cannot be read or a mask does not fit its image.
     """
-    from .fingerprint import default_workers
+    from .fingerprint import DaemonThreadPool, default_workers
 
     pairs = _pairs_of(source)
     own = executor is None
     workers = default_workers()
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="objects") if own else executor
+    # daemon threads: a read stalled on a server never holds up an interrupted run's exit
+    pool = DaemonThreadPool(workers, thread_name_prefix="objects") if own else executor
     results: list[MaskObjects | None] = [None] * len(pairs)
     pending: dict[Future, int] = {}
     next_pair = done = 0

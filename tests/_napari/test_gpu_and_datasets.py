@@ -19,6 +19,7 @@ from datafiles import (
     SHAPES_ZYX,
     rename_masks,
     serve_folder,
+    serve_hostile,
     write_dataset,
     write_nnunet,
     write_ome_zarr,
@@ -308,6 +309,25 @@ def test_a_url_reaches_the_core_as_typed(viewer, dock_widget, run_and_wait, tmp_
     assert json.loads(settings_path().read_text())["images"] == f"{url}/images/"
     again = type(widget)(viewer)
     assert again["images"].line_edit.value == f"{url}/images/"
+
+
+def test_a_silent_server_does_not_hold_the_cancel(viewer, dock_widget, qtbot):
+    # a server that accepts and never answers: the listing waits on it (up to the read timeout,
+    # 30 s), and Cancel is heard meanwhile
+    widget = dock_widget(viewer)
+    server = serve_hostile("silent")
+    outcomes: list[str] = []
+    widget.run_finished.connect(outcomes.append)
+    with server as url:
+        widget["images"].line_edit.value = f"{url}/images/"
+        widget["masks"].line_edit.value = ""
+        widget["fingerprint"].native.click()
+        qtbot.waitUntil(lambda: server.requests > 0, timeout=20_000)
+        widget["cancel"].native.click()
+        qtbot.waitUntil(lambda: bool(outcomes) and widget.worker is None, timeout=20_000)
+    assert outcomes == ["cancelled"]
+    assert "Cancelled" in widget["status"].value
+    assert widget["fingerprint"].enabled
 
 
 def test_an_unusable_remembered_gpu_memory_starts_off(make_napari_viewer, dock_widget):

@@ -1,6 +1,8 @@
 """The patch boxes drawn over the user's image: ``patch`` and ``augmentation patch``.
 
-How a box is drawn (chosen from the options measured in ``HEADLESS_QT.md``): each box is an
+How a box is drawn (of the ways napari can draw a box, the one that needs no event handler of
+ours; see the ``bounding_box`` overlay of napari's layers,
+https://napari.org/stable/api/napari.layers.Image.html): each box is an
 *invisible* napari ``Image`` layer of the patch's shape (``opacity=0``, zero-stride data, so it
 costs one byte in memory and a small texture in 3D) whose ``bounding_box`` overlay is switched on.
 napari then draws, with no event handlers of ours:

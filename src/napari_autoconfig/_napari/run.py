@@ -58,7 +58,7 @@ def run_fingerprint(
     """Body of the worker: fingerprint the folders, never raise (the outcome says what happened)."""
     folders = {"images": images, "masks": masks}
     try:
-        dataset = open_dataset(images, masks)
+        dataset = open_dataset(images, masks, cancel=stop.is_set)  # a URL's listing too
         fp = fingerprint_dataset(
             dataset,
             progress=lambda done, total, record: relay.step.emit(
@@ -66,7 +66,9 @@ def run_fingerprint(
             ),
             cancel=stop.is_set,
         )
-        return Outcome(fingerprint=fp, warning=dataset.warning, **folders)
+        # entries passed over, NaN voxels left out: shown like the pairing warning, never silent
+        warning = " ".join(filter(None, [dataset.warning, *fp.notes()])) or None
+        return Outcome(fingerprint=fp, warning=warning, **folders)
     except Cancelled as exc:
         return Outcome(cancelled=str(exc), **folders)
     except AutoconfigError as exc:

@@ -59,7 +59,7 @@ import numpy as np
 
 from ..errors import ImageReadError
 from ._channels import _Channels, _channels_chunks, _channels_take, _open_channels
-from ._errors import _FIX_DAMAGED, _describe, _fail, _stream_damaged
+from ._errors import _FIX_DAMAGED, _describe, _fail, _stream_damaged, shrank_error
 from ._header import ImageHeader
 from ._itk import _itk_layout, _open_itk, _read_whole_sitk
 from ._npy import _open_npy
@@ -73,6 +73,7 @@ from ._raw import (
     _release,
     _view_blocks,
 )
+from ._remote import remote_timeout, set_remote_timeout
 from ._stream import _STREAM_BLOCK, _Stream, _stream_blocks, _stream_take
 from ._tiff import _open_tiff, _tiff_chunks, _tiff_raw, _tiff_take, _TiffPlan
 from ._zarr import (
@@ -98,6 +99,9 @@ __all__ = [
     "iter_chunks",
     "read_array",
     "read_header",
+    "remote_timeout",
+    "set_remote_timeout",
+    "shrank_error",
     "take",
 ]
 

@@ -40,3 +40,12 @@ def _stream_damaged(path: Path, exc: Exception | None = None) -> ImageReadError:
         f"the compressed pixel data is truncated or damaged{detail}",
         "The copy or download was probably interrupted; copy the file again",
     )
+
+
+def shrank_error(path: Path) -> ImageReadError:
+    """A file that got shorter while it was read (truncated by another program meanwhile)."""
+    return _fail(
+        path,
+        "the file got shorter while it was read (another program truncated or rewrote it)",
+        "Let the program writing it finish, then run again",
+    )

@@ -201,6 +201,8 @@ def _nifti_layout(path: Path, suffix: str, size: int, shape, out_dtype: np.dtype
     ndim = dims[0]
     count = int(np.prod([max(int(d), 1) for d in dims[1 : ndim + 1]], dtype=np.int64))
     code_dtype = _NIFTI_DTYPES.get(code)
+    if suffix == ".nii.gz" and code_dtype is not None:  # cheap: the gzip trailer's size
+        _gzip_complete(path, 0, int(vox_offset) + count * np.dtype(code_dtype).itemsize)
     # Vector pixels (dim[5]) and a 4th axis are the slowest axes on disk: the stored C order is
     # already the presented channel-first order. RGB24 and odd types: SimpleITK knows best.
     if code_dtype is None or count != int(np.prod(shape, dtype=np.int64)):
@@ -303,7 +305,9 @@ def _metaimage_layout(path: Path, size: int, shape, out_dtype: np.dtype):
         size, offset = data_size, header_size
     count = int(np.prod(spatial, dtype=np.int64)) * comps
     if compressed:
-        if comps > 1:
+        if comps > 1:  # SimpleITK inflates it whole: first, could the data hold it?
+            available = (path.stat().st_size if data_path == path else size) - offset
+            _check_capacity(path, "zlib", available, count, stored.itemsize)
             return _Whole(path)
         return _Stream(data_path, "zlib", offset, 0, stored, count, None, out_dtype)
     return _with_perm(data_path, offset, stored, spatial, comps, size)
@@ -347,6 +351,7 @@ def _nrrd_layout(path: Path, size: int, shape, out_dtype: np.dtype):
     code = _NRRD_DTYPES.get(fields.get("type", "").lower())
     encoding = fields.get("encoding", "").lower()
     sizes = [int(s) for s in fields.get("sizes", "").split()]
+    _check_nrrd_capacity(path, fields, encoding, sizes, code, size, end)
     if code is None or encoding not in ("raw", "gzip", "gz"):
         return _Whole(path), unit
     shape = tuple(shape)
@@ -397,7 +402,99 @@ def _nrrd_layout(path: Path, size: int, shape, out_dtype: np.dtype):
         ), unit
     if comps > 1 or byte_skip < 0:
         return _Whole(path), unit
+    _gzip_complete(data_path, offset, byte_skip + count * stored.itemsize)  # its trailer's size
     return _Stream(data_path, "gzip", offset, byte_skip, stored, count, None, out_dtype), unit
+
+
+#: The most one byte of each encoding can stand for, decoded: deflate's (gzip, zlib) limit is
+#: 1032 to 1; bzip2 reached 1.2 million to 1 on zeros here (its runs and Huffman stages), given
+#: room to spare; text (ascii) needs at least one character per value.
+_MOST_DECODED_PER_BYTE = {
+    "gzip": 1032,
+    "gz": 1032,
+    "zlib": 1032,
+    "bzip2": 2**22,
+    "bz2": 2**22,
+    "raw": 1,
+    "hex": 0.5,
+}
+_TEXT_ENCODINGS = ("ascii", "text", "txt")
+
+
+def _check_capacity(path: Path, encoding: str, available: int, count: int, itemsize: int):
+    """Refuse a header that declares more voxels than its data could hold, before anything is
+    allocated for them (a 300-byte NRRD declaring 1024^3 voxels made SimpleITK allocate 1 GB).
+
+    ``available`` is the bytes of encoded data the file has; ``count`` the values declared.
+    """
+    if encoding in _TEXT_ENCODINGS:
+        need, most = count, available  # a value takes one character at least
+        unit = "values"
+    elif encoding in _MOST_DECODED_PER_BYTE:
+        need, most = count * itemsize, available * _MOST_DECODED_PER_BYTE[encoding]
+        unit = "bytes"
+    else:
+        return
+    if need > most:
+        raise _fail(
+            path,
+            f"its header declares {count} voxels, but its {available} bytes of {encoding} data "
+            f"can hold at most {int(most)} {unit}",
+            "The file is truncated or its header is wrong; copy or export it again",
+        )
+
+
+def _check_nrrd_capacity(path, fields, encoding, sizes, code, size, end) -> None:
+    """:func:`_check_capacity` for a NRRD header (data in the file, or in one detached file)."""
+    data_file = fields.get("datafile")
+    if data_file is None:
+        if end < 0:
+            return  # "the header never ends" is said later
+        available = size - end
+    elif data_file.startswith("LIST") or len(data_file.split()) > 1:
+        return  # several data files: SimpleITK checks each
+    else:
+        data_path = path.parent / data_file
+        available = data_path.stat().st_size if data_path.is_file() else 0
+    count = int(np.prod(sizes, dtype=np.int64)) if sizes else 0
+    itemsize = np.dtype(code).itemsize if code else 1
+    _check_capacity(path, encoding, available, count, itemsize)
+
+
+def _gzip_complete(path: Path, offset: int, need: int) -> None:
+    """Refuse a gzip stream (from ``offset`` to the end of ``path``) cut short: its trailer's
+    ISIZE (the inflated size modulo 2**32) must be the ``need`` bytes the header declares.
+
+    A file of several gzip members (bgzip) carries only its last member's size there: the
+    stream is then inflated once to count its bytes, in bounded memory.
+    """
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        end = f.tell()
+        if end - offset < 18:  # a gzip header and trailer are 18 bytes at least
+            raise _truncated(path, end, offset + 18)
+        f.seek(end - 4)
+        isize = int.from_bytes(f.read(4), "little")
+        if isize == need % 2**32:
+            return
+        f.seek(offset)
+        got = 0
+        try:
+            with _gzip_open(f) as stream:
+                while got < need:
+                    block = stream.read(min(2**22, need - got))
+                    if not block:
+                        break
+                    got += len(block)
+        except (EOFError, OSError, ValueError) as exc:
+            raise _stream_damaged(path, exc) from exc
+    if got < need:
+        raise _fail(
+            path,
+            f"the compressed pixel data is truncated (it inflates to {got} bytes, the header "
+            f"declares {need})",
+            "The copy or download was probably interrupted; copy the file again",
+        )
 
 
 def _read_whole_sitk(path: Path) -> np.ndarray:

@@ -17,6 +17,8 @@ message saying what to install when they are missing.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ImageReadError
+from ._errors import _describe
 from ._header import ImageHeader
+from ._remote import chunk_bound, open_remote_store, remote_error
 
 #: Suffixes of OME-Zarr images (folders), longest first.
 ZARR_SUFFIXES = (".ome.zarr", ".zarr")
@@ -90,10 +94,18 @@ def _fail(location: object, what: str, fix: str) -> ImageReadError:
     return ImageReadError(f"Cannot read the OME-Zarr image {str(location)!r}: {what}. {fix}.")
 
 
+@contextlib.contextmanager
 def _open_group(location: str):
+    """The image's zarr group and, for a URL, the caps of its answers (None on disk): a URL is
+    read through a store whose reads time out and whose answers are capped (``_remote``), its
+    connections closed on leaving."""
     zarr = _zarr()
     try:
-        return zarr.open_group(str(location), mode="r")
+        if not is_url(location):
+            yield zarr.open_group(str(location), mode="r"), None
+            return
+        with open_remote_store(str(location)) as (store, caps):
+            yield zarr.open_group(store, mode="r"), caps
     except ImportError as exc:  # fsspec or its protocol driver (aiohttp, s3fs...) missing
         raise ImageReadError(
             f"Reading {str(location)!r} needs a package that is missing ({exc}). {_INSTALL}, "
@@ -113,33 +125,47 @@ def _multiscale(attrs: dict, location: object) -> dict:
     return multiscales[0]
 
 
-def _scale(transforms: list | None, n: int) -> np.ndarray:
+def _scale(transforms: list | None, n: int, location: object) -> np.ndarray:
+    """The product of the ``scale`` transformations, one entry per axis: a scale of another
+    length, or with an entry that is not a number, is refused."""
     scale = np.ones(n)
     for transform in transforms or []:
-        if transform.get("type") == "scale" and "scale" in transform:
-            scale = scale * np.asarray(transform["scale"], dtype=float)
+        if not isinstance(transform, dict) or transform.get("type") != "scale":
+            continue
+        if "scale" in transform:
+            given = transform["scale"]
+            numbers = isinstance(given, list) and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in given
+            )
+            if not numbers or len(given) != n:
+                raise _fail(
+                    location,
+                    f"its scale {given!r} is not {n} numbers, one per axis",
+                    "Write one positive voxel size per axis in the multiscales' scale",
+                )
+            scale = scale * np.asarray(given, dtype=float)
     return scale
 
 
 def _open_zarr(location: str) -> tuple[ImageHeader, _ZarrLayout]:
     """Header and layout of an OME-Zarr image: from its metadata only, no chunk is read."""
     try:
-        group = _open_group(location)
-        attrs = group.attrs.asdict()
-        multiscale = _multiscale(attrs, location)
-        datasets = multiscale.get("datasets") or []
-        if not datasets:
-            raise _fail(location, "its multiscales entry lists no dataset", "Rewrite the image")
-        array_path = str(datasets[0]["path"])
-        array = group[array_path]
-        file_shape = tuple(int(n) for n in array.shape)
-        dtype = np.dtype(array.dtype)
+        with _open_group(location) as (group, _):
+            attrs = group.attrs.asdict()
+            multiscale = _multiscale(attrs, location)
+            datasets = multiscale.get("datasets") or []
+            if not datasets:
+                raise _fail(location, "its multiscales entry lists no dataset", "Rewrite it")
+            array_path = str(datasets[0]["path"])
+            array = group[array_path]
+            file_shape = tuple(int(n) for n in array.shape)
+            dtype = np.dtype(array.dtype)
     except ImageReadError:
         raise
     except Exception as exc:  # missing keys, damaged JSON, unreachable URL...
-        raise _fail(
+        raise _remote_or(location, exc) or _fail(
             location,
-            f"its metadata cannot be read ({type(exc).__name__}: {exc})",
+            f"its metadata cannot be read ({_describe(exc)})",
             "Check the path or URL and that it is a complete OME-Zarr image",
         ) from exc
     axes = multiscale.get("axes") or [{"name": a} for a in "tczyx"[-len(file_shape) :]]
@@ -159,10 +185,18 @@ def _open_zarr(location: str) -> tuple[ImageHeader, _ZarrLayout]:
     order = [i for letter in "czyx" for i in kept if names[i] == letter]
     shape = tuple(file_shape[i] for i in order)
     letters = "".join(names[i].upper() for i in order)
-    scale = _scale(datasets[0].get("coordinateTransformations"), len(file_shape))
-    scale = scale * _scale(multiscale.get("coordinateTransformations"), len(file_shape))
+    n = len(file_shape)
+    scale = _scale(datasets[0].get("coordinateTransformations"), n, location)
+    scale = scale * _scale(multiscale.get("coordinateTransformations"), n, location)
     spatial = [names.index(a) for a in ("x", "y", "z") if a in names and names.index(a) in kept]
     spacing = tuple(float(scale[i]) for i in spatial)
+    if not all(math.isfinite(v) and v > 0 for v in spacing):
+        shown = ", ".join(f"{names[i]} {v:g}" for i, v in zip(spatial, spacing, strict=True))
+        raise _fail(
+            location,
+            f"its voxel size ({shown}) is not positive and finite along every axis",
+            "Write one positive voxel size per axis in the multiscales' scale",
+        )
     units = {
         axis.get("unit") for axis in axes if isinstance(axis, dict) and axis.get("type") == "space"
     }
@@ -176,8 +210,35 @@ def _open_zarr(location: str) -> tuple[ImageHeader, _ZarrLayout]:
     return header, layout
 
 
+@contextlib.contextmanager
 def _array(layout: _ZarrLayout):
-    return _open_group(layout.location)[layout.array_path]
+    """The full-resolution array; behind a URL, each of its keys capped at what it declares.
+    Its failures are said in one line naming the image (see :func:`_reading`)."""
+    with _open_group(layout.location) as (group, caps):
+        array = _reading(layout.location, lambda: group[layout.array_path])
+        if caps is not None:
+            caps.chunk = chunk_bound(array)
+        yield array
+
+
+def _remote_or(location: object, exc: BaseException) -> ImageReadError | None:
+    """The one line for a URL that timed out or over-sent, else None."""
+    return remote_error(str(location), exc) if is_url(location) else None
+
+
+def _reading(location: object, read):
+    """``read()`` of pixels, its failures in one line naming the image (a damaged chunk, a
+    stalled or over-sending server)."""
+    try:
+        return read()
+    except ImageReadError:
+        raise
+    except Exception as exc:
+        raise _remote_or(location, exc) or _fail(
+            location,
+            f"its pixel data cannot be read ({_describe(exc)})",
+            "Check that the image is complete (a chunk may be damaged or missing)",
+        ) from exc
 
 
 def _read_presented(
@@ -199,29 +260,38 @@ def _read_presented(
 
 def _zarr_whole(header: ImageHeader, layout: _ZarrLayout) -> np.ndarray:
     """The whole presented array (the baseline reader, and the npe2 reader's way)."""
-    return np.ascontiguousarray(_read_presented(_array(layout), layout, (), slice(None)))
+    with _array(layout) as array:
+        return _reading(
+            layout.location,
+            lambda: np.ascontiguousarray(_read_presented(array, layout, (), slice(None))),
+        )
 
 
 def _zarr_chunks(header: ImageHeader, layout: _ZarrLayout, max_bytes: int) -> Iterator[np.ndarray]:
     """Consecutive C-order pieces of the presented array, each read through zarr's chunks."""
-    array = _array(layout)
     shape = header.shape
     itemsize = header.dtype.itemsize
     k = 0  # the first axis whose slabs fit the budget
     while k < len(shape) - 1 and int(np.prod(shape[k + 1 :])) * itemsize > max_bytes:
         k += 1
     step = max(1, max_bytes // (int(np.prod(shape[k + 1 :])) * itemsize))
-    for outer in np.ndindex(*shape[:k]):
-        for start in range(0, shape[k], step):
-            yield _read_presented(array, layout, outer, slice(start, start + step))
+    with _array(layout) as array:
+        for outer in np.ndindex(*shape[:k]):
+            for start in range(0, shape[k], step):
+                part = slice(start, start + step)
+                yield _reading(
+                    layout.location, lambda o=outer, p=part: _read_presented(array, layout, o, p)
+                )
 
 
 def _zarr_take(header: ImageHeader, layout: _ZarrLayout, idx: np.ndarray) -> np.ndarray:
     """Values at sorted flat indices: zarr reads only the chunks that hold them."""
-    array = _array(layout)
     presented = np.unravel_index(idx, header.shape)
     coords = [np.zeros(idx.size, dtype=np.int64) for _ in layout.file_shape]
     for j, axis in enumerate(layout.presented_axes):
         coords[axis] = presented[j]
-    values = np.asarray(array.get_coordinate_selection(tuple(coords)))
+    with _array(layout) as array:
+        values = _reading(
+            layout.location, lambda: np.asarray(array.get_coordinate_selection(tuple(coords)))
+        )
     return values.astype(header.dtype, copy=False)
