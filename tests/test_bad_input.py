@@ -220,7 +220,7 @@ def test_an_unforeseen_error_is_one_line_asking_for_a_report(capsys, monkeypatch
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(cli, "make_plan", broken)
+    monkeypatch.setattr(cli, "plan_training", broken)
     assert main(["--median", "40", "128", "128"]) == 1
     line = _one_line(capsys.readouterr().err)
     assert "ZeroDivisionError: a bug" in line and "report" in line
@@ -233,7 +233,7 @@ def test_an_interrupt_is_one_word(capsys, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "make_plan", interrupted)
+    monkeypatch.setattr(cli, "plan_training", interrupted)
     assert main(["--median", "40", "128", "128"]) == 130
     assert _one_line(capsys.readouterr().err) == "napari-autoconfig: interrupted"
 

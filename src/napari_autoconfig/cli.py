@@ -397,11 +397,11 @@ def _json(
         "reasons": list(plan.reasons),
         "skipped": [str(p) for p in fp.skipped] if fp else [],
         "unreadable": [{"path": str(u.path), "why": u.why} for u in fp.unreadable] if fp else [],
-        "notes": fp.notes() if fp else [],
         "config": values,
         "gpu_memory": memory.as_dict() if memory is not None else None,
         "gpu_memory_reason": training.memory_reason or None,  # why gpu_memory is null
-        "notes": list(training.notes),
+        # the dataset's notes (passed-over entries, non-finite voxels), then the plan's (padding)
+        "notes": (fp.notes() if fp else []) + list(training.notes),
         "images": [row.as_dict() for row in rows],
     }
     if objects is not None:  # --objects: counts and extents (z, y, x) of the masks' objects
