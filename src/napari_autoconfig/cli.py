@@ -37,6 +37,7 @@ from .export import (
 )
 from .gpu_budget import budget_note, plan_for_gpu
 from .memory import PRECISIONS, MemoryEstimate, estimate_plan_memory
+from .nnunet_cli import add_planner_arguments, take_plans_target
 from .planner import BATCH_RULES, Limits, Plan, make_plan, oversize_axes
 
 if TYPE_CHECKING:
@@ -198,6 +199,7 @@ def _parser() -> argparse.ArgumentParser:
         help="also label the connected objects of every mask (26-connectivity) and report their "
         "count and extents (z, y, x) against the patch (needs --masks)",
     )
+    add_planner_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
@@ -340,6 +342,7 @@ def _json(
     memory: MemoryEstimate | None = None,
     objects: dict | None = None,
     rows: Sequence = (),
+    nnunet: dict | None = None,
 ) -> str:
     fp = fingerprint
     record = {
@@ -367,6 +370,8 @@ def _json(
     }
     if objects is not None:  # --objects: counts and extents (z, y, x) of the masks' objects
         record["objects"] = objects
+    if nnunet is not None:  # --planner both: nnU-Net's fingerprint and plans, its key names
+        record["nnunet"] = nnunet
     return json.dumps(record, indent=2)
 
 
@@ -435,7 +440,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         max_batch=args.max_batch,
         batch_rule=args.batch_rule,
     )
+    plans_target = take_plans_target(args)  # nnU-Net's plans file, taken out of --save
     _check_outputs(args)
+    if args.planner == "nnunet":
+        from .nnunet_cli import run_nnunet_only
+
+        return run_nnunet_only(args, plans_target)
     if args.objects and (args.median is not None or (args.images and args.masks is None)):
         raise AutoconfigError(
             "--objects labels the objects of the masks: give IMAGES and --masks (not --median)."
@@ -454,6 +464,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     objects_lines, objects_record = (
         _objects(args, fingerprint, plan) if args.objects else ([], None)
     )
+    nnunet = None
+    if args.planner == "both":
+        from . import nnunet_cli
+
+        nnunet = nnunet_cli.fingerprint_and_plan(args)
 
     # Both outputs are computed (every refusal raised) before either is written.
     save_text = gpu_note + render_config(args.save, values) if args.save is not None else None
@@ -471,9 +486,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         changes = ", ".join(key for key, _, _ in update.changed) or "nothing changed"
         added = f"; added {', '.join(update.added)}" if update.added else ""
         notes.append(f"Updated {update.path} ({changes}{added}); backup in {update.backup}")
+    if nnunet is not None and plans_target is not None:
+        notes.append(nnunet_cli.save_plans(nnunet[1], plans_target))
     if args.json:
         rows = _image_rows(args, plan, fingerprint)
-        print(_json(plan, fingerprint, values, _estimate_or_none(memory), objects_record, rows))
+        nnunet_record = nnunet_cli.json_record(*nnunet) if nnunet is not None else None
+        memory_record = _estimate_or_none(memory)
+        print(_json(plan, fingerprint, values, memory_record, objects_record, rows, nnunet_record))
     elif args.per_image:
         from .image_table import rows_text
 
@@ -484,6 +503,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(_summary(plan, fingerprint, memory_line))
         print("".join(f"# {line}\n" for line in objects_lines), end="")
         print(gpu_note + render_python(values), end="")
+        if nnunet is not None:
+            print(nnunet_cli.summary(*nnunet), end="")
     for note in notes:
         print(note, file=sys.stderr)
     return 0

@@ -1,0 +1,93 @@
+"""The command line's nnU-Net planner: ``--planner``, ``--json``'s ``nnunet`` entry, ``--save
+plans.json``, on a dataset whose nnU-Net plans were recorded from nnunetv2 itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import nnunet_reference as reference
+from napari_autoconfig.cli import main
+
+RECORDED = json.loads((Path(__file__).parent / "nnunet_recorded.json").read_text())
+RECORD = next(r for r in RECORDED["datasets"] if r["spec"]["name"] == "TwelveUint8")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return reference.write_dataset(RECORD["spec"], tmp_path_factory.mktemp("raw"))
+
+
+def test_nnunet_alone_prints_its_plans_with_nnunets_key_names(dataset, capsys):
+    assert main([str(dataset), "--planner", "nnunet", "--json", "--quiet"]) == 0
+
+    record = json.loads(capsys.readouterr().out)
+    assert record == {
+        "nnunet": {"dataset_fingerprint": RECORD["fingerprint"], "plans": RECORD["plans"]}
+    }
+
+
+def test_both_planners_keep_biom3ds_record_and_save_nnunets_plans_file(dataset, tmp_path, capsys):
+    assert main([str(dataset), "--json", "--quiet"]) == 0
+    biom3d_only = json.loads(capsys.readouterr().out)
+    target = tmp_path / "nnUNetPlans.json"
+
+    assert (
+        main([str(dataset), "--planner", "both", "--json", "--quiet", "--save", str(target)]) == 0
+    )
+
+    out, err = capsys.readouterr()
+    record = json.loads(out)
+    assert record.pop("nnunet")["plans"] == RECORD["plans"]
+    assert record == biom3d_only  # biom3d's numbers do not move
+    assert json.loads(target.read_text()) == RECORD["plans"]
+    assert f"Saved nnU-Net's plans to {target}" in err
+
+
+def test_the_text_summary_gives_the_patch_in_the_images_axes(dataset, capsys):
+    assert main([str(dataset), "--planner", "both", "--quiet"]) == 0
+
+    out = capsys.readouterr().out
+    assert "BATCH_SIZE = " in out  # biom3d's config is still printed
+    full = RECORD["plans"]["configurations"]["3d_fullres"]["patch_size"]  # (y, z, x) here
+    assert f"3d_fullres: patch {full[1]} x {full[0]} x {full[2]} (z, y, x), batch 2" in out
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--save", "{tmp}/plans.json"], "that is nnU-Net's plans file. Add --planner nnunet"),
+        (["--planner", "nnunet", "--save", "{tmp}/c.py"], "save them as FILE.json"),
+        (["--planner", "nnunet", "--yaml"], "--planner nnunet makes nnU-Net's plans only"),
+    ],
+)
+def test_options_that_do_not_go_together_are_refused_before_any_file_is_read(
+    dataset, tmp_path, capsys, arguments, message
+):
+    arguments = [a.replace("{tmp}", str(tmp_path)) for a in arguments]
+
+    assert main([str(dataset), "--quiet", *arguments]) == 2
+
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_nnunet_needs_the_images_not_a_median(capsys):
+    assert main(["--median", "40", "40", "40", "--planner", "nnunet"]) == 2
+
+    assert "give IMAGES instead of --median" in capsys.readouterr().err
+
+
+def test_an_existing_plans_file_is_kept_unless_forced(dataset, tmp_path, capsys):
+    target = tmp_path / "nnUNetPlans.json"
+    target.write_text("{}")
+    arguments = [str(dataset), "--planner", "nnunet", "--quiet", "--save", str(target)]
+
+    assert main(arguments) == 2
+    assert target.read_text() == "{}" and "left untouched" in capsys.readouterr().err
+
+    assert main([*arguments, "--force"]) == 0
+    assert json.loads(target.read_text()) == RECORD["plans"]
+    assert (tmp_path / "nnUNetPlans.json.bak").read_text() == "{}"
