@@ -231,11 +231,16 @@ def nnunet_env(base: Path) -> dict:
     return env
 
 
-def run_nnunet(dataset_id: int, base: Path, processes: int = 2) -> tuple[dict, dict]:
+def run_nnunet(
+    dataset_id: int, base: Path, processes: int = 2, bindir: Path | None = None
+) -> tuple[dict, dict]:
     """``nnUNetv2_extract_fingerprint --clean`` then ``nnUNetv2_plan_experiment`` on one dataset
-    under ``base``; return nnU-Net's fingerprint and plans as it wrote them."""
+    under ``base``; return nnU-Net's fingerprint and plans as it wrote them.
+
+    ``bindir``: the folder of nnU-Net's commands (default: this Python's).
+    """
     env = nnunet_env(base)
-    bindir = Path(sys.executable).parent
+    bindir = Path(bindir) if bindir is not None else Path(sys.executable).parent
     name = next(p.name for p in (base / "nnUNet_raw").glob(f"Dataset{dataset_id:03d}_*"))
     preprocessed = base / "nnUNet_preprocessed" / name
     shutil.rmtree(preprocessed, ignore_errors=True)  # nnU-Net merges into an old plans file

@@ -395,8 +395,7 @@ def analyze_case(
             total = drawing_cases * num_samples
             start = position * num_samples
             channels = tuple(
-                _summarize_draws(_draw(rs, _as_float32(v), num_samples), start, total)
-                for v in values
+                _summarize_draws(_draw(rs, v, num_samples), start, total) for v in values
             )
     return NnUNetCaseRecord(key, shape, bbox, spacing, foreground, label_max, channels)
 
@@ -406,13 +405,8 @@ def _draw(rs: np.random.RandomState, values: np.ndarray, num_samples: int) -> np
     out = np.empty(num_samples, values.dtype)
     for first in range(0, num_samples, _DRAWS_AT_ONCE):
         n = min(_DRAWS_AT_ONCE, num_samples - first)
-        np.take(values, rs.randint(0, values.size, n), out=out[first : first + n])
+        out[first : first + n] = values[rs.randint(0, values.size, n)]
     return out
-
-
-def _as_float32(values: np.ndarray) -> np.ndarray:
-    # nnU-Net's readers cast every image to float32 before anything else
-    return values.astype(np.float32, copy=False)
 
 
 def _inside_box(
@@ -490,8 +484,11 @@ def _block_sum(block: np.ndarray) -> np.ndarray:
     return res
 
 
-def _summarize_draws(draws: np.ndarray, start: int, total: int) -> ChannelDraws:
-    """The draws of one case and channel, placed at ``start`` of ``total`` concatenated draws."""
+def _summarize_draws(native: np.ndarray, start: int, total: int) -> ChannelDraws:
+    """The draws of one case and channel (in the image's dtype), placed at ``start`` of
+    ``total`` concatenated draws."""
+    # nnU-Net's readers cast every image to float32 before anything else
+    draws = native.astype(np.float32, copy=False)
     starts, lengths, _ = _pairwise_leaves(total)
     end = start + draws.size
     first = int(np.searchsorted(starts, start))
@@ -504,12 +501,22 @@ def _summarize_draws(draws: np.ndarray, start: int, total: int) -> ChannelDraws:
         tail = draws[leaf_starts[-1] + leaf_lengths[-1] :].copy()
     else:
         sums, head, tail = np.empty(0, np.float32), draws.copy(), np.empty(0, np.float32)
-    values, counts = _value_counts(draws)
+    values, counts = _value_counts(native, draws)
     return ChannelDraws(values, counts, sums, head, tail)
 
 
-def _value_counts(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _value_counts(native: np.ndarray, draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct float32 values (ascending) and their counts; integers by counting (fast)."""
+    if native.dtype.kind in "ui" and native.dtype.itemsize <= 2:
+        # 8 / 16-bit integers: one count per possible value (signed ones shifted, order kept)
+        offset = 0
+        if native.dtype.kind == "i":
+            unsigned = np.dtype(f"u{native.dtype.itemsize}")
+            offset = 1 << (8 * native.dtype.itemsize - 1)
+            native = native.view(unsigned) ^ unsigned.type(offset)
+        counts = np.bincount(native)
+        present = np.flatnonzero(counts)
+        return (present - offset).astype(np.float32), counts[present]
     if draws.size and np.all(draws == np.rint(draws)):
         low, high = float(draws.min()), float(draws.max())
         if high - low < 2**20:
@@ -699,6 +706,7 @@ def fingerprint_nnunet(
         source = open_nnunet_source(source, masks)
     cases = source.cases
     num_samples = int(SAMPLES_IN_TOTAL // len(cases))
+    _pairwise_leaves(num_samples * len(cases))  # once, before the workers all want it
     pool = shared_pool() if executor is None else executor
     records: list[NnUNetCaseRecord | None] = [None] * len(cases)
     pending: dict[Future, int] = {}
