@@ -44,6 +44,21 @@ def raw(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def fingerprint_of(raw):
+    """The fingerprint of a recorded dataset by name, computed once per test module (each
+    draws nnU-Net's 1e8 foreground samples per channel)."""
+    cache = {}
+
+    def fingerprint(name: str):
+        if name not in cache:
+            spec = CASES[name]["spec"]
+            cache[name] = fingerprint_nnunet(raw / reference.dataset_folder_name(spec))
+        return cache[name]
+
+    return fingerprint
+
+
 def _same_numbers(ours, theirs, where: str = "") -> list[str]:
     """Every difference between two JSON documents: exact, except ``std`` (1e-6 relative)."""
     if isinstance(theirs, dict):
@@ -63,11 +78,10 @@ def _same_numbers(ours, theirs, where: str = "") -> list[str]:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_the_fingerprint_and_plans_are_nnunets_own(raw, name):
+def test_the_fingerprint_and_plans_are_nnunets_own(fingerprint_of, name):
     record = CASES[name]
-    root = raw / reference.dataset_folder_name(record["spec"])
 
-    fingerprint = fingerprint_nnunet(root)
+    fingerprint = fingerprint_of(name)
 
     assert _same_numbers(fingerprint.as_json(), record["fingerprint"]) == []
     plans = plan_nnunet(fingerprint)
@@ -100,9 +114,9 @@ def test_the_planner_alone_gives_nnunets_plans_from_nnunets_fingerprint(name):
     assert list(plans.as_json()["configurations"]) == list(record["plans"]["configurations"])
 
 
-def test_the_plans_file_reads_back_as_nnunet_wrote_it(raw, tmp_path):
+def test_the_plans_file_reads_back_as_nnunet_wrote_it(fingerprint_of, tmp_path):
     record = CASES["LargeLowres"]  # all four configurations
-    plans = plan_nnunet(fingerprint_nnunet(raw / reference.dataset_folder_name(record["spec"])))
+    plans = plan_nnunet(fingerprint_of("LargeLowres"))
 
     path = write_plans(plans, tmp_path / "nnUNetPlans.json")
 
@@ -110,9 +124,8 @@ def test_the_plans_file_reads_back_as_nnunet_wrote_it(raw, tmp_path):
     assert path.read_text().startswith('{\n    "dataset_name": "Dataset105_LargeLowres",')
 
 
-def test_the_fullres_patch_and_spacing_come_back_in_the_images_axes(raw):
-    record = CASES["TwelveUint8"]  # the coarse axis is y: nnU-Net moves it first
-    plans = plan_nnunet(fingerprint_nnunet(raw / reference.dataset_folder_name(record["spec"])))
+def test_the_fullres_patch_and_spacing_come_back_in_the_images_axes(fingerprint_of):
+    plans = plan_nnunet(fingerprint_of("TwelveUint8"))  # y is the coarse axis: moved first
 
     full = plans.fullres
     assert plans.transpose_forward == (1, 0, 2)
