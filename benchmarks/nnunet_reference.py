@@ -130,6 +130,20 @@ DATASETS: tuple[dict, ...] = (
         "values": [1, 255],
         "seed": 107,
     },
+    {
+        "id": 108,
+        "name": "CaseWithoutLabel",
+        "channels": ["MRI"],
+        "classes": 2,
+        "dtype": "uint8",
+        "cases": 4,
+        "shape": [[24, 30], [40, 50], [40, 50]],
+        "spacing": [[1.5], [1.0], [1.0]],
+        "pad": [2, 6],
+        "values": [1, 255],
+        "unlabelled": [2],  # this case's label is all background: nnU-Net's float64 statistics
+        "seed": 108,
+    },
 )
 
 
@@ -184,6 +198,8 @@ def make_case(spec: dict, index: int) -> tuple[list[np.ndarray], np.ndarray, tup
     # a blob at the corner: partly in the zero border, so the crop drops some labelled voxels
     corner = tuple(slice(max(0, p - 2), p + 3) for p in pads)
     label[corner] = 1
+    if index in spec.get("unlabelled", ()):
+        label[...] = 0
     return channels, label, spacing
 
 
@@ -281,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", type=int, nargs="*", help="dataset ids (default: all)")
     parser.add_argument("--check-plans", type=Path, help="load this plans file with nnU-Net")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument(
+        "--merge", action="store_true", help="replace only these datasets in the --record file"
+    )
     args = parser.parse_args(argv)
     if args.check_plans:
         return check_plans(args.check_plans)
@@ -300,6 +319,13 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)
+    if args.record and args.merge and args.record.exists():
+        done = {r["spec"]["id"] for r in recorded}
+        old = json.loads(args.record.read_text())["datasets"]
+        recorded = sorted(
+            [r for r in old if r["spec"]["id"] not in done] + recorded,
+            key=lambda r: r["spec"]["id"],
+        )
     if args.record:
         import importlib.metadata
 
