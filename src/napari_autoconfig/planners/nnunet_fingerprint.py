@@ -402,10 +402,17 @@ def analyze_case(
 
 def _draw(rs: np.random.RandomState, values: np.ndarray, num_samples: int) -> np.ndarray:
     """``rs.choice(values, num_samples)`` (nnU-Net's draw), its indices made in pieces."""
+    from .._compiled import loops
+
     out = np.empty(num_samples, values.dtype)
     for first in range(0, num_samples, _DRAWS_AT_ONCE):
         n = min(_DRAWS_AT_ONCE, num_samples - first)
-        out[first : first + n] = values[rs.randint(0, values.size, n)]
+        at = rs.randint(0, values.size, n)
+        if loops is not None and values.dtype.itemsize in (1, 2, 4, 8):
+            # the package's gather asks for the next voxels ahead: the misses overlap
+            loops.gather(values, at, out[first : first + n], values.dtype.itemsize)
+        else:
+            out[first : first + n] = values[at]
     return out
 
 
@@ -496,7 +503,15 @@ def _summarize_draws(native: np.ndarray, start: int, total: int) -> ChannelDraws
     inner = slice(first, max(first, last))
     leaf_starts, leaf_lengths = starts[inner] - start, lengths[inner]
     if leaf_starts.size:
-        sums = _leaf_sums(draws, leaf_starts, leaf_lengths)
+        if native.dtype.kind in "ui" and native.dtype.itemsize <= 2:
+            # at most 128 values of 16 bits: every partial sum is an integer below 2**24, exact
+            # in float32, so numpy's float32 block sum is the block's integer sum
+            sums = np.add.reduceat(native, leaf_starts, dtype=np.int64)[: leaf_starts.size]
+            ends = leaf_starts[-1] + leaf_lengths[-1]
+            sums[-1] = native[leaf_starts[-1] : ends].sum(dtype=np.int64)
+            sums = sums.astype(np.float32)
+        else:
+            sums = _leaf_sums(draws, leaf_starts, leaf_lengths)
         head = draws[: leaf_starts[0]].copy()
         tail = draws[leaf_starts[-1] + leaf_lengths[-1] :].copy()
     else:
