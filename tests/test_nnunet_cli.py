@@ -91,3 +91,36 @@ def test_an_existing_plans_file_is_kept_unless_forced(dataset, tmp_path, capsys)
     assert main([*arguments, "--force"]) == 0
     assert json.loads(target.read_text()) == RECORD["plans"]
     assert (tmp_path / "nnUNetPlans.json.bak").read_text() == "{}"
+
+
+def test_images_without_masks_plan_without_intensities(dataset, tmp_path, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    for path in sorted((dataset / "imagesTr").iterdir())[:3]:
+        (images / path.name.replace("_0000", "")).write_bytes(path.read_bytes())
+
+    assert main([str(images), "--planner", "nnunet", "--quiet"]) == 0
+    assert "no labels: nnU-Net's foreground intensities need them" in capsys.readouterr().out
+
+    assert main([str(images), "--planner", "nnunet", "--quiet", "--json"]) == 0
+    plans = json.loads(capsys.readouterr().out)["nnunet"]["plans"]
+    assert plans["foreground_intensity_properties_per_channel"] == {}
+    assert plans["configurations"]["3d_fullres"]["normalization_schemes"] == ["ZScoreNormalization"]
+
+
+def test_a_case_without_a_positive_spacing_is_named():
+    from dataclasses import replace
+
+    from napari_autoconfig.errors import DatasetError
+    from napari_autoconfig.planners import NnUNetFingerprint, plan_nnunet
+
+    dataset_json = {"channel_names": {"0": "EM"}, "labels": {"background": 0, "a": 1}}
+    fingerprint = NnUNetFingerprint.from_json(
+        RECORD["fingerprint"], {**dataset_json, "numTraining": 12}
+    )
+    spacings = list(fingerprint.spacings)
+    spacings[4] = (0.0, 1.0, 1.0)
+    keys = tuple(f"case_{i:03d}" for i in range(12))
+
+    with pytest.raises(DatasetError, match=r"'case_004' has the spacing .*positive spacings"):
+        plan_nnunet(replace(fingerprint, spacings=tuple(spacings), keys=keys))

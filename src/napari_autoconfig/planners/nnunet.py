@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import DatasetError
 from .nnunet_fingerprint import NnUNetFingerprint
 
 # ExperimentPlanner's constants (nnunetv2 2.8.1)
@@ -481,6 +482,13 @@ def plan_nnunet(fingerprint: NnUNetFingerprint, gpu_memory_gb: float = REFERENCE
     NnUNetPlans
     """
     spacings = np.vstack([np.asarray(s, dtype=np.float64) for s in fingerprint.spacings])
+    bad = [i for i, s in enumerate(spacings) if not np.all(s > 0)]
+    if bad:
+        name = fingerprint.keys[bad[0]] if fingerprint.keys else f"number {bad[0]}"
+        raise DatasetError(
+            f"The case {name!r} has the spacing {tuple(spacings[bad[0]])}: nnU-Net plans only "
+            "positive spacings. Fix the spacing in the file's header."
+        )
     shapes = np.vstack([np.asarray(s) for s in fingerprint.shapes_after_crop])
     target, _ = fullres_target_spacing(spacings, shapes)
     forward, backward = transpose_axes(target)
