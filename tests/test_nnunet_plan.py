@@ -203,3 +203,38 @@ def test_a_dataset_json_without_labels_says_what_to_add(raw, tmp_path):
 
     with pytest.raises(DatasetError, match="has no 'labels'"):
         fingerprint_nnunet(root)
+
+
+def test_tiff_planes_of_an_odd_size_crop_and_draw_as_nnunet_reads_them(tmp_path):
+    # plain TIFF stacks are streamed plane by plane (13 x 11 voxels: not whole bytes of flags)
+    import tifffile
+
+    rng = np.random.default_rng(3)
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    for name in ("a", "b"):
+        image = np.zeros((7, 13, 11), np.uint16)
+        image[1:6, 2:12, 3:9] = rng.integers(1, 500, (5, 10, 6))
+        label = (rng.random(image.shape) < 0.3).astype(np.uint8)
+        tifffile.imwrite(tmp_path / "images" / f"{name}.tif", image)
+        tifffile.imwrite(tmp_path / "masks" / f"{name}.tif", label)
+
+    fingerprint = fingerprint_nnunet(tmp_path / "images", tmp_path / "masks")
+
+    # nnU-Net's rules on the whole arrays: crop to the non-zero box, draw 1e8 // 2 per case
+    draws = []
+    for name in ("a", "b"):
+        image = tifffile.imread(tmp_path / "images" / f"{name}.tif").astype(np.float32)
+        label = tifffile.imread(tmp_path / "masks" / f"{name}.tif")
+        box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(image))
+        assert fingerprint.shapes_after_crop[len(draws)] == image[box].shape
+        values = image[box][label[box] > 0]
+        draws.append(np.random.RandomState(1234).choice(values, int(1e8 // 2)))
+    draws = np.concatenate(draws)
+    stats = fingerprint.intensities[0]
+    assert stats.mean == float(np.mean(draws))
+    assert (stats.min, stats.max) == (float(draws.min()), float(draws.max()))
+    low, median, high = np.percentile(draws, (0.5, 50.0, 99.5))
+    assert (stats.percentile_00_5, stats.median, stats.percentile_99_5) == (low, median, high)
+    assert stats.std == pytest.approx(float(np.std(draws)), rel=1e-6)
+    assert fingerprint.spacings == ((1.0, 1.0, 1.0), (1.0, 1.0, 1.0))  # no spacing: nnU-Net's 1

@@ -44,7 +44,7 @@ _CHUNK_BYTES = 4 * 2**20
 #: Blocks summed per vectorised step (their index arrays stay near 8 MB).
 _LEAVES_AT_ONCE = 8192
 #: Draws indexed per step: the generator's stream is the same in pieces as at once.
-_DRAWS_AT_ONCE = 2**22
+_DRAWS_AT_ONCE = 2**20
 
 #: The reader nnU-Net picks for a file ending (its registry's first match that reads 3D files).
 READER_OF_ENDING = {
@@ -256,17 +256,37 @@ def _spatial_size(shape: Sequence[int]) -> int:
     return int(np.prod(shape, dtype=np.int64))
 
 
-def _read_label(header: ImageHeader) -> tuple[np.ndarray, int]:
-    """The label's ``> 0`` voxels as a flat boolean volume, and its largest value."""
-    flags = np.empty(_spatial_size(header.shape), dtype=bool)
-    pos, largest = 0, 0
+def _read_label(header: ImageHeader) -> tuple[np.ndarray, int, int]:
+    """The label's ``> 0`` voxels packed eight to a byte (little bit order), their number and
+    the label's largest value."""
+    size = _spatial_size(header.shape)
+    packed = np.empty((size + 7) // 8, dtype=np.uint8)
+    byte, largest, count = 0, 0, 0
+    carry = np.empty(0, dtype=bool)  # flags of a byte a chunk left unfinished
     for chunk in iter_chunks(header, _CHUNK_BYTES, reuse=True):
         flat = chunk.reshape(-1)
-        np.greater(flat, 0, out=flags[pos : pos + flat.size])
-        if flat.size:
-            largest = max(largest, int(flat.max()))
-        pos += flat.size
-    return flags, largest
+        if not flat.size:
+            continue
+        flags = flat > 0
+        count += int(np.count_nonzero(flags))
+        largest = max(largest, int(flat.max()))
+        if carry.size:
+            flags = np.concatenate([carry, flags])
+        whole = flags.size - flags.size % 8
+        bits = np.packbits(flags[:whole], bitorder="little")
+        packed[byte : byte + bits.size] = bits
+        byte += bits.size
+        carry = flags[whole:].copy()
+    if carry.size:
+        packed[byte] = np.packbits(carry, bitorder="little")[0]
+    return packed, count, largest
+
+
+def _flags(packed: np.ndarray, start: int, size: int) -> np.ndarray:
+    """The label's ``> 0`` flags of voxels ``start`` to ``start + size``, unpacked."""
+    first = start // 8
+    bits = np.unpackbits(packed[first : (start + size + 7) // 8], bitorder="little")
+    return bits[start - 8 * first : start - 8 * first + size].view(bool)
 
 
 class _NonzeroBox:
@@ -350,7 +370,7 @@ def analyze_case(
                 f"{str(header.path)!r} has shape {other_shape}, but {str(headers[0].path)!r} "
                 f"of the same case has {shape}. The channel files of a case must match."
             )
-    flags, label_max = None, 0
+    packed, count, label_max = None, 0, 0
     if label is not None:
         label_header = read_header(label)
         label_shape = nnunet_geometry(label_header)[0]
@@ -359,10 +379,9 @@ def analyze_case(
                 f"The label {str(label)!r} has shape {label_header.shape}, but its image "
                 f"{str(headers[0].path)!r} is {shape}. A label must have its image's shape."
             )
-        flags, label_max = _read_label(label_header)
+        packed, count, label_max = _read_label(label_header)
     box = _NonzeroBox(shape)
     volume = _spatial_size(shape)
-    count = int(flags.sum()) if flags is not None else 0
     kept: list[np.ndarray] = []
     for header in headers:
         per_channel = [np.empty(count, header.dtype) for _ in range(header.channels)]
@@ -377,7 +396,7 @@ def analyze_case(
                 piece = flat[offset : offset + take]
                 box.add(start, piece)
                 if count:
-                    under = piece[flags[start : start + take]]
+                    under = piece[_flags(packed, start, take)]
                     per_channel[channel][filled[channel] : filled[channel] + under.size] = under
                     filled[channel] += under.size
                 offset += take
@@ -387,7 +406,7 @@ def analyze_case(
     channels: tuple[ChannelDraws, ...] = ()
     foreground = 0
     if count:
-        inside = _inside_box(flags, shape, bbox)
+        inside = _inside_box(packed, shape, bbox)
         values = [v if inside is None else v[inside] for v in kept]
         foreground = int(values[0].size)
         if foreground:
@@ -417,12 +436,12 @@ def _draw(rs: np.random.RandomState, values: np.ndarray, num_samples: int) -> np
 
 
 def _inside_box(
-    flags: np.ndarray, shape: tuple[int, ...], bbox: tuple[tuple[int, int], ...]
+    packed: np.ndarray, shape: tuple[int, ...], bbox: tuple[tuple[int, int], ...]
 ) -> np.ndarray | None:
     """Which of the label's foreground voxels (in C order) lie inside ``bbox``; None for all."""
     if all(lo == 0 and hi == n for (lo, hi), n in zip(bbox, shape)):
         return None
-    volume = flags.reshape(shape)
+    volume = _flags(packed, 0, _spatial_size(shape)).reshape(shape)
     box = tuple(slice(lo, hi) for lo, hi in bbox)
     outside_any = volume.sum() != volume[box].sum()
     if not outside_any:
@@ -494,16 +513,14 @@ def _block_sum(block: np.ndarray) -> np.ndarray:
 def _summarize_draws(native: np.ndarray, start: int, total: int) -> ChannelDraws:
     """The draws of one case and channel (in the image's dtype), placed at ``start`` of
     ``total`` concatenated draws."""
-    # nnU-Net's readers cast every image to float32 before anything else
-    draws = native.astype(np.float32, copy=False)
     starts, lengths, _ = _pairwise_leaves(total)
-    end = start + draws.size
+    end = start + native.size
     first = int(np.searchsorted(starts, start))
     last = int(np.searchsorted(starts + lengths, end, side="right"))
     inner = slice(first, max(first, last))
     leaf_starts, leaf_lengths = starts[inner] - start, lengths[inner]
     if leaf_starts.size:
-        if native.dtype.kind in "ui" and native.dtype.itemsize <= 2:
+        if _small_integers(native):
             # at most 128 values of 16 bits: every partial sum is an integer below 2**24, exact
             # in float32, so numpy's float32 block sum is the block's integer sum
             sums = np.add.reduceat(native, leaf_starts, dtype=np.int64)[: leaf_starts.size]
@@ -511,18 +528,27 @@ def _summarize_draws(native: np.ndarray, start: int, total: int) -> ChannelDraws
             sums[-1] = native[leaf_starts[-1] : ends].sum(dtype=np.int64)
             sums = sums.astype(np.float32)
         else:
-            sums = _leaf_sums(draws, leaf_starts, leaf_lengths)
-        head = draws[: leaf_starts[0]].copy()
-        tail = draws[leaf_starts[-1] + leaf_lengths[-1] :].copy()
+            sums = _leaf_sums(_float32(native), leaf_starts, leaf_lengths)
+        head = _float32(native[: leaf_starts[0]]).copy()
+        tail = _float32(native[leaf_starts[-1] + leaf_lengths[-1] :]).copy()
     else:
-        sums, head, tail = np.empty(0, np.float32), draws.copy(), np.empty(0, np.float32)
-    values, counts = _value_counts(native, draws)
+        sums, head, tail = np.empty(0, np.float32), _float32(native).copy(), np.empty(0, np.float32)
+    values, counts = _value_counts(native)
     return ChannelDraws(values, counts, sums, head, tail)
 
 
-def _value_counts(native: np.ndarray, draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _float32(values: np.ndarray) -> np.ndarray:
+    # nnU-Net's readers cast every image to float32 before anything else
+    return values.astype(np.float32, copy=False)
+
+
+def _small_integers(values: np.ndarray) -> bool:
+    return values.dtype.kind in "ui" and values.dtype.itemsize <= 2
+
+
+def _value_counts(native: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct float32 values (ascending) and their counts; integers by counting (fast)."""
-    if native.dtype.kind in "ui" and native.dtype.itemsize <= 2:
+    if _small_integers(native):
         # 8 / 16-bit integers: one count per possible value (signed ones shifted, order kept)
         offset = 0
         if native.dtype.kind == "i":
@@ -532,6 +558,7 @@ def _value_counts(native: np.ndarray, draws: np.ndarray) -> tuple[np.ndarray, np
         counts = np.bincount(native)
         present = np.flatnonzero(counts)
         return (present - offset).astype(np.float32), counts[present]
+    draws = _float32(native)
     if draws.size and np.all(draws == np.rint(draws)):
         low, high = float(draws.min()), float(draws.max())
         if high - low < 2**20:
@@ -721,7 +748,6 @@ def fingerprint_nnunet(
         source = open_nnunet_source(source, masks)
     cases = source.cases
     num_samples = int(SAMPLES_IN_TOTAL // len(cases))
-    _pairwise_leaves(num_samples * len(cases))  # once, before the workers all want it
     pool = shared_pool() if executor is None else executor
     records: list[NnUNetCaseRecord | None] = [None] * len(cases)
     pending: dict[Future, int] = {}
@@ -735,6 +761,9 @@ def fingerprint_nnunet(
                 future = pool.submit(_analyze_checked, case, num_samples, next_case, len(cases))
                 pending[future] = next_case
                 next_case += 1
+                if next_case == 1:
+                    # numpy's summation tree, once, while the first cases are being read
+                    _pairwise_leaves(num_samples * len(cases))
             finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
             for future in finished:
                 records[pending.pop(future)] = future.result()
