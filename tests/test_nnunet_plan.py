@@ -24,12 +24,8 @@ from napari_autoconfig.planners import (
     plan_nnunet,
     write_plans,
 )
+from napari_autoconfig.planners.float32_sum import joined_sum, split_sum
 from napari_autoconfig.planners.nnunet import feature_map_size, pool_and_conv_props
-from napari_autoconfig.planners.nnunet_fingerprint import (
-    NnUNetCaseRecord,
-    _pairwise_total,
-    _summarize_draws,
-)
 
 RECORDED = json.loads((Path(__file__).parent / "nnunet_recorded.json").read_text())
 CASES = {record["spec"]["name"]: record for record in RECORDED["datasets"]}
@@ -158,14 +154,14 @@ def test_a_plain_image_and_mask_folder_plans_like_its_nnunet_layout(raw, tmp_pat
 def test_the_float32_mean_replays_numpys_pairwise_sum_across_cases(sizes):
     rng = np.random.default_rng(sum(sizes))
     draws = [(rng.standard_normal(n) * 1000 + 3).astype(np.float32) for n in sizes]
-    total = sum(sizes)
-    records, start = [], 0
-    for values in draws:
-        channel = _summarize_draws(values, start, total)
-        records.append(NnUNetCaseRecord("c", (1,), ((0, 1),), (1.0,), 1, 1, (channel,)))
-        start += values.size
+    draws.append(rng.integers(0, 65536, 5000, dtype=np.uint16))  # summed as integers
+    total = sum(d.size for d in draws)
+    starts = np.cumsum([0] + [d.size for d in draws])
 
-    assert _pairwise_total(records, 0, total) == np.add.reduce(np.concatenate(draws))
+    pieces = [split_sum(values, int(start), total) for values, start in zip(draws, starts)]
+
+    expected = np.add.reduce(np.concatenate([d.astype(np.float32) for d in draws]))
+    assert joined_sum(pieces, total) == expected
 
 
 def test_the_topology_and_memory_estimate_of_a_known_network():

@@ -8,10 +8,10 @@ dataset's statistics are those of every case's draws concatenated in case order:
 and standard deviation, min, max and the 0.5 / 50 / 99.5 percentiles.
 
 Here each file is read once, streamed (:func:`napari_autoconfig.readers.iter_chunks`): the label
-first (a boolean volume), then each channel, whose pass both widens the non-zero bounding box and
+first (one bit per voxel), then each channel, whose pass both widens the non-zero bounding box and
 keeps the values under the label. The draws are then nnU-Net's own (same generator, same stream,
 same order), so min, max and the percentiles are nnU-Net's to the bit, and so is the mean: its
-float32 pairwise summation is replayed over the same sequence (:func:`_pairwise_leaves`). The
+float32 pairwise summation is replayed over the same sequence (:mod:`.float32_sum`). The
 standard deviation is computed from the exact draws in float64 (nnU-Net sums float32 squares
 pairwise: the two differ by float32 rounding, about 1e-7 relative).
 
@@ -21,7 +21,6 @@ Axis order: nnU-Net's SimpleITK reader order, which is numpy's (z, y, x); a 2D i
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -34,15 +33,12 @@ import numpy as np
 from ..dataset import Case, Dataset, nnunet_root, open_dataset
 from ..errors import Cancelled, DatasetError, ImageReadError, MaskMismatchError
 from ..readers import ImageHeader, iter_chunks, read_header
+from .float32_sum import PartialSum, joined_sum, split_sum, summation_blocks
 
 SEED = 1234
 #: nnU-Net's ``num_foreground_voxels_for_intensitystats`` (written ``10e7``: it is 1e8).
 SAMPLES_IN_TOTAL = 10e7
-#: numpy's pairwise summation sums blocks of at most this many values in one loop.
-_PAIRWISE_BLOCK = 128
 _CHUNK_BYTES = 4 * 2**20
-#: Blocks summed per vectorised step (their index arrays stay near 8 MB).
-_LEAVES_AT_ONCE = 8192
 #: Draws indexed per step: the generator's stream is the same in pieces as at once.
 _DRAWS_AT_ONCE = 2**20
 
@@ -70,19 +66,13 @@ class ChannelDraws:
     ----------
     values, counts : numpy.ndarray
         The distinct drawn values (float32, ascending) and how often each was drawn.
-    leaf_sums : numpy.ndarray
-        float32 sums of numpy's pairwise-summation blocks that lie wholly in this case's draws
-        (see :func:`_pairwise_leaves`), in order.
-    head, tail : numpy.ndarray
-        The draws before the first and after the last such block (float32), which share a
-        block with the neighbouring cases.
+    sum : PartialSum
+        The draws' part of numpy's float32 sum of every case's draws (:mod:`.float32_sum`).
     """
 
     values: np.ndarray = field(repr=False)
     counts: np.ndarray = field(repr=False)
-    leaf_sums: np.ndarray = field(repr=False)
-    head: np.ndarray = field(repr=False)
-    tail: np.ndarray = field(repr=False)
+    sum: PartialSum = field(repr=False)
 
     @property
     def drawn(self) -> int:
@@ -359,7 +349,7 @@ def analyze_case(
         Draws per channel (nnU-Net: ``int(1e8 // cases)``).
     position, drawing_cases
         The case's place among the cases, and their number: where its draws fall in the
-        concatenated draws whose float32 sum nnU-Net takes (:func:`_pairwise_leaves`).
+        concatenated draws whose float32 sum nnU-Net takes (:mod:`.float32_sum`).
     """
     headers = [read_header(p) for p in images]
     shape, spacing, _ = nnunet_geometry(headers[0])
@@ -451,90 +441,14 @@ def _inside_box(
     return inside[volume]
 
 
-# ------------------------------------------------------------ numpy's float32 pairwise sum
-
-
-@functools.lru_cache(maxsize=8)
-def _pairwise_leaves(n: int) -> tuple[np.ndarray, np.ndarray, tuple]:
-    """The blocks numpy's pairwise summation of ``n`` values sums in one loop, and its tree.
-
-    numpy sums at most 128 values with eight running sums; a longer run is split at its half
-    rounded down to a multiple of 8 and the two sums added. Returns the blocks' starts and
-    lengths (in order) and, per level from the top, which nodes split (to add them back up).
-    """
-    starts, lengths = np.array([0], np.int64), np.array([n], np.int64)
-    levels = []
-    leaf_starts, leaf_lengths = [], []
-    while starts.size:
-        split = lengths > _PAIRWISE_BLOCK
-        levels.append((split, starts[~split]))
-        leaf_starts.append(starts[~split])
-        leaf_lengths.append(lengths[~split])
-        half = lengths[split] // 2
-        half -= half % 8
-        s, n_split = starts[split], lengths[split]
-        starts = np.column_stack([s, s + half]).ravel()
-        lengths = np.column_stack([half, n_split - half]).ravel()
-    all_starts = np.concatenate(leaf_starts)
-    order = np.argsort(all_starts, kind="stable")
-    return all_starts[order], np.concatenate(leaf_lengths)[order], tuple(levels)
-
-
-def _leaf_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """numpy's float32 sum of each block ``values[start:start + length]`` (one loop's way)."""
-    out = np.empty(starts.size, np.float32)
-    for first in range(0, starts.size, _LEAVES_AT_ONCE):  # bounded index arrays
-        batch = slice(first, first + _LEAVES_AT_ONCE)
-        for length in np.unique(lengths[batch]):
-            which = first + np.flatnonzero(lengths[batch] == length)
-            block = values[starts[which, None] + np.arange(length)]
-            out[which] = _block_sum(block)
-    return out
-
-
-def _block_sum(block: np.ndarray) -> np.ndarray:
-    """Row sums of a (rows, L) float32 array, L <= 128, as numpy's pairwise loop adds."""
-    length = block.shape[1]
-    if length < 8:
-        res = np.zeros(block.shape[0], np.float32)
-        for i in range(length):
-            res += block[:, i]
-        return res
-    r = block[:, :8].copy()
-    whole = length - length % 8
-    for i in range(8, whole, 8):
-        r += block[:, i : i + 8]
-    res = ((r[:, 0] + r[:, 1]) + (r[:, 2] + r[:, 3])) + ((r[:, 4] + r[:, 5]) + (r[:, 6] + r[:, 7]))
-    for i in range(whole, length):
-        res += block[:, i]
-    return res
+# ------------------------------------------------------------------------- the statistics
 
 
 def _summarize_draws(native: np.ndarray, start: int, total: int) -> ChannelDraws:
     """The draws of one case and channel (in the image's dtype), placed at ``start`` of
     ``total`` concatenated draws."""
-    starts, lengths, _ = _pairwise_leaves(total)
-    end = start + native.size
-    first = int(np.searchsorted(starts, start))
-    last = int(np.searchsorted(starts + lengths, end, side="right"))
-    inner = slice(first, max(first, last))
-    leaf_starts, leaf_lengths = starts[inner] - start, lengths[inner]
-    if leaf_starts.size:
-        if _small_integers(native):
-            # at most 128 values of 16 bits: every partial sum is an integer below 2**24, exact
-            # in float32, so numpy's float32 block sum is the block's integer sum
-            sums = np.add.reduceat(native, leaf_starts, dtype=np.int64)[: leaf_starts.size]
-            ends = leaf_starts[-1] + leaf_lengths[-1]
-            sums[-1] = native[leaf_starts[-1] : ends].sum(dtype=np.int64)
-            sums = sums.astype(np.float32)
-        else:
-            sums = _leaf_sums(_float32(native), leaf_starts, leaf_lengths)
-        head = _float32(native[: leaf_starts[0]]).copy()
-        tail = _float32(native[leaf_starts[-1] + leaf_lengths[-1] :]).copy()
-    else:
-        sums, head, tail = np.empty(0, np.float32), _float32(native).copy(), np.empty(0, np.float32)
     values, counts = _value_counts(native)
-    return ChannelDraws(values, counts, sums, head, tail)
+    return ChannelDraws(values, counts, split_sum(native, start, total))
 
 
 def _float32(values: np.ndarray) -> np.ndarray:
@@ -569,36 +483,6 @@ def _value_counts(native: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return values, counts
 
 
-def _pairwise_total(records: Sequence[NnUNetCaseRecord], channel: int, total: int) -> np.float32:
-    """numpy's float32 pairwise sum of the concatenated draws, rebuilt from the cases' blocks."""
-    starts, lengths, levels = _pairwise_leaves(total)
-    sums = np.empty(starts.size, np.float32)
-    done = np.zeros(starts.size, bool)
-    loose = []
-    pos = 0
-    for record in records:
-        draws = record.channels[channel]
-        first = int(np.searchsorted(starts, pos + draws.head.size))
-        sums[first : first + draws.leaf_sums.size] = draws.leaf_sums
-        done[first : first + draws.leaf_sums.size] = True
-        loose.extend((draws.head, draws.tail))
-        pos += draws.drawn
-    rest = np.flatnonzero(~done)
-    if rest.size:  # the blocks shared by neighbouring cases, from their loose draws in order
-        joined = np.concatenate(loose)
-        offsets = np.concatenate([[0], np.cumsum(lengths[rest])[:-1]])
-        sums[rest] = _leaf_sums(joined, offsets, lengths[rest])
-    # add the tree back up, deepest level first
-    below = None
-    for split, leaf_starts_here in reversed(levels):
-        node = np.empty(split.size, np.float32)
-        node[~split] = sums[np.searchsorted(starts, leaf_starts_here)]
-        if below is not None:
-            node[split] = below[0::2] + below[1::2]
-        below = node
-    return below[0]
-
-
 def _percentiles(values: np.ndarray, running: np.ndarray, q: Sequence[float]) -> list[float]:
     """``np.percentile(draws, q)`` (linear) from the distinct values and their running counts,
     with numpy's arithmetic: float32 differences, float64 interpolation."""
@@ -629,7 +513,8 @@ def channel_intensities(records: Sequence[NnUNetCaseRecord], channel: int) -> Ch
     if len(drawing) == len(records):
         # float32 draws: numpy's float32 pairwise sum replayed, divided by the count in float64
         # (numpy divides by an intp) and rounded to float32, as np.mean and np.std do
-        mean32 = np.float32(float(_pairwise_total(drawing, channel, total)) / total)
+        pieces = [r.channels[channel].sum for r in drawing]
+        mean32 = np.float32(float(joined_sum(pieces, total)) / total)
         mean = float(mean32)
         deviation = (values - mean32).astype(np.float32)
         squares = (deviation * deviation).astype(np.float64)
@@ -763,7 +648,7 @@ def fingerprint_nnunet(
                 next_case += 1
                 if next_case == 1:
                     # numpy's summation tree, once, while the first cases are being read
-                    _pairwise_leaves(num_samples * len(cases))
+                    summation_blocks(num_samples * len(cases))
             finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
             for future in finished:
                 records[pending.pop(future)] = future.result()
