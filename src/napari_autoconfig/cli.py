@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__
-from .atomic import apply_writes, next_backup, resolve_target
+from . import __version__, nnunet_cli
+from .atomic import PendingWrite, apply_writes, next_backup, resolve_target
 from .config_update import check_config_target, finished, prepare_update
 from .errors import AutoconfigError, Cancelled, ConfigError
 from .export import (
@@ -38,6 +38,7 @@ from .export import (
     render_yaml,
 )
 from .memory import PRECISIONS
+from .nnunet_cli import add_planner_arguments, take_plans_target
 from .planner import BATCH_RULES, Limits, Plan
 from .planning import TrainingPlan, plan_training
 
@@ -230,6 +231,7 @@ def _parser() -> argparse.ArgumentParser:
         help="also label the connected objects of every mask (26-connectivity) and report their "
         "count and extents (z, y, x) against the patch (needs --masks)",
     )
+    add_planner_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
@@ -375,6 +377,7 @@ def _json(
     fingerprint: Fingerprint | None,
     objects: dict | None = None,
     rows: Sequence = (),
+    nnunet: dict | None = None,
 ) -> str:
     fp, plan, values, memory = fingerprint, training.biom3d, training.config_values, training.memory
     record = {
@@ -406,6 +409,8 @@ def _json(
     }
     if objects is not None:  # --objects: counts and extents (z, y, x) of the masks' objects
         record["objects"] = objects
+    if nnunet is not None:  # --planner both: nnU-Net's fingerprint and plans, its key names
+        record["nnunet"] = nnunet
     # RFC 8259 has no NaN or Infinity: a number that is not finite is written null
     return json.dumps(_finite(record), indent=2, allow_nan=False)
 
@@ -423,10 +428,12 @@ def _finite(value: object) -> object:
     return value
 
 
-def _write_outputs(args: argparse.Namespace, save_text: str | None, pending) -> list[str]:
-    """Write --save and --update-config together: both are checked (under their locks) before
-    either is written, so a refusal of one writes neither. Returns the lines that say what was
-    written."""
+def _write_outputs(
+    args: argparse.Namespace, save_text: str | None, pending, plans: PendingWrite | None = None
+) -> list[str]:
+    """Write --save, --update-config and nnU-Net's plans file together: all are checked (under
+    their locks) before any is written, so a refusal of one writes none. Returns the lines that
+    say what was written."""
     writes = []
     if save_text is not None:
         writes.append(
@@ -436,6 +443,8 @@ def _write_outputs(args: argparse.Namespace, save_text: str | None, pending) -> 
         )
     if pending is not None:
         writes.append(pending.pending())
+    if plans is not None:
+        writes.append(plans)
     written = apply_writes(writes)
     notes = []
     if save_text is not None:
@@ -453,6 +462,8 @@ def _write_outputs(args: argparse.Namespace, save_text: str | None, pending) -> 
                 f"note: {key} carries the YAML anchor &{anchor}, so {', '.join(users)} (*{anchor}) "
                 "changed with it"
             )
+    if plans is not None:
+        notes.append(nnunet_cli.plans_note(written.pop(0)))
     return notes
 
 
@@ -492,7 +503,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         max_batch=args.max_batch,
         batch_rule=args.batch_rule,
     )
+    plans_target = take_plans_target(args)  # nnU-Net's plans file, taken out of --save
     _check_outputs(args)
+    if args.planner == "nnunet":
+        return nnunet_cli.run_nnunet_only(args, plans_target)
     if args.objects and (args.median is not None or (args.images and args.masks is None)):
         raise AutoconfigError(
             "--objects labels the objects of the masks: give IMAGES and --masks (not --median)."
@@ -509,17 +523,20 @@ def run(argv: Sequence[str] | None = None) -> int:
     objects_lines, objects_record = (
         _objects(args, fingerprint, plan) if args.objects else ([], None)
     )
+    nnunet = nnunet_cli.fingerprint_and_plan(args) if args.planner == "both" else None
 
     # Both outputs are computed (every refusal raised) before either is written.
     save_text = gpu_note + render_config(args.save, values) if args.save is not None else None
     pending = prepare_update(args.update_config, values) if args.update_config is not None else None
 
     # Files first: a closed output pipe (``| head``) must not cost the user the files asked for.
-    notes = _write_outputs(args, save_text, pending)
+    plans = nnunet_cli.pending_plans(nnunet[1], plans_target, args.force) if plans_target else None
+    notes = _write_outputs(args, save_text, pending, plans)
     try:
         if args.json:
             rows = _image_rows(args, plan, fingerprint)
-            print(_json(training, fingerprint, objects_record, rows))
+            nnunet_record = nnunet_cli.json_record(*nnunet) if nnunet is not None else None
+            print(_json(training, fingerprint, objects_record, rows, nnunet_record))
         elif args.per_image:
             from .image_table import rows_text
 
@@ -530,6 +547,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             print(_summary(training, fingerprint))
             print("".join(f"# {line}\n" for line in objects_lines), end="")
             print(gpu_note + render_python(values), end="")
+            if nnunet is not None:
+                print(nnunet_cli.summary(*nnunet), end="")
         sys.stdout.flush()  # a full disk shows here, as one line, not as a traceback at exit
     except BrokenPipeError:
         raise

@@ -1,0 +1,148 @@
+"""nnU-Net v2's fingerprint and plan: nnunetv2's own commands against napari-autoconfig's, timed.
+
+    python benchmarks/bench_nnunet.py --nnunet-bin NNUNET_VENV/bin [--data DIR] [--cases 24]
+
+The data is the benchmark's .nii.gz set (``datagen.py``: 96x512x512 uint16 volumes with uint8
+masks of two labels, spacing 0.5 x 0.5 x 2 µm), laid out as an nnU-Net raw dataset
+(``imagesTr/case_NNNN_0000.nii.gz``, ``labelsTr/case_NNNN.nii.gz``, hard links to the files).
+One run each, same machine, warm file cache:
+
+- nnU-Net: ``nnUNetv2_extract_fingerprint -d ID -np 2 --clean`` then
+  ``nnUNetv2_plan_experiment -d ID`` (its venv; the commands as users run them);
+- ours, in process: :func:`fingerprint_nnunet` + :func:`plan_nnunet` (the shared thread pool,
+  one thread per core);
+- ours, as a command: ``napari-autoconfig DIR --planner nnunet --save plans.json`` (start-up and
+  imports included, as nnU-Net's).
+
+It prints the wall-clock and processor seconds (user + system, children included: on a shared
+machine the processor time moves less than the wall clock) and their ratios, and checks that the
+fingerprint and the plans are nnU-Net's (every number; the std to 1e-6 relative). Exit status 1
+when they differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from datagen import warm, write_dataset
+from nnunet_reference import run_nnunet
+
+SHAPE_ZYX = (96, 512, 512)
+DATASET_ID = 990
+NAME = f"Dataset{DATASET_ID}_Bench"
+
+
+def nnunet_layout(source: Path, raw: Path) -> Path:
+    """The .nii.gz images and masks of ``source`` as an nnU-Net raw dataset under ``raw``."""
+    root = raw / NAME
+    (root / "imagesTr").mkdir(parents=True, exist_ok=True)
+    (root / "labelsTr").mkdir(exist_ok=True)
+    images = sorted((source / "images").glob("*.nii.gz"))
+    for image in images:
+        case = image.name[: -len(".nii.gz")]
+        for link, target in (
+            (root / "imagesTr" / f"{case}_0000.nii.gz", image),
+            (root / "labelsTr" / f"{case}.nii.gz", source / "masks" / image.name),
+        ):
+            if not link.exists():
+                os.link(target, link)
+    meta = {
+        "channel_names": {"0": "fluorescence"},
+        "labels": {"background": 0, "cell": 1, "nucleus": 2},
+        "numTraining": len(images),
+        "file_ending": ".nii.gz",
+    }
+    (root / "dataset.json").write_text(json.dumps(meta, indent=4))
+    return root
+
+
+def differences(ours, theirs, where: str = "") -> list[str]:
+    """Every number that differs (the std within 1e-6 relative counts as equal)."""
+    if isinstance(theirs, dict):
+        keys = set(ours) | set(theirs)
+        return [
+            d for k in sorted(keys) for d in differences(ours.get(k), theirs.get(k), f"{where}/{k}")
+        ]
+    if isinstance(theirs, list) and isinstance(ours, list) and len(ours) == len(theirs):
+        return [
+            d
+            for i, (a, b) in enumerate(zip(ours, theirs))
+            for d in differences(a, b, f"{where}[{i}]")
+        ]
+    if where.endswith("/std") and isinstance(ours, float) and isinstance(theirs, float):
+        return [] if abs(ours - theirs) <= 1e-6 * abs(theirs) else [f"{where}: {ours} != {theirs}"]
+    return [] if ours == theirs else [f"{where}: {ours!r} != {theirs!r}"]
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nnunet-bin", type=Path, required=True, help="nnU-Net venv's bin/")
+    parser.add_argument("--data", type=Path, help="work folder (default: a temporary one)")
+    parser.add_argument("--cases", type=int, default=24)
+    parser.add_argument("--workers", type=int, default=2, help="processes writing the data")
+    args = parser.parse_args()
+    base = args.data or Path(tempfile.mkdtemp(prefix="bench_nnunet_"))
+    source = base / "nii.gz"
+    if not (source / "images").is_dir() or len(list((source / "images").iterdir())) != args.cases:
+        print(f"writing {args.cases} volumes {SHAPE_ZYX} uint16 + masks to {source}")
+        write_dataset(base, args.cases, SHAPE_ZYX, "uint16", ("nii.gz",), True, args.workers)
+    root = nnunet_layout(source, base / "nnUNet_raw")
+    warm(root)
+    load = os.getloadavg()[0]
+
+    start, cpu = time.perf_counter(), _children_cpu()
+    theirs_fp, theirs_plans = run_nnunet(DATASET_ID, base, processes=2, bindir=args.nnunet_bin)
+    t_nnunet, c_nnunet = time.perf_counter() - start, _children_cpu() - cpu
+
+    from napari_autoconfig.planners import fingerprint_nnunet, plan_nnunet
+
+    warm(root)
+    start, cpu = time.perf_counter(), time.process_time()
+    fingerprint = fingerprint_nnunet(root)
+    plans = plan_nnunet(fingerprint)
+    t_ours, c_ours = time.perf_counter() - start, time.process_time() - cpu
+
+    target = base / "ours_plans.json"
+    target.unlink(missing_ok=True)
+    start, cpu = time.perf_counter(), _children_cpu()
+    command = [sys.executable, "-m", "napari_autoconfig", str(root), "--planner", "nnunet"]
+    subprocess.run(
+        [*command, "--quiet", "--save", str(target)], check=True, stdout=subprocess.DEVNULL
+    )
+    t_command, c_command = time.perf_counter() - start, _children_cpu() - cpu
+
+    found = differences(fingerprint.as_json(), theirs_fp)
+    found += differences(plans.as_json(), theirs_plans)
+    found += differences(json.loads(target.read_text()), theirs_plans)
+    full = theirs_plans["configurations"]["3d_fullres"]
+    print(f"{args.cases} cases {SHAPE_ZYX} uint16 .nii.gz, {os.cpu_count()} cores")
+    print(f"nnU-Net 3d_fullres: patch {full['patch_size']}, batch {full['batch_size']}")
+    print(f"load average before: {load:.2f}, after: {os.getloadavg()[0]:.2f}")
+    print(f"{'':36s}{'wall s':>8s}{'x':>6s}{'cpu s':>8s}{'x':>6s}")
+    rows = (
+        ("nnU-Net fingerprint -np 2 + plan", t_nnunet, c_nnunet),
+        ("ours, in process", t_ours, c_ours),
+        ("ours, the command (with start-up)", t_command, c_command),
+    )
+    for name, wall, processor in rows:
+        ratios = f"{t_nnunet / wall:6.1f}{processor:8.2f}{c_nnunet / processor:6.1f}"
+        print(f"{name:36s}{wall:8.2f}{ratios}")
+    print("same numbers" if not found else "DIFFERENT:\n  " + "\n  ".join(found[:20]))
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""The command line's nnU-Net part: ``--planner {biom3d,nnunet,both}`` and nnU-Net's plans file.
+
+:mod:`.cli` calls these few functions; everything nnU-Net-specific about the command line lives
+here: the option, the checks done before any file is read (a ``.json`` given to ``--save`` is
+nnU-Net's plans file), the fingerprint with a progress bar, the printed summary, the ``nnunet``
+entry of ``--json`` (nnU-Net's own key names) and writing the plans file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .atomic import ABSENT, ANYTHING, PendingWrite, Written, apply_writes
+from .errors import AutoconfigError, ConfigError
+
+if TYPE_CHECKING:
+    from .planners.nnunet import NnUNetPlans
+    from .planners.nnunet_fingerprint import NnUNetFingerprint
+
+PLANNERS = ("biom3d", "nnunet", "both")
+
+
+def add_planner_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--planner``: which framework's plan to make (biom3d's by default)."""
+    parser.add_argument(
+        "--planner",
+        choices=PLANNERS,
+        default="biom3d",
+        help="whose plan: biom3d's (default), nnU-Net v2's default nnUNetPlans (its fingerprint "
+        "and ExperimentPlanner, same numbers), or both; with nnunet, --save FILE.json writes "
+        "nnU-Net's plans file",
+    )
+
+
+def take_plans_target(args: argparse.Namespace) -> Path | None:
+    """Check the nnU-Net options before any file is read; return where to write the plans.
+
+    A ``--save`` ending in ``.json`` is nnU-Net's plans file: it is taken out of ``args.save``
+    (which then stays biom3d's config, or None).
+
+    Raises
+    ------
+    AutoconfigError
+        nnU-Net asked with ``--median`` (it plans from the files), a ``.json`` with biom3d's
+        planner alone, a biom3d config asked with nnU-Net's alone, or an unusable target.
+    """
+    planner = getattr(args, "planner", "biom3d")
+    save = args.save
+    wants_plans = save is not None and Path(save).suffix.lower() == ".json"
+    if planner == "biom3d":
+        if wants_plans:
+            raise ConfigError(
+                f"{str(save)!r} ends in .json: that is nnU-Net's plans file. Add --planner nnunet "
+                "(or both), or save biom3d's config as .py / .yaml."
+            )
+        return None
+    if args.median is not None:
+        raise AutoconfigError(
+            "nnU-Net plans from the images themselves (spacings, crops, intensities): give "
+            "IMAGES instead of --median, or use --planner biom3d."
+        )
+    biom3d_only = args.update_config or args.yaml or args.per_image or args.objects
+    if planner == "nnunet" and ((save is not None and not wants_plans) or biom3d_only):
+        raise AutoconfigError(
+            "--planner nnunet makes nnU-Net's plans only: save them as FILE.json; biom3d's config "
+            "(.py / .yaml, --yaml, --update-config), --per-image and --objects need --planner "
+            "biom3d or both."
+        )
+    if not wants_plans:
+        return None
+    target = Path(save).expanduser()
+    args.save = None  # the rest of the command line writes biom3d's config only
+    if not target.parent.is_dir():
+        raise ConfigError(
+            f"Cannot save {str(target)!r}: the folder {str(target.parent)!r} does not exist. "
+            "Create it or choose another place."
+        )
+    if target.is_dir():
+        raise ConfigError(f"Cannot save the plans as {str(target)!r}: it is a folder.")
+    if not args.force and (target.exists() or target.is_symlink()):
+        raise ConfigError(
+            f"{str(target)!r} already exists and was left untouched. Choose another name, or "
+            f"replace it with --force (the old file is then kept as a numbered .bak)."
+        )
+    return target
+
+
+def fingerprint_and_plan(args: argparse.Namespace) -> tuple[NnUNetFingerprint, NnUNetPlans]:
+    """nnU-Net's fingerprint of IMAGES (an nnU-Net raw dataset, or images and --masks) and its
+    default plans, with a progress bar on stderr."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm import tqdm
+
+    from .planners import fingerprint_nnunet, open_nnunet_source, plan_nnunet
+
+    if args.images is None:
+        from .sample import sample_folder
+
+        folder = sample_folder()
+        images, masks = folder / "images", folder / "masks"
+    else:
+        images, masks = args.images, args.masks
+    source = open_nnunet_source(images, masks)
+    bar = tqdm(
+        total=len(source.cases),
+        unit="case",
+        desc="nnU-Net fingerprint",
+        disable=args.quiet or None,
+        file=sys.stderr,
+        leave=False,
+    )
+    executor = ThreadPoolExecutor(args.workers) if args.workers else None
+    try:
+        fingerprint = fingerprint_nnunet(
+            source, executor=executor, progress=lambda done, total: bar.update(1)
+        )
+    finally:
+        bar.close()
+        if executor is not None:
+            executor.shutdown()
+    return fingerprint, plan_nnunet(fingerprint)
+
+
+def json_record(fingerprint: NnUNetFingerprint, plans: NnUNetPlans) -> dict:
+    """The ``nnunet`` entry of ``--json``: nnU-Net's two files, with their own key names."""
+    return {"dataset_fingerprint": fingerprint.as_json(), "plans": plans.as_json()}
+
+
+def _axes(values, names: str) -> str:
+    return " x ".join(f"{v:g}" for v in values) + f" ({', '.join(names)})"
+
+
+def summary(fingerprint: NnUNetFingerprint, plans: NnUNetPlans) -> str:
+    """What nnU-Net's plans say, in a few comment lines (sizes in the images' (z, y, x))."""
+    full = plans.fullres
+    axes = "zyx" if not full.two_d else "yx"
+    lines = [
+        f"nnU-Net v2 plans (nnUNetPlans) for {plans.dataset_name}: "
+        f"{len(fingerprint.spacings)} cases, configurations "
+        + ", ".join(c.name for c in plans.configurations),
+        "target spacing " + _axes(plans.target_spacing_zyx[-len(axes) :], axes),
+    ]
+    for config in plans.configurations:
+        patch = config.patch_size_zyx if not config.two_d else config.patch_size
+        names = axes if not config.two_d else "".join("zyx"[i] for i in plans.transpose_forward)[1:]
+        lines.append(
+            f"{config.name}: patch {_axes(patch, names)}, batch {config.batch_size}, "
+            f"{config.n_stages} stages, GPU memory {config.gpu_memory_share:.0%} of nnU-Net's "
+            "8 GB reference"
+        )
+    schemes = ", ".join(
+        f"{name}: {scheme}{' (non-zero mask)' if mask else ''}"
+        for name, scheme, mask in zip(
+            fingerprint.channel_names, full.normalization_schemes, full.use_mask_for_norm
+        )
+    )
+    lines.append(f"normalisation {schemes}")
+    if fingerprint.intensities is None:
+        lines.append("no labels: nnU-Net's foreground intensities need them")
+    return "".join(f"# {line}\n" for line in lines)
+
+
+def pending_plans(plans: NnUNetPlans, target: Path, replace: bool) -> PendingWrite:
+    """nnU-Net's plans file as one write for :func:`~napari_autoconfig.atomic.apply_writes`:
+    created exclusively, or with ``replace`` (``--force``) replaced after a numbered backup, like
+    biom3d's configs."""
+    from .planners.nnunet import plans_text
+
+    return PendingWrite(
+        target,
+        plans_text(plans).encode("utf-8"),
+        expect=ANYTHING if replace else ABSENT,
+        exists_hint="Choose another name, or replace it with --force (the old file is then kept "
+        "as a numbered .bak).",
+    )
+
+
+def plans_note(written: Written) -> str:
+    """The line that says where nnU-Net's plans went (and the old file's backup)."""
+    through = f" (through the link, into {written.target})" if written.path.is_symlink() else ""
+    kept = f" (the old file is kept as {written.backup})" if written.backup else ""
+    return f"Saved nnU-Net's plans to {written.path}{through}{kept}"
+
+
+def run_nnunet_only(args: argparse.Namespace, target: Path | None) -> int:
+    """``--planner nnunet``: fingerprint, plan, write the plans file if asked, print."""
+    import json
+
+    fingerprint, plans = fingerprint_and_plan(args)
+    note = None
+    if target is not None:
+        (written,) = apply_writes([pending_plans(plans, target, args.force)])
+        note = plans_note(written)
+    if args.json:
+        print(json.dumps({"nnunet": json_record(fingerprint, plans)}, indent=2))
+    else:
+        print(summary(fingerprint, plans), end="")
+    if note:
+        print(note, file=sys.stderr)
+    return 0
