@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from datafiles import SPACING_ZYX, serve_folder, write_dataset, write_ome_zarr
+from datafiles import SPACING_ZYX, needs_zarr, serve_folder, write_dataset, write_ome_zarr
 from napari_autoconfig import auto_config as ac
 from napari_autoconfig.cli import main
 from napari_autoconfig.dataset import list_images, open_dataset
@@ -96,6 +96,7 @@ def test_zarr_over_http_gives_the_same_numbers(tiff_and_zarr, capsys):
 
 
 def test_damaged_or_missing_zarr_gets_one_clear_message(tmp_path, capsys):
+    needs_zarr()
     broken = tmp_path / "imgs" / "bad.ome.zarr"
     broken.mkdir(parents=True)
     (broken / ".zgroup").write_text('{"zarr_format": 2}')
