@@ -191,7 +191,7 @@ class PatchBoxes:
         box.visible = True
         box.points = False
         box.line_color = color
-        box.line_thickness = 1.5 if name == AUG_NAME else 2
+        box.line_thickness = {AUG_NAME: 1.5, NNUNET_NAME: 5}.get(name, 2)
 
         def on_affine(_event, lyr=layer) -> None:
             self._on_user_move(lyr)
@@ -320,8 +320,10 @@ class PatchBoxes:
         try:
             for name, color, size in (
                 (AUG_NAME, AUG_COLOR, self.aug_zyx),
-                (PATCH_NAME, PATCH_COLOR, self.patch_zyx),
+                # nnU-Net's box before (under) biom3d's patch, and thicker: where the two
+                # patches share an edge, a yellow line with green sides shows both
                 (NNUNET_NAME, NNUNET_COLOR, self.nnunet_voxels(image)),
+                (PATCH_NAME, PATCH_COLOR, self.patch_zyx),
             ):
                 # nnU-Net's box comes and goes with biom3d's patch box
                 if name not in names and not (name == NNUNET_NAME and PATCH_NAME in names):
