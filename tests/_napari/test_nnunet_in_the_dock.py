@@ -119,3 +119,20 @@ def test_choosing_nnunet_after_a_run_asks_for_its_reading_pass(
     shown = cells(widget, "compare_table")
     assert widget.training.nnunet == plan_nnunet(fingerprint_nnunet(*folders))
     assert len(shown["Batch"]) == 1  # nnU-Net's column alone
+
+
+def test_cancel_stops_nnunets_reading_pass_too(folders, qtbot):
+    """The worker's body as the dock runs it: Cancel pressed once nnU-Net's pass has begun."""
+    import threading
+
+    from napari_autoconfig._napari.run import ProgressRelay, run_fingerprint
+
+    stop, relay = threading.Event(), ProgressRelay()
+    began: list[tuple[int, int]] = []
+    relay.nnunet_step.connect(lambda done, total: (began.append((done, total)), stop.set()))
+
+    outcome = run_fingerprint(*folders, stop, relay, nnunet=True)
+
+    assert began[0] == (0, 1)  # biom3d's pass was done, nnU-Net's had started
+    assert outcome.fingerprint is None and outcome.nnunet_fingerprint is None
+    assert outcome.cancelled.startswith("Cancelled after 0 of 4 cases")
