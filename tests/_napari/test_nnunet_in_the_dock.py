@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from datafiles import write_case, write_dataset
-from napari_autoconfig._napari.boxes import NNUNET_NAME, box_world_bounds
+from napari_autoconfig._napari.boxes import AUG_NAME, NNUNET_NAME, PATCH_NAME, box_world_bounds
 from napari_autoconfig.planners import fingerprint_nnunet, plan_nnunet
 
 
@@ -119,6 +119,13 @@ def test_choosing_nnunet_after_a_run_asks_for_its_reading_pass(
     shown = cells(widget, "compare_table")
     assert widget.training.nnunet == plan_nnunet(fingerprint_nnunet(*folders))
     assert len(shown["Batch"]) == 1  # nnU-Net's column alone
+
+    # on an opened image: nnU-Net's box shown, biom3d's two kept but hidden
+    image = open_row(widget, qtbot, "case_01.tif")
+    qtbot.waitUntil(lambda: widget.boxes.image is image and len(widget.boxes.layers()) == 3)
+    shown_boxes = {lyr.name: lyr.visible for lyr in widget.boxes.layers()}
+    assert shown_boxes == {NNUNET_NAME: True, PATCH_NAME: False, AUG_NAME: False}
+    assert widget["notes"].value.startswith("Box on 'case_01")
 
 
 def test_cancel_stops_nnunets_reading_pass_too(folders, qtbot):

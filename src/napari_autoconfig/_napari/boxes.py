@@ -141,6 +141,8 @@ class PatchBoxes:
         self.aug_zyx: tuple[int, int, int] | None = None
         #: nnU-Net's patch in physical units (z, y, x) at its target spacing; None: no third box
         self.nnunet_world_zyx: tuple[float, ...] | None = None
+        #: False while nnU-Net's plan alone is shown: biom3d's two boxes stay, hidden
+        self.biom3d_shown = True
         self._placing = False  # True while we move the layers ourselves (not the user)
         # (layer, handler) for every box layer we listen to, so close() can let go of them.
         self._handlers: list[tuple[Image, Callable[..., None]]] = []
@@ -344,9 +346,12 @@ class PatchBoxes:
                     "translate": translate + corner * scale,
                     "affine": _image_linear_affine(image, k),
                 }
+                shown = name == NNUNET_NAME or self.biom3d_shown
                 if layer is None:
-                    self._make_layer(name, color, size_k, placement)
+                    self._make_layer(name, color, size_k, {**placement, "visible": shown})
                     continue
+                if layer.visible != shown:
+                    layer.visible = shown
                 if tuple(layer.data.shape) != tuple(size_k):
                     layer.data = _box_data(size_k)
                 # each change costs napari a refresh (tens of ms): change only what moved

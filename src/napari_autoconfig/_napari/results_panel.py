@@ -330,11 +330,14 @@ class ResultsPanel(Panel):
             text = "Open an image (Images tab, or File > Open) to see the patch on it."
         else:
             nnunet = self.host.nnunet is not None
-            text = f"Boxes on '{self._image.name}': patch yellow, augmentation patch cyan" + (
-                ", nnU-Net 3d_fullres patch green." if nnunet else "."
-            )
-            shape = image_shape_zyx(self._image)
-            text += "".join(f" {s}" for s in planner.oversize_axes(self._plan, shape))
+            if nnunet and not self.host.boxes.biom3d_shown:  # nnU-Net's plan alone
+                text = f"Box on '{self._image.name}': nnU-Net 3d_fullres patch green."
+            else:
+                text = f"Boxes on '{self._image.name}': patch yellow, augmentation patch cyan" + (
+                    ", nnU-Net 3d_fullres patch green." if nnunet else "."
+                )
+                shape = image_shape_zyx(self._image)
+                text += "".join(f" {s}" for s in planner.oversize_axes(self._plan, shape))
         state = self.host.state
         if self._plan is not None and state.nnunet_missing:
             text += " nnU-Net's plan needs its own reading pass: press Fingerprint dataset."

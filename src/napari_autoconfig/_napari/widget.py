@@ -397,6 +397,8 @@ class AutoconfigWidget(Container):
         """The third box's size: nnU-Net's patch in physical units at its target spacing, in
         the images' (z, y, x) order (the box layer converts it to the image's voxels)."""
         self.boxes.nnunet_world_zyx = plans.fullres.patch_physical_zyx if plans else None
+        # nnU-Net's plan alone: biom3d's boxes hidden (they come back with biom3d or both)
+        self.boxes.biom3d_shown = plans is None or self.state.inputs.planner != "nnunet"
 
     # -- opening a row of the images table -----------------------------------------------------
     def open_row(self, row: ImageRow) -> None:
