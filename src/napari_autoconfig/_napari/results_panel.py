@@ -135,7 +135,7 @@ def comparison_rows(
     plan, plans = training.biom3d, training.nnunet
     assert plans is not None
     full = plans.fullres
-    unit = unit_text(fingerprint.unit if fingerprint.median_spacing_zyx is not None else None)
+    unit = unit_text(fingerprint.unit)
     spacing = fingerprint.median_spacing_zyx
     k = len(full.patch_size_zyx)
     if spacing is not None:
