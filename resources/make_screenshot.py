@@ -2,7 +2,8 @@
 
 Run it from the repository (it needs a display; on a headless machine use a virtual one)::
 
-    xvfb-run -a -s "-screen 0 1366x768x24" python resources/make_screenshot.py [W H [OUT [TAB]]]
+    xvfb-run -a -s "-screen 0 1366x768x24" python resources/make_screenshot.py \
+        [W H [OUT [TAB [PLANNER]]]]
 
 It does what a user does, with the default limits: File > Open Sample, Plugins >
 Auto-configuration, the sample's folders, Fingerprint; then, in the Images tab, it opens the
@@ -12,7 +13,10 @@ are given relative to ``resources/``, so no machine path shows. TAB ("Plan", "Im
 "Intensities", "Objects", "Config") is the tab shown; "Intensities" also ticks the normalisation
 preview (the opened image's histogram is drawn over the dataset's), "Objects" measures the objects.
 ``resources/screenshot-intensities.png`` is made with
-``... make_screenshot.py 1366 768 resources/screenshot-intensities.png Intensities``.
+``... make_screenshot.py 1366 768 resources/screenshot-intensities.png Intensities``. PLANNER
+("biom3d", "nnunet" or "both") is the planner chosen before Fingerprint;
+``resources/screenshot-nnunet.png`` (both plans in columns, the three boxes) is made with
+``... make_screenshot.py 1366 768 resources/screenshot-nnunet.png Plan both``.
 """
 
 from __future__ import annotations
@@ -47,7 +51,13 @@ def settle(seconds: float = 0.5) -> None:
         time.sleep(0.02)
 
 
-def main(width: int = 1366, height: int = 768, out: Path = OUT, tab: str = "Images") -> int:
+def main(
+    width: int = 1366,
+    height: int = 768,
+    out: Path = OUT,
+    tab: str = "Images",
+    planner: str = "biom3d",
+) -> int:
     out = Path(out).resolve()  # before the chdir below: OUT is relative to where it is run
     # Do not read or overwrite the user's remembered folders and limits.
     os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="napari-autoconfig-shot-")
@@ -60,6 +70,7 @@ def main(width: int = 1366, height: int = 768, out: Path = OUT, tab: str = "Imag
     # the line edits themselves: the folder fields would show the absolute path
     widget["images"].line_edit.value = "sample/images"
     widget["masks"].line_edit.value = "sample/masks"
+    widget["planner"].value = planner
 
     done: list[str] = []
     widget.run_finished.connect(done.append)
@@ -103,5 +114,5 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     size = (int(args[0]), int(args[1])) if len(args) >= 2 else (1366, 768)
     raise SystemExit(
-        main(*size, Path(args[2]) if len(args) >= 3 else OUT, *(args[3:4] or ["Images"]))
+        main(*size, Path(args[2]) if len(args) >= 3 else OUT, *(args[3:5] or ["Images"]))
     )

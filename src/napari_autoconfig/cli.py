@@ -512,18 +512,22 @@ def run(argv: Sequence[str] | None = None) -> int:
             "--objects labels the objects of the masks: give IMAGES and --masks (not --median)."
         )
     fingerprint = _fingerprint(args) if args.median is None else None
+    # --planner both: nnU-Net's own reading pass, planned by the same call as biom3d's plan
+    nnunet_fp = nnunet_cli.fingerprint(args) if args.planner == "both" else None
     # With --gpu-memory only max_dims is derived (the plan's last reason says so).
     training = plan_training(
         fingerprint if fingerprint is not None else args.median,
         limits,
         precision=args.precision,
         gpu_memory_gib=args.gpu_memory,
+        planners=("biom3d", "nnunet") if nnunet_fp is not None else ("biom3d",),
+        nnunet_fingerprint=nnunet_fp,
     )
     plan, values, gpu_note = training.biom3d, training.config_values, training.config_comment
     objects_lines, objects_record = (
         _objects(args, fingerprint, plan) if args.objects else ([], None)
     )
-    nnunet = nnunet_cli.fingerprint_and_plan(args) if args.planner == "both" else None
+    nnunet = (training.nnunet_fingerprint, training.nnunet) if training.nnunet is not None else None
 
     # Both outputs are computed (every refusal raised) before either is written.
     save_text = gpu_note + render_config(args.save, values) if args.save is not None else None

@@ -16,7 +16,10 @@ A flag is a sentence for people. An image is flagged when
   biom3d would see a class 255);
 - its channel count or pixel type differs from the one most images share;
 - some of its voxels drawn inside the mask are NaN or infinite (they are left out of the
-  intensity statistics; its own percentiles are those of its finite values).
+  intensity statistics; its own percentiles are those of its finite values);
+- (only when nnU-Net's plan was made) nnU-Net would resample it by 2 times or more along an axis:
+  its spacing against nnU-Net's target spacing (the network then sees it enlarged or shrunk, and
+  a shrunk image loses detail).
 
 "Most" means more than half of the images (or of the non-empty masks): with no such majority
 there is no "rest" to differ from, and nothing is flagged.
@@ -211,11 +214,43 @@ def _spacing_flags(record: CaseRecord, median_zyx: Sequence[float] | None, other
     return flags
 
 
+def _resample_flags(spacing: Sequence[float] | None, target_zyx: Sequence[float] | None) -> list:
+    """nnU-Net resamples every image to its target spacing: say where that is a 2x change or more.
+
+    Compared per axis, the image's own spacing against the target's, over the axes both have
+    (a 2D image's (y, x)). An image without spacing is read by nnU-Net at spacing 1.
+    """
+    if target_zyx is None:
+        return []
+    own = tuple(spacing) if spacing is not None else (1.0,) * len(target_zyx)
+    n = min(len(own), len(target_zyx))
+    if n == 0:
+        return []
+    flags = []
+    for axis, mine, target in zip(AXES_ZYX[-n:], own[-n:], tuple(target_zyx)[-n:]):
+        if mine <= 0 or target <= 0:
+            continue
+        factor = mine / target  # > 1: nnU-Net enlarges the image along the axis (upsamples)
+        if factor >= SPACING_FACTOR:
+            flags.append(
+                f"nnU-Net upsamples it {factor:.2g}x along {axis} (spacing {mine:g} vs its "
+                f"target {target:g})"
+            )
+        elif factor <= 1 / SPACING_FACTOR:
+            flags.append(
+                f"nnU-Net downsamples it {1 / factor:.2g}x along {axis} (spacing {mine:g} vs its "
+                f"target {target:g})"
+            )
+    return flags
+
+
 def image_rows(
     fingerprint: Fingerprint,
     plan: Plan | None = None,
     images_root: str | Path | None = None,
     masks_root: str | Path | None = None,
+    *,
+    nnunet_target_zyx: Sequence[float] | None = None,
 ) -> tuple[ImageRow, ...]:
     """One :class:`ImageRow` per image of the fingerprint, in dataset order, with its flags.
 
@@ -227,6 +262,9 @@ def image_rows(
         The plan; without one, no image is flagged as smaller than the patch.
     images_root, masks_root : str or Path, optional
         The folders the paths are shown relative to; default: the folder the files share.
+    nnunet_target_zyx : sequence of float, optional
+        nnU-Net's target spacing (``NnUNetPlans.target_spacing_zyx``), when its plan was made:
+        images it would resample by 2x or more along an axis are flagged.
 
     Returns
     -------
@@ -248,6 +286,7 @@ def image_rows(
         has_mask = record.mask_path is not None
         flags = _size_flags(header.spatial_shape_zyx, plan)
         flags += _spacing_flags(record, median_spacing, with_spacing)
+        flags += _resample_flags(header.spacing_zyx, nnunet_target_zyx)
         if has_mask and record.foreground == 0:
             flags.append("mask without foreground")
         elif has_mask and usual_labels is not None and record.mask_max != usual_labels:

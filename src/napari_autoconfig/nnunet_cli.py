@@ -91,11 +91,20 @@ def take_plans_target(args: argparse.Namespace) -> Path | None:
 def fingerprint_and_plan(args: argparse.Namespace) -> tuple[NnUNetFingerprint, NnUNetPlans]:
     """nnU-Net's fingerprint of IMAGES (an nnU-Net raw dataset, or images and --masks) and its
     default plans, with a progress bar on stderr."""
+    from .planners import plan_nnunet
+
+    found = fingerprint(args)
+    return found, plan_nnunet(found)
+
+
+def fingerprint(args: argparse.Namespace) -> NnUNetFingerprint:
+    """nnU-Net's fingerprint of IMAGES (an nnU-Net raw dataset, or images and --masks), with a
+    progress bar on stderr."""
     from concurrent.futures import ThreadPoolExecutor
 
     from tqdm import tqdm
 
-    from .planners import fingerprint_nnunet, open_nnunet_source, plan_nnunet
+    from .planners import fingerprint_nnunet, open_nnunet_source
 
     if args.images is None:
         from .sample import sample_folder
@@ -115,14 +124,13 @@ def fingerprint_and_plan(args: argparse.Namespace) -> tuple[NnUNetFingerprint, N
     )
     executor = ThreadPoolExecutor(args.workers) if args.workers else None
     try:
-        fingerprint = fingerprint_nnunet(
+        return fingerprint_nnunet(
             source, executor=executor, progress=lambda done, total: bar.update(1)
         )
     finally:
         bar.close()
         if executor is not None:
             executor.shutdown()
-    return fingerprint, plan_nnunet(fingerprint)
 
 
 def json_record(fingerprint: NnUNetFingerprint, plans: NnUNetPlans) -> dict:

@@ -6,9 +6,12 @@ training step or the sentence saying why there is none, the notes about images s
 patch, and the config values with the comment that goes above them. Neither assembles any of it
 itself, so the two cannot disagree.
 
-A peer planner (nnU-Net's, MONAI's...) adds its result to :class:`TrainingPlan` as one more field
-(``nnunet: ... | None = None``), filled here from the same source; the fields that are there now
-describe biom3d's plan.
+Peer planners add their result to :class:`TrainingPlan` as one more field, filled here when asked
+(``planners=``): nnU-Net v2's plans (``TrainingPlan.nnunet``) come from nnU-Net's own fingerprint
+(:func:`napari_autoconfig.planners.fingerprint_nnunet`, its own reading pass: crop boxes and its
+seeded intensity draws), which the caller makes, off the GUI thread in the widget, and hands in as
+``nnunet_fingerprint``. A median alone plans biom3d only: nnU-Net plans from the files. The other
+fields describe biom3d's plan.
 
 Sizes are numpy order, ``(Z, Y, X)`` or ``(C, Z, Y, X)``.
 """
@@ -19,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import LimitsError
+from .errors import AutoconfigError, LimitsError
 from .export import config_values
 from .gpu_budget import budget_note, plan_for_gpu
 from .memory import PRECISIONS, MemoryEstimate, biom3d_can_train, estimate_plan_memory
@@ -27,8 +30,12 @@ from .planner import Limits, Plan, make_plan, oversize_axes
 
 if TYPE_CHECKING:
     from .fingerprint import Fingerprint
+    from .planners.nnunet import NnUNetPlans
+    from .planners.nnunet_fingerprint import NnUNetFingerprint
 
 _DEFAULT_LIMITS = Limits()
+#: The planners :func:`plan_training` knows, by the name ``planners=`` takes.
+PLANNERS = ("biom3d", "nnunet")
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,11 @@ class TrainingPlan:
         config order. Read it; do not change it (it is shared by whoever holds this plan).
     budget_note : str
         The sentence saying ``max_dims`` came from the GPU memory; ``""`` without a GPU budget.
+    nnunet : NnUNetPlans or None
+        nnU-Net v2's default plans (``nnUNetPlans``), when asked for; its ``fullres`` is the
+        3d_fullres configuration (2d for 2D images).
+    nnunet_fingerprint : NnUNetFingerprint or None
+        The nnU-Net fingerprint ``nnunet`` was planned from (spacings, crops, intensities).
     """
 
     biom3d: Plan
@@ -70,6 +82,8 @@ class TrainingPlan:
     notes: tuple[str, ...]
     config_values: dict[str, object]
     budget_note: str
+    nnunet: NnUNetPlans | None = None
+    nnunet_fingerprint: NnUNetFingerprint | None = None
 
     @property
     def memory_line(self) -> str:
@@ -89,6 +103,8 @@ def plan_training(
     *,
     precision: str = "fp16",
     gpu_memory_gib: float | None = None,
+    planners: Sequence[str] = ("biom3d",),
+    nnunet_fingerprint: NnUNetFingerprint | None = None,
 ) -> TrainingPlan:
     """Plan a training from a dataset's fingerprint, or from a median size alone.
 
@@ -106,6 +122,12 @@ def plan_training(
     gpu_memory_gib : float, optional
         The GPU's memory in GiB: ``max_dims`` is then derived to fit it
         (:func:`napari_autoconfig.gpu_budget.plan_for_gpu`).
+    planners : sequence of {"biom3d", "nnunet"}, default ("biom3d",)
+        Which plans to make. biom3d's is always made (the limits, memory and config values are
+        biom3d's); with ``"nnunet"`` nnU-Net's default plans are made too (``TrainingPlan.nnunet``).
+    nnunet_fingerprint : NnUNetFingerprint, optional
+        nnU-Net's fingerprint of the same files
+        (:func:`napari_autoconfig.planners.fingerprint_nnunet`); needed with ``"nnunet"``.
 
     Returns
     -------
@@ -114,11 +136,17 @@ def plan_training(
     Raises
     ------
     LimitsError
-        An unknown precision, limits or a median no plan can come from, or a GPU too small for
-        any plan biom3d's network can train.
+        An unknown precision or planner, limits or a median no plan can come from, or a GPU too
+        small for any plan biom3d's network can train.
+    AutoconfigError
+        nnU-Net asked for without its fingerprint, or from a median alone.
     """
     if precision not in PRECISIONS:
         raise LimitsError(f"Unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}.")
+    unknown = [name for name in planners if name not in PLANNERS]
+    if unknown:
+        raise LimitsError(f"Unknown planner {unknown[0]!r}; use one of {', '.join(PLANNERS)}.")
+    nnunet = _nnunet_plans(source, nnunet_fingerprint) if "nnunet" in planners else None
     fingerprint = source if hasattr(source, "median_size") else None
     if fingerprint is not None:
         median = tuple(fingerprint.median_size)
@@ -145,7 +173,28 @@ def plan_training(
         notes=_oversize_notes(plan, fingerprint),
         config_values=config_values(plan, fingerprint),
         budget_note=note,
+        nnunet=nnunet,
+        nnunet_fingerprint=nnunet_fingerprint if nnunet is not None else None,
     )
+
+
+def _nnunet_plans(
+    source: Fingerprint | Sequence[int], fingerprint: NnUNetFingerprint | None
+) -> NnUNetPlans:
+    """nnU-Net's plans from its own fingerprint; a clear refusal without one."""
+    if not hasattr(source, "median_size"):
+        raise AutoconfigError(
+            "nnU-Net plans from the images themselves (spacings, crops, intensities), not from a "
+            "median size: fingerprint the folders instead."
+        )
+    if fingerprint is None:
+        raise AutoconfigError(
+            "nnU-Net's plan needs nnU-Net's own fingerprint of the images "
+            "(napari_autoconfig.planners.fingerprint_nnunet): fingerprint the folders for nnU-Net."
+        )
+    from .planners.nnunet import plan_nnunet
+
+    return plan_nnunet(fingerprint)
 
 
 def _memory(plan: Plan, channels: int, precision: str) -> tuple[MemoryEstimate | None, str]:

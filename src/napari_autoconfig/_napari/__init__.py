@@ -3,21 +3,24 @@
 =====================  =================================================================
 module                 holds
 =====================  =================================================================
-``widget.py``          the dock widget: assembles the panels, owns the state (fingerprint,
-                       plan, snippet, boxes, opened image), wires the worker and the viewer
+``widget.py``          the dock widget: assembles the panels, feeds the state and tells the
+                       panels of its changes, owns the boxes and the opened image, wires the
+                       worker and the viewer
+``state.py``           the planning state without Qt (fingerprints, folders, limits, planner,
+                       plan, snippet): an evented model, testable without a viewer
 ``panel.py``           ``Panel``: what every part of the dock is, and the hooks it gets
 ``folders_panel.py``   folders, limits, Fingerprint / Cancel, progress, status (on top)
-``results_panel.py``   tab "Plan": summary and plan tables, the reasons in words
+``results_panel.py``   tab "Plan": summary and plan tables (biom3d | nnU-Net), the reasons
 ``images_panel.py``    tab "Images": the per-image table, Only flagged, Open, CSV
 ``intensity_tab.py``   tab "Intensities": the histogram and the normalisation preview
 ``objects_tab.py``     tab "Objects": the objects panel fed the fingerprint, plan and image
 ``export_panel.py``    tab "Config": the snippet, Copy, Save as…, Update config…
 ``tables.py``          small read-only tables that sort by value
-``boxes.py``           the patch and augmentation-patch boxes drawn on an image
+``boxes.py``           the patch, augmentation-patch and nnU-Net-patch boxes drawn on an image
 ``box_keeper.py``      where the boxes go as the plan, the selection and the layers change
 ``opener.py``          opening a table row: image and mask prepared in a worker
 ``lazy.py``            a file as a dask array read plane by plane through the core's readers
-``run.py``             the fingerprinting worker's body (never raises)
+``run.py``             the fingerprinting worker's body (never raises), nnU-Net's pass too
 ``guard.py``           the decorator that keeps exceptions out of Qt slots
 ``histogram.py``       the foreground intensity histogram (matplotlib), clip bounds, mean ± std
 ``preview.py``         the normalisation preview: a lazy ``normalized`` layer over the image

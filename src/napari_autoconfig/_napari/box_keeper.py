@@ -176,7 +176,7 @@ class BoxKeeper:
         if (
             self.boxes.image is not None
             and self.host.plan is not None
-            and len(self.boxes.layers()) < 2
+            and len(self.boxes.layers()) < self.boxes.expected_layers()
         ):
             self.draw(self.boxes.image)  # the user deleted one box: it comes back
         elif self.boxes.image is None:

@@ -1,4 +1,12 @@
-"""The patch boxes drawn over the user's image: ``patch`` and ``augmentation patch``.
+"""The patch boxes drawn over the user's image: ``patch`` and ``augmentation patch`` (biom3d's),
+and ``nnU-Net patch`` when nnU-Net's plan was made.
+
+nnU-Net's box is its 3d_fullres patch as nnU-Net's network sees it: the patch in voxels at
+nnU-Net's target spacing, i.e. a physical size (:attr:`PatchBoxes.nnunet_world_zyx`, already in
+the images' (z, y, x) order, transposed back from nnU-Net's axes), converted to the opened
+image's voxels through the image layer's ``scale`` (its spacing, in the same unit as the
+dataset's). So on an image at the target spacing it covers exactly the patch's voxels; on an image
+at another spacing it covers what nnU-Net's patch covers after resampling.
 
 How a box is drawn (of the ways napari can draw a box, the one that needs no event handler of
 ours; see the ``bounding_box`` overlay of napari's layers,
@@ -40,6 +48,8 @@ PATCH_NAME = "patch"
 AUG_NAME = "augmentation patch"
 PATCH_COLOR = "#ffd400"  # yellow: the training patch
 AUG_COLOR = "#00e1ff"  # cyan: the larger patch cropped before augmentation
+NNUNET_NAME = "nnU-Net patch"
+NNUNET_COLOR = "#3cff3c"  # green: nnU-Net's 3d_fullres patch (magenta is the largest object's)
 
 
 def is_box_layer(layer: Layer) -> bool:
@@ -129,6 +139,10 @@ class PatchBoxes:
         self.image: Image | None = None
         self.patch_zyx: tuple[int, int, int] | None = None
         self.aug_zyx: tuple[int, int, int] | None = None
+        #: nnU-Net's patch in physical units (z, y, x) at its target spacing; None: no third box
+        self.nnunet_world_zyx: tuple[float, ...] | None = None
+        #: False while nnU-Net's plan alone is shown: biom3d's two boxes stay, hidden
+        self.biom3d_shown = True
         self._placing = False  # True while we move the layers ourselves (not the user)
         # (layer, handler) for every box layer we listen to, so close() can let go of them.
         self._handlers: list[tuple[Image, Callable[..., None]]] = []
@@ -136,8 +150,25 @@ class PatchBoxes:
 
     # -- layers -----------------------------------------------------------------------------
     def layers(self) -> list[Image]:
-        """The box layers currently in the viewer (0, 1 or 2 of them)."""
+        """The box layers currently in the viewer (0 to 3 of them)."""
         return [lyr for lyr in self.viewer.layers if is_box_layer(lyr)]
+
+    def expected_layers(self) -> int:
+        """How many box layers a drawn plan has: 2, 3 with nnU-Net's box."""
+        return 2 + (self.nnunet_world_zyx is not None)
+
+    def nnunet_voxels(self, image: Image) -> tuple[int, ...] | None:
+        """nnU-Net's patch in ``image``'s voxels along its last 2 or 3 axes (None: no box).
+
+        Its physical size divided by the image's spacing (the layer's ``scale``), rounded to
+        whole voxels (at least 1).
+        """
+        size = self.nnunet_world_zyx
+        k = spatial_ndim(image)
+        if size is None or len(size) < k:
+            return None
+        scale = np.asarray(image.scale, dtype=float)[-k:]
+        return tuple(max(1, round(float(v))) for v in np.asarray(size[-k:], dtype=float) / scale)
 
     def _layer(self, name: str) -> Image | None:
         for lyr in self.layers():
@@ -162,7 +193,7 @@ class PatchBoxes:
         box.visible = True
         box.points = False
         box.line_color = color
-        box.line_thickness = 2 if name == PATCH_NAME else 1.5
+        box.line_thickness = {AUG_NAME: 1.5, NNUNET_NAME: 5}.get(name, 2)
 
         def on_affine(_event, lyr=layer) -> None:
             self._on_user_move(lyr)
@@ -291,9 +322,18 @@ class PatchBoxes:
         try:
             for name, color, size in (
                 (AUG_NAME, AUG_COLOR, self.aug_zyx),
+                # nnU-Net's box before (under) biom3d's patch, and thicker: where the two
+                # patches share an edge, a yellow line with green sides shows both
+                (NNUNET_NAME, NNUNET_COLOR, self.nnunet_voxels(image)),
                 (PATCH_NAME, PATCH_COLOR, self.patch_zyx),
             ):
-                if name not in names:
+                # nnU-Net's box comes and goes with biom3d's patch box
+                if name not in names and not (name == NNUNET_NAME and PATCH_NAME in names):
+                    continue
+                if size is None:  # no nnU-Net plan (any more): no third box
+                    old = self._layer(name)
+                    if old is not None:
+                        self._remove_layer(old)
                     continue
                 size_k = np.asarray(size[-k:], dtype=int)
                 corner = np.round(centre_vox - (size_k - 1) / 2.0)
@@ -306,9 +346,12 @@ class PatchBoxes:
                     "translate": translate + corner * scale,
                     "affine": _image_linear_affine(image, k),
                 }
+                shown = name == NNUNET_NAME or self.biom3d_shown
                 if layer is None:
-                    self._make_layer(name, color, size_k, placement)
+                    self._make_layer(name, color, size_k, {**placement, "visible": shown})
                     continue
+                if layer.visible != shown:
+                    layer.visible = shown
                 if tuple(layer.data.shape) != tuple(size_k):
                     layer.data = _box_data(size_k)
                 # each change costs napari a refresh (tens of ms): change only what moved

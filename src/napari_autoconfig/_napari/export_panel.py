@@ -25,14 +25,6 @@ if TYPE_CHECKING:
     from ..planner import Plan
 
 
-def values_first(python_text: str) -> str:
-    """The snippet with its assignments first and its explanatory comments after them."""
-    lines = python_text.splitlines()
-    values = [line for line in lines if line and not line.startswith("#")]
-    comments = [line for line in lines if line.startswith("#")]
-    return "\n".join([*values, "", *comments]) + "\n" if comments else "\n".join(values) + "\n"
-
-
 def ask_save_path(parent) -> str:
     """Ask where to save the snippet (a file dialog); '' if the user cancels.
 

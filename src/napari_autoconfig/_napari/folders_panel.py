@@ -1,5 +1,5 @@
-"""The folders and limits panel: what to fingerprint, the patch and batch limits, the GPU
-budget, Fingerprint.
+"""The folders and limits panel: what to fingerprint, the planner (biom3d, nnU-Net v2 or both),
+the patch and batch limits, the GPU budget, Fingerprint.
 
 The one place the form's values are read (:meth:`FoldersPanel.limits`, :meth:`~.folders`,
 :meth:`~.gpu_gib`, :meth:`~.precision`) and remembered between napari launches
@@ -31,6 +31,7 @@ from ..memory import PRECISIONS
 from ..readers import is_url
 from .panel import Panel, row
 from .settings import GPU_RANGE, LIMIT_RANGE, load_settings, save_settings
+from .state import PLANNER_CHOICES, PlanInputs
 
 logger = logging.getLogger("napari")
 
@@ -46,7 +47,24 @@ BATCH_RULES = tuple(
 )
 DEFAULTS = planner.Limits()  # the form starts from the planner's own defaults
 #: The fields whose change re-plans at once (from the cached fingerprint) and is remembered.
-LIMIT_NAMES = ("max_dims", "max_batch", "min_batch", "batch_rule", "gpu_memory", "gpu_precision")
+LIMIT_NAMES = (
+    "max_dims",
+    "max_batch",
+    "min_batch",
+    "batch_rule",
+    "gpu_memory",
+    "gpu_precision",
+    "planner",
+)
+#: The planner combo box: what the user reads, and the name the state takes.
+PLANNERS = (("biom3d", "biom3d"), ("nnU-Net v2", "nnunet"), ("both", "both"))
+PLANNER_TIP = (
+    "Whose plan to make. biom3d: its own rules (the default). nnU-Net v2: the plan nnU-Net's "
+    "default planner (nnUNetPlans) would make from the same files, to the digit; it needs its "
+    "own reading pass of the files (press Fingerprint after choosing it). Both: the two side by "
+    "side in the Plan tab, and nnU-Net's patch drawn as a third, green box. The limits below "
+    "are biom3d's: nnU-Net plans for its own 8 GB reference GPU."
+)
 MAX_DIMS_TIP = (
     "The memory budget of one patch, in voxels (biom3d's max_dims): only the product z x y x x "
     "bounds the patch, whatever the shape."
@@ -82,6 +100,13 @@ class FoldersPanel(Panel):
                 SpinBox(name="max_batch", value=saved.get("max_batch", DEFAULTS.max_batch), **spin),
                 label="Batch min, max",
                 tooltip=batch_tip,
+            ),
+            ComboBox(
+                name="planner",
+                label="Planner",
+                choices=PLANNERS,
+                value=saved["planner"] if saved.get("planner") in PLANNER_CHOICES else "biom3d",
+                tooltip=PLANNER_TIP,
             ),
             ComboBox(
                 name="batch_rule",
@@ -192,6 +217,20 @@ class FoldersPanel(Panel):
         """The training precision of the memory estimate and the GPU budget (fp16 or fp32)."""
         return str(self["gpu_precision"].value)
 
+    def planner(self) -> str:
+        """The chosen planner: "biom3d", "nnunet" or "both"."""
+        return str(self["planner"].value)
+
+    def inputs(self) -> PlanInputs:
+        """Everything the form sets besides the folders, for the planning state (the limits are
+        built, and possibly refused, when the state plans)."""
+        return PlanInputs(
+            limits=self.limits,
+            precision=self.precision(),
+            gpu_gib=self.gpu_gib(),
+            planner=self.planner(),
+        )
+
     def folders(self) -> tuple[str | Path, str | Path | None]:
         """The images folder and the masks folder (None when empty).
 
@@ -219,6 +258,7 @@ class FoldersPanel(Panel):
                     "batch_rule": str(self["batch_rule"].value),
                     "gpu_memory": float(self["gpu_memory"].value),
                     "precision": self.precision(),
+                    "planner": self.planner(),
                 }
             )
         except OSError as exc:

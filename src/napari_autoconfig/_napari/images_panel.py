@@ -104,7 +104,12 @@ class ImagesPanel(Panel):
     def _refill(self) -> None:
         fp = self.host.result
         folders = self.host.result_folders
-        self.rows = image_rows(fp, self.host.plan, *folders) if fp is not None else ()
+        target = self.host.nnunet_target_zyx  # nnU-Net's plan made: flag what it resamples 2x
+        self.rows = (
+            image_rows(fp, self.host.plan, *folders, nnunet_target_zyx=target)
+            if fp is not None
+            else ()
+        )
         self._fingerprint = fp
         table = self["images_table"]
         fill_table(

@@ -1,6 +1,12 @@
 """The results panel: the dataset summary and the plan as two small tables, the reasons in words,
 and the GPU memory of one training step with the plan.
 
+With nnU-Net's planner chosen (and its plan made) the plan table gives way to the comparison
+table: biom3d | nnU-Net 3d_fullres, one row per number (patch in voxels and in physical units,
+the spacing the network trains at, poolings, batch, normalisation, GPU memory), every size in
+(z, y, x) and every row's tooltip saying in plain words what it is on each side
+(:func:`comparison_rows`).
+
 Each plan row's tooltip, and the "Why these numbers?" section, say first in plain words what the
 number is for and then the planner's own reasoning with its arithmetic. The plan's last row is the
 memory estimate (:func:`napari_autoconfig.memory.estimate_plan_memory`, computed by the dock widget
@@ -26,6 +32,7 @@ if TYPE_CHECKING:
     from napari.layers import Image
 
     from ..fingerprint import Fingerprint
+    from ..planning import TrainingPlan
 
 #: What each number of the plan is for, in words; the planner's reason follows it.
 PLAIN_WORDS = {
@@ -67,6 +74,100 @@ def memory_texts(
         d = "x".join(map(str, plan.limits.max_dims))
         parts = f"Max patch {d}, derived to fit a GPU of {gpu_gib:g} GiB. {parts}"
     return f"GPU memory ({memory.precision})", f"{memory.total_gib:.1f} GiB", parts
+
+
+#: The comparison table's rows: title, then what the row is, in plain words, on both sides.
+COMPARISON_WORDS = {
+    "patch": "The block of image the network learns from at a time, in voxels of the spacing it "
+    "trains at (z, y, x). biom3d: the median image shrunk to the Max patch budget. nnU-Net: "
+    "256^3 voxels shaped like the spacing, capped by the median image, then shrunk until its "
+    "network fits its 8 GB reference GPU.",
+    "physical": "The same block as a physical size: its voxels times the spacing the network "
+    "trains at. This is how much of your specimen each network sees at once (the green box on "
+    "the image is nnU-Net's).",
+    "spacing": "The voxel size every image is resampled to before training (z, y, x). biom3d: "
+    "the dataset's median spacing, its MEDIAN_SPACING (which biom3d's config writes x, y, z). "
+    "nnU-Net: its target spacing, the median too, except along an axis much coarser than the "
+    "others, where it takes the 10th percentile.",
+    "pool": "How many times the network halves the patch along each axis (z, y, x). A short or "
+    "coarse axis is halved fewer times.",
+    "batch": "How many patches are learned from together. biom3d: as many as its budget holds, "
+    "within the min and max batch. nnU-Net: as many as its reference GPU holds, at least 2 and "
+    "at most 5 % of the dataset's voxels.",
+    "norm": "How intensities are scaled before training. biom3d: each image z-scored on its own "
+    "(with --ct_norm: clipped to the dataset's foreground percentiles, then z-scored with the "
+    "dataset's foreground mean and std). nnU-Net, per channel from its name: z-score per image "
+    "(inside the non-zero region when cropping to it removed much), CT: clipped and z-scored "
+    "with the dataset's foreground statistics.",
+    "memory": "GPU memory. biom3d: an estimate of one training step of its default network at "
+    "the form's precision. nnU-Net: nnU-Net's own planning figure, not a measurement: its count "
+    "of the network's feature maps at this batch as a share of its reference network, times "
+    "the 8 GB that reference stands for (nnU-Net shrinks the patch until this fits 8 GB).",
+}
+_NNUNET_SCHEMES = {
+    "ZScoreNormalization": "z-score",
+    "CTNormalization": "CT clip + z",
+    "NoNormalization": "none",
+    "RescaleTo01Normalization": "rescale 0-1",
+    "RGBTo01Normalization": "RGB / 255",
+}
+
+
+def unit_text(unit: str | None) -> str:
+    """The spacing's unit as people write it ("micron" is µm); "units" when the file says none."""
+    if not unit:
+        return "units"
+    return {"micron": "µm", "um": "µm", "microns": "µm"}.get(unit, unit)
+
+
+def _sizes(values, digits: str = ".4g") -> str:
+    return " x ".join(format(float(v), digits) for v in values)
+
+
+def comparison_rows(
+    training: TrainingPlan, fingerprint: Fingerprint
+) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """The comparison table: (title, biom3d, nnU-Net 3d_fullres) rows and each row's tooltip.
+
+    Sizes are (z, y, x); physical sizes in the dataset's unit. nnU-Net's column is its
+    ``fullres`` configuration (3d_fullres; 2d for 2D images).
+    """
+    plan, plans = training.biom3d, training.nnunet
+    assert plans is not None
+    full = plans.fullres
+    unit = unit_text(fingerprint.unit)
+    spacing = fingerprint.median_spacing_zyx
+    k = len(full.patch_size_zyx)
+    if spacing is not None:
+        biom3d_spacing = _sizes(spacing[-k:]) if len(spacing) >= k else _sizes(spacing)
+        biom3d_physical = _sizes(
+            p * s for p, s in zip(plan.patch[-len(spacing) :], spacing, strict=False)
+        )
+    else:
+        biom3d_spacing = biom3d_physical = "no spacing"
+    schemes = ", ".join(
+        _NNUNET_SCHEMES.get(name, name) + (" (mask)" if mask else "")
+        for name, mask in zip(full.normalization_schemes, full.use_mask_for_norm)
+    )
+    memory = training.memory
+    biom3d_memory = (
+        f"{memory.total_gib:.1f} GiB ({memory.precision})"
+        if memory is not None
+        else "not estimated"
+    )
+    rows = [
+        ("Patch (voxels)", _sizes(plan.patch), _sizes(full.patch_size_zyx)),
+        (f"Patch ({unit})", biom3d_physical, _sizes(full.patch_physical_zyx)),
+        (f"Trains at ({unit})", biom3d_spacing, _sizes(full.spacing_zyx)),
+        ("Poolings", ", ".join(map(str, plan.pool)), ", ".join(map(str, full.pool_zyx))),
+        ("Batch", str(plan.batch), str(full.batch_size)),
+        ("Normalisation", "z-score", schemes),
+        ("GPU memory", biom3d_memory, f"{full.gpu_memory_gb:.1f} of 8 GB"),
+    ]
+    keys = ("patch", "physical", "spacing", "pool", "batch", "norm", "memory")
+    tips = [COMPARISON_WORDS[key] for key in keys]
+    tips[-1] += f" biom3d: {training.memory_line}"
+    return rows, tips
 
 
 def _summary_rows(fp: Fingerprint) -> list[tuple[str, str]]:
@@ -117,6 +218,7 @@ class ResultsPanel(Panel):
         widgets = [
             make_table("summary", ["", "dataset"], compact=True),
             make_table("plan_table", ["", "z", "y", "x"], compact=True),
+            make_table("compare_table", ["", "biom3d", "nnU-Net 3d_fullres"], compact=True),
             Label(name="memory_split", value=""),
             Label(name="notes", value="Fingerprint a dataset to see its plan."),
             PushButton(
@@ -145,11 +247,18 @@ class ResultsPanel(Panel):
         self._plan: planner.Plan | None = None
         self._image: Image | None = None
         self["recentre"].changed.connect(lambda *_: host.keeper.recentre())
-        for table in (self["summary"], self["plan_table"]):
+        for table in (self["summary"], self["plan_table"], self["compare_table"]):
             table.native.setVisible(False)
         # the row titles ("GPU memory (fp16)") whole; z, y, x share the rest
-        header = self["plan_table"].native.horizontalHeader()
-        header.setSectionResizeMode(0, header.ResizeMode.ResizeToContents)
+        for name in ("plan_table", "compare_table"):
+            header = self[name].native.horizontalHeader()
+            header.setSectionResizeMode(0, header.ResizeMode.ResizeToContents)
+        compare = self["compare_table"].native
+        compare.horizontalHeaderItem(1).setToolTip("biom3d's plan (its own rules)")
+        compare.horizontalHeaderItem(2).setToolTip(
+            "nnU-Net v2's 3d_fullres configuration, as its default planner (nnUNetPlans) makes "
+            "it from the same files"
+        )
 
     def show_result(self, fingerprint: Fingerprint | None) -> None:
         self._result = fingerprint
@@ -163,8 +272,12 @@ class ResultsPanel(Panel):
         self._plan = plan
         self["recentre"].enabled = plan is not None
         table = self["plan_table"]
-        table.native.setVisible(plan is not None)
-        self["memory_split"].native.setVisible(plan is not None)
+        training = self.host.training
+        nnunet = training.nnunet if training is not None and plan is not None else None
+        planner = self.host.state.inputs.planner
+        table.native.setVisible(plan is not None and nnunet is None)
+        self._show_comparison(training if nnunet is not None else None, planner)
+        self["memory_split"].native.setVisible(plan is not None and planner != "nnunet")
         if plan is None:
             self["memory_split"].value = ""
             self.reasons.setText("")
@@ -192,6 +305,16 @@ class ResultsPanel(Panel):
         )
         self._refresh_notes()
 
+    def _show_comparison(self, training: TrainingPlan | None, planner: str) -> None:
+        """biom3d | nnU-Net in columns (nnU-Net's alone when it is the planner chosen)."""
+        table = self["compare_table"]
+        table.native.setVisible(training is not None)
+        if training is None or self._result is None:
+            return
+        rows, tips = comparison_rows(training, self._result)
+        fill_table(table, rows, tooltips=[[tip] * 3 for tip in tips], compact=True)
+        table.native.setColumnHidden(1, planner == "nnunet")
+
     def show_boxes(self, image: Image | None) -> None:
         self._image = image
         self._refresh_notes()
@@ -206,9 +329,20 @@ class ResultsPanel(Panel):
         elif self._image is None:
             text = "Open an image (Images tab, or File > Open) to see the patch on it."
         else:
-            text = f"Boxes on '{self._image.name}': patch yellow, augmentation patch cyan."
-            shape = image_shape_zyx(self._image)
-            text += "".join(f" {s}" for s in planner.oversize_axes(self._plan, shape))
+            nnunet = self.host.nnunet is not None
+            if nnunet and not self.host.boxes.biom3d_shown:  # nnU-Net's plan alone
+                text = f"Box on '{self._image.name}': nnU-Net 3d_fullres patch green."
+            else:
+                text = f"Boxes on '{self._image.name}': patch yellow, augmentation patch cyan" + (
+                    ", nnU-Net 3d_fullres patch green." if nnunet else "."
+                )
+                shape = image_shape_zyx(self._image)
+                text += "".join(f" {s}" for s in planner.oversize_axes(self._plan, shape))
+        state = self.host.state
+        if self._plan is not None and state.nnunet_missing:
+            text += " nnU-Net's plan needs its own reading pass: press Fingerprint dataset."
+        elif self._plan is not None and state.inputs.wants_nnunet and state.nnunet_error:
+            text += f" No nnU-Net plan: {state.nnunet_error}"
         self["notes"].value = text
 
 

@@ -3,9 +3,11 @@
 :func:`run_fingerprint` opens the dataset with the core's
 :func:`~napari_autoconfig.dataset.open_dataset` (pairing the masks, recognising an nnU-Net raw
 dataset, reading a URL as text), fingerprints it with
-:func:`~napari_autoconfig.fingerprint.fingerprint_dataset` and returns an :class:`Outcome` that
-says how the run ended, so the GUI thread decides what to show; per-file progress crosses threads
-through :class:`ProgressRelay`'s queued signal.
+:func:`~napari_autoconfig.fingerprint.fingerprint_dataset`, then, when nnU-Net's planner is
+chosen, makes nnU-Net's own reading pass (:func:`~napari_autoconfig.planners.fingerprint_nnunet`:
+its crop boxes and seeded intensity draws), and returns an :class:`Outcome` that says how the run
+ended, so the GUI thread decides what to show; per-file (per-case) progress crosses threads
+through :class:`ProgressRelay`'s queued signals. Cancel stops either pass.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ..fingerprint import fingerprint_dataset
 
 if TYPE_CHECKING:
     from ..fingerprint import Fingerprint
+    from ..planners.nnunet_fingerprint import NnUNetFingerprint
 
 logger = logging.getLogger("napari")
 
@@ -44,18 +47,32 @@ class Outcome:
     images: str | Path | None = None
     masks: str | Path | None = None
     warning: str | None = None
+    #: nnU-Net's fingerprint of the same folders, when its planner was chosen
+    nnunet_fingerprint: NnUNetFingerprint | None = None
+    #: why nnU-Net's pass failed (biom3d's fingerprint stands); None when it did not
+    nnunet_error: str | None = None
 
 
 class ProgressRelay(QObject):
     """Carries per-file progress from the worker thread to the GUI thread (queued signal)."""
 
     step = Signal(int, int, str)
+    nnunet_step = Signal(int, int)  # cases done, cases in all: nnU-Net's reading pass
 
 
 def run_fingerprint(
-    images: str | Path, masks: str | Path | None, stop: threading.Event, relay: ProgressRelay
+    images: str | Path,
+    masks: str | Path | None,
+    stop: threading.Event,
+    relay: ProgressRelay,
+    nnunet: bool = False,
 ) -> Outcome:
-    """Body of the worker: fingerprint the folders, never raise (the outcome says what happened)."""
+    """Body of the worker: fingerprint the folders, never raise (the outcome says what happened).
+
+    With ``nnunet`` nnU-Net's own fingerprint of the same folders follows biom3d's; if only that
+    pass fails (e.g. a URL, which nnU-Net's pass does not read), biom3d's fingerprint is kept and
+    the outcome says why nnU-Net's plan is missing.
+    """
     folders = {"images": images, "masks": masks}
     try:
         dataset = open_dataset(images, masks, cancel=stop.is_set)  # a URL's listing too
@@ -68,7 +85,16 @@ def run_fingerprint(
         )
         # entries passed over, NaN voxels left out: shown like the pairing warning, never silent
         warning = " ".join(filter(None, [dataset.warning, *fp.notes()])) or None
-        return Outcome(fingerprint=fp, warning=warning, **folders)
+        nnunet_fp, nnunet_error = (
+            _nnunet_pass(images, masks, stop, relay) if nnunet else (None, None)
+        )
+        return Outcome(
+            fingerprint=fp,
+            warning=warning,
+            nnunet_fingerprint=nnunet_fp,
+            nnunet_error=nnunet_error,
+            **folders,
+        )
     except Cancelled as exc:
         return Outcome(cancelled=str(exc), **folders)
     except AutoconfigError as exc:
@@ -76,3 +102,24 @@ def run_fingerprint(
     except Exception as exc:  # a bug or an unforeseen failure: say what, log where
         logger.exception("napari-autoconfig: fingerprinting failed")
         return Outcome(error=f"{type(exc).__name__}: {exc}", unexpected=True, **folders)
+
+
+def _nnunet_pass(
+    images: str | Path, masks: str | Path | None, stop: threading.Event, relay: ProgressRelay
+) -> tuple[NnUNetFingerprint | None, str | None]:
+    """nnU-Net's fingerprint, or None and the one line saying why not (Cancelled goes up)."""
+    from ..planners import fingerprint_nnunet, open_nnunet_source
+
+    relay.nnunet_step.emit(0, 1)
+    try:
+        source = open_nnunet_source(images, masks)
+        found = fingerprint_nnunet(
+            source,
+            progress=lambda done, total: relay.nnunet_step.emit(done, total),
+            cancel=stop.is_set,
+        )
+        return found, None
+    except Cancelled:
+        raise
+    except AutoconfigError as exc:
+        return None, str(exc)

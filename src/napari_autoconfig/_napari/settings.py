@@ -1,4 +1,5 @@
-"""What the widget remembers between napari launches: the last folders, limits and GPU budget.
+"""What the widget remembers between napari launches: the last folders, limits, GPU budget and
+planner.
 
 One small JSON file, ``$XDG_CONFIG_HOME/napari-autoconfig/settings.json`` (``~/.config`` when
 ``XDG_CONFIG_HOME`` is unset), written atomically so a crash never leaves half a file. A corrupt or
@@ -28,6 +29,7 @@ KNOWN: dict[str, type | tuple[type, ...]] = {
     "batch_rule": str,
     "gpu_memory": (int, float),  # GiB; 0 = off (max_dims is then the user's)
     "precision": str,
+    "planner": str,  # "biom3d", "nnunet" or "both"
 }
 # The range the widget's number fields accept (its spin boxes refuse anything else).
 LIMIT_RANGE = (1, 4096)

@@ -10,9 +10,12 @@ the boxes from :mod:`.boxes`, kept on an image by :mod:`.box_keeper`; table rows
 :mod:`.opener`.
 
 The widget is assembled from panels (:mod:`.panel`), listed in :data:`PANELS`: the folders and
-limits panel on top, the others as tabs. It owns the state (``result``, ``plan``, ``snippet``,
-the boxes, the opened image) and tells every panel when it changes; panels call back for actions.
-Every child is reachable by name (``widget["copy"]``), whichever panel holds it.
+limits panel on top, the others as tabs. The planning state (fingerprints, folders, inputs, the
+training plan, the snippet) lives in a Qt-free evented model, :class:`.state.PlanningState`
+(``widget.state``); the widget feeds it the form and the worker's results, listens to it and
+tells every panel when it changes (``widget.result``, ``widget.plan``... read the model); the
+boxes and the opened image stay here. Panels call back for actions. Every child is reachable by
+name (``widget["copy"]``), whichever panel holds it.
 """
 
 from __future__ import annotations
@@ -29,13 +32,12 @@ from psygnal import Signal as PsygnalSignal
 from qtpy.QtCore import QEvent, QObject, QSize
 from qtpy.QtWidgets import QApplication, QFrame, QScrollArea, QSizePolicy, QTabWidget
 
-from .. import export, planner
-from ..errors import AutoconfigError
+from .. import planner
 from ..memory import MemoryEstimate
-from ..planning import TrainingPlan, plan_training
+from ..planning import TrainingPlan
 from .activity import ActivityBar
 from .box_keeper import BoxKeeper
-from .export_panel import ExportPanel, values_first
+from .export_panel import ExportPanel
 from .folders_panel import LIMIT_NAMES, FoldersPanel
 from .guard import guarded, logger
 from .images_panel import ImagesPanel
@@ -45,12 +47,14 @@ from .opener import RowOpener
 from .panel import find_child
 from .results_panel import ResultsPanel
 from .run import Outcome, ProgressRelay, run_fingerprint
+from .state import PlanningState
 
 if TYPE_CHECKING:
     import napari
 
     from ..fingerprint import Fingerprint
     from ..image_table import ImageRow
+    from ..planners.nnunet import NnUNetPlans
 
 #: The panels, in order: a panel without a title sits on top, the others are tabs.
 PANELS = (FoldersPanel, ResultsPanel, ImagesPanel, IntensitiesTab, ObjectsTab, ExportPanel)
@@ -120,16 +124,8 @@ class AutoconfigWidget(Container):
         self.tabs.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         self.native.layout().addWidget(self.tabs, 1)
         self._alive = True
-        self.snippet: str = ""
-        #: the comment line that goes above every exported config ("" unless a GPU budget is set)
-        self.config_note: str = ""
-        self.result: Fingerprint | None = None
-        self.result_folders: tuple[Path | None, Path | None] = (None, None)
-        #: everything planned from the result and the form (None: no result, or refused limits)
-        self.training: TrainingPlan | None = None
-        self.plan: planner.Plan | None = None  # biom3d's plan, ``self.training.biom3d``
-        self.memory: MemoryEstimate | str | None = None  # the plan's GPU memory, or why none
-        self.gpu_gib: float | None = None  # the GPU memory the plan was fitted to (None: off)
+        #: the planning state, without Qt: fingerprints, folders, inputs, the plan, the snippet
+        self.state = PlanningState()
         self.worker = None
         self.keeper = BoxKeeper(self)
         self.boxes = self.keeper.boxes
@@ -137,6 +133,9 @@ class AutoconfigWidget(Container):
         self._stop = threading.Event()
         self._relay = ProgressRelay()
         self._relay.step.connect(self._on_step)
+        self._relay.nnunet_step.connect(self._on_nnunet_step)
+        self.state.result_changed.connect(self._on_result)
+        self.state.planned.connect(self._on_planned)
         self._bar = ActivityBar("napari-autoconfig: fingerprinting")
 
         self["fingerprint"].changed.connect(self.start)
@@ -159,6 +158,59 @@ class AutoconfigWidget(Container):
                 if found is not None:
                     return found
             raise
+
+    # -- the state, as the panels read it (the model holds it) ----------------------------------
+    @property
+    def result(self) -> Fingerprint | None:
+        """The last fingerprint (None before the first run)."""
+        return self.state.result
+
+    @property
+    def result_folders(self) -> tuple[str | Path | None, str | Path | None]:
+        """The folders the last fingerprint read (the form may have changed since)."""
+        return self.state.result_folders
+
+    @property
+    def training(self) -> TrainingPlan | None:
+        """Everything planned from the result and the form (None: no result, or refused
+        limits)."""
+        return self.state.training
+
+    @property
+    def plan(self) -> planner.Plan | None:
+        """biom3d's plan, ``training.biom3d``."""
+        return self.state.plan
+
+    @property
+    def nnunet(self) -> NnUNetPlans | None:
+        """nnU-Net's plans, when its planner is chosen (None otherwise)."""
+        return self.state.nnunet
+
+    @property
+    def nnunet_target_zyx(self) -> tuple[float, ...] | None:
+        """nnU-Net's target spacing (z, y, x) when its plan was made, for the images table."""
+        plans = self.state.nnunet
+        return plans.target_spacing_zyx if plans is not None else None
+
+    @property
+    def memory(self) -> MemoryEstimate | str | None:
+        """biom3d's plan's GPU memory, or the sentence saying why there is none."""
+        return self.state.memory
+
+    @property
+    def gpu_gib(self) -> float | None:
+        """The GPU memory biom3d's plan was fitted to (None: no GPU budget)."""
+        return self.state.gpu_gib
+
+    @property
+    def snippet(self) -> str:
+        """biom3d's config snippet, values first ("" without a plan)."""
+        return self.state.snippet
+
+    @property
+    def config_note(self) -> str:
+        """The comment line above every exported config ("" unless a GPU budget is set)."""
+        return self.state.config_note
 
     def panel(self, kind: type) -> Any:
         """The panel of the given class."""
@@ -202,7 +254,13 @@ class AutoconfigWidget(Container):
         form.set_progress(0, 1)
         self.set_status(f"Reading the headers of {images} …")
         worker = create_worker(
-            run_fingerprint, images, masks, self._stop, self._relay, _start_thread=False
+            run_fingerprint,
+            images,
+            masks,
+            self._stop,
+            self._relay,
+            nnunet=form.inputs().wants_nnunet,
+            _start_thread=False,
         )
         worker.returned.connect(self._on_outcome)
         worker.errored.connect(self._on_worker_errored)
@@ -227,20 +285,40 @@ class AutoconfigWidget(Container):
         self._bar.step(done, total, running=lambda: self.worker is not None)
 
     @guarded
+    def _on_nnunet_step(self, done: int, total: int) -> None:
+        self.panel(FoldersPanel).set_progress(done, total)
+        self.set_status(
+            f"nnU-Net's own reading pass: {done} of {total} cases (crop boxes, its intensity "
+            "draws)."
+        )
+        self._bar.step(done, total, running=lambda: self.worker is not None)
+
+    @guarded
     def _on_outcome(self, outcome: Outcome) -> None:
         if outcome.fingerprint is not None:
-            self.result = outcome.fingerprint
-            self.result_folders = (outcome.images, outcome.masks)
-            n = self.result.num_images
+            fp = outcome.fingerprint
+            n = fp.num_images
             msg = f"Fingerprinted {n} image{'s' * (n != 1)}."
-            if self.result.skipped:
-                msg += f" Skipped {len(self.result.skipped)} file(s) no reader claims."
+            if fp.skipped:
+                msg += f" Skipped {len(fp.skipped)} file(s) no reader claims."
+            if outcome.nnunet_fingerprint is not None:
+                msg += " nnU-Net's reading pass done."
             if outcome.warning:  # e.g. masks paired by position: the user should check the pairs
                 msg += f" Check: {outcome.warning}"
                 show_warning(f"napari-autoconfig: {outcome.warning}")
+            if outcome.nnunet_error:  # biom3d's plan stands; nnU-Net's could not be made
+                msg += f" No nnU-Net plan: {outcome.nnunet_error}"
+                show_warning(f"napari-autoconfig: no nnU-Net plan: {outcome.nnunet_error}")
             self.set_status(msg)
-            self.tell("show_result", self.result)
-            self.replan(then=lambda: self.run_finished.emit("done"))
+            self._then = lambda: self.run_finished.emit("done")
+            self.state.inputs = self.panel(FoldersPanel).inputs()
+            # the model says "result" (the panels are told), then "planned" (boxes drawn, then)
+            self.state.set_result(
+                fp,
+                (outcome.images, outcome.masks),
+                outcome.nnunet_fingerprint,
+                outcome.nnunet_error or "",
+            )
         elif outcome.cancelled is not None:
             kept = "the previous result is kept" if self.result is not None else "no result yet"
             self.set_status(f"{outcome.cancelled} Cancelled: {kept}.")
@@ -280,38 +358,47 @@ class AutoconfigWidget(Container):
         memory (``self.memory``, or why there is none) is at the form's precision.
         ``then`` is called once the boxes are drawn (possibly in a later event-loop turn).
         """
-        fp = self.result
-        if fp is None:
+        if self.state.result is None:
             return
-        form = self.panel(FoldersPanel)
-        try:
-            # Limits may refuse themselves when built (LimitsError), or the rules when planning;
-            # a GPU too small for any plan is a LimitsError too.
-            training = plan_training(
-                fp, form.limits(), precision=form.precision(), gpu_memory_gib=form.gpu_gib()
-            )
-        except (AutoconfigError, AssertionError, ValueError) as exc:
+        self._then = then
+        self.state.set_inputs(self.panel(FoldersPanel).inputs())
+
+    @guarded
+    def _on_result(self, fingerprint: Fingerprint | None) -> None:
+        self.tell("show_result", fingerprint)
+
+    @guarded
+    def _on_planned(self, training: TrainingPlan | None) -> None:
+        """The model made a plan (or refused the inputs): tell the panels, draw the boxes."""
+        then = self.__dict__.pop("_then", None)
+        if training is None:
             # Nothing stale may stay exportable: the shown plan would not match the form.
-            self.training, self.plan, self.snippet, self.memory = None, None, "", None
-            self.config_note = ""
             self._refused = True
+            self._nnunet_box(None)
             self.keeper.clear()
             self.tell("show_plan", None)
-            self.report_error(f"These limits cannot be used: {exc}", level=None)
+            self.report_error(f"These limits cannot be used: {self.state.refusal}", level=None)
             if then is not None:
                 then()
             return
         plan = training.biom3d
-        self.training, self.plan, self.gpu_gib = training, plan, training.gpu_gib
-        memory = training.memory
-        self.memory = memory if memory is not None else training.memory_reason
         if self.__dict__.pop("_refused", False):  # the status line still shows the refusal
             d = "x".join(map(str, plan.limits.max_dims))
             self.set_status(f"Planned again (max_dims {d}).")
-        self.config_note = training.config_comment
-        self.snippet = self.config_note + values_first(export.render_python(training.config_values))
+        elif self.state.nnunet_missing:
+            self.set_status(
+                "nnU-Net's plan needs its own reading pass of the files: press Fingerprint dataset."
+            )
+        self._nnunet_box(training.nnunet)
         self.tell("show_plan", plan)
         self.keeper.draw(then=then)
+
+    def _nnunet_box(self, plans: NnUNetPlans | None) -> None:
+        """The third box's size: nnU-Net's patch in physical units at its target spacing, in
+        the images' (z, y, x) order (the box layer converts it to the image's voxels)."""
+        self.boxes.nnunet_world_zyx = plans.fullres.patch_physical_zyx if plans else None
+        # nnU-Net's plan alone: biom3d's boxes hidden (they come back with biom3d or both)
+        self.boxes.biom3d_shown = plans is None or self.state.inputs.planner != "nnunet"
 
     # -- opening a row of the images table -----------------------------------------------------
     def open_row(self, row: ImageRow) -> None:

@@ -212,6 +212,30 @@ class NnUNetConfiguration:
         return tuple(self.spacing[i] for i in self.transpose_backward)
 
     @property
+    def pool_zyx(self) -> tuple[int, ...]:
+        """How many times the network halves the patch along each axis, in the images' (z, y, x)
+        order (2D: the transposed in-plane axes, as ``patch_size_zyx``)."""
+        per_axis = tuple(
+            sum(int(s[axis]) == 2 for s in self.strides) for axis in range(len(self.patch_size))
+        )
+        if self.two_d:
+            return per_axis
+        return tuple(per_axis[i] for i in self.transpose_backward)
+
+    @property
+    def patch_physical_zyx(self) -> tuple[float, ...]:
+        """The patch's size in physical units (the images' spacing unit) at the spacing the
+        network trains at, in the images' (z, y, x) order (2D: as ``patch_size_zyx``)."""
+        return tuple(float(p) * float(s) for p, s in zip(self.patch_size_zyx, self.spacing_zyx))
+
+    @property
+    def gpu_memory_gb(self) -> float:
+        """nnU-Net's own GPU memory figure for this configuration, in GB: its feature-map
+        estimate at this batch as a share of its reference network, times the 8 GB target that
+        reference stands for. A planning figure, not a measurement."""
+        return self.gpu_memory_share * REFERENCE_GB
+
+    @property
     def gpu_memory_share(self) -> float:
         """The estimate at this batch as a fraction of nnU-Net's 8 GB reference."""
         reference = REFERENCE_2D if self.two_d else REFERENCE_3D
