@@ -9,6 +9,7 @@ replaces this pair instead of piling layers up.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -117,6 +118,20 @@ def prepare_pair(row: ImageRow, point_zyx: tuple[float, ...] | None = None) -> O
     return OpenedPair(row, image, kwargs, mask, mask_kwargs, centre)
 
 
+def fit_view(viewer: Any, image: Image) -> None:
+    """Fit the camera to ``image`` where napari can, else to every layer.
+
+    ``reset_view(layers=...)`` came with napari 0.6, and napari 0.9.2 fails in it (IndexError)
+    when the image has fewer dimensions than the viewer (a 2D image beside a volume).
+    """
+    if "layers" in inspect.signature(viewer.reset_view).parameters and (
+        image.ndim == viewer.dims.ndim
+    ):
+        viewer.reset_view(layers=[image])
+    else:
+        viewer.reset_view()
+
+
 class RowOpener:
     """Opens table rows for the dock widget (``host``), one at a time, each replacing the last.
 
@@ -155,21 +170,26 @@ class RowOpener:
     def _add_image(self, pair: OpenedPair, token: int) -> None:
         if token != self._token:  # another row was asked for meanwhile
             return
-        added = self.host.viewer.add_image(pair.image, **pair.image_kwargs)
+        viewer = self.host.viewer
+        # The previous pair goes first (its mask before its image), so that the new layers take
+        # the file's own name even when the same row is opened again. The box keeper looks at
+        # the layer list only in a later turn: by then the boxes are on the new image.
+        previous, self.opened = self.opened, []
+        for layer in reversed(previous):
+            if layer in viewer.layers:
+                viewer.layers.remove(layer)
+        added = viewer.add_image(pair.image, **pair.image_kwargs)
         layers = added if isinstance(added, list) else [added]
-        previous, self.opened = self.opened, list(layers)
+        self.opened = list(layers)
         image = layers[0]
         if self.host.plan is not None and self.host.boxes.image is not None:
-            # existing boxes move onto the new image before the old one goes: no layer re-added
+            # existing boxes move onto the new image: no box layer re-added
             self.host.boxes.show(
                 self.host.plan.patch,
                 self.host.plan.aug_patch,
                 image=image,
                 centre_world=pair.centre_zyx,
             )
-        for layer in previous:
-            if layer in self.host.viewer.layers:
-                self.host.viewer.layers.remove(layer)
         QTimer.singleShot(TURN_MS, lambda: self._add_mask(pair, image, token))
 
     @guarded
@@ -180,7 +200,7 @@ class RowOpener:
             self.opened.append(self.host.viewer.add_labels(pair.mask, **pair.mask_kwargs))
         self.host.boxes.raise_to_top()
         self.host.viewer.layers.selection.active = image
-        self.host.viewer.reset_view(layers=[image])
+        fit_view(self.host.viewer, image)
         if image.ndim >= 3:
             self.host.viewer.dims.set_point(self.host.viewer.dims.ndim - 3, pair.centre_zyx[-3])
         self.host.images_panel.select(pair.row.index)
