@@ -38,7 +38,7 @@ def test_event_loop_never_blocked_during_fingerprinting(
         write_imagej(images / f"big_{i:02d}.tif", np.roll(volume, i, axis=2))
         write_imagej(masks / f"big_{i:02d}.tif", mask)
 
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     viewer.add_image(volume, scale=(2.0, 0.5, 0.5), name="volume")
     widget = dock_widget(viewer)
     widget["images"].value, widget["masks"].value = images, masks
