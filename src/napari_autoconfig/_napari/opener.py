@@ -61,14 +61,20 @@ def _contrast(row: ImageRow, plane: np.ndarray) -> tuple[float, float]:
 def _import_ahead(image: Any) -> None:
     """Import here, in the worker, what napari imports the first time it adds such layers.
 
-    Computing a dask slice loads dask's scheduler, and a Labels layer loads pandas for its
-    features table: about a second the first time, which would otherwise freeze the GUI.
+    Computing a dask slice loads dask's scheduler, a Labels layer loads pandas for its features
+    table, and napari's first layer builds pint's unit registry: about a second and a half the
+    first time, which would otherwise freeze the GUI.
     """
     np.asarray(image[(0,) * (image.ndim - 2)][:1, :1])
     try:
         import pandas  # noqa: F401
     except ImportError:  # an older napari without it: nothing to import ahead
         pass
+    try:  # napari >= 0.6 builds pint's unit registry for its first layer: about 0.35 s
+        from napari.utils._units import get_unit_registry
+    except ImportError:
+        return
+    get_unit_registry().micrometer  # noqa: B018 - the registry is built on its first look-up
 
 
 def prepare_pair(row: ImageRow, point_zyx: tuple[float, ...] | None = None) -> OpenedPair:
@@ -135,9 +141,10 @@ def fit_view(viewer: Any, image: Image) -> None:
 class RowOpener:
     """Opens table rows for the dock widget (``host``), one at a time, each replacing the last.
 
-    The steps run in separate event-loop turns (napari needs tens of milliseconds to add a layer):
-    the worker prepares the pair; the image is added (the boxes move onto it, the previous pair
-    goes); then the mask, the view reset to the image and its middle slice; then the boxes.
+    The steps run in separate event-loop turns (napari needs tens of milliseconds to add or remove
+    a layer): the worker prepares the pair; the previous mask goes; the previous image goes and
+    the new one is added (the boxes move onto it); then the mask, the view reset to the image and
+    its middle slice; then the boxes.
     A newer request makes the steps of an older one stop.
     """
 
@@ -154,7 +161,7 @@ class RowOpener:
         self.host.set_status(f"Opening {row.image} …")
         point = tuple(float(v) for v in self.host.viewer.dims.point)
         worker = create_worker(prepare_pair, row, point, _start_thread=False)
-        worker.returned.connect(lambda pair: self._add_image(pair, token))
+        worker.returned.connect(lambda pair: self._remove_previous_mask(pair, token))
         worker.errored.connect(self._on_open_failed)
         worker.start()
 
@@ -167,13 +174,28 @@ class RowOpener:
             self.host.report_error(f"{type(exc).__name__}: {exc}", level="error")
 
     @guarded
+    def _remove_previous_mask(self, pair: OpenedPair, token: int) -> None:
+        """The previous pair's mask goes in a turn of its own (napari collects garbage on every
+        removal), before its image: so the new layers take the file's own name even when the
+        same row is opened again."""
+        if token != self._token:  # another row was asked for meanwhile
+            return
+        viewer = self.host.viewer
+        masks = [layer for layer in self.opened[1:] if layer in viewer.layers]
+        for layer in masks:
+            viewer.layers.remove(layer)
+        if masks:
+            QTimer.singleShot(TURN_MS, lambda: self._add_image(pair, token))
+        else:
+            self._add_image(pair, token)
+
+    @guarded
     def _add_image(self, pair: OpenedPair, token: int) -> None:
         if token != self._token:  # another row was asked for meanwhile
             return
         viewer = self.host.viewer
-        # The previous pair goes first (its mask before its image), so that the new layers take
-        # the file's own name even when the same row is opened again. The box keeper looks at
-        # the layer list only in a later turn: by then the boxes are on the new image.
+        # The box keeper looks at the layer list only in a later turn: by then the boxes are on
+        # the new image.
         previous, self.opened = self.opened, []
         for layer in reversed(previous):
             if layer in viewer.layers:
