@@ -144,7 +144,7 @@ class RowOpener:
     The steps run in separate event-loop turns (napari needs tens of milliseconds to add or remove
     a layer): the worker prepares the pair; the previous mask goes; the previous image goes and
     the new one is added (the boxes move onto it); then the mask, the view reset to the image and
-    its middle slice; then the boxes.
+    its middle slice (a turn later when there is a mask); then the boxes.
     A newer request makes the steps of an older one stop.
     """
 
@@ -220,6 +220,16 @@ class RowOpener:
             return
         if pair.mask is not None:
             self.opened.append(self.host.viewer.add_labels(pair.mask, **pair.mask_kwargs))
+            # napari's first Labels layer of a session is slow: the view moves in the next turn
+            QTimer.singleShot(TURN_MS, lambda: self._show_opened(pair, image, token))
+        else:
+            self._show_opened(pair, image, token)
+
+    @guarded
+    def _show_opened(self, pair: OpenedPair, image: Image, token: int) -> None:
+        """The boxes above, the image selected, the view on its middle slice, the row selected."""
+        if token != self._token or image not in self.host.viewer.layers:
+            return
         self.host.boxes.raise_to_top()
         self.host.viewer.layers.selection.active = image
         fit_view(self.host.viewer, image)
