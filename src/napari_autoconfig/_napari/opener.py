@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from napari.layers import Labels
 from napari.qt.threading import create_worker
 from qtpy.QtCore import QTimer
 
@@ -181,7 +182,7 @@ class RowOpener:
         if token != self._token:  # another row was asked for meanwhile
             return
         viewer = self.host.viewer
-        masks = [layer for layer in self.opened[1:] if layer in viewer.layers]
+        masks = [lyr for lyr in self.opened if isinstance(lyr, Labels) and lyr in viewer.layers]
         for layer in masks:
             viewer.layers.remove(layer)
         if masks:
