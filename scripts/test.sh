@@ -8,6 +8,22 @@ bash scripts/setup.sh --with-gui-libs testing
 .venv/bin/ruff format --check .
 unset QT_QPA_PLATFORM   # offscreen Qt cannot draw napari's layers: pytest-xvfb gives a real X server
 
+# --napari-min: the GUI journey and the drawn row opens on the lowest napari that pyproject.toml
+# allows, in an environment of its own (.venv-napari-min, made once: about a minute), then stop.
+if [ "${1:-}" = "--napari-min" ]; then
+  shift
+  lowest=$(sed -n 's/.*"napari\[pyqt6\]>=\([0-9.]*\).*/\1/p' pyproject.toml | head -n 1)
+  if [ ! -x .venv-napari-min/bin/python ]; then
+    python3 -m venv .venv-napari-min
+    .venv-napari-min/bin/python -m pip install --quiet --upgrade pip
+  fi
+  echo "test: napari==$lowest with PyQt6 in .venv-napari-min" >&2
+  .venv-napari-min/bin/python -m pip install --quiet "napari==$lowest" PyQt6 pytest pytest-qt \
+    pytest-xvfb -e .
+  exec .venv-napari-min/bin/python -m pytest -p no:cacheprovider \
+    tests/_napari/test_journey.py tests/_napari/test_drawn_removals.py "$@"
+fi
+
 # An install without a C compiler: the fingerprint tests once more with the compiled loops left out
 # (numpy's loops must give the same numbers; a few seconds).
 NAPARI_AUTOCONFIG_NO_COMPILED=1 .venv/bin/python -m pytest -p no:cacheprovider -q \

@@ -23,15 +23,12 @@ SPACING_ZYX = (2.0, 0.5, 0.5)
 
 
 def write_imagej(path: Path, data: np.ndarray, spacing_zyx=SPACING_ZYX) -> Path:
-    """Write a (Z, Y, X) ImageJ TIFF with its voxel spacing in microns."""
+    """Write a (Z, Y, X) or (Y, X) ImageJ TIFF with its voxel spacing in microns."""
     z, y, x = spacing_zyx
-    tifffile.imwrite(
-        path,
-        data,
-        imagej=True,
-        resolution=(1 / x, 1 / y),
-        metadata={"spacing": z, "unit": "micron", "axes": "ZYX"},
-    )
+    metadata = {"unit": "micron", "axes": "ZYX"[-data.ndim :]}
+    if data.ndim == 3:
+        metadata["spacing"] = z
+    tifffile.imwrite(path, data, imagej=True, resolution=(1 / x, 1 / y), metadata=metadata)
     return Path(path)
 
 
@@ -115,13 +112,15 @@ def write_case(
     dtype=np.uint8,
     spacing_zyx=SPACING_ZYX,
 ):
-    """One ImageJ image and its mask (a cuboid of ``mask_value``, or none); return both arrays."""
+    """One ImageJ image and its mask (a cuboid of ``mask_value``, or none); return both arrays.
+
+    ``shape`` is (z, y, x), or (y, x) for a 2D image (its mask a rectangle)."""
     rng = np.random.default_rng(len(name) + shape[0])
     image = rng.integers(10, 60, shape, dtype=np.uint16).astype(dtype)
     mask = np.zeros(shape, np.uint8)
     if not empty:
-        z, y, x = (max(1, s // 4) for s in shape)
-        mask[z : 3 * z, y : 3 * y, x : 3 * x] = mask_value
+        corner = [max(1, s // 4) for s in shape]
+        mask[tuple(slice(c, 3 * c) for c in corner)] = mask_value
         image[mask > 0] += 100
     write_imagej(images / name, image, spacing_zyx)
     write_imagej(masks / name, mask, spacing_zyx)

@@ -34,7 +34,7 @@ from napari_autoconfig.memory import estimate_plan_memory
 
 @pytest.fixture
 def viewer(make_napari_viewer):
-    return make_napari_viewer()
+    return make_napari_viewer(show=True)
 
 
 @pytest.fixture
@@ -334,7 +334,7 @@ def test_an_unusable_remembered_gpu_memory_starts_off(make_napari_viewer, dock_w
     path = settings_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"gpu_memory": -3, "precision": "fp8"}))
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     with pytest.warns(UserWarning, match="gpu_memory = -3") as caught:
         widget = dock_widget(viewer)
     assert str(path) in str(caught[0].message)

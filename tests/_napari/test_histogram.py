@@ -27,7 +27,7 @@ def fingerprint(dataset):
 
 
 def test_histogram_is_drawn_for_a_real_fingerprint(make_napari_viewer, fingerprint):
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     panel = HistogramPanel(viewer)
     viewer.window.add_dock_widget(panel, name="Intensities")
     colors = theme_colors(viewer)
@@ -47,7 +47,7 @@ def test_histogram_is_drawn_for_a_real_fingerprint(make_napari_viewer, fingerpri
 
 
 def test_a_selected_image_is_drawn_over_the_dataset(make_napari_viewer, fingerprint):
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     panel = HistogramPanel(viewer)
     panel.show_fingerprint(fingerprint)
     warning = theme_colors(viewer)["warning"]
@@ -63,7 +63,7 @@ def test_a_selected_image_is_drawn_over_the_dataset(make_napari_viewer, fingerpr
 
 
 def test_the_panel_follows_napari_s_theme(make_napari_viewer, fingerprint):
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     panel = HistogramPanel(viewer)
     panel.show_fingerprint(fingerprint)
     viewer.theme = "dark"
@@ -77,7 +77,7 @@ def test_the_panel_follows_napari_s_theme(make_napari_viewer, fingerprint):
 
 
 def test_without_masks_the_panel_says_why_it_is_empty(make_napari_viewer, dataset):
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     panel = HistogramPanel(viewer)
     panel.show_fingerprint(fingerprint_dataset(dataset[0]))
     texts = [t.get_text() for t in panel.axes.texts]

@@ -21,7 +21,7 @@ SCALE = np.array(SPACING_ZYX)
 @pytest.fixture
 def explored(make_napari_viewer, dock_widget, run_and_wait, tmp_path):
     """The widget docked, the odd dataset fingerprinted, no image open yet."""
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     images, masks, kept = write_odd_dataset(tmp_path / "odd")
     widget = dock_widget(viewer)
     widget["images"].value, widget["masks"].value = images, masks
@@ -145,3 +145,33 @@ def test_a_row_opens_lazily_under_its_boxes_and_replaces_the_last(explored, qtbo
     assert {lyr.name for lyr in box_layers} == {PATCH_NAME, AUG_NAME}
     assert viewer.layers.index(box_layers[0]) > viewer.layers.index(thin)  # drawn above it
     assert "larger than this image along z" in widget["notes"].value
+
+
+def test_quick_clicks_and_the_user_s_own_changes_between_opens(explored, qtbot):
+    """In a drawn viewer: a second row asked for before the first is shown, the opened mask
+    deleted and the image moved by the user, the row already open opened again."""
+    viewer, widget, _kept = explored
+    rows = {row.image: row for row in widget.images_panel.rows}
+    with qtbot.waitSignal(widget.image_opened, timeout=30_000) as blocker:
+        widget.open_row(rows["a.tif"])
+        widget.open_row(rows["c.tif"])  # before a.tif was shown: only c.tif is opened
+    qtbot.wait(150)
+    assert blocker.args[0].name == "c"
+    qtbot.wait(300)  # nothing of a.tif arrives later
+    assert [lyr.name for lyr in viewer.layers if not is_box_layer(lyr)] == ["c", "c mask"]
+
+    viewer.layers.remove("c mask")  # the user deletes the mask and moves the image to the top
+    viewer.layers.move(viewer.layers.index("c"), len(viewer.layers))
+    qtbot.wait(150)
+    b = open_row(widget, qtbot, "b.tif")
+    qtbot.wait(150)
+    assert [lyr.name for lyr in viewer.layers if not is_box_layer(lyr)] == ["b", "b mask"]
+    assert widget.boxes.image is b
+
+    again = open_row(widget, qtbot, "b.tif")  # the row already open
+    qtbot.wait(150)
+    assert again is not b and b not in viewer.layers
+    assert [lyr.name for lyr in viewer.layers if not is_box_layer(lyr)] == ["b", "b mask"]
+    box_layers = [lyr for lyr in viewer.layers if is_box_layer(lyr)]
+    assert len(box_layers) == 2
+    assert min(viewer.layers.index(lyr) for lyr in box_layers) > viewer.layers.index(again)

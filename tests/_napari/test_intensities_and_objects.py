@@ -25,7 +25,7 @@ from napari_autoconfig.normalization import CT_NORM, EPSILON, ZSCORE
 @pytest.fixture
 def fingerprinted(make_napari_viewer, dock_widget, run_and_wait, dataset):
     """The widget docked, the shared dataset fingerprinted, no image open yet."""
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     widget = dock_widget(viewer)
     widget["images"].value, widget["masks"].value = dataset
     histogram = widget.native.findChild(HistogramPanel, "histogram")

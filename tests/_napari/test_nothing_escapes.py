@@ -32,7 +32,7 @@ def notices():
 
 @pytest.fixture
 def viewer(make_napari_viewer):
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     viewer.add_image(np.zeros((30, 90, 80), np.uint8), name="volume", scale=SCALE)
     return viewer
 
@@ -122,7 +122,7 @@ def test_closing_the_dock_during_a_run(viewer, widget, qtbot, tmp_path, notices)
 
 
 def test_closing_the_viewer_during_a_run(make_napari_viewer, dock_widget, qtbot, tmp_path, notices):
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     widget = dock_widget(viewer)
     many = write_dataset(tmp_path / "many", shapes=[(8, 64, 64)] * 60)
     widget["images"].value, widget["masks"].value = many

@@ -33,7 +33,7 @@ def _measure(qtbot, panel):
 
 
 def test_objects_are_counted_and_the_patch_is_judged(qtbot, make_napari_viewer, cuboids):
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     panel = ObjectsPanel(viewer)
     assert not panel["objects"].enabled  # nothing to measure before a fingerprint
     panel.set_fingerprint(cuboids)
@@ -55,7 +55,7 @@ def test_objects_are_counted_and_the_patch_is_judged(qtbot, make_napari_viewer, 
 
 
 def test_the_largest_object_is_outlined_on_its_image(qtbot, make_napari_viewer, cuboids):
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     panel = ObjectsPanel(viewer)
     panel.set_fingerprint(cuboids)
     _measure(qtbot, panel)
@@ -87,7 +87,7 @@ def test_the_largest_object_is_outlined_on_its_image(qtbot, make_napari_viewer, 
 
 def test_without_masks_there_is_nothing_to_measure(make_napari_viewer, tmp_path):
     write_cuboid_pair(tmp_path, "a", SHAPE, [((0, 0, 0), (2, 2, 2))])
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     panel = ObjectsPanel(viewer)
     panel.set_fingerprint(fingerprint_dataset(tmp_path / "images"))
     assert not panel["objects"].enabled
@@ -95,7 +95,7 @@ def test_without_masks_there_is_nothing_to_measure(make_napari_viewer, tmp_path)
 
 
 def test_a_new_fingerprint_during_a_run_drops_the_old_result(qtbot, make_napari_viewer, cuboids):
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     panel = ObjectsPanel(viewer)
     panel.set_fingerprint(cuboids)
     with qtbot.waitSignal(panel.finished, timeout=30_000) as blocker:

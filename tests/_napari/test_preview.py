@@ -20,7 +20,7 @@ from napari_autoconfig.normalization import CT_NORM, EPSILON, ZSCORE
 def opened(make_napari_viewer, dataset):
     """A viewer with two of the dataset's ImageJ stacks opened as a user does (File > Open)."""
     images, masks = dataset
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     paths = sorted(images.iterdir())[:2]
     layers = [viewer.open(str(path))[0] for path in paths]
     layers[1].translate = (3.0, -2.0, 5.0)
@@ -107,7 +107,7 @@ def test_ct_norm_preview_uses_the_fingerprint(qtbot, opened):
 
 
 def test_a_layer_without_a_file_is_read_plane_by_plane(qtbot, make_napari_viewer):
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     data = np.random.default_rng(4).normal(300.0, 20.0, size=(6, 30, 40)).astype(np.float32)
     image = viewer.add_image(data, name="in memory")
     preview = NormalizationPreview(viewer)
@@ -137,7 +137,7 @@ def test_the_preview_follows_the_image_when_it_moves(qtbot, opened):
 
 
 def test_a_multiscale_image_gets_a_multiscale_preview(qtbot, make_napari_viewer):
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     full = np.random.default_rng(1).integers(0, 1000, size=(4, 64, 64)).astype(np.uint16)
     image = viewer.add_image([full, full[:, ::2, ::2]], multiscale=True)
     preview = NormalizationPreview(viewer)

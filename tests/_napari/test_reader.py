@@ -26,7 +26,7 @@ def volume(shape=(5, 6, 7), dtype=np.uint16, seed=0) -> np.ndarray:
 
 
 def test_every_format_opens_with_its_spacing_as_scale(make_napari_viewer, tmp_path):
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     for number, suffix in enumerate(SUFFIXES):
         data = volume(dtype=np.float32, seed=number)
         path = write_itk(tmp_path / f"case{number}{suffix}", data, SPACING_XYZ)
@@ -49,7 +49,7 @@ def test_every_format_opens_with_its_spacing_as_scale(make_napari_viewer, tmp_pa
 def test_2d_metaimage_opens_2d_with_yx_scale(make_napari_viewer, tmp_path):
     data = volume(shape=(6, 9), dtype=np.uint8)
     path = write_itk(tmp_path / "slice.mha", data, (0.25, 0.5))
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
 
     (layer,) = viewer.open(path, plugin=PLUGIN)
 
@@ -65,7 +65,7 @@ def test_multichannel_image_opens_one_layer_per_channel(make_napari_viewer, tmp_
         path = write_itk(tmp_path / name, np.moveaxis(czyx, 0, -1), SPACING_XYZ, vector=True)
     else:  # a 4D NIfTI: its 4th axis holds the channels
         path = write_itk(tmp_path / name, czyx, (*SPACING_XYZ, 1.0))
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
 
     layers = viewer.open(path, plugin=PLUGIN)
 
@@ -85,7 +85,7 @@ def test_mask_named_integer_file_opens_as_labels(make_napari_viewer, tmp_path):
     label_path = write_itk(tmp_path / "LABELS_01.nrrd", mask, SPACING_XYZ)
     plain_path = write_itk(tmp_path / "case01.nii.gz", mask, SPACING_XYZ)
     float_path = write_itk(tmp_path / "mask_prob.mha", mask.astype(np.float32), SPACING_XYZ)
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
 
     (labels,) = viewer.open(labels_path, plugin=PLUGIN)
     (label,) = viewer.open(label_path, plugin=PLUGIN)
@@ -149,7 +149,7 @@ def test_damaged_file_raises_the_core_message(make_napari_viewer, tmp_path):
     with pytest.raises(ImageReadError, match=r"broken\.nii\.gz"):
         reader(str(path))
 
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     with pytest.raises(ImageReadError, match=r"broken\.nii\.gz"):  # napari shows this message
         viewer.open(path, plugin=PLUGIN)
     assert len(viewer.layers) == 0

@@ -30,7 +30,7 @@ TRANSLATE = np.array([10.0, 3.0, -2.0])
 
 @pytest.fixture
 def viewer(make_napari_viewer):
-    return make_napari_viewer()
+    return make_napari_viewer(show=True)
 
 
 @pytest.fixture
@@ -221,7 +221,7 @@ def test_out_of_range_settings_fall_back_to_defaults(
             {"max_batch": 0, "min_batch": 5000, "max_dims": [64, 8192, 64], "batch_rule": "fixed"}
         )
     )
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     with pytest.warns(UserWarning) as caught:
         w = dock_widget(viewer)
     ignored = [str(x.message) for x in caught if "ignoring" in str(x.message)]
@@ -298,8 +298,9 @@ def test_boxes_follow_the_selected_image_and_warn_when_too_big(viewer, widget, q
     assert widget.boxes.image.name == "volume"
     assert "larger than this image" not in widget["notes"].value
 
-    viewer.layers.selection.active = small
-    assert widget.boxes.image is small
+    viewer.layers.selection.active = small  # the boxes follow a turn later
+    qtbot.waitUntil(lambda: widget.boxes.image is small, timeout=5000)
+    qtbot.wait(50)
     np.testing.assert_allclose(box(viewer, PATCH_NAME).scale, (3, 1, 1))
     bounds = box_world_bounds(box(viewer, PATCH_NAME))
     np.testing.assert_allclose(bounds[1] - bounds[0], np.array(widget.plan.patch) * (3, 1, 1))
@@ -314,7 +315,7 @@ def box_layer_free(viewer, name):
 def test_2d_dataset_gets_rectangles(make_napari_viewer, qtbot, tmp_path, run_and_wait, dock_widget):
     import tifffile
 
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     images, masks = tmp_path / "images", tmp_path / "masks"
     images.mkdir()
     masks.mkdir()

@@ -40,6 +40,7 @@ class BoxKeeper:
         self.boxes = PatchBoxes(host.viewer)
         self._box_image: Image | None = None  # the image whose events we listen to
         self._layers_pending = False
+        self._active_pending = False
         layers = host.viewer.layers
         self._connections = [
             (layers.selection.events.active, self._on_active_layer),
@@ -152,6 +153,15 @@ class BoxKeeper:
     # -- the viewer's events ---------------------------------------------------------------------
     @guarded
     def _on_active_layer(self, event: Any = None) -> None:
+        # in a later turn: napari makes a layer active while adding it, and adding a box layer
+        # in the same turn would double the time the GUI waits
+        if not self._active_pending:
+            self._active_pending = True
+            QTimer.singleShot(_TURN_MS, self._after_active_layer)
+
+    @guarded
+    def _after_active_layer(self) -> None:
+        self._active_pending = False
         layer = self.host.viewer.layers.selection.active
         if self.host.plan is None or layer is None or is_box_layer(layer) or is_plugin_layer(layer):
             return  # the user picked one of our layers (a box, the preview): the boxes stay

@@ -244,6 +244,10 @@ class PatchBoxes:
         if centre_world is None:
             centre_world = view_centre(self.viewer, k)
         self._place(np.asarray(centre_world, dtype=float)[-k:], k, names)
+        layers, boxes = self.viewer.layers, self.layers()
+        if boxes and image in layers:
+            if min(layers.index(b) for b in boxes) < layers.index(image):
+                self.raise_to_top()  # an image opened later lies above them: they would be hidden
 
     def has_layer(self, name: str, ndim: int) -> bool:
         """True if the box layer ``name`` exists with ``ndim`` dimensions (no layer to add)."""

@@ -9,10 +9,12 @@ replaces this pair instead of piling layers up.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from napari.layers import Labels
 from napari.qt.threading import create_worker
 from qtpy.QtCore import QTimer
 
@@ -60,14 +62,20 @@ def _contrast(row: ImageRow, plane: np.ndarray) -> tuple[float, float]:
 def _import_ahead(image: Any) -> None:
     """Import here, in the worker, what napari imports the first time it adds such layers.
 
-    Computing a dask slice loads dask's scheduler, and a Labels layer loads pandas for its
-    features table: about a second the first time, which would otherwise freeze the GUI.
+    Computing a dask slice loads dask's scheduler, a Labels layer loads pandas for its features
+    table, and napari's first layer builds pint's unit registry: about a second and a half the
+    first time, which would otherwise freeze the GUI.
     """
     np.asarray(image[(0,) * (image.ndim - 2)][:1, :1])
     try:
         import pandas  # noqa: F401
     except ImportError:  # an older napari without it: nothing to import ahead
         pass
+    try:  # napari >= 0.6 builds pint's unit registry for its first layer: about 0.35 s
+        from napari.utils._units import get_unit_registry
+    except ImportError:
+        return
+    get_unit_registry().micrometer  # noqa: B018 - the registry is built on its first look-up
 
 
 def prepare_pair(row: ImageRow, point_zyx: tuple[float, ...] | None = None) -> OpenedPair:
@@ -117,12 +125,27 @@ def prepare_pair(row: ImageRow, point_zyx: tuple[float, ...] | None = None) -> O
     return OpenedPair(row, image, kwargs, mask, mask_kwargs, centre)
 
 
+def fit_view(viewer: Any, image: Image) -> None:
+    """Fit the camera to ``image`` where napari can, else to every layer.
+
+    ``reset_view(layers=...)`` came with napari 0.6, and napari 0.9.2 fails in it (IndexError)
+    when the image has fewer dimensions than the viewer (a 2D image beside a volume).
+    """
+    if "layers" in inspect.signature(viewer.reset_view).parameters and (
+        image.ndim == viewer.dims.ndim
+    ):
+        viewer.reset_view(layers=[image])
+    else:
+        viewer.reset_view()
+
+
 class RowOpener:
     """Opens table rows for the dock widget (``host``), one at a time, each replacing the last.
 
-    The steps run in separate event-loop turns (napari needs tens of milliseconds to add a layer):
-    the worker prepares the pair; the image is added (the boxes move onto it, the previous pair
-    goes); then the mask, the view reset to the image and its middle slice; then the boxes.
+    The steps run in separate event-loop turns (napari needs tens of milliseconds to add or remove
+    a layer): the worker prepares the pair; the previous mask goes; the previous image goes and
+    the new one is added (the boxes move onto it); then the mask, the view reset to the image and
+    its middle slice (a turn later when there is a mask); then the boxes.
     A newer request makes the steps of an older one stop.
     """
 
@@ -139,7 +162,7 @@ class RowOpener:
         self.host.set_status(f"Opening {row.image} …")
         point = tuple(float(v) for v in self.host.viewer.dims.point)
         worker = create_worker(prepare_pair, row, point, _start_thread=False)
-        worker.returned.connect(lambda pair: self._add_image(pair, token))
+        worker.returned.connect(lambda pair: self._remove_previous_mask(pair, token))
         worker.errored.connect(self._on_open_failed)
         worker.start()
 
@@ -152,24 +175,44 @@ class RowOpener:
             self.host.report_error(f"{type(exc).__name__}: {exc}", level="error")
 
     @guarded
+    def _remove_previous_mask(self, pair: OpenedPair, token: int) -> None:
+        """The previous pair's mask goes in a turn of its own (napari collects garbage on every
+        removal), before its image: so the new layers take the file's own name even when the
+        same row is opened again."""
+        if token != self._token:  # another row was asked for meanwhile
+            return
+        viewer = self.host.viewer
+        masks = [lyr for lyr in self.opened if isinstance(lyr, Labels) and lyr in viewer.layers]
+        for layer in masks:
+            viewer.layers.remove(layer)
+        if masks:
+            QTimer.singleShot(TURN_MS, lambda: self._add_image(pair, token))
+        else:
+            self._add_image(pair, token)
+
+    @guarded
     def _add_image(self, pair: OpenedPair, token: int) -> None:
         if token != self._token:  # another row was asked for meanwhile
             return
-        added = self.host.viewer.add_image(pair.image, **pair.image_kwargs)
+        viewer = self.host.viewer
+        # The box keeper looks at the layer list only in a later turn: by then the boxes are on
+        # the new image.
+        previous, self.opened = self.opened, []
+        for layer in reversed(previous):
+            if layer in viewer.layers:
+                viewer.layers.remove(layer)
+        added = viewer.add_image(pair.image, **pair.image_kwargs)
         layers = added if isinstance(added, list) else [added]
-        previous, self.opened = self.opened, list(layers)
+        self.opened = list(layers)
         image = layers[0]
         if self.host.plan is not None and self.host.boxes.image is not None:
-            # existing boxes move onto the new image before the old one goes: no layer re-added
+            # existing boxes move onto the new image: no box layer re-added
             self.host.boxes.show(
                 self.host.plan.patch,
                 self.host.plan.aug_patch,
                 image=image,
                 centre_world=pair.centre_zyx,
             )
-        for layer in previous:
-            if layer in self.host.viewer.layers:
-                self.host.viewer.layers.remove(layer)
         QTimer.singleShot(TURN_MS, lambda: self._add_mask(pair, image, token))
 
     @guarded
@@ -178,9 +221,19 @@ class RowOpener:
             return
         if pair.mask is not None:
             self.opened.append(self.host.viewer.add_labels(pair.mask, **pair.mask_kwargs))
+            # napari's first Labels layer of a session is slow: the view moves in the next turn
+            QTimer.singleShot(TURN_MS, lambda: self._show_opened(pair, image, token))
+        else:
+            self._show_opened(pair, image, token)
+
+    @guarded
+    def _show_opened(self, pair: OpenedPair, image: Image, token: int) -> None:
+        """The boxes above, the image selected, the view on its middle slice, the row selected."""
+        if token != self._token or image not in self.host.viewer.layers:
+            return
         self.host.boxes.raise_to_top()
         self.host.viewer.layers.selection.active = image
-        self.host.viewer.reset_view(layers=[image])
+        fit_view(self.host.viewer, image)
         if image.ndim >= 3:
             self.host.viewer.dims.set_point(self.host.viewer.dims.ndim - 3, pair.centre_zyx[-3])
         self.host.images_panel.select(pair.row.index)

@@ -39,6 +39,7 @@ from .activity import ActivityBar
 from .box_keeper import BoxKeeper
 from .export_panel import ExportPanel
 from .folders_panel import LIMIT_NAMES, FoldersPanel
+from .gl_context import CanvasContextGuard
 from .guard import guarded, logger
 from .images_panel import ImagesPanel
 from .intensity_tab import IntensitiesTab
@@ -109,6 +110,9 @@ class AutoconfigWidget(Container):
         # returns a fresh proxy, so layer identity checks would always fail; keep the real one.
         # Set first: panels (the preview, the objects) listen to the viewer from their start.
         self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
+        # napari frees a removed layer's GL objects in whichever context is current: make it the
+        # canvas's before any removal (the plugin's or the user's), or the next draw may crash
+        self._gl_guard = CanvasContextGuard(self.viewer)
         self.panels = [panel(self) for panel in PANELS]
         super().__init__(widgets=[p for p in self.panels if not p.title], labels=False)
         self.margins = (2, 2, 2, 2)
@@ -234,6 +238,7 @@ class AutoconfigWidget(Container):
         self._stop.set()
         self.keeper.close()
         self.tell("closed")
+        self._gl_guard.close()
 
     def tell(self, hook: str, *args: Any) -> None:
         """Call the hook ``hook`` on every panel."""
