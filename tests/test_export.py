@@ -27,7 +27,7 @@ from napari_autoconfig.export import (
     render_yaml,
     save_config,
 )
-from napari_autoconfig.planner import make_plan
+from napari_autoconfig.planners.biom3d import make_plan
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import pytest
 from datafiles import write_case, write_npy, write_odd_dataset
 from napari_autoconfig.fingerprint import fingerprint_dataset
 from napari_autoconfig.image_table import COLUMNS, image_rows, rows_csv
-from napari_autoconfig.planner import make_plan
+from napari_autoconfig.planners.biom3d import make_plan
 
 SPACING = (2.0, 0.5, 0.5)
 

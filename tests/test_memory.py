@@ -15,7 +15,7 @@ from napari_autoconfig.memory import (
     estimate_plan_memory,
     network_levels,
 )
-from napari_autoconfig.planner import Limits, make_plan
+from napari_autoconfig.planners.biom3d import Limits, make_plan
 
 MEDIANS = ((52, 232, 232), (100, 100, 100), (1, 512, 512), (2, 40, 300, 300), (12, 2048, 2048))
 

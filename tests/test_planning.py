@@ -18,7 +18,7 @@ from napari_autoconfig.cli import main
 from napari_autoconfig.errors import LimitsError
 from napari_autoconfig.fingerprint import fingerprint_dataset
 from napari_autoconfig.memory import biom3d_can_train
-from napari_autoconfig.planner import Limits
+from napari_autoconfig.planners.biom3d import Limits
 from napari_autoconfig.planning import plan_training
 
 #: Medians (C, Z, Y, X or Z, Y, X) from tiny to huge, 2D and multichannel among them.

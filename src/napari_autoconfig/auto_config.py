@@ -1,10 +1,10 @@
 """biom3d-compatible auto-configuration: the names, signatures and return types of
 ``biom3d.auto_config`` (0.1.x), without importing biom3d or torch.
 
-This module is a thin face: the numbers come from :mod:`napari_autoconfig.planner` and the folder
-statistics from :mod:`napari_autoconfig.fingerprint`. Image sizes are numpy order ``(Z, Y, X)`` or
-``(C, Z, Y, X)``; patch, pool and augmentation patch are ``(z, y, x)``; spacings are biom3d's
-``(x, y, z)``.
+This module is a thin face: the numbers come from :mod:`napari_autoconfig.planners.biom3d` and the
+folder statistics from :mod:`napari_autoconfig.fingerprint`. Image sizes are numpy order
+``(Z, Y, X)`` or ``(C, Z, Y, X)``; patch, pool and augmentation patch are ``(z, y, x)``; spacings
+are biom3d's ``(x, y, z)``.
 
 Where biom3d has a plain bug the documented behaviour is returned instead: no broadcasting crash
 while growing the patch, an error (not a garbage median) for an empty folder, mixed numbers of
@@ -41,8 +41,8 @@ def find_patch_pool_batch(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Given a median image size, compute the patch size, the number of poolings and the batch.
 
-    See :func:`napari_autoconfig.planner.find_patch_pool_batch` (same function) for the rules,
-    and how biom3d's broadcasting crash on some medians is avoided.
+    See :func:`napari_autoconfig.planners.biom3d.find_patch_pool_batch` (same function) for the
+    rules, and how biom3d's broadcasting crash on some medians is avoided.
 
     Returns
     -------
@@ -63,7 +63,7 @@ def find_patch_pool_batch(
 def get_aug_patch(patch_size: Sequence[int] | np.ndarray) -> list[int]:
     """Return the augmentation patch size (the patch diagonal; anisotropic axis kept).
 
-    See :func:`napari_autoconfig.planner.get_aug_patch`. Returns a list of plain ints.
+    See :func:`napari_autoconfig.planners.biom3d.get_aug_patch`. Returns a list of plain ints.
     """
     return planner.get_aug_patch(patch_size)
 

@@ -39,7 +39,7 @@ from .export import (
 )
 from .memory import PRECISIONS
 from .nnunet_cli import add_planner_arguments, take_plans_target
-from .planner import BATCH_RULES, Limits, Plan
+from .planners.biom3d import BATCH_RULES, Limits, Plan
 from .planning import TrainingPlan, plan_training
 
 if TYPE_CHECKING:

@@ -27,7 +27,7 @@ from .atomic import (
     resolve_target,
 )
 from .errors import ConfigError
-from .planner import Plan
+from .planners.biom3d import Plan
 
 OWNED_KEYS = (
     "BATCH_SIZE",

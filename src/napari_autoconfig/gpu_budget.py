@@ -2,7 +2,7 @@
 
 biom3d's budget (128x128x128 by default, chosen for a 12 GB GPU) stands for GPU memory. Here the
 budget is derived instead: every cubic budget ``(d, d, d)`` with ``d`` a multiple of
-``2**max_pool`` is planned with biom3d's unchanged rules (:func:`~napari_autoconfig.planner.
+``2**max_pool`` is planned with biom3d's unchanged rules (:func:`~napari_autoconfig.planners.biom3d.
 make_plan`), each plan's training memory is estimated (:mod:`napari_autoconfig.memory`), and the
 budget whose plan trains the most voxels per step (patch volume x batch) within the GPU's memory
 wins; among budgets giving that same amount the smallest is kept (larger ones add nothing).
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from .errors import LimitsError
 from .memory import MemoryEstimate, biom3d_can_train, estimate_plan_memory
-from .planner import Limits, Plan, make_plan
+from .planners.biom3d import Limits, Plan, make_plan
 
 _DEFAULT_LIMITS = Limits()
 LARGEST_BUDGET = 1024  # (1024)^3 voxels: far above what a 141 GB GPU trains in one step

@@ -40,7 +40,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from .fingerprint import CaseRecord, Fingerprint
-    from .planner import Plan
+    from .planners.biom3d import Plan
 
 AXES_ZYX = ("z", "y", "x")
 #: An axis' spacing this many times larger or smaller than the median's is flagged.

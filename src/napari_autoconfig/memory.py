@@ -48,7 +48,7 @@ import numpy as np
 from .errors import LimitsError
 
 if TYPE_CHECKING:
-    from .planner import Plan
+    from .planners.biom3d import Plan
 
 PRECISIONS = ("fp16", "fp32")
 GIB = 1024**3
@@ -341,5 +341,5 @@ def biom3d_can_train(patch: Sequence[int], pool: Sequence[int]) -> bool:
 
 
 def estimate_plan_memory(plan: Plan, channels: int = 1, precision: str = "fp16") -> MemoryEstimate:
-    """:func:`estimate_memory` for a :class:`~napari_autoconfig.planner.Plan`."""
+    """:func:`estimate_memory` for a :class:`~napari_autoconfig.planners.biom3d.Plan`."""
     return estimate_memory(plan.patch, plan.pool, plan.batch, channels, precision)

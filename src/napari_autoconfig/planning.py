@@ -26,7 +26,7 @@ from .errors import AutoconfigError, LimitsError
 from .export import config_values
 from .gpu_budget import budget_note, plan_for_gpu
 from .memory import PRECISIONS, MemoryEstimate, biom3d_can_train, estimate_plan_memory
-from .planner import Limits, Plan, make_plan, oversize_axes
+from .planners.biom3d import Limits, Plan, make_plan, oversize_axes
 
 if TYPE_CHECKING:
     from .fingerprint import Fingerprint

@@ -11,7 +11,7 @@ from datafiles import write_cuboid_pair
 from napari_autoconfig._napari.objects_panel import LARGEST_NAME, ObjectsPanel
 from napari_autoconfig._napari.preview import is_plugin_layer
 from napari_autoconfig.fingerprint import fingerprint_dataset
-from napari_autoconfig.planner import Limits, make_plan
+from napari_autoconfig.planners.biom3d import Limits, make_plan
 
 SHAPE = (16, 40, 40)
 SPACING = (2.0, 0.5, 0.5)

@@ -12,8 +12,8 @@ import sys
 from datafiles import write_dataset
 from napari_autoconfig._napari.state import PlanInputs, PlanningState
 from napari_autoconfig.fingerprint import fingerprint_dataset
-from napari_autoconfig.planner import Limits
 from napari_autoconfig.planners import fingerprint_nnunet, plan_nnunet
+from napari_autoconfig.planners.biom3d import Limits
 from napari_autoconfig.planning import plan_training
 
 

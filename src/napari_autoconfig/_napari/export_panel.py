@@ -22,7 +22,7 @@ from .guard import guarded
 from .panel import Panel, row
 
 if TYPE_CHECKING:
-    from ..planner import Plan
+    from ..planners.biom3d import Plan
 
 
 def ask_save_path(parent) -> str:

@@ -22,7 +22,7 @@ from .tables import ROW_ROLE, fill_table, make_table
 
 if TYPE_CHECKING:
     from ..fingerprint import Fingerprint
-    from ..planner import Plan
+    from ..planners.biom3d import Plan
 
 #: Where each row keeps its position in the dataset (the table may be sorted).
 INDEX_COLUMN = 0

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     import napari
 
     from ..fingerprint import Fingerprint
-    from ..planner import Plan
+    from ..planners.biom3d import Plan
 
 LARGEST_NAME = "largest object"
 LARGEST_COLOR = "#ff4fd8"  # magenta: apart from the patch boxes' yellow and cyan

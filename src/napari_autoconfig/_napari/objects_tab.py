@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from napari.layers import Image
 
     from ..fingerprint import Fingerprint
-    from ..planner import Plan
+    from ..planners.biom3d import Plan
 
 
 class ObjectsTab(Panel):

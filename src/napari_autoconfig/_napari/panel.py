@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from napari.layers import Image
 
     from ..fingerprint import CaseRecord, Fingerprint
-    from ..planner import Plan
+    from ..planners.biom3d import Plan
 
 
 class Panel(Container):

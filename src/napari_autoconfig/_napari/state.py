@@ -22,13 +22,13 @@ from psygnal import Signal
 
 from .. import export
 from ..errors import AutoconfigError
-from ..planner import Limits
+from ..planners.biom3d import Limits
 from ..planning import TrainingPlan, plan_training
 
 if TYPE_CHECKING:
     from ..fingerprint import Fingerprint
     from ..memory import MemoryEstimate
-    from ..planner import Plan
+    from ..planners.biom3d import Plan
     from ..planners.nnunet import NnUNetPlans
     from ..planners.nnunet_fingerprint import NnUNetFingerprint
 

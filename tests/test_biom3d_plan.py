@@ -10,7 +10,7 @@ import pytest
 import biom3d_reference
 from napari_autoconfig import planner
 from napari_autoconfig.errors import AutoconfigError, LimitsError
-from napari_autoconfig.planner import (
+from napari_autoconfig.planners.biom3d import (
     Limits,
     Plan,
     _value_flags,

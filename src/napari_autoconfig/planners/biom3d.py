@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import LimitsError
+from ..errors import LimitsError
 
 AXES_ZYX = ("z", "y", "x")
 BATCH_RULES = ("fixed", "preprocessing")
