@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import biom3d_reference
-from napari_autoconfig import planner
 from napari_autoconfig.errors import AutoconfigError, LimitsError
+from napari_autoconfig.planners import biom3d
 from napari_autoconfig.planners.biom3d import (
     Limits,
     Plan,
@@ -298,7 +298,7 @@ def test_never_more_patch_values_than_flags(monkeypatch, max_dims, max_pool):
         seen.append((len(values), len(flags)))
         return _value_flags(values, flags)
 
-    monkeypatch.setattr(planner, "_value_flags", checked)
+    monkeypatch.setattr(biom3d, "_value_flags", checked)
     for median in _random_medians(400, seed=max_pool):
         find_patch_pool_batch(median, max_dims, max_pool)
     assert seen and all(n_values <= n_flags for n_values, n_flags in seen)

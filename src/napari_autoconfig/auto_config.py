@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import planner
+from .planners import biom3d
 
 __all__ = [
     "auto_config",
@@ -57,7 +57,7 @@ def find_patch_pool_batch(
         If ``dims`` has neither 3 nor 4 entries, has a non-positive entry, or if
         ``min(max_dims) // 2**max_pool < 1``.
     """
-    return planner.find_patch_pool_batch(dims, max_dims, max_pool, epsilon)
+    return biom3d.find_patch_pool_batch(dims, max_dims, max_pool, epsilon)
 
 
 def get_aug_patch(patch_size: Sequence[int] | np.ndarray) -> list[int]:
@@ -65,7 +65,7 @@ def get_aug_patch(patch_size: Sequence[int] | np.ndarray) -> list[int]:
 
     See :func:`napari_autoconfig.planners.biom3d.get_aug_patch`. Returns a list of plain ints.
     """
-    return planner.get_aug_patch(patch_size)
+    return biom3d.get_aug_patch(patch_size)
 
 
 #: biom3d's sentence for a folder without images; its callers match on it, so it is kept here,
@@ -282,5 +282,5 @@ def auto_config(
         median = compute_median(path=img_path)
     patch, pool, batch = find_patch_pool_batch(dims=median, max_dims=max_dims)
     aug_patch = get_aug_patch(patch)
-    batch = planner.clamp_batch(batch, max_batch, min_batch)
+    batch = biom3d.clamp_batch(batch, max_batch, min_batch)
     return batch, aug_patch, patch, pool

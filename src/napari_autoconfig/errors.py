@@ -44,9 +44,9 @@ class NonIntegerMaskError(DatasetError):
 class LimitsError(AutoconfigError, AssertionError):
     """Planning limits no plan can come from (e.g. ``max_dims`` too small regarding ``max_pool``).
 
-    An ``AssertionError`` too, as biom3d asserts on the same limits: :class:`~napari_autoconfig.
-    planner.Limits` raises it when built, before any folder is read, and its messages are the
-    project's own.
+    An ``AssertionError`` too, as biom3d asserts on the same limits:
+    :class:`~napari_autoconfig.planners.biom3d.Limits` raises it when built, before any folder is
+    read, and its messages are the project's own.
     """
 
 

@@ -25,11 +25,11 @@ from datafiles import (
     write_ome_zarr,
 )
 from napari_autoconfig import auto_config as ac
-from napari_autoconfig import planner
 from napari_autoconfig._napari.settings import settings_path
 from napari_autoconfig.export import OWNED_KEYS
 from napari_autoconfig.gpu_budget import budget_note, plan_for_gpu
 from napari_autoconfig.memory import estimate_plan_memory
+from napari_autoconfig.planners import biom3d
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_gpu_memory_replans_live_and_shows_the_memory(widget, run_and_wait, warn
     for gib in (2, 3, 6, 12, 24):
         widget["gpu_memory"].value = gib
         chosen = plan_for_gpu(
-            fp.median_size, gib, planner.Limits(), num_images=fp.num_images, channels=fp.channels
+            fp.median_size, gib, biom3d.Limits(), num_images=fp.num_images, channels=fp.channels
         )
         assert widget.plan.patch == chosen.plan.patch and widget.plan.batch == chosen.plan.batch
         assert not widget["max_dims"].enabled
@@ -124,7 +124,7 @@ def test_gpu_memory_replans_live_and_shows_the_memory(widget, run_and_wait, warn
     widget["gpu_precision"].value = "fp16"
     widget["gpu_memory"].value = 0
     assert widget["max_dims"].enabled
-    assert widget.plan.patch == planner.make_plan(fp.median_size).patch
+    assert widget.plan.patch == biom3d.make_plan(fp.median_size).patch
     assert "Error" not in widget["status"].value
 
     # Remembered for the next launch.

@@ -14,7 +14,6 @@ from napari.utils import progress
 from qtpy.QtWidgets import QApplication
 
 from datafiles import MEDIAN_ZYX, SPACING_ZYX, write_dataset
-from napari_autoconfig import planner
 from napari_autoconfig._napari.boxes import (
     AUG_NAME,
     PATCH_NAME,
@@ -23,6 +22,7 @@ from napari_autoconfig._napari.boxes import (
     target_image,
 )
 from napari_autoconfig._napari.settings import settings_path
+from napari_autoconfig.planners import biom3d
 
 SCALE = np.array(SPACING_ZYX)
 TRANSLATE = np.array([10.0, 3.0, -2.0])
@@ -75,7 +75,7 @@ def test_fingerprint_shows_numbers_snippet_and_boxes(viewer, widget, qtbot, run_
     fp = widget.result
     assert fp.median_zyx == MEDIAN_ZYX
     assert fp.median_spacing_zyx == pytest.approx(SPACING_ZYX)
-    expected = planner.make_plan(MEDIAN_ZYX)
+    expected = biom3d.make_plan(MEDIAN_ZYX)
     assert widget.plan.patch == expected.patch
     assert widget.plan.aug_patch == expected.aug_patch
     assert widget.plan.batch == expected.batch == 16
@@ -140,9 +140,9 @@ def test_limits_replan_from_cache_and_are_remembered(
     monkeypatch.setattr("napari_autoconfig._napari.run.fingerprint_dataset", no_reading)
 
     widget["max_dims"].value = (64, 64, 64)
-    expected = planner.make_plan(MEDIAN_ZYX, planner.Limits(max_dims=(64, 64, 64)))
+    expected = biom3d.make_plan(MEDIAN_ZYX, biom3d.Limits(max_dims=(64, 64, 64)))
     assert widget.result is first
-    assert widget.plan.patch == expected.patch != planner.make_plan(MEDIAN_ZYX).patch
+    assert widget.plan.patch == expected.patch != biom3d.make_plan(MEDIAN_ZYX).patch
     assert f"PATCH_SIZE = {list(expected.patch)}" in widget.snippet
     assert box(viewer, PATCH_NAME).data.shape == expected.patch
     assert box(viewer, AUG_NAME).data.shape == tuple(expected.aug_patch)
@@ -186,7 +186,7 @@ def test_impossible_limits_leave_nothing_exportable(viewer, widget, qtbot, run_a
 
     widget["max_dims"].value = (128, 128, 128)
     assert widget.snippet == good and widget["config"].value == good
-    assert widget.plan.patch == planner.make_plan(MEDIAN_ZYX).patch
+    assert widget.plan.patch == biom3d.make_plan(MEDIAN_ZYX).patch
     for name in ("copy", "save", "update_config", "recentre"):
         assert widget[name].enabled, name
     qtbot.waitUntil(lambda: len([lyr for lyr in viewer.layers if is_box_layer(lyr)]) == 2)
@@ -228,7 +228,7 @@ def test_out_of_range_settings_fall_back_to_defaults(
     assert len(ignored) == 3
     for what in ("max_dims = [64, 8192, 64]", "max_batch = 0", "min_batch = 5000"):
         assert any(what in message and str(path) in message for message in ignored), what
-    defaults = planner.Limits()
+    defaults = biom3d.Limits()
     assert w["max_batch"].value == defaults.max_batch
     assert w["min_batch"].value == defaults.min_batch
     assert w["max_dims"].value == defaults.max_dims

@@ -25,9 +25,9 @@ from magicgui.widgets import (
 )
 from qtpy.QtWidgets import QSizePolicy
 
-from .. import planner
 from ..errors import AutoconfigError
 from ..memory import PRECISIONS
+from ..planners import biom3d
 from ..readers import is_url
 from .panel import Panel, row
 from .settings import GPU_RANGE, LIMIT_RANGE, load_settings, save_settings
@@ -43,9 +43,9 @@ _RULE_HELP = {
 }
 BATCH_RULES = tuple(
     (f"{rule}: {_RULE_HELP[rule]}" if rule in _RULE_HELP else rule, rule)
-    for rule in planner.BATCH_RULES
+    for rule in biom3d.BATCH_RULES
 )
-DEFAULTS = planner.Limits()  # the form starts from the planner's own defaults
+DEFAULTS = biom3d.Limits()  # the form starts from the planner's own defaults
 #: The fields whose change re-plans at once (from the cached fingerprint) and is remembered.
 LIMIT_NAMES = (
     "max_dims",
@@ -183,7 +183,7 @@ class FoldersPanel(Panel):
             else MAX_DIMS_TIP
         )
 
-    def show_plan(self, plan: planner.Plan | None) -> None:
+    def show_plan(self, plan: biom3d.Plan | None) -> None:
         # the greyed max_dims fields' tooltip says which budget the plan used
         if plan is not None and self.host.gpu_gib is not None:
             d = "x".join(map(str, plan.limits.max_dims))
@@ -199,9 +199,9 @@ class FoldersPanel(Panel):
             self[name].line_edit.native.setToolTip(text or f"The folder of {name}")
 
     # -- reading the form ----------------------------------------------------------------------
-    def limits(self) -> planner.Limits:
+    def limits(self) -> biom3d.Limits:
         """The limits currently in the form (LimitsError when no plan can come from them)."""
-        return planner.Limits(
+        return biom3d.Limits(
             max_dims=tuple(int(v) for v in self["max_dims"].value),
             min_batch=int(self["min_batch"].value),
             max_batch=int(self["max_batch"].value),

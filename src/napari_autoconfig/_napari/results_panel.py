@@ -22,9 +22,9 @@ from magicgui.widgets import Label, PushButton
 from qtpy.QtWidgets import QLabel, QSizePolicy
 from superqt import QCollapsible
 
-from .. import planner
 from ..image_table import spacing_text
 from ..memory import MemoryEstimate
+from ..planners import biom3d
 from .panel import Panel
 from .tables import fill_table, make_table
 
@@ -55,7 +55,7 @@ MEMORY_WORDS = (
 
 
 def memory_texts(
-    memory: MemoryEstimate | str | None, plan: planner.Plan, gpu_gib: float | None = None
+    memory: MemoryEstimate | str | None, plan: biom3d.Plan, gpu_gib: float | None = None
 ) -> tuple[str, str, str]:
     """The memory row's title and value, and the line splitting it in parts, for people.
 
@@ -191,7 +191,7 @@ def _summary_rows(fp: Fingerprint) -> list[tuple[str, str]]:
     return rows
 
 
-def plan_reasons(plan: planner.Plan) -> dict[str, str]:
+def plan_reasons(plan: biom3d.Plan) -> dict[str, str]:
     """Each number's plain words, then the planner's reasoning."""
     reasons = list(plan.reasons)
     found = {
@@ -244,7 +244,7 @@ class ResultsPanel(Panel):
         self.native.layout().addWidget(self.why)
         self.native.layout().addStretch(1)
         self._result: Fingerprint | None = None
-        self._plan: planner.Plan | None = None
+        self._plan: biom3d.Plan | None = None
         self._image: Image | None = None
         self["recentre"].changed.connect(lambda *_: host.keeper.recentre())
         for table in (self["summary"], self["plan_table"], self["compare_table"]):
@@ -268,7 +268,7 @@ class ResultsPanel(Panel):
             fill_table(table, _summary_rows(fingerprint), compact=True)
         self._refresh_notes()
 
-    def show_plan(self, plan: planner.Plan | None) -> None:
+    def show_plan(self, plan: biom3d.Plan | None) -> None:
         self._plan = plan
         self["recentre"].enabled = plan is not None
         table = self["plan_table"]
@@ -337,7 +337,7 @@ class ResultsPanel(Panel):
                     ", nnU-Net 3d_fullres patch green." if nnunet else "."
                 )
                 shape = image_shape_zyx(self._image)
-                text += "".join(f" {s}" for s in planner.oversize_axes(self._plan, shape))
+                text += "".join(f" {s}" for s in biom3d.oversize_axes(self._plan, shape))
         state = self.host.state
         if self._plan is not None and state.nnunet_missing:
             text += " nnU-Net's plan needs its own reading pass: press Fingerprint dataset."

@@ -32,8 +32,8 @@ from psygnal import Signal as PsygnalSignal
 from qtpy.QtCore import QEvent, QObject, QSize
 from qtpy.QtWidgets import QApplication, QFrame, QScrollArea, QSizePolicy, QTabWidget
 
-from .. import planner
 from ..memory import MemoryEstimate
+from ..planners import biom3d
 from ..planning import TrainingPlan
 from .activity import ActivityBar
 from .box_keeper import BoxKeeper
@@ -181,7 +181,7 @@ class AutoconfigWidget(Container):
         return self.state.training
 
     @property
-    def plan(self) -> planner.Plan | None:
+    def plan(self) -> biom3d.Plan | None:
         """biom3d's plan, ``training.biom3d``."""
         return self.state.plan
 
