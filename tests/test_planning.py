@@ -140,3 +140,15 @@ def test_a_gpu_budget_is_said_above_the_config(capsys):
     status, out, _ = _run(capsys, "--median", "22", "66", "62", "--gpu-memory", "6", "--yaml")
     assert status == 0 and out.startswith(expected.config_comment)
     assert plan_training((22, 66, 62)).config_comment == ""
+
+
+def test_the_planners_package_offers_both_planners_as_peers():
+    """Every name ``napari_autoconfig.planners`` lists is there, each from its planner's module."""
+    import napari_autoconfig.planners as planners
+
+    for name in planners.__all__:
+        value = getattr(planners, name)
+        assert value.__module__ == f"napari_autoconfig.planners.{planners._HOMES[name]}"
+    assert sorted(planners.__all__) == sorted(planners._HOMES)
+    with pytest.raises(AttributeError):
+        planners.no_such_planner  # noqa: B018 - the look-up is the test

@@ -101,13 +101,34 @@ def test_the_run_fills_the_histogram_and_a_row_draws_its_image(fingerprinted):
         name = view.item(r, 0).text()
         assert histogram.record is not None and histogram.record.image.path.name == name
         assert histogram.record in fp.records
+        drawn = histogram.pixels()
         legend = [t.get_text() for t in histogram.axes.get_legend().get_texts()]
         assert any(text.startswith(name) for text in legend)
-        assert _count(histogram.pixels(), colors["warning"], tolerance=6) > 50  # its outline
+        assert _count(drawn, colors["warning"], tolerance=6) > 50  # its outline
 
     view.clearSelection()
     assert histogram.record is None
     assert _count(histogram.pixels(), colors["warning"], tolerance=6) == 0
+
+
+def test_the_histogram_is_drawn_when_its_tab_is_shown(fingerprinted, qtbot):
+    """Behind the Plan tab the plot waits (no GUI time spent on it); shown, it is up to date."""
+    _viewer, widget, histogram, _ = fingerprinted
+    tabs = widget.tabs
+    plan_tab = next(i for i in range(tabs.count()) if tabs.tabText(i) == "Plan")
+    intensities = next(i for i in range(tabs.count()) if tabs.tabText(i) == "Intensities")
+    tabs.setCurrentIndex(plan_tab)
+    qtbot.waitUntil(lambda: not histogram.isVisible())
+    view = widget["images_table"].native
+    view.selectRow(0)
+    name = view.item(0, 0).text()
+    assert histogram.record.image.path.name == name
+    assert histogram._stale  # the selection is not drawn while nobody sees the plot
+    tabs.setCurrentIndex(intensities)
+    qtbot.waitUntil(histogram.isVisible)
+    assert not histogram._stale
+    legend = [t.get_text() for t in histogram.axes.get_legend().get_texts()]
+    assert any(text.startswith(name) for text in legend)
 
 
 def test_the_preview_lies_over_the_opened_image_and_follows_the_next_row(

@@ -69,6 +69,7 @@ class HistogramPanel(QWidget):
         self.viewer = viewer
         self.fingerprint: Fingerprint | None = None
         self.record: CaseRecord | None = None
+        self._stale = True  # the plot lags the data: drawn when next shown (see redraw)
         self.figure = Figure(figsize=(4.0, 2.6), layout="constrained")
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setObjectName("histogram_canvas")
@@ -107,7 +108,24 @@ class HistogramPanel(QWidget):
 
     # -- drawing ----------------------------------------------------------------------------
     def redraw(self) -> None:
-        """Draw again with the current data and theme (cheap: one histogram per call)."""
+        """Draw again with the current data and theme, now if the plot is on screen, else when
+        it is next shown.
+
+        Drawing a plot nobody sees (the Intensities tab behind another) cost the GUI thread
+        about 0.1 s at the end of every fingerprint, in the step napari's progress bar already
+        makes the longest (``benchmarks/gui_liveness.py``).
+        """
+        self._stale = True
+        if self.isVisible():
+            self._draw()
+
+    def showEvent(self, event) -> None:
+        if self._stale:
+            self._draw()
+        super().showEvent(event)
+
+    def _draw(self) -> None:
+        self._stale = False
         colors = theme_colors(self.viewer)
         ax = self.axes
         ax.clear()
@@ -170,7 +188,9 @@ class HistogramPanel(QWidget):
         self.canvas.draw_idle()
 
     def pixels(self) -> np.ndarray:
-        """The canvas as an RGBA array, drawn now (for tests and screenshots)."""
+        """The canvas as an RGBA array, drawn now (for tests and screenshots), shown or not."""
+        if self._stale:
+            self._draw()
         self.canvas.draw()
         return np.asarray(self.canvas.buffer_rgba()).copy()
 

@@ -10,11 +10,26 @@ where the command line and the widget call them.
 
 from __future__ import annotations
 
-from .biom3d import Limits, Plan, make_plan
-from .nnunet import NnUNetConfiguration, NnUNetPlans, plan_nnunet, write_plans
-from .nnunet_fingerprint import NnUNetFingerprint, fingerprint_nnunet, open_nnunet_source
+import importlib
+from typing import TYPE_CHECKING
 
-__all__ = [
+#: Where each name of the package lives. Imported on first use, so that planning from a median
+#: alone (``napari-autoconfig --median ...``: biom3d's rules) loads no file readers, which
+#: nnU-Net's fingerprint needs.
+_HOMES = {
+    "Limits": "biom3d",
+    "Plan": "biom3d",
+    "make_plan": "biom3d",
+    "NnUNetConfiguration": "nnunet",
+    "NnUNetPlans": "nnunet",
+    "plan_nnunet": "nnunet",
+    "write_plans": "nnunet",
+    "NnUNetFingerprint": "nnunet_fingerprint",
+    "fingerprint_nnunet": "nnunet_fingerprint",
+    "open_nnunet_source": "nnunet_fingerprint",
+}
+
+__all__ = [  # the names of _HOMES, written out for the tools that read __all__ without running it
     "Limits",
     "NnUNetConfiguration",
     "NnUNetFingerprint",
@@ -26,3 +41,21 @@ __all__ = [
     "plan_nnunet",
     "write_plans",
 ]
+
+if TYPE_CHECKING:
+    from .biom3d import Limits, Plan, make_plan
+    from .nnunet import NnUNetConfiguration, NnUNetPlans, plan_nnunet, write_plans
+    from .nnunet_fingerprint import NnUNetFingerprint, fingerprint_nnunet, open_nnunet_source
+
+
+def __getattr__(name: str):
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value  # found once; later look-ups do not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
