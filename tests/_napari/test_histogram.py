@@ -80,5 +80,6 @@ def test_without_masks_the_panel_says_why_it_is_empty(make_napari_viewer, datase
     viewer = make_napari_viewer(show=True)
     panel = HistogramPanel(viewer)
     panel.show_fingerprint(fingerprint_dataset(dataset[0]))
+    panel.pixels()  # drawn (the panel, never shown here, draws when asked or shown)
     texts = [t.get_text() for t in panel.axes.texts]
     assert texts == ["No foreground samples: the intensities need masks."]
