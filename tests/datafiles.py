@@ -177,6 +177,20 @@ def write_ome_tiff(path: Path, data: np.ndarray, spacing_zyx=SPACING_ZYX, unit: 
     return Path(path)
 
 
+def nnunet_cells(channels: int = 2, seed: int = 0) -> dict:
+    """Cases for :func:`write_nnunet`: one per shape of ``SHAPES_ZYX``, named ``cell_000``...,
+    ``channels`` uint16 channels of noise (0-199) and a label whose foreground is the volume less
+    a border of 2 planes along z and 4 voxels along y and x."""
+    rng = np.random.default_rng(seed)
+    cases = {}
+    for number, shape in enumerate(SHAPES_ZYX):
+        label = np.zeros(shape, np.uint8)
+        label[2:-2, 4:-4, 4:-4] = 1
+        images = [rng.integers(0, 200, shape).astype(np.uint16) for _ in range(channels)]
+        cases[f"cell_{number:03d}"] = (images, label)
+    return cases
+
+
 def write_nnunet(
     root: Path,
     cases: dict,

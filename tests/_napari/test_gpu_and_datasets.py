@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import math
 
-import numpy as np
 import pytest
 import tifffile
 
 from datafiles import (
-    SHAPES_ZYX,
+    nnunet_cells,
     rename_masks,
     serve_folder,
     serve_hostile,
@@ -264,13 +263,7 @@ def test_masks_paired_by_position_are_shown_to_check(
 def test_an_nnunet_dataset_folder_with_no_masks_field(
     viewer, dock_widget, run_and_wait, tmp_path, warnings_shown
 ):
-    rng = np.random.default_rng(0)
-    cases = {}
-    for number, shape in enumerate(SHAPES_ZYX):
-        label = np.zeros(shape, np.uint8)
-        label[2:-2, 4:-4, 4:-4] = 1
-        channels = [rng.integers(0, 200, shape).astype(np.uint16) for _ in range(2)]
-        cases[f"cell_{number:03d}"] = (channels, label)
+    cases = nnunet_cells(2)
     root = write_nnunet(tmp_path / "Dataset001_Cells", cases, ".tif", ("DAPI", "GFP"))
 
     widget = dock_widget(viewer)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from datafiles import ODD_SHAPES_ZYX, SPACING_ZYX, write_odd_dataset
+from gui_steps import open_row
 from napari_autoconfig._napari.boxes import AUG_NAME, PATCH_NAME, box_world_bounds, is_box_layer
 
 SCALE = np.array(SPACING_ZYX)
@@ -38,16 +39,6 @@ def table_rows(widget) -> list[dict[str, str]]:
         for r in range(view.rowCount())
         if not view.isRowHidden(r)
     ]
-
-
-def open_row(widget, qtbot, name: str):
-    """Select the row of ``name`` and click Open; return the image layer once it is shown."""
-    view = widget["images_table"].native
-    (r,) = [r for r in range(view.rowCount()) if view.item(r, 0).text() == name]
-    view.selectRow(r)
-    with qtbot.waitSignal(widget.image_opened, timeout=30_000) as blocker:
-        widget["open"].native.click()
-    return blocker.args[0]
 
 
 def world_bounds(layer) -> np.ndarray:

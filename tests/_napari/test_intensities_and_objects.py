@@ -14,6 +14,7 @@ import tifffile
 from napari.utils import progress
 from scipy import ndimage
 
+from gui_steps import open_row
 from napari_autoconfig._napari.boxes import is_box_layer
 from napari_autoconfig._napari.histogram import HistogramPanel, theme_colors
 from napari_autoconfig._napari.objects_panel import LARGEST_NAME
@@ -38,20 +39,6 @@ def _count(pixels: np.ndarray, hex_color: str, tolerance: int) -> int:
     """Pixels of the canvas within ``tolerance`` of a colour."""
     rgb = np.array([int(hex_color[i : i + 2], 16) for i in (1, 3, 5)])
     return int((np.abs(pixels[..., :3].astype(int) - rgb).max(axis=-1) <= tolerance).sum())
-
-
-def _select(widget, name: str) -> None:
-    view = widget["images_table"].native
-    (r,) = [r for r in range(view.rowCount()) if view.item(r, 0).text() == name]
-    view.selectRow(r)
-
-
-def _open(widget, qtbot, name: str):
-    """Select the row of ``name`` and click Open; return the image layer once it is shown."""
-    _select(widget, name)
-    with qtbot.waitSignal(widget.image_opened, timeout=30_000) as blocker:
-        widget["open"].native.click()
-    return blocker.args[0]
 
 
 def _preview_on(viewer, qtbot, image):
@@ -137,7 +124,7 @@ def test_the_preview_lies_over_the_opened_image_and_follows_the_next_row(
     viewer, widget, _histogram, _ = fingerprinted
     images, _masks = dataset
     names = sorted(path.name for path in images.iterdir())
-    first = _open(widget, qtbot, names[0])
+    first = open_row(widget, qtbot, names[0])
     assert widget["normalization"].value == ZSCORE  # biom3d's default first
     assert NORMALIZED_NAME not in viewer.layers  # nothing until asked
 
@@ -161,7 +148,7 @@ def test_the_preview_lies_over_the_opened_image_and_follows_the_next_row(
     assert viewer.layers.selection.active is viewer.layers[NORMALIZED_NAME]  # the click is kept
 
     # another row: the preview leaves the closed image and lies over the new one
-    second = _open(widget, qtbot, names[1])
+    second = open_row(widget, qtbot, names[1])
     layer = _preview_on(viewer, qtbot, second)
     assert first not in viewer.layers and widget.boxes.image is second
     assert viewer.layers.index(layer) == viewer.layers.index(second) + 1
@@ -208,7 +195,7 @@ def test_objects_are_counted_and_the_outline_never_carries_the_boxes(fingerprint
 
 def test_closing_the_dock_takes_the_preview_away_and_stops_listening(fingerprinted, qtbot):
     viewer, widget, histogram, _ = fingerprinted
-    image = _open(widget, qtbot, widget.images_panel.rows[0].image)
+    image = open_row(widget, qtbot, widget.images_panel.rows[0].image)
     widget["preview"].value = True
     _preview_on(viewer, qtbot, image)
     widget["objects"].native.click()  # a labelling still running when the dock closes
@@ -224,7 +211,7 @@ def test_closing_the_dock_takes_the_preview_away_and_stops_listening(fingerprint
 
 def test_closing_the_viewer_with_the_preview_on(fingerprinted, qtbot):
     viewer, widget, _histogram, _ = fingerprinted
-    image = _open(widget, qtbot, widget.images_panel.rows[-1].image)
+    image = open_row(widget, qtbot, widget.images_panel.rows[-1].image)
     widget["preview"].value = True
     _preview_on(viewer, qtbot, image)
     viewer.close()  # deletes the dock widget: every panel lets go, nothing raises

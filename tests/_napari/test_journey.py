@@ -19,6 +19,7 @@ from napari.layers import Image, Labels
 from napari.utils.notifications import NotificationSeverity, notification_manager
 from qtpy.QtWidgets import QApplication
 
+import gui_steps
 from datafiles import write_case
 from napari_autoconfig._napari.boxes import AUG_NAME, PATCH_NAME, box_world_bounds, is_box_layer
 from napari_autoconfig._napari.objects_panel import LARGEST_NAME
@@ -48,24 +49,9 @@ def names(viewer) -> list[str]:
     return [layer.name for layer in viewer.layers]
 
 
-def row_of(widget, name: str) -> int:
-    view = widget["images_table"].native
-    (r,) = [r for r in range(view.rowCount()) if view.item(r, 0).text() == name]
-    return r
-
-
 def open_row(widget, qtbot, name: str, double_click: bool = False) -> Image:
-    """Select the row of ``name`` and open it (Open, or a double-click); the image once shown."""
-    view = widget["images_table"].native
-    r = row_of(widget, name)
-    view.selectRow(r)
-    with qtbot.waitSignal(widget.image_opened, timeout=60_000) as blocker:
-        if double_click:
-            view.cellDoubleClicked.emit(r, 0)
-        else:
-            widget["open"].native.click()
-    qtbot.wait(DRAW_MS)
-    return blocker.args[0]
+    """Open the row of ``name`` (Open, or a double-click); the image once shown and drawn."""
+    return gui_steps.open_row(widget, qtbot, name, double_click, settle_ms=DRAW_MS)
 
 
 def fingerprint(widget, qtbot, images, masks) -> None:

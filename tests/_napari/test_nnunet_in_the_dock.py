@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from datafiles import write_case, write_dataset
+from gui_steps import open_row
 from napari_autoconfig._napari.boxes import AUG_NAME, NNUNET_NAME, PATCH_NAME, box_world_bounds
 from napari_autoconfig.planners import fingerprint_nnunet, plan_nnunet
 
@@ -31,15 +32,6 @@ def cells(widget, name: str) -> dict[str, list[str]]:
         view.item(r, 0).text(): [view.item(r, c).text() for c in shown]
         for r in range(view.rowCount())
     }
-
-
-def open_row(widget, qtbot, name: str):
-    view = widget["images_table"].native
-    (r,) = [r for r in range(view.rowCount()) if view.item(r, 0).text() == name]
-    view.selectRow(r)
-    with qtbot.waitSignal(widget.image_opened, timeout=30_000) as blocker:
-        widget["open"].native.click()
-    return blocker.args[0]
 
 
 def nnunet_box(viewer):

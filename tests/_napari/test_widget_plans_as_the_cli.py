@@ -13,9 +13,7 @@ from __future__ import annotations
 import json
 import re
 
-import numpy as np
-
-from datafiles import SHAPES_ZYX, write_dataset, write_nnunet
+from datafiles import nnunet_cells, write_dataset, write_nnunet
 from napari_autoconfig.cli import main
 
 #: Limits as typed on the command line, and the same typed into the widget's form.
@@ -34,14 +32,7 @@ def _datasets(root):
     tiny = write_dataset(root / "tiny", shapes=[(4, 4, 4)] * 3)  # no pooling fits
     cubes = write_dataset(root / "cubes", shapes=[(32, 32, 32)] * 3)
     cells = write_dataset(root / "cells")  # anisotropic, the patch pads some images
-    rng = np.random.default_rng(0)
-    cases = {}
-    for number, shape in enumerate(SHAPES_ZYX):
-        label = np.zeros(shape, np.uint8)
-        label[2:-2, 4:-4, 4:-4] = 1
-        channels = [rng.integers(0, 200, shape).astype(np.uint16) for _ in range(2)]
-        cases[f"cell_{number:03d}"] = (channels, label)
-    two = write_nnunet(root / "Dataset001_Two", cases, ".tif", ("DAPI", "GFP"))
+    two = write_nnunet(root / "Dataset001_Two", nnunet_cells(2), ".tif", ("DAPI", "GFP"))
     return (
         ("tiny", [str(tiny[0]), "--masks", str(tiny[1])], tiny, ("4", "4", "4")),
         ("cubes", [str(cubes[0]), "--masks", str(cubes[1])], cubes, ("32", "32", "32")),

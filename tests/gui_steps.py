@@ -1,0 +1,33 @@
+"""What a user does in the dock, as steps the GUI tests share: select a row, open it.
+
+The test-data writers are in ``tests/datafiles.py``; the fixtures (a docked widget, a run) in
+``tests/_napari/conftest.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def select_row(widget: Any, name: str) -> int:
+    """Select the Images table's row showing ``name`` (first column); return its index."""
+    view = widget["images_table"].native
+    (r,) = [r for r in range(view.rowCount()) if view.item(r, 0).text() == name]
+    view.selectRow(r)
+    return r
+
+
+def open_row(
+    widget: Any, qtbot: Any, name: str, double_click: bool = False, settle_ms: int = 0
+) -> Any:
+    """Select the row of ``name`` and open it (Open, or a double-click on the row); return the
+    image layer once it is shown, after ``settle_ms`` more of napari drawing."""
+    r = select_row(widget, name)
+    with qtbot.waitSignal(widget.image_opened, timeout=60_000) as blocker:
+        if double_click:
+            widget["images_table"].native.cellDoubleClicked.emit(r, 0)
+        else:
+            widget["open"].native.click()
+    if settle_ms:
+        qtbot.wait(settle_ms)
+    return blocker.args[0]
