@@ -22,7 +22,7 @@ import math
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -84,26 +84,24 @@ def _location(text: str) -> Path | str:
     return text if "://" in text else Path(text)
 
 
-def _gib(text: str) -> float:
-    """An argparse type: a positive, finite number of GiB."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of GiB") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number of GiB")
-    return value
+def _positive_real(unit: str) -> Callable[[str], float]:
+    """An argparse type: a positive, finite number of ``unit`` (the text quoted cut to 40
+    characters in the message)."""
+
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of {unit}") from None
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"{text[:40]} is not a positive number of {unit}")
+        return value
+
+    return convert
 
 
-def _seconds(text: str) -> float:
-    """An argparse type: a positive, finite number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of seconds") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text[:40]} is not a positive number of seconds")
-    return value
+_gib = _positive_real("GiB")
+_seconds = _positive_real("seconds")
 
 
 def _parser() -> argparse.ArgumentParser:
