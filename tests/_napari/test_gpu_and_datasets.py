@@ -147,16 +147,22 @@ def test_memory_row_says_why_when_biom3d_cannot_train_the_plan(
     assert "cannot train" in widget["memory_split"].value
 
 
-def test_save_onto_an_existing_file_keeps_a_backup(widget, run_and_wait, tmp_path, monkeypatch):
-    assert run_and_wait(widget) == "done"
+def _save_over_my_config(widget, tmp_path, monkeypatch) -> tuple:
+    """The user's own ``my_config.py`` exists; *Save as…* picks it and the file dialog's
+    "replace?" is answered yes. Returns the file and the bytes it held."""
     target = tmp_path / "my_config.py"
     old = b"# my own notes\nNB_EPOCHS = 1000\n"
     target.write_bytes(old)
-    # the file dialog asked "replace?" and the user said yes
     monkeypatch.setattr(
         "napari_autoconfig._napari.export_panel.ask_save_path", lambda parent: str(target)
     )
     widget["save"].native.click()
+    return target, old
+
+
+def test_save_onto_an_existing_file_keeps_a_backup(widget, run_and_wait, tmp_path, monkeypatch):
+    assert run_and_wait(widget) == "done"
+    target, old = _save_over_my_config(widget, tmp_path, monkeypatch)
     assert f"PATCH_SIZE = {list(widget.plan.patch)}" in target.read_text()
     backup = tmp_path / "my_config.py.bak"
     assert backup.read_bytes() == old
@@ -204,13 +210,7 @@ def test_saving_twice_keeps_every_backup_and_updating_a_yaml_anchor_says_who_fol
     widget, run_and_wait, tmp_path, monkeypatch
 ):
     assert run_and_wait(widget) == "done"
-    target = tmp_path / "my_config.py"
-    old = b"# my own notes\nNB_EPOCHS = 1000\n"
-    target.write_bytes(old)
-    monkeypatch.setattr(
-        "napari_autoconfig._napari.export_panel.ask_save_path", lambda parent: str(target)
-    )
-    widget["save"].native.click()
+    target, old = _save_over_my_config(widget, tmp_path, monkeypatch)
     saved = target.read_bytes()
     widget["gpu_memory"].value = 12  # a second save, with other numbers
     widget["save"].native.click()
