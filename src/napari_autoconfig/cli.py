@@ -271,10 +271,13 @@ def _fingerprint(args: argparse.Namespace) -> Fingerprint:
 
     images, masks = args.images, args.masks
     if images is None:
-        from .sample import sample_folder
+        from .sample import locate_sample
 
-        folder = sample_folder()
+        sample = locate_sample()
+        folder = sample.folder
         images, masks = folder / "images", folder / "masks"
+        if sample.note:
+            print(f"napari-autoconfig: note: {sample.note}", file=sys.stderr)
         print(f"No folder given: running on the bundled sample in {folder}", file=sys.stderr)
     set_remote_timeout(args.timeout)
     # zarr warns about what a damaged store holds, then fails: the failure is said in one line
