@@ -52,6 +52,8 @@ _DEFAULT = Limits()
 #: Seconds a URL may stay silent before its read is given up (``--timeout``); the readers' own
 #: default, repeated here so that ``--help`` does not import them.
 REMOTE_TIMEOUT = 30.0
+#: How many times --timeout one whole answer of a URL may take (the readers' DEADLINE_FACTOR).
+REMOTE_DEADLINE_FACTOR = 10
 
 
 def _whole(minimum: int, maximum: int | None = None):
@@ -197,7 +199,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         default=REMOTE_TIMEOUT,
         help="give up on a URL that sends nothing for this long, at connecting or while "
-        f"reading ({REMOTE_TIMEOUT:g})",
+        f"reading ({REMOTE_TIMEOUT:g}), or whose answer (a file, a chunk, a listing) is not "
+        f"complete within {REMOTE_DEADLINE_FACTOR} times this long",
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print one JSON object")
@@ -390,10 +393,11 @@ def _json(
         "median_spacing": list(fp.median_spacing_xyz) if fp and fp.median_spacing_xyz else [],
         "median_spacing_zyx": list(fp.median_spacing_zyx) if fp and fp.median_spacing_xyz else [],
         "unit": fp.unit if fp else None,
-        "mean": fp.mean if fp else 0.0,
-        "std": fp.std if fp else 0.0,
-        "perc_005": fp.perc_005 if fp else 0.0,
-        "perc_995": fp.perc_995 if fp else 0.0,
+        # no file read (--median): no intensities known, as the config's empty lists say
+        "mean": fp.mean if fp else None,
+        "std": fp.std if fp else None,
+        "perc_005": fp.perc_005 if fp else None,
+        "perc_995": fp.perc_995 if fp else None,
         "batch": plan.batch,
         "patch": list(plan.patch),
         "aug_patch": list(plan.aug_patch),
