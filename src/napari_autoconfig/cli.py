@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__, nnunet_cli
+from . import __version__, _compiled, nnunet_cli
 from .atomic import PendingWrite, apply_writes, next_backup, resolve_target
 from .config_update import check_config_target, finished, prepare_update
 from .errors import AutoconfigError, Cancelled, ConfigError
@@ -104,6 +104,18 @@ def _positive_real(unit: str) -> Callable[[str], float]:
 
 _gib = _positive_real("GiB")
 _seconds = _positive_real("seconds")
+
+
+class _Version(argparse.Action):
+    """``--version``: one line, never wrapped (argparse's own action wraps it to the terminal),
+    saying whether the compiled loops are in use: pip hides the build's warning."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog} {__version__} ({_compiled.in_words()})")
+        parser.exit()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -234,7 +246,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_planner_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--version",
+        action=_Version,
+        help="show the version and whether the compiled loops are in use, then exit",
+    )
     return parser
 
 
@@ -411,6 +427,8 @@ def _json(
         # the dataset's notes (passed-over entries, non-finite voxels), then the plan's (padding)
         "notes": (fp.notes() if fp else []) + list(training.notes),
         "images": [row.as_dict() for row in rows],
+        # whether the masks were read by the compiled loops or numpy's (same numbers)
+        "compiled_loops": _compiled.loops is not None,
     }
     if objects is not None:  # --objects: counts and extents (z, y, x) of the masks' objects
         record["objects"] = objects
