@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .float32_sum import PartialSum
-from .nnunet_io import READER_OF_ENDING
+from .nnunet_io import reader_by_ending
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,9 @@ class NnUNetCaseRecord:
         nnU-Net's spacing of the case.
     foreground : int
         Label voxels > 0 inside the box (the voxels drawn from).
-    label_max : int
-        The largest label value (to count classes in folders without a dataset.json).
+    label_values : tuple of int
+        The label's distinct values, ascending (to count classes in folders without a
+        dataset.json: :func:`.nnunet_labels.plan_labels`); empty without a label.
     channels : tuple of ChannelDraws
         One per channel; empty when the case has no foreground.
     """
@@ -65,8 +66,13 @@ class NnUNetCaseRecord:
     bbox: tuple[tuple[int, int], ...]
     spacing: tuple[float, ...]
     foreground: int
-    label_max: int
+    label_values: tuple[int, ...]
     channels: tuple[ChannelDraws, ...] = field(default=(), repr=False)
+
+    @property
+    def label_max(self) -> int:
+        """The largest label value (0 without a label)."""
+        return max(self.label_values, default=0)
 
     @property
     def shape_after_crop(self) -> tuple[int, ...]:
@@ -124,6 +130,9 @@ class NnUNetFingerprint:
         Per channel; None without labels (nnU-Net needs them).
     keys : tuple of str
         The case ids, in nnU-Net's order.
+    notes : tuple of str
+        Lines for the user about how the dataset was read (a spacing assumed, the labels'
+        mapping), one line per matter, not per case.
     """
 
     dataset_name: str
@@ -136,6 +145,7 @@ class NnUNetFingerprint:
     median_relative_size_after_cropping: float
     intensities: tuple[ChannelIntensities, ...] | None
     keys: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     def intensity_properties_json(self) -> dict:
         """``foreground_intensity_properties_per_channel`` as nnU-Net writes it."""
@@ -164,13 +174,15 @@ class NnUNetFingerprint:
             for i in range(len(channels))
         )
         ending = dataset_json.get("file_ending", ".nii.gz")
+        # without a file to try, nnU-Net's registry gives the first class listing the ending
+        reader = dataset_json.get("overwrite_image_reader_writer", "None")
         return cls(
             dataset_name=dataset_name,
             channel_names=tuple(str(channels[k]) for k in sorted(channels, key=int)),
             num_labels=len(dataset_json["labels"]),
             num_training=int(dataset_json["numTraining"]),
-            image_reader_writer=READER_OF_ENDING.get(ending.lower(), "SimpleITKIO"),
-            spacings=tuple(tuple(float(v) for v in s) for s in fingerprint["spacings"]),
+            image_reader_writer=reader if reader != "None" else reader_by_ending(ending),
+            spacings=tuple(tuple(_number(v) for v in s) for s in fingerprint["spacings"]),
             shapes_after_crop=tuple(
                 tuple(int(v) for v in s) for s in fingerprint["shapes_after_crop"]
             ),
@@ -179,3 +191,8 @@ class NnUNetFingerprint:
             ),
             intensities=intensities,
         )
+
+
+def _number(value: float | int) -> float | int:
+    # nnU-Net's TIFF reader passes its spacing files' integers on as integers
+    return value if isinstance(value, int) and not isinstance(value, bool) else float(value)
