@@ -28,6 +28,10 @@ from .nnunet_statistics import summarize_draws
 
 SEED = 1234
 _CHUNK_BYTES = 4 * 2**20
+#: Label voxels counted per value at once (bincount's intp copy of them: 2 MB).
+_COUNTED_AT_ONCE = 2**18
+#: Voxels of the label's flags unpacked at once to find the foreground inside the crop box.
+_SLAB_VOXELS = 2**20
 #: Draws indexed per step: the generator's stream is the same in pieces as at once.
 _DRAWS_AT_ONCE = 2**20
 
@@ -78,8 +82,12 @@ class _DistinctValues:
                 unsigned = np.dtype(f"u{flat.dtype.itemsize}")
                 self.offset = 1 << (8 * flat.dtype.itemsize - 1)
                 flat = flat.view(unsigned) ^ unsigned.type(self.offset)
-            counts = np.bincount(flat, minlength=1 << (8 * flat.dtype.itemsize))
-            self.counts = counts if self.counts is None else self.counts + counts
+            if self.counts is None:
+                self.counts = np.zeros(1 << (8 * flat.dtype.itemsize), np.int64)
+            # bincount copies its input as intp (8 bytes a voxel): a few pieces at a time
+            for first in range(0, flat.size, _COUNTED_AT_ONCE):
+                piece = flat[first : first + _COUNTED_AT_ONCE]
+                self.counts += np.bincount(piece, minlength=self.counts.size)
         else:
             # nnU-Net reads labels as float32 and counts them as integers
             self.found.update(int(v) for v in np.unique(flat).tolist())
@@ -271,14 +279,22 @@ def _draw(rs: np.random.RandomState, values: np.ndarray, num_samples: int) -> np
 def _inside_box(
     packed: np.ndarray, shape: tuple[int, ...], bbox: tuple[tuple[int, int], ...]
 ) -> np.ndarray | None:
-    """Which of the label's foreground voxels (in C order) lie inside ``bbox``; None for all."""
+    """Which of the label's foreground voxels (in C order) lie inside ``bbox``; None for all.
+
+    The label's flags are unpacked a slab of z-planes at a time (about :data:`_SLAB_VOXELS`
+    voxels), so no mask of the whole volume is made: memory is one flag per foreground voxel.
+    """
     if all(lo == 0 and hi == n for (lo, hi), n in zip(bbox, shape)):
         return None
-    volume = _flags(packed, 0, _spatial_size(shape)).reshape(shape)
-    box = tuple(slice(lo, hi) for lo, hi in bbox)
-    outside_any = volume.sum() != volume[box].sum()
-    if not outside_any:
-        return None
-    inside = np.zeros(shape, dtype=bool)
-    inside[box] = True
-    return inside[volume]
+    (z0, z1), (y0, y1), (x0, x1) = bbox
+    plane = shape[1] * shape[2]
+    planes = max(1, _SLAB_VOXELS // plane)
+    pieces = []
+    for z in range(0, shape[0], planes):
+        n = min(planes, shape[0] - z)
+        flags = _flags(packed, z * plane, n * plane).reshape(n, shape[1], shape[2])
+        inside = np.zeros_like(flags)
+        inside[max(z0 - z, 0) : max(min(z1 - z, n), 0), y0:y1, x0:x1] = True
+        pieces.append(inside[flags])
+    chosen = np.concatenate(pieces)
+    return None if chosen.all() else chosen

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ from .nnunet_io import choose_reader, nnunet_geometry, read_spacing_file, tiff_s
 from .nnunet_labels import LABEL_MODES, plan_labels
 from .nnunet_layout import nnunet_format
 from .nnunet_records import NnUNetCaseRecord, NnUNetFingerprint
-from .nnunet_statistics import channel_intensities
+from .nnunet_statistics import channel_intensities, merge_counts
 
 #: nnU-Net's ``num_foreground_voxels_for_intensitystats`` (written ``10e7``: it is 1e8).
 SAMPLES_IN_TOTAL = 10e7
@@ -237,6 +237,8 @@ def fingerprint_nnunet(
     num_samples = int(SAMPLES_IN_TOTAL // len(cases))
     pool = shared_pool() if executor is None else executor
     records: list[NnUNetCaseRecord | None] = [None] * len(cases)
+    # per channel, the draws' value counts merged as cases finish: one tally for the dataset
+    tallies: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(source.channel_names)
     pending: dict[Future, int] = {}
     next_case = done = 0
     try:
@@ -261,14 +263,25 @@ def fingerprint_nnunet(
                     summation_blocks(num_samples * len(cases))
             finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
             for future in finished:
-                records[pending.pop(future)] = future.result()
+                records[pending.pop(future)] = _tallied(future.result(), tallies)
                 done += 1
                 if progress is not None:
                     progress(done, len(cases))
     finally:
         for future in pending:
             future.cancel()
-    return summarize_nnunet(source, records)  # type: ignore[arg-type]
+    return summarize_nnunet(source, records, tallies)  # type: ignore[arg-type]
+
+
+def _tallied(record: NnUNetCaseRecord, tallies: list) -> NnUNetCaseRecord:
+    """Merge a finished case's value counts into ``tallies``; the record without them."""
+    if not record.channels:
+        return record
+    kept = []
+    for channel, draws in enumerate(record.channels):
+        tallies[channel] = merge_counts(tallies[channel], draws.values, draws.counts)
+        kept.append(replace(draws, values=draws.values[:0], counts=draws.counts[:0]))
+    return replace(record, channels=tuple(kept))
 
 
 def _analyze_checked(
@@ -292,14 +305,23 @@ def _analyze_checked(
 
 
 def summarize_nnunet(
-    source: NnUNetSource, records: Sequence[NnUNetCaseRecord]
+    source: NnUNetSource,
+    records: Sequence[NnUNetCaseRecord],
+    tallies: Sequence[tuple[np.ndarray, np.ndarray] | None] | None = None,
 ) -> NnUNetFingerprint:
-    """Merge the cases' records into the dataset's fingerprint, as nnU-Net's ``run``."""
+    """Merge the cases' records into the dataset's fingerprint, as nnU-Net's ``run``.
+
+    ``tallies``: per channel, the draws' value counts already merged (the records then hold
+    none); None: merged here from the records.
+    """
     channels = len(source.channel_names)
     has_labels = all(case.mask is not None for case in source.cases)
     intensities = None
     if has_labels and any(r.channels for r in records):
-        intensities = tuple(channel_intensities(records, c) for c in range(channels))
+        intensities = tuple(
+            channel_intensities(records, c, tallies[c] if tallies else None)
+            for c in range(channels)
+        )
     notes = source.notes
     if source.labels is not None:
         num_labels = len(source.labels)

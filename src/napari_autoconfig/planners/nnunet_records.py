@@ -24,7 +24,9 @@ class ChannelDraws:
     Attributes
     ----------
     values, counts : numpy.ndarray
-        The distinct drawn values (float32, ascending) and how often each was drawn.
+        The distinct drawn values (float32, ascending) and how often each was drawn; empty
+        once :func:`.nnunet_fingerprint.fingerprint_nnunet` merged them into the dataset's
+        tally.
     sum : PartialSum
         The draws' part of numpy's float32 sum of every case's draws (:mod:`.float32_sum`).
     """
@@ -32,10 +34,6 @@ class ChannelDraws:
     values: np.ndarray = field(repr=False)
     counts: np.ndarray = field(repr=False)
     sum: PartialSum = field(repr=False)
-
-    @property
-    def drawn(self) -> int:
-        return int(self.counts.sum())
 
 
 @dataclass(frozen=True)
