@@ -40,9 +40,9 @@ def _spatial_size(shape: Sequence[int]) -> int:
     return int(np.prod(shape, dtype=np.int64))
 
 
-def _read_label(header: ImageHeader) -> tuple[np.ndarray, int, tuple[int, ...]]:
+def _read_label(header: ImageHeader, tally: bool = True) -> tuple[np.ndarray, int, tuple[int, ...]]:
     """The label's ``> 0`` voxels packed eight to a byte (little bit order), their number and
-    the label's distinct values (ascending)."""
+    the label's distinct values (ascending; empty unless ``tally``)."""
     size = _spatial_size(header.shape)
     packed = np.empty((size + 7) // 8, dtype=np.uint8)
     byte, count = 0, 0
@@ -54,7 +54,8 @@ def _read_label(header: ImageHeader) -> tuple[np.ndarray, int, tuple[int, ...]]:
             continue
         flags = flat > 0
         count += int(np.count_nonzero(flags))
-        values.add(flat)
+        if tally:
+            values.add(flat)
         if carry.size:
             flags = np.concatenate([carry, flags])
         whole = flags.size - flags.size % 8
@@ -165,6 +166,7 @@ def analyze_case(
     drawing_cases: int,
     reader: str | None = None,
     spacing: tuple[float, ...] | None = None,
+    label_values: bool = True,
 ) -> NnUNetCaseRecord:
     """One case, as nnU-Net's ``analyze_case``: crop box, spacing, foreground draws.
 
@@ -182,6 +184,9 @@ def analyze_case(
     reader, spacing
         nnU-Net's reader of a raw dataset and, for Tiff3DIO, the spacing of the case's spacing
         file (:func:`.nnunet_io.nnunet_geometry`); None: the files as read here.
+    label_values
+        Whether to list the label's distinct values (a plain folder's classes come from them;
+        a raw dataset's from its dataset.json).
 
     Raises
     ------
@@ -199,7 +204,7 @@ def analyze_case(
                 f"{str(header.path)!r} has shape {other_shape}, but {str(headers[0].path)!r} "
                 f"of the same case has {shape}. The channel files of a case must match."
             )
-    packed, count, label_values = None, 0, ()
+    packed, count, values_found = None, 0, ()
     if label is not None:
         label_header = read_as(label, reader)
         label_shape, _, label_channels = nnunet_geometry(label_header, reader)
@@ -208,7 +213,7 @@ def analyze_case(
                 f"The label {str(label)!r} has shape {label_header.shape}, but its image "
                 f"{str(headers[0].path)!r} is {shape}. A label must have its image's shape."
             )
-        packed, count, label_values = _read_label(label_header)
+        packed, count, values_found = _read_label(label_header, label_values)
     box = _NonzeroBox(shape)
     volume = _spatial_size(shape)
     kept: list[np.ndarray] = []
@@ -245,7 +250,7 @@ def analyze_case(
             channels = tuple(
                 summarize_draws(_draw(rs, v, num_samples), start, total) for v in values
             )
-    return NnUNetCaseRecord(key, shape, bbox, spacing, foreground, label_values, channels)
+    return NnUNetCaseRecord(key, shape, bbox, spacing, foreground, values_found, channels)
 
 
 def read_as(path: Path, reader: str | None) -> ImageHeader:

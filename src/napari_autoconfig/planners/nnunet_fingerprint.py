@@ -255,6 +255,7 @@ def fingerprint_nnunet(
                     len(cases),
                     source.case_reader,
                     source.case_spacing(next_case),
+                    source.labels is None,
                 )
                 pending[future] = next_case
                 next_case += 1
@@ -291,10 +292,19 @@ def _analyze_checked(
     num_cases: int,
     reader: str | None,
     spacing: tuple[float, ...] | None,
+    label_values: bool,
 ):
     try:
         return analyze_case(
-            case.key, case.image, case.mask, num_samples, position, num_cases, reader, spacing
+            case.key,
+            case.image,
+            case.mask,
+            num_samples,
+            position,
+            num_cases,
+            reader,
+            spacing,
+            label_values,
         )
     except (ImageReadError, MaskMismatchError, DatasetError):
         raise

@@ -54,7 +54,8 @@ class NnUNetCaseRecord:
         Label voxels > 0 inside the box (the voxels drawn from).
     label_values : tuple of int
         The label's distinct values, ascending (to count classes in folders without a
-        dataset.json: :func:`.nnunet_labels.plan_labels`); empty without a label.
+        dataset.json: :func:`.nnunet_labels.plan_labels`); empty without a label, and for a
+        raw dataset (its dataset.json names the labels).
     channels : tuple of ChannelDraws
         One per channel; empty when the case has no foreground.
     """
