@@ -33,6 +33,17 @@ def add_planner_arguments(parser: argparse.ArgumentParser) -> None:
         "and ExperimentPlanner, same numbers), or both; with nnunet, --save FILE.json writes "
         "nnU-Net's plans file",
     )
+    from .planners.nnunet_labels import LABEL_MODES, MODE_OPTION
+
+    parser.add_argument(
+        MODE_OPTION,
+        choices=LABEL_MODES,
+        default="auto",
+        help="how nnU-Net's planner counts a plain folder's mask values as classes: auto (one "
+        "class per value, renumbered 0, 1, 2...; masks with many values are taken for instance "
+        "labels: foreground/background), classes (one class per value), foreground (every "
+        "non-zero value is one class)",
+    )
 
 
 def take_plans_target(args: argparse.Namespace) -> Path | None:
@@ -113,7 +124,7 @@ def fingerprint(args: argparse.Namespace) -> NnUNetFingerprint:
         images, masks = folder / "images", folder / "masks"
     else:
         images, masks = args.images, args.masks
-    source = open_nnunet_source(images, masks)
+    source = open_nnunet_source(images, masks, label_mode=getattr(args, "nnunet_labels", "auto"))
     bar = tqdm(
         total=len(source.cases),
         unit="case",
@@ -124,13 +135,16 @@ def fingerprint(args: argparse.Namespace) -> NnUNetFingerprint:
     )
     executor = ThreadPoolExecutor(args.workers) if args.workers else None
     try:
-        return fingerprint_nnunet(
+        found = fingerprint_nnunet(
             source, executor=executor, progress=lambda done, total: bar.update(1)
         )
     finally:
         bar.close()
         if executor is not None:
             executor.shutdown()
+    for note in found.notes:  # how the files were read: a spacing assumed, classes renumbered
+        print(f"napari-autoconfig: {note}", file=sys.stderr)
+    return found
 
 
 def json_record(fingerprint: NnUNetFingerprint, plans: NnUNetPlans) -> dict:
