@@ -272,3 +272,34 @@ def test_odd_image_names_become_safe_case_names_and_clashes_are_refused(tmp_path
         == 2
     )
     assert "would both be the nnU-Net case 'day_1_cell_a'" in capsys.readouterr().err
+
+
+def test_a_two_channel_imagej_stack_is_split_one_tiff_per_channel(tmp_path):
+    import datafiles
+
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    stack = datafiles.random_volume((6, 2, 16, 14), seed=3)  # ImageJ's (z, c, y, x)
+    tifffile.imwrite(
+        images / "cell.tif",
+        stack,
+        imagej=True,
+        resolution=(2.0, 2.0),
+        metadata={"axes": "ZCYX", "spacing": 1.5, "unit": "micron"},
+    )
+    mask = np.zeros((6, 16, 14), np.uint8)
+    mask[2:4, 4:10, 4:10] = 1
+    datafiles.write_imagej(masks / "cell.tif", mask, (1.5, 0.5, 0.5))
+
+    result = export_nnunet(images, masks, tmp_path / "Dataset020_TwoChannels")
+
+    root = result.path
+    for channel in (0, 1):
+        written = tifffile.imread(root / "imagesTr" / f"cell_{channel:04d}.tif")
+        np.testing.assert_array_equal(written, stack[:, channel])
+    assert os.path.samefile(root / "labelsTr" / "cell.tif", masks / "cell.tif")  # already 0/1
+    assert json.loads((root / "imagesTr" / "cell.json").read_text()) == {"spacing": [1.5, 0.5, 0.5]}
+    meta = json.loads((root / "dataset.json").read_text())
+    assert meta["channel_names"] == {"0": "zscore", "1": "zscore"}
+    assert (result.linked, result.written) == (1, 2)
