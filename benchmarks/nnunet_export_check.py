@@ -13,10 +13,10 @@ Two halves, like :mod:`nnunet_reference`:
   the fingerprint and plans nnU-Net wrote, next to the generator's parameters and the check's
   outcome (``tests/nnunet_export_recorded.json``).
 
-Run (nnU-Net is not a dependency of the package; ``src/`` is put on the path)::
+Run in nnU-Net's environment (installed as :mod:`nnunet_reference` says; nnU-Net is not a
+dependency of the package, and ``src/`` is put on the path)::
 
-    /work/envs/nnunet/bin/python benchmarks/nnunet_export_check.py \
-        --record tests/nnunet_export_recorded.json
+    nnunet/bin/python benchmarks/nnunet_export_check.py --record tests/nnunet_export_recorded.json
 
 This module imports neither nnU-Net nor napari-autoconfig at import time.
 """
