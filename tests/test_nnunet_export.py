@@ -325,3 +325,21 @@ def test_a_two_channel_imagej_stack_is_split_one_tiff_per_channel(tmp_path):
     meta = json.loads((root / "dataset.json").read_text())
     assert meta["channel_names"] == {"0": "zscore", "1": "zscore"}
     assert (result.linked, result.written) == (1, 2)
+
+
+def test_where_hard_links_are_refused_the_files_are_copied(folders, tmp_path, monkeypatch):
+    import errno
+
+    images, masks = folders["NiftiSparseLabels"]
+
+    def other_device(source, destination, **kwargs):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", other_device)
+
+    result = export_nnunet(images, masks, tmp_path / "Dataset021_Copied")
+
+    assert (result.linked, result.copied, result.written) == (0, 4, 4)
+    copy = result.path / "imagesTr" / "cell_000_0000.nii.gz"
+    assert not os.path.samefile(copy, images / "cell_000.nii.gz")
+    assert copy.read_bytes() == (images / "cell_000.nii.gz").read_bytes()
