@@ -13,8 +13,9 @@ the planner, so that a folder is planned exactly as its export:
 
 Where nothing changes (a single-channel image in a kept format; a label already 0 ... K) the file
 is hard-linked (copied across devices); otherwise it is written. Masks are read in chunks twice
-(their values, then the remapped label); a written label or converted image is held whole, one
-case at a time per worker, as the file writers (SimpleITK, tifffile) need it.
+(their values, then the remapped label); a TIFF label is written plane by plane, while a label
+written with SimpleITK, and a converted or split image, is held whole (one case per worker), as
+SimpleITK's writer needs it.
 
 Case names are the image keys made safe for nnU-Net: a sub-folder separator and any character
 other than letters, digits, ``-`` and ``_`` become ``_`` (two keys that become the same name are
@@ -31,7 +32,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -285,23 +286,51 @@ def _write(array: np.ndarray, destination: Path, spacing: tuple[float, ...], lik
     sitk.WriteImage(image, str(destination), True)
 
 
-def _remapped(header: ImageHeader, plan: LabelPlan, shape: tuple[int, ...]) -> np.ndarray:
-    """The mask with its values replaced by nnU-Net classes, read in chunks into one array of
-    the smallest fitting type."""
-    dtype = np.uint8 if plan.num_classes <= 256 else np.uint16
-    out = np.empty(int(np.prod(shape, dtype=np.int64)), dtype=dtype)
-    at = 0
+def _remapped_chunks(header: ImageHeader, plan: LabelPlan, dtype: np.dtype) -> Iterator[np.ndarray]:
+    """The mask's consecutive C-order pieces (flat) with values replaced by nnU-Net classes."""
     for chunk in iter_chunks(header, _CHUNK_BYTES, reuse=True):
-        flat = chunk.reshape(-1)
         try:
-            out[at : at + flat.size] = remap_labels(flat, plan, dtype)
+            yield remap_labels(chunk.reshape(-1), plan, dtype)
         except ValueError as error:
             raise DatasetError(
                 f"The mask {str(header.path)!r} changed while it was exported ({error}): export "
                 "again."
             ) from error
+
+
+def _label_dtype(plan: LabelPlan) -> np.dtype:
+    return np.dtype(np.uint8 if plan.num_classes <= 256 else np.uint16)
+
+
+def _remapped(header: ImageHeader, plan: LabelPlan, shape: tuple[int, ...]) -> np.ndarray:
+    """The whole remapped mask (for SimpleITK's writer), in the smallest fitting type."""
+    dtype = _label_dtype(plan)
+    out = np.empty(int(np.prod(shape, dtype=np.int64)), dtype=dtype)
+    at = 0
+    for flat in _remapped_chunks(header, plan, dtype):
+        out[at : at + flat.size] = flat
         at += flat.size
     return out.reshape(shape)
+
+
+def _write_tiff_label(header: ImageHeader, plan: LabelPlan, shape, destination: Path) -> None:
+    """The remapped mask as a 3D TIFF, written plane by plane: one plane in memory, not the
+    volume."""
+    import tifffile
+
+    dtype = _label_dtype(plan)
+    plane = int(np.prod(shape[1:], dtype=np.int64))
+
+    def planes() -> Iterator[np.ndarray]:
+        pending = np.empty(0, dtype=dtype)
+        for flat in _remapped_chunks(header, plan, dtype):
+            pending = np.concatenate([pending, flat]) if pending.size else flat
+            whole = pending.size - pending.size % plane
+            for start in range(0, whole, plane):
+                yield pending[start : start + plane].reshape(shape[1:])
+            pending = pending[whole:].copy()
+
+    tifffile.imwrite(destination, planes(), shape=shape, dtype=dtype, compression="zlib")
 
 
 def _export_case(source: _Source, plan: LabelPlan, fmt: NnUNetFormat, root: Path) -> list[str]:
@@ -323,7 +352,10 @@ def _export_case(source: _Source, plan: LabelPlan, fmt: NnUNetFormat, root: Path
     if plan.identity and not fmt.converted and image_suffix(source.case.mask) == ending:
         done.append(_link(Path(source.case.mask), label))
     else:
-        _write(_remapped(source.mask, plan, source.spatial), label, spacing, source.image)
+        if ending in (".tif", ".tiff"):
+            _write_tiff_label(source.mask, plan, source.spatial, label)
+        else:
+            _write(_remapped(source.mask, plan, source.spatial), label, spacing, source.image)
         done.append("written")
     if fmt.spacing_files:
         text = json.dumps({"spacing": list(spacing)}).encode("utf-8")
