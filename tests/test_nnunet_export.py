@@ -343,3 +343,29 @@ def test_where_hard_links_are_refused_the_files_are_copied(folders, tmp_path, mo
     copy = result.path / "imagesTr" / "cell_000_0000.nii.gz"
     assert not os.path.samefile(copy, images / "cell_000.nii.gz")
     assert copy.read_bytes() == (images / "cell_000.nii.gz").read_bytes()
+
+
+def test_masks_paired_by_position_are_exported_with_the_pairs_to_check(tmp_path, capsys):
+    from datafiles import write_case
+
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    write_case(images, masks, "a.tif", (6, 12, 12))
+    (masks / "a.tif").rename(masks / "first.tif")  # no name in common: biom3d's sorted position
+
+    assert (
+        main(
+            [
+                str(images),
+                "--masks",
+                str(masks),
+                "--export-nnunet",
+                str(tmp_path / "Dataset022_Pairs"),
+            ]
+        )
+        == 0
+    )
+
+    out = capsys.readouterr().out
+    assert "# Check: " in out and "first.tif" in out

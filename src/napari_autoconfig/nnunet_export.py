@@ -82,6 +82,8 @@ class NnUNetExport:
         2D images (nnU-Net trains its ``2d`` configuration on them).
     renamed : tuple of (str, str)
         Image keys whose case name had to change, and the name used.
+    warning : str or None
+        What the user should check (masks paired by sorted position: the pairs).
     """
 
     path: Path
@@ -94,6 +96,7 @@ class NnUNetExport:
     written: int
     two_d: bool = False
     renamed: tuple[tuple[str, str], ...] = ()
+    warning: str | None = None
 
     def summary(self) -> str:
         """One line: where, how many cases, what format, how the files got there."""
@@ -110,6 +113,8 @@ class NnUNetExport:
             shown = ", ".join(f"{a!r} -> {b!r}" for a, b in self.renamed[:5])
             more = f" ... ({len(self.renamed)} in all)" if len(self.renamed) > 5 else ""
             lines.append(f"Case names made safe for nnU-Net: {shown}{more}.")
+        if self.warning:
+            lines.append(f"Check: {self.warning}")
         return tuple(lines)
 
     def training_commands(self) -> tuple[str, ...]:
@@ -510,4 +515,5 @@ def export_nnunet(
         written=flat.count("written"),
         two_d=dims == {True},
         renamed=renamed,
+        warning=dataset.warning,
     )
