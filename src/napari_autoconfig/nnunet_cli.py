@@ -224,3 +224,80 @@ def run_nnunet_only(args: argparse.Namespace, target: Path | None) -> int:
     if note:
         print(note, file=sys.stderr)
     return 0
+
+
+# ------------------------------------------------------------------ --export-nnunet
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--export-nnunet RAW/DatasetNNN_Name``: IMAGES and --masks as nnU-Net's raw dataset."""
+    parser.add_argument(
+        "--export-nnunet",
+        type=Path,
+        metavar="RAW/DatasetNNN_Name",
+        help="write IMAGES and --masks as an nnU-Net v2 raw dataset in this new folder (its "
+        "parent is nnUNet_raw): imagesTr/, labelsTr/ with labels 0..K, dataset.json, spacing "
+        "files for TIFF; files that need no change are hard-linked; prints the two nnU-Net "
+        "commands that train on it",
+    )
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """``--export-nnunet``: check the target and options before any file is read, export with a
+    progress bar on stderr, print what was written and nnU-Net's two training commands."""
+    from .nnunet_export import check_target, export_nnunet
+
+    if args.median is not None or args.images is None:
+        raise AutoconfigError(
+            "--export-nnunet writes the files of IMAGES and --masks: give both folders."
+        )
+    if args.save is not None or args.update_config is not None or args.json:
+        raise AutoconfigError(
+            "--export-nnunet only writes the dataset: run the planning (--save, --update-config, "
+            "--json) as a command of its own."
+        )
+    check_target(args.export_nnunet)
+    if args.masks is None:
+        raise AutoconfigError(
+            "An nnU-Net dataset needs the masks (they become labelsTr): add --masks MASKS."
+        )
+    from tqdm import tqdm
+
+    from .fingerprint import shared_pool
+
+    bar = tqdm(
+        unit="step",
+        desc="nnU-Net export (masks read, cases written)",
+        disable=args.quiet or None,
+        file=sys.stderr,
+        leave=False,
+    )
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    executor = None
+    if args.workers:
+        from concurrent.futures import ThreadPoolExecutor
+
+        executor = ThreadPoolExecutor(args.workers)
+    try:
+        result = export_nnunet(
+            args.images,
+            args.masks,
+            args.export_nnunet,
+            label_mode=getattr(args, "nnunet_labels", "auto"),
+            executor=executor or shared_pool(),
+            progress=progress,
+        )
+    finally:
+        bar.close()
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+    print(f"# {result.summary()}")
+    for note in result.notes():
+        print(f"# {note}")
+    print("# Train nnU-Net on it (with nnUNet_preprocessed and nnUNet_results set):")
+    print("\n".join(result.training_commands()))
+    return 0
