@@ -35,6 +35,7 @@ from qtpy.QtWidgets import QApplication, QFrame, QScrollArea, QSizePolicy, QTabW
 from ..memory import MemoryEstimate
 from ..planners import biom3d
 from ..planning import TrainingPlan
+from . import warmup
 from .activity import ActivityBar
 from .box_keeper import BoxKeeper
 from .export_panel import ExportPanel
@@ -49,6 +50,7 @@ from .panel import find_child
 from .results_panel import ResultsPanel
 from .run import Outcome, ProgressRelay, run_fingerprint
 from .state import PlanningState
+from .warmup import warmed
 
 if TYPE_CHECKING:
     import napari
@@ -113,6 +115,8 @@ class AutoconfigWidget(Container):
         # napari frees a removed layer's GL objects in whichever context is current: make it the
         # canvas's before any removal (the plugin's or the user's), or the next draw may crash
         self._gl_guard = CanvasContextGuard(self.viewer)
+        # what napari's first layers and the workers need is built now, once, in the background
+        warmup.start()
         self.panels = [panel(self) for panel in PANELS]
         super().__init__(widgets=[p for p in self.panels if not p.title], labels=False)
         self.margins = (2, 2, 2, 2)
@@ -259,7 +263,7 @@ class AutoconfigWidget(Container):
         form.set_progress(0, 1)
         self.set_status(f"Reading the headers of {images} …")
         worker = create_worker(
-            run_fingerprint,
+            warmed(run_fingerprint),
             images,
             masks,
             self._stop,
