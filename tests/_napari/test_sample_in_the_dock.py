@@ -45,6 +45,9 @@ def test_opening_the_sample_fills_the_open_dock_and_fingerprint_reads_it(
     assert widget.result.num_images == 4
     assert widget.result_folders == (sample_folder() / "images", sample_folder() / "masks")
 
+    viewer.open_sample("napari-autoconfig", "nuclei")  # again: the form already holds its folders
+    assert widget["status"].value == "Fingerprinted 4 images."
+
 
 def test_a_dock_opened_after_the_sample_takes_its_folders_over_the_remembered_ones(
     viewer, dock_widget, tmp_path

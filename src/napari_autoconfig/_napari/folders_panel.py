@@ -242,7 +242,13 @@ class FoldersPanel(Panel):
             self["use_sample"].enabled = self["fingerprint"].enabled
 
     def use_folders(self, images: Path, masks: Path) -> None:
-        """Put the sample's folders in the form, and say what to do next."""
+        """Put the sample's folders in the form, and say what to do next (nothing when the form
+        holds them already: the sample opened again after its fingerprint)."""
+        if (self["images"].line_edit.value, self["masks"].line_edit.value) == (
+            str(images),
+            str(masks),
+        ):
+            return
         self["images"].line_edit.value = str(images)
         self["masks"].line_edit.value = str(masks)
         self._show_path_tooltip()

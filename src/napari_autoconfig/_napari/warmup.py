@@ -2,19 +2,22 @@
 
 Several things are built on first use and take a second or more the first time: pint's unit
 registry (napari's first layer looks up its units), pandas (a Labels layer's features table),
-dask's array module and its threaded scheduler (the lazy files and the normalisation preview),
-the nnU-Net planner's modules. Built on the GUI thread they would freeze napari; built by the
-workers themselves they are raced: pint's lazy registry turns into a half-built registry the
-moment a thread starts building it, and any other thread that looks a unit up meanwhile fails
+dask's array module and its threaded scheduler (the lazy files and the normalisation preview).
+Built on the GUI thread they would freeze napari; built by the workers themselves they are
+raced: pint's lazy registry turns into a half-built registry the moment a thread starts building
+it, and any other thread that looks a unit up meanwhile fails
 (``UndefinedUnitError: 'micrometer' is not defined``; ten rows of the Images table opened fast
 showed nine such errors).
 
-So the dock starts :func:`start` when it opens (a background thread builds everything while the
-user picks folders) and every worker body of the dock is decorated with :func:`warmed`: it waits
-for that one build, or does it itself under the lock when it comes first. Commands napari runs
-on its GUI thread and that are followed by layers (the sample, the reader) call :func:`settled`,
-so that napari's own unit look-up never meets a registry being built. (napari adding a layer of
-another plugin's during the build, in the second after the dock opens, is the one race left.)
+So the dock starts :func:`start` with its first fingerprint (a background thread builds
+everything while the files are read; started with the dock itself, it slowed the dock's first
+paint by about 0.7 s: the GUI thread waits for the interpreter lock at each of its many Python
+callbacks), and every worker body whose result napari turns into layers (a row, the preview, the
+objects) is wrapped in :func:`warmed`: it waits for that one build, or does it itself under
+the lock when it comes first. Commands napari runs on its GUI thread before adding their layers
+(the sample, the reader) call :func:`settled`, so that napari's own unit look-up never meets a
+registry being built. (napari adding another plugin's layer during the build is the one race
+left: a second or two, once, while the first fingerprint runs.)
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 _lock = threading.Lock()
-_started = False  # a build was asked for (the dock opened, or a worker ran)
+_started = False  # a build was asked for (a fingerprint started, or a worker ran)
 _built = False
 
 
@@ -51,7 +54,6 @@ def _build() -> None:
         pass
     else:
         get_unit_registry().micrometer  # noqa: B018 - the lazy registry is built on a look-up
-    from ..planners import fingerprint_nnunet  # noqa: F401 - the fingerprint worker's late import
 
 
 def ready() -> None:
@@ -73,7 +75,7 @@ def ready() -> None:
 
 
 def start() -> None:
-    """Build everything in a background thread now (the dock calls it when it opens)."""
+    """Build everything in a background thread now, unless asked before (the first fingerprint)."""
     global _started
     if not _started:
         _started = True

@@ -50,7 +50,6 @@ from .panel import find_child
 from .results_panel import ResultsPanel
 from .run import Outcome, ProgressRelay, run_fingerprint
 from .state import PlanningState
-from .warmup import warmed
 
 if TYPE_CHECKING:
     import napari
@@ -115,8 +114,6 @@ class AutoconfigWidget(Container):
         # napari frees a removed layer's GL objects in whichever context is current: make it the
         # canvas's before any removal (the plugin's or the user's), or the next draw may crash
         self._gl_guard = CanvasContextGuard(self.viewer)
-        # what napari's first layers and the workers need is built now, once, in the background
-        warmup.start()
         self.panels = [panel(self) for panel in PANELS]
         super().__init__(widgets=[p for p in self.panels if not p.title], labels=False)
         self.margins = (2, 2, 2, 2)
@@ -262,8 +259,11 @@ class AutoconfigWidget(Container):
         self.tell("set_running", True)
         form.set_progress(0, 1)
         self.set_status(f"Reading the headers of {images} …")
+        # what the rows, the preview and the objects will need is built meanwhile, once, in its
+        # own thread (the fingerprint needs none of it: it does not wait)
+        warmup.start()
         worker = create_worker(
-            warmed(run_fingerprint),
+            run_fingerprint,
             images,
             masks,
             self._stop,
