@@ -312,11 +312,12 @@ class AutoconfigWidget(Container):
                 msg += f" Check: {outcome.warning}"
                 show_warning(f"napari-autoconfig: {outcome.warning}")
             if outcome.nnunet_error:  # biom3d's plan stands; nnU-Net's could not be made
-                msg += f" No nnU-Net plan: {outcome.nnunet_error}"
-                show_warning(f"napari-autoconfig: no nnU-Net plan: {outcome.nnunet_error}")
+                msg += f" {outcome.nnunet_error}"
+                show_warning(f"napari-autoconfig: {outcome.nnunet_error}")
             self.set_status(msg)
             self._then = lambda: self.run_finished.emit("done")
             self.state.inputs = self.panel(FoldersPanel).inputs()
+            self.__dict__.pop("_nnunet_said", None)  # a new result: its failure is news again
             # the model says "result" (the panels are told), then "planned" (boxes drawn, then)
             self.state.set_result(
                 fp,
@@ -394,6 +395,13 @@ class AutoconfigWidget(Container):
             self.set_status(
                 "nnU-Net's plan needs its own reading pass of the files: press Fingerprint dataset."
             )
+        elif self.state.nnunet_error and self.state.nnunet_fingerprint is not None:
+            # nnU-Net's planner refused its fingerprint: biom3d's plan stands; said once
+            error = self.state.nnunet_error
+            if self.state.inputs.wants_nnunet and error != self.__dict__.get("_nnunet_said"):
+                self._nnunet_said = error
+                self.set_status(f"{error} biom3d's plan stands.")
+                show_warning(f"napari-autoconfig: {error}")
         self._nnunet_box(training.nnunet)
         self.tell("show_plan", plan)
         self.keeper.draw(then=then)
@@ -403,7 +411,7 @@ class AutoconfigWidget(Container):
         the images' (z, y, x) order (the box layer converts it to the image's voxels)."""
         self.boxes.nnunet_world_zyx = plans.fullres.patch_physical_zyx if plans else None
         # nnU-Net's plan alone: biom3d's boxes hidden (they come back with biom3d or both)
-        self.boxes.biom3d_shown = plans is None or self.state.inputs.planner != "nnunet"
+        self.boxes.biom3d_shown = plans is None or self.state.inputs.shows_biom3d
 
     # -- opening a row of the images table -----------------------------------------------------
     def open_row(self, row: ImageRow) -> None:
