@@ -79,3 +79,51 @@ def test_the_table_flags_what_nnunet_resamples_only_when_its_plan_was_made(folde
         "nnU-Net upsamples it 3x along z (spacing 6 vs its target 2)"
     ]
     assert not any("nnU-Net" in f for name in ("case_01.tif", "case_02.tif") for f in flagged[name])
+
+
+def test_nnunets_plan_alone_makes_no_biom3d_plan(folders):
+    nn_fp = fingerprint_nnunet(*folders)
+
+    alone = plan_training(None, planners=("nnunet",), nnunet_fingerprint=nn_fp)
+
+    assert alone.nnunet == plan_nnunet(nn_fp) and alone.nnunet_fingerprint is nn_fp
+    assert alone.biom3d is None  # not computed: its fields say none
+    assert (alone.memory, alone.config_values, alone.notes, alone.budget_note) == (None, {}, (), "")
+    with pytest.raises(AutoconfigError, match="biom3d's plan needs its fingerprint"):
+        plan_training(None, planners=("biom3d", "nnunet"), nnunet_fingerprint=nn_fp)
+    with pytest.raises(AutoconfigError, match="No planner asked for"):
+        plan_training(fingerprint_dataset(*folders), planners=())
+
+
+def test_the_command_line_plans_nnunet_alone_through_the_one_planning_call(
+    folders, monkeypatch, capsys
+):
+    import napari_autoconfig.cli as cli
+    from napari_autoconfig.planning import PLANNER_CHOICES
+
+    calls = []
+
+    def spy(source, *args, **kwargs):
+        calls.append((source, tuple(kwargs["planners"])))
+        return plan_training(source, *args, **kwargs)
+
+    monkeypatch.setattr(cli, "plan_training", spy)
+    images, masks = folders
+
+    for choice in ("biom3d", "nnunet"):  # "both": tests/test_nnunet_cli.py
+        planners = PLANNER_CHOICES[choice]
+        argv = [str(images), "--masks", str(masks), "--planner", choice, "--quiet", "--json"]
+        assert cli.main(argv) == 0
+        assert calls.pop()[1] == planners
+        record = capsys.readouterr().out
+        assert ('"nnunet"' in record) == ("nnunet" in planners)
+        assert ('"patch"' in record) == ("biom3d" in planners)
+
+
+def test_the_planner_names_are_the_cores_everywhere():
+    from napari_autoconfig.cli import _parser
+    from napari_autoconfig.planning import PLANNER_CHOICES, PLANNERS
+
+    planner = next(a for a in _parser()._actions if a.dest == "planner")
+    assert tuple(planner.choices) == tuple(PLANNER_CHOICES)
+    assert {name for names in PLANNER_CHOICES.values() for name in names} == set(PLANNERS)
