@@ -21,7 +21,7 @@ from .planning import PLANNER_CHOICES
 
 if TYPE_CHECKING:
     from .planners.nnunet import NnUNetPlans
-    from .planners.nnunet_fingerprint import NnUNetFingerprint
+    from .planners.nnunet_records import NnUNetFingerprint
 
 
 def add_planner_arguments(parser: argparse.ArgumentParser) -> None:

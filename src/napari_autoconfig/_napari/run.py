@@ -27,7 +27,7 @@ from .state import nnunet_failure
 
 if TYPE_CHECKING:
     from ..fingerprint import Fingerprint
-    from ..planners.nnunet_fingerprint import NnUNetFingerprint
+    from ..planners.nnunet_records import NnUNetFingerprint
 
 logger = logging.getLogger("napari")
 

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ..memory import MemoryEstimate
     from ..planners.biom3d import Plan
     from ..planners.nnunet import NnUNetPlans
-    from ..planners.nnunet_fingerprint import NnUNetFingerprint
+    from ..planners.nnunet_records import NnUNetFingerprint
 
 
 def values_first(python_text: str) -> str:
