@@ -44,6 +44,7 @@ from .planning import PLANNER_CHOICES, TrainingPlan, plan_training
 
 if TYPE_CHECKING:
     from .fingerprint import Fingerprint
+    from .planners.nnunet_records import NnUNetFingerprint
 
 EXIT_ERROR = 2
 #: An error napari-autoconfig did not foresee (a bug): one line asking for a report.
@@ -262,7 +263,11 @@ def _check_outputs(args: argparse.Namespace) -> None:
             )
 
 
-def _fingerprint(args: argparse.Namespace) -> Fingerprint:
+def _fingerprint(
+    args: argparse.Namespace, with_nnunet: bool = False
+) -> tuple[Fingerprint, NnUNetFingerprint | None]:
+    """biom3d's fingerprint of the folders, with a progress bar; with ``with_nnunet`` nnU-Net's
+    too, from the same read of every file (:func:`napari_autoconfig.one_pass.fingerprint_both`)."""
     from tqdm import tqdm
 
     from .dataset import open_dataset
@@ -300,21 +305,35 @@ def _fingerprint(args: argparse.Namespace) -> Fingerprint:
 
     # daemon threads: a read stalled in one must not hold an interrupted run (Ctrl-C) at exit
     executor = DaemonThreadPool(args.workers) if args.workers else None
+    nnunet = None
     try:
-        fingerprint = fingerprint_dataset(
-            dataset,
-            seed=args.seed,
-            num_samples=args.num_samples,
-            executor=executor,
-            progress=progress,
-        )
+        if with_nnunet:
+            from .one_pass import fingerprint_both
+            from .planners import open_nnunet_source
+
+            fingerprint, nnunet = fingerprint_both(
+                dataset,
+                open_nnunet_source(images, masks),
+                seed=args.seed,
+                num_samples=args.num_samples,
+                executor=executor,
+                progress=lambda done, total: progress(done, total, None),
+            )
+        else:
+            fingerprint = fingerprint_dataset(
+                dataset,
+                seed=args.seed,
+                num_samples=args.num_samples,
+                executor=executor,
+                progress=progress,
+            )
     finally:
         bar.close()
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)  # nothing waits on a stalled read
     for note in fingerprint.notes():  # passed-over entries, NaN voxels: said, not silent
         print(f"napari-autoconfig: warning: {note}", file=sys.stderr)
-    return fingerprint
+    return fingerprint, nnunet
 
 
 def _summary(training: TrainingPlan, fingerprint: Fingerprint | None) -> str:
@@ -548,8 +567,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     planners = PLANNER_CHOICES[args.planner]
     fingerprint, nnunet_fp = None, None
     if "biom3d" in planners and args.median is None:
-        fingerprint = _fingerprint(args)
-    if "nnunet" in planners:  # nnU-Net's own reading pass
+        # both planners: one read of every file feeds both fingerprints
+        fingerprint, nnunet_fp = _fingerprint(args, with_nnunet="nnunet" in planners)
+    elif "nnunet" in planners:  # nnU-Net's plans alone
         nnunet_fp = nnunet_cli.fingerprint(args)
     # One call plans what was asked, as in the widget; with --gpu-memory only max_dims is
     # derived (the plan's last reason says so).

@@ -15,7 +15,7 @@ Axis order: nnU-Net's reader order, (z, y, x) (:mod:`.nnunet_io`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -36,14 +36,22 @@ def _spatial_size(shape: Sequence[int]) -> int:
     return int(np.prod(shape, dtype=np.int64))
 
 
-def _read_label(header: ImageHeader) -> tuple[np.ndarray, int, int]:
+def stream_pieces(header: ImageHeader) -> Iterator[np.ndarray]:
+    """A file's pixels in C-order pieces, as :func:`analyze_case` reads them by default (each
+    piece valid until the next is asked for)."""
+    return iter_chunks(header, _CHUNK_BYTES, reuse=True)
+
+
+def _read_label(
+    header: ImageHeader, stream: Callable[[ImageHeader], Iterable[np.ndarray]] = stream_pieces
+) -> tuple[np.ndarray, int, int]:
     """The label's ``> 0`` voxels packed eight to a byte (little bit order), their number and
     the label's largest value."""
     size = _spatial_size(header.shape)
     packed = np.empty((size + 7) // 8, dtype=np.uint8)
     byte, largest, count = 0, 0, 0
     carry = np.empty(0, dtype=bool)  # flags of a byte a chunk left unfinished
-    for chunk in iter_chunks(header, _CHUNK_BYTES, reuse=True):
+    for chunk in stream(header):
         flat = chunk.reshape(-1)
         if not flat.size:
             continue
@@ -126,6 +134,7 @@ def analyze_case(
     num_samples: int,
     position: int,
     drawing_cases: int,
+    stream: Callable[[ImageHeader], Iterable[np.ndarray]] = stream_pieces,
 ) -> NnUNetCaseRecord:
     """One case, as nnU-Net's ``analyze_case``: crop box, spacing, foreground draws.
 
@@ -140,6 +149,10 @@ def analyze_case(
     position, drawing_cases
         The case's place among the cases, and their number: where its draws fall in the
         concatenated draws whose float32 sum nnU-Net takes (:mod:`.float32_sum`).
+    stream
+        How each file's pixels are read, label first, then the images in order
+        (:func:`stream_pieces`); the one-pass fingerprint of both planners
+        (:mod:`napari_autoconfig.one_pass`) watches the pieces go by to make biom3d's record.
     """
     headers = [read_header(p) for p in images]
     shape, spacing, _ = nnunet_geometry(headers[0])
@@ -159,7 +172,7 @@ def analyze_case(
                 f"The label {str(label)!r} has shape {label_header.shape}, but its image "
                 f"{str(headers[0].path)!r} is {shape}. A label must have its image's shape."
             )
-        packed, count, label_max = _read_label(label_header)
+        packed, count, label_max = _read_label(label_header, stream)
     box = _NonzeroBox(shape)
     volume = _spatial_size(shape)
     kept: list[np.ndarray] = []
@@ -167,7 +180,7 @@ def analyze_case(
         per_channel = [np.empty(count, header.dtype) for _ in range(header.channels)]
         filled = [0] * header.channels
         pos = 0
-        for chunk in iter_chunks(header, _CHUNK_BYTES, reuse=True):
+        for chunk in stream(header):
             flat = chunk.reshape(-1)
             offset = 0
             while offset < flat.size:  # a piece may straddle two channels of a 4D file
