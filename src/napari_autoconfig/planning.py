@@ -47,6 +47,24 @@ PLANNER_CHOICES: dict[str, tuple[str, ...]] = {
 
 
 @dataclass(frozen=True)
+class NnUNetResampling:
+    """What nnU-Net resamples each case from and to, as its planner has them.
+
+    Attributes
+    ----------
+    spacings_zyx : tuple of tuple of float
+        Per case, in the fingerprint's case order, the spacing nnU-Net's reader gives it
+        ((z, y, x); a 2D image's is ``(999 * max, y, x)``).
+    target_zyx : tuple of float
+        The spacing nnU-Net's full-resolution configuration trains at: (z, y, x) for 3d_fullres,
+        (y, x) for 2D images' 2d (its z is never resampled).
+    """
+
+    spacings_zyx: tuple[tuple[float, ...], ...]
+    target_zyx: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class TrainingPlan:
     """Everything the command line and the widget show about a training plan.
 
@@ -94,6 +112,17 @@ class TrainingPlan:
     budget_note: str = ""
     nnunet: NnUNetPlans | None = None
     nnunet_fingerprint: NnUNetFingerprint | None = None
+
+    @property
+    def nnunet_resampling(self) -> NnUNetResampling | None:
+        """Each case's spacing and the one nnU-Net trains at, from its planner (None without
+        nnU-Net's plan): the images table flags what nnU-Net resamples by 2x or more."""
+        if self.nnunet is None or self.nnunet_fingerprint is None:
+            return None
+        return NnUNetResampling(
+            tuple(tuple(s) for s in self.nnunet_fingerprint.spacings),
+            tuple(self.nnunet.fullres.spacing_zyx),
+        )
 
     @property
     def memory_line(self) -> str:

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from ..fingerprint import Fingerprint
     from ..image_table import ImageRow
     from ..planners.nnunet import NnUNetPlans
+    from ..planning import NnUNetResampling
 
 #: The panels, in order: a panel without a title sits on top, the others are tabs.
 PANELS = (FoldersPanel, ResultsPanel, ImagesPanel, IntensitiesTab, ObjectsTab, ExportPanel)
@@ -191,10 +192,11 @@ class AutoconfigWidget(Container):
         return self.state.nnunet
 
     @property
-    def nnunet_target_zyx(self) -> tuple[float, ...] | None:
-        """nnU-Net's target spacing (z, y, x) when its plan was made, for the images table."""
-        plans = self.state.nnunet
-        return plans.target_spacing_zyx if plans is not None else None
+    def nnunet_resampling(self) -> NnUNetResampling | None:
+        """Each case's spacing and the one nnU-Net trains at, from its planner, when its plan was
+        made (for the images table's resample flags)."""
+        training = self.state.training
+        return training.nnunet_resampling if training is not None else None
 
     @property
     def memory(self) -> MemoryEstimate | str | None:
