@@ -30,6 +30,7 @@ ANSWER_S = 30
 STALLED_READ = """
 import sys, threading
 from pathlib import Path
+import napari_autoconfig.one_pass as one_pass
 import napari_autoconfig.planners.nnunet_fingerprint as nnunet
 from napari_autoconfig.cli import main
 
@@ -42,7 +43,7 @@ def stalled(key, *args, **kwargs):
         threading.Event().wait()  # the share never answers
     return read(key, *args, **kwargs)
 
-nnunet.analyze_case = stalled
+nnunet.analyze_case = one_pass.analyze_case = stalled  # nnU-Net's pass, alone or with biom3d's
 sys.exit(main(sys.argv[2:]))
 """
 
@@ -55,14 +56,17 @@ def folders(tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="sends SIGINT")
-@pytest.mark.parametrize("workers", [[], ["--workers", "1"]])
-def test_ctrl_c_while_nnunet_reads_a_case_exits_at_once(folders, tmp_path, workers):
+@pytest.mark.parametrize(
+    ("planner", "workers"),
+    [("nnunet", []), ("nnunet", ["--workers", "1"]), ("both", ["--workers", "1"])],
+)
+def test_ctrl_c_while_nnunet_reads_a_case_exits_at_once(folders, tmp_path, planner, workers):
     images, masks = folders
     marker = tmp_path / "reading"
     path = os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
     command = [sys.executable, "-c", STALLED_READ, str(marker), str(images), "--masks"]
     process = subprocess.Popen(
-        [*command, str(masks), "--planner", "nnunet", "--quiet", *workers],
+        [*command, str(masks), "--planner", planner, "--quiet", *workers],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

@@ -204,7 +204,10 @@ def _parser() -> argparse.ArgumentParser:
         help="foreground voxels drawn per image (10000)",
     )
     parser.add_argument(
-        "--workers", type=_positive, help="threads reading files (default: the cores)"
+        "--workers",
+        type=_positive,
+        help="threads reading files (default: the cores); more than the cores are all kept busy "
+        "(files on a slow network share)",
     )
     parser.add_argument(
         "--timeout",
