@@ -25,9 +25,15 @@ def folders(tmp_path_factory):
     return images, masks
 
 
-def test_both_plans_come_from_one_call_and_biom3ds_is_unchanged(folders):
+@pytest.fixture(scope="module")
+def nnunet_of(folders):
+    """nnU-Net's fingerprint of the folders, made once (its draws cost a second or so)."""
+    return fingerprint_nnunet(*folders)
+
+
+def test_both_plans_come_from_one_call_and_biom3ds_is_unchanged(folders, nnunet_of):
     fp = fingerprint_dataset(*folders)
-    nn_fp = fingerprint_nnunet(*folders)
+    nn_fp = nnunet_of
 
     alone = plan_training(fp)
     both = plan_training(fp, planners=("biom3d", "nnunet"), nnunet_fingerprint=nn_fp)
@@ -38,8 +44,8 @@ def test_both_plans_come_from_one_call_and_biom3ds_is_unchanged(folders):
     assert both.nnunet_fingerprint is nn_fp
 
 
-def test_nnunets_3d_fullres_in_the_images_axes_and_physical_units(folders):
-    plans = plan_nnunet(fingerprint_nnunet(*folders))
+def test_nnunets_3d_fullres_in_the_images_axes_and_physical_units(nnunet_of):
+    plans = plan_nnunet(nnunet_of)
     full = plans.fullres
 
     assert full.name == "3d_fullres"
@@ -63,11 +69,9 @@ def test_nnunet_is_refused_without_its_fingerprint_or_from_a_median(folders):
         plan_training(fp, planners=("monai",))
 
 
-def test_the_table_flags_what_nnunet_resamples_only_when_its_plan_was_made(folders):
+def test_the_table_flags_what_nnunet_resamples_only_when_its_plan_was_made(folders, nnunet_of):
     fp = fingerprint_dataset(*folders)
-    training = plan_training(
-        fp, planners=("biom3d", "nnunet"), nnunet_fingerprint=fingerprint_nnunet(*folders)
-    )
+    training = plan_training(fp, planners=("biom3d", "nnunet"), nnunet_fingerprint=nnunet_of)
     resampling = training.nnunet_resampling
 
     without = {r.image: r.flags for r in image_rows(fp, training.biom3d)}
@@ -83,8 +87,8 @@ def test_the_table_flags_what_nnunet_resamples_only_when_its_plan_was_made(folde
     assert not any("nnU-Net" in f for name in ("case_01.tif", "case_02.tif") for f in flagged[name])
 
 
-def test_nnunets_plan_alone_makes_no_biom3d_plan(folders):
-    nn_fp = fingerprint_nnunet(*folders)
+def test_nnunets_plan_alone_makes_no_biom3d_plan(folders, nnunet_of):
+    nn_fp = nnunet_of
 
     alone = plan_training(None, planners=("nnunet",), nnunet_fingerprint=nn_fp)
 
@@ -131,11 +135,11 @@ def test_the_planner_names_are_the_cores_everywhere():
     assert {name for names in PLANNER_CHOICES.values() for name in names} == set(PLANNERS)
 
 
-def test_the_resample_flags_take_each_cases_spacing_from_nnunets_planner(folders):
+def test_the_resample_flags_take_each_cases_spacing_from_nnunets_planner(folders, nnunet_of):
     from dataclasses import replace
 
     fp = fingerprint_dataset(*folders)
-    nn_fp = fingerprint_nnunet(*folders)
+    nn_fp = nnunet_of
     # nnU-Net reads case_01 at 1 µm in y and x (as its TIFF reader without the case's json
     # would): its own spacing, not the one the file's header gives biom3d, is resampled
     spacings = list(nn_fp.spacings)
