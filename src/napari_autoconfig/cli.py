@@ -249,6 +249,7 @@ def _parser() -> argparse.ArgumentParser:
         "count and extents (z, y, x) against the patch (needs --masks)",
     )
     add_planner_arguments(parser)
+    nnunet_cli.add_export_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
         "--version",
@@ -336,9 +337,10 @@ def _fingerprint(
             from .one_pass import fingerprint_both
             from .planners import open_nnunet_source
 
+            label_mode = getattr(args, "nnunet_labels", "auto")
             fingerprint, nnunet = fingerprint_both(
                 dataset,
-                open_nnunet_source(images, masks),
+                open_nnunet_source(images, masks, label_mode=label_mode),
                 seed=args.seed,
                 num_samples=args.num_samples,
                 executor=executor,
@@ -358,6 +360,8 @@ def _fingerprint(
             executor.shutdown(wait=False, cancel_futures=True)  # nothing waits on a stalled read
     for note in fingerprint.notes():  # passed-over entries, NaN voxels: said, not silent
         print(f"napari-autoconfig: warning: {note}", file=sys.stderr)
+    for note in nnunet.notes if nnunet is not None else ():  # a spacing assumed, classes renumbered
+        print(f"napari-autoconfig: {note}", file=sys.stderr)
     return fingerprint, nnunet
 
 
@@ -590,6 +594,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Before any file is read: impossible limits (LimitsError) and bad output files fail at once.
     limits = _limits(args)
+    if args.export_nnunet is not None:  # a command of its own: write nnU-Net's raw dataset
+        return nnunet_cli.run_export(args)
     plans_target = take_plans_target(args)  # nnU-Net's plans file, taken out of --save
     _check_outputs(args)
     planners = PLANNER_CHOICES[args.planner]

@@ -44,6 +44,7 @@ from .planners.nnunet_fingerprint import (
     SAMPLES_IN_TOTAL,
     NnUNetSource,
     _analyze_checked,
+    _tallied,
     summarize_nnunet,
 )
 from .planners.nnunet_records import NnUNetCaseRecord, NnUNetFingerprint
@@ -153,11 +154,16 @@ def fingerprint_both_case(
     nnunet_samples: int,
     position: int,
     num_cases: int,
+    reader: str | None = None,
+    spacing: tuple[float, ...] | None = None,
+    label_values: bool = True,
 ) -> tuple[CaseRecord, NnUNetCaseRecord]:
     """biom3d's record of ``case`` and nnU-Net's of ``nnunet_case`` (the same files), each file
     read once where the two read it alike.
 
-    A pure function of its arguments, so any executor runs it.
+    ``reader``, ``spacing`` and ``label_values`` are nnU-Net's reading of the case, as
+    :func:`~napari_autoconfig.planners.nnunet_case.analyze_case` takes them. A pure function of
+    its arguments, so any executor runs it.
     """
     image, mask = case.image, case.mask
     shared = (
@@ -172,7 +178,9 @@ def fingerprint_both_case(
     if not shared:  # without a mask biom3d reads the headers only: nothing to share
         return (
             _fingerprint_checked(image, mask, seed, num_samples),
-            _analyze_checked(nnunet_case, nnunet_samples, position, num_cases),
+            _analyze_checked(
+                nnunet_case, nnunet_samples, position, num_cases, reader, spacing, label_values
+            ),
         )
     try:
         image_header = read_header(image)
@@ -187,6 +195,9 @@ def fingerprint_both_case(
             nnunet_samples,
             position,
             num_cases,
+            reader,
+            spacing,
+            label_values,
             stream=watch.stream,
         )
         return watch.record(), nnunet
@@ -243,6 +254,8 @@ def fingerprint_both(
     in_flight = in_flight_bound(pool)
     biom3d_records: list[CaseRecord | None] = [None] * total
     nnunet_records: list[NnUNetCaseRecord | None] = [None] * total
+    # per channel, nnU-Net's draws' value counts merged as cases finish (as its own pass does)
+    tallies: list = [None] * len(source.channel_names)
     pending: dict[Future, int] = {}
     next_case = done = 0
     try:
@@ -259,6 +272,9 @@ def fingerprint_both(
                     nnunet_samples,
                     next_case,
                     total,
+                    source.case_reader,
+                    source.case_spacing(next_case),
+                    source.labels is None,
                 )
                 pending[future] = next_case
                 next_case += 1
@@ -268,7 +284,8 @@ def fingerprint_both(
             finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
             for future in finished:
                 index = pending.pop(future)
-                biom3d_records[index], nnunet_records[index] = future.result()
+                biom3d_records[index], nnunet_record = future.result()
+                nnunet_records[index] = _tallied(nnunet_record, tallies)
                 done += 1
                 if progress is not None:
                     progress(done, total)
@@ -277,5 +294,5 @@ def fingerprint_both(
             future.cancel()  # a task already running ends on its own, its result unused
     return (
         summarize(biom3d_records, dataset.skipped, dataset.unreadable, non_finite),  # type: ignore[arg-type]
-        summarize_nnunet(source, nnunet_records),  # type: ignore[arg-type]
+        summarize_nnunet(source, nnunet_records, tallies),  # type: ignore[arg-type]
     )
