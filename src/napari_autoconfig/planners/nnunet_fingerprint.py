@@ -229,13 +229,14 @@ def fingerprint_nnunet(
     ImageReadError, MaskMismatchError, DatasetError
         With the file and what to do.
     """
-    from ..fingerprint import default_workers, shared_pool
+    from ..fingerprint import in_flight_bound, shared_pool
 
     if not isinstance(source, NnUNetSource):
         source = open_nnunet_source(source, masks, label_mode=label_mode)
     cases = source.cases
     num_samples = int(SAMPLES_IN_TOTAL // len(cases))
     pool = shared_pool() if executor is None else executor
+    in_flight = in_flight_bound(pool)  # two per worker: --workers is honoured, even above cores
     records: list[NnUNetCaseRecord | None] = [None] * len(cases)
     # per channel, the draws' value counts merged as cases finish: one tally for the dataset
     tallies: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(source.channel_names)
@@ -245,7 +246,7 @@ def fingerprint_nnunet(
         while next_case < len(cases) or pending:
             if cancel is not None and cancel():
                 raise Cancelled(f"Cancelled after {done} of {len(cases)} cases.")
-            while len(pending) < 2 * default_workers() and next_case < len(cases):
+            while len(pending) < in_flight and next_case < len(cases):
                 case = cases[next_case]
                 future = pool.submit(
                     _analyze_checked,
