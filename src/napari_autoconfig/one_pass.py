@@ -157,13 +157,14 @@ def fingerprint_both_case(
     reader: str | None = None,
     spacing: tuple[float, ...] | None = None,
     label_values: bool = True,
+    float32_spacing: bool = False,
 ) -> tuple[CaseRecord, NnUNetCaseRecord]:
     """biom3d's record of ``case`` and nnU-Net's of ``nnunet_case`` (the same files), each file
     read once where the two read it alike.
 
-    ``reader``, ``spacing`` and ``label_values`` are nnU-Net's reading of the case, as
-    :func:`~napari_autoconfig.planners.nnunet_case.analyze_case` takes them. A pure function of
-    its arguments, so any executor runs it.
+    ``reader``, ``spacing``, ``label_values`` and ``float32_spacing`` are nnU-Net's reading of
+    the case, as :func:`~napari_autoconfig.planners.nnunet_case.analyze_case` takes them. A
+    pure function of its arguments, so any executor runs it.
     """
     image, mask = case.image, case.mask
     shared = (
@@ -179,7 +180,14 @@ def fingerprint_both_case(
         return (
             _fingerprint_checked(image, mask, seed, num_samples),
             _analyze_checked(
-                nnunet_case, nnunet_samples, position, num_cases, reader, spacing, label_values
+                nnunet_case,
+                nnunet_samples,
+                position,
+                num_cases,
+                reader,
+                spacing,
+                label_values,
+                float32_spacing,
             ),
         )
     try:
@@ -199,6 +207,7 @@ def fingerprint_both_case(
             spacing,
             label_values,
             stream=watch.stream,
+            float32_spacing=float32_spacing,
         )
         return watch.record(), nnunet
     except AutoconfigError:
@@ -275,6 +284,7 @@ def fingerprint_both(
                     source.case_reader,
                     source.case_spacing(next_case),
                     source.labels is None,
+                    source.float32_spacing,
                 )
                 pending[future] = next_case
                 next_case += 1

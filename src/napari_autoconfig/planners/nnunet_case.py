@@ -178,6 +178,7 @@ def analyze_case(
     spacing: tuple[float, ...] | None = None,
     label_values: bool = True,
     stream: Callable[[ImageHeader], Iterable[np.ndarray]] = stream_pieces,
+    float32_spacing: bool = False,
 ) -> NnUNetCaseRecord:
     """One case, as nnU-Net's ``analyze_case``: crop box, spacing, foreground draws.
 
@@ -202,6 +203,9 @@ def analyze_case(
         How each file's pixels are read, label first, then the images in order
         (:func:`stream_pieces`); the one-pass fingerprint of both planners
         (:mod:`napari_autoconfig.one_pass`) watches the pieces go by to make biom3d's record.
+    float32_spacing
+        A plain folder whose export stores spacings as float32 (NIfTI): the spacing nnU-Net
+        reads from it (:func:`.nnunet_io.nnunet_geometry`).
 
     Raises
     ------
@@ -211,7 +215,7 @@ def analyze_case(
         The channel files or the label do not have the same shape.
     """
     headers = [read_as(p, reader) for p in images]
-    geometry = [nnunet_geometry(h, reader, spacing) for h in headers]
+    geometry = [nnunet_geometry(h, reader, spacing, float32_spacing) for h in headers]
     shape, spacing, _ = geometry[0]
     for header, (other_shape, _, _) in zip(headers[1:], geometry[1:]):
         if other_shape != shape:

@@ -66,6 +66,9 @@ class NnUNetSource:
         Lines for the user about how the dataset is read.
     label_mode : str
         How a plain folder's mask values become classes (:data:`.nnunet_labels.LABEL_MODES`).
+    float32_spacing : bool
+        A plain folder whose export stores spacings as float32 (NIfTI): nnU-Net reads them
+        rounded so (:attr:`.nnunet_layout.NnUNetFormat.float32_spacing`).
     """
 
     name: str
@@ -78,6 +81,7 @@ class NnUNetSource:
     spacings: tuple[tuple[float, ...] | None, ...] = ()
     notes: tuple[str, ...] = ()
     label_mode: str = "auto"
+    float32_spacing: bool = False
 
     @property
     def case_reader(self) -> str | None:
@@ -128,6 +132,7 @@ def open_nnunet_source(
         export.file_ending,
         export.reader,
         label_mode=label_mode,
+        float32_spacing=export.float32_spacing and export.converted,
     )
 
 
@@ -257,6 +262,7 @@ def fingerprint_nnunet(
                     source.case_reader,
                     source.case_spacing(next_case),
                     source.labels is None,
+                    source.float32_spacing,
                 )
                 pending[future] = next_case
                 next_case += 1
@@ -294,6 +300,7 @@ def _analyze_checked(
     reader: str | None,
     spacing: tuple[float, ...] | None,
     label_values: bool,
+    float32_spacing: bool = False,
 ):
     try:
         return analyze_case(
@@ -306,6 +313,7 @@ def _analyze_checked(
             reader,
             spacing,
             label_values,
+            float32_spacing=float32_spacing,
         )
     except (ImageReadError, MaskMismatchError, DatasetError):
         raise
