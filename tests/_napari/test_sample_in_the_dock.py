@@ -64,7 +64,7 @@ def test_use_the_sample_in_a_wheel_install_makes_it_in_the_cache_then_fingerprin
     viewer, dock_widget, run_and_wait, qtbot, tmp_path, monkeypatch
 ):
     # an installed package: no resources/ beside it, the sample goes to the user's cache folder
-    monkeypatch.setattr(sample_module, "__file__", str(tmp_path / "site" / "pkg" / "sample.py"))
+    monkeypatch.setattr(sample_module, "SHIPPED_FOLDER", tmp_path / "site" / "no-resources")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     cached = tmp_path / "cache" / "napari-autoconfig" / "sample"
     widget = dock_widget(viewer)
