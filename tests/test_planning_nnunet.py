@@ -25,9 +25,15 @@ def folders(tmp_path_factory):
     return images, masks
 
 
-def test_both_plans_come_from_one_call_and_biom3ds_is_unchanged(folders):
-    fp = fingerprint_dataset(*folders)
-    nn_fp = fingerprint_nnunet(*folders)
+@pytest.fixture(scope="module")
+def fingerprints(folders):
+    """biom3d's and nnU-Net's fingerprints of the folders, made once for the module: nnU-Net's
+    draws its 1e8 foreground samples (seconds), and the tests only read them."""
+    return fingerprint_dataset(*folders), fingerprint_nnunet(*folders)
+
+
+def test_both_plans_come_from_one_call_and_biom3ds_is_unchanged(fingerprints):
+    fp, nn_fp = fingerprints
 
     alone = plan_training(fp)
     both = plan_training(fp, planners=("biom3d", "nnunet"), nnunet_fingerprint=nn_fp)
@@ -38,8 +44,8 @@ def test_both_plans_come_from_one_call_and_biom3ds_is_unchanged(folders):
     assert both.nnunet_fingerprint is nn_fp
 
 
-def test_nnunets_3d_fullres_in_the_images_axes_and_physical_units(folders):
-    plans = plan_nnunet(fingerprint_nnunet(*folders))
+def test_nnunets_3d_fullres_in_the_images_axes_and_physical_units(fingerprints):
+    plans = plan_nnunet(fingerprints[1])
     full = plans.fullres
 
     assert full.name == "3d_fullres"
@@ -63,11 +69,9 @@ def test_nnunet_is_refused_without_its_fingerprint_or_from_a_median(folders):
         plan_training(fp, planners=("monai",))
 
 
-def test_the_table_flags_what_nnunet_resamples_only_when_its_plan_was_made(folders):
-    fp = fingerprint_dataset(*folders)
-    training = plan_training(
-        fp, planners=("biom3d", "nnunet"), nnunet_fingerprint=fingerprint_nnunet(*folders)
-    )
+def test_the_table_flags_what_nnunet_resamples_only_when_its_plan_was_made(fingerprints):
+    fp, nn_fp = fingerprints
+    training = plan_training(fp, planners=("biom3d", "nnunet"), nnunet_fingerprint=nn_fp)
     target = training.nnunet.target_spacing_zyx
 
     without = {r.image: r.flags for r in image_rows(fp, training.biom3d)}
