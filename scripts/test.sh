@@ -29,4 +29,7 @@ fi
 NAPARI_AUTOCONFIG_NO_COMPILED=1 .venv/bin/python -m pytest -p no:cacheprovider -q \
   tests/test_fingerprint.py tests/test_readers.py tests/test_same_numbers.py tests/test_auto_config.py
 
-exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
+# The suite in parallel (pytest-xdist): one worker per core, at most 4, each with a virtual X server
+# of its own (pytest-xvfb). A test module stays on one worker (--dist loadscope), so what a module
+# makes once (nnU-Net fingerprints, datasets) is made once. `-n 0` as an argument runs it serially.
+exec .venv/bin/python -m pytest -p no:cacheprovider -n auto --maxprocesses 4 --dist loadscope "$@"

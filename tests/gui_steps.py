@@ -31,3 +31,21 @@ def open_row(
     if settle_ms:
         qtbot.wait(settle_ms)
     return blocker.args[0]
+
+
+def drawn(viewer: Any, qtbot: Any, timeout: int = 30_000) -> None:
+    """Ask napari's canvas for a paint and wait until it has drawn: every step after this sees
+    what the user sees, and a crash in a draw ends the run here (on a fast machine in a few
+    milliseconds, on a slow one as long as the draw takes)."""
+    scene = viewer.window._qt_viewer.canvas._scene_canvas  # vispy's canvas (napari 0.5 to 0.9)
+    draws: list[object] = []
+
+    def count(event: object) -> None:
+        draws.append(event)
+
+    scene.events.draw.connect(count)
+    try:
+        scene.update()
+        qtbot.waitUntil(lambda: bool(draws), timeout=timeout)
+    finally:
+        scene.events.draw.disconnect(count)

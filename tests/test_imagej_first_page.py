@@ -38,7 +38,12 @@ IMAGEJ_STACKS = [
 LEFT_TO_TIFFFILE = [
     ("zlib", _vol((4, 8, 8)), {"compression": "zlib"}),
     ("rgb", _vol((8, 8, 3), np.uint8), {"photometric": "rgb"}),
-    ("not_imagej", _vol((4, 8, 8)), {"imagej": False}),
+    # tifffile's present default for 4 planes (RGBA planes), said so the file stays the same
+    (
+        "not_imagej",
+        _vol((4, 8, 8)),
+        {"imagej": False, "photometric": "rgb", "planarconfig": "separate"},
+    ),
     ("ome", _vol((4, 8, 8)), {"imagej": False, "ome": True}),
 ]
 

@@ -18,6 +18,10 @@ from napari_autoconfig import readers
 from napari_autoconfig.errors import ImageReadError
 
 RNG = np.random.default_rng(0)
+# How tifffile stores a stack whose first axis has 3 or 4 planes today (RGB(A) planes), said
+# explicitly: the files these tests write stay the same when tifffile changes its default
+# (it announces MINISBLACK pages instead).
+RGB_PLANES = {"photometric": "rgb", "planarconfig": "separate"}
 
 
 def _vol(shape, dtype=np.uint16):
@@ -139,7 +143,7 @@ def test_plain_tiff_keeps_file_order_and_has_no_spacing(tmp_path):
 def test_plain_compressed_tiled_tiff(tmp_path):
     data = _vol((3, 40, 50))
     path = tmp_path / "tiled.tiff"
-    tifffile.imwrite(path, data, compression="zlib", tile=(16, 16))
+    tifffile.imwrite(path, data, compression="zlib", tile=(16, 16), **RGB_PLANES)
     h = readers.read_header(path)
     assert h.shape == (3, 40, 50)
     _check_pixels(h, tifffile.imread(path))
@@ -148,7 +152,7 @@ def test_plain_compressed_tiled_tiff(tmp_path):
 def test_plain_4d_tiff_keeps_order(tmp_path):
     data = _vol((2, 3, 10, 12))
     path = tmp_path / "four.tif"
-    tifffile.imwrite(path, data)
+    tifffile.imwrite(path, data, **RGB_PLANES)
     h = readers.read_header(path)
     assert (h.shape, h.axes, h.channels) == ((2, 3, 10, 12), "CZYX", 2)
     _check_pixels(h, data)
@@ -192,7 +196,7 @@ def test_2d_tiff(tmp_path):
 def test_big_endian_tiff(tmp_path):
     data = _vol((3, 10, 12))
     path = tmp_path / "be.tif"
-    tifffile.imwrite(path, data, byteorder=">")
+    tifffile.imwrite(path, data, byteorder=">", **RGB_PLANES)
     h = readers.read_header(path)
     assert h.dtype == np.dtype(np.uint16)
     _check_pixels(h, data)
@@ -318,10 +322,10 @@ def _writers():
     data = _vol((4, 32, 32))
 
     def tif(p):
-        tifffile.imwrite(p, data)
+        tifffile.imwrite(p, data, **RGB_PLANES)
 
     def tifz(p):
-        tifffile.imwrite(p, data, compression="zlib")
+        tifffile.imwrite(p, data, compression="zlib", **RGB_PLANES)
 
     def sitk_(p):
         _sitk_write(p, data, (1.0, 1.0, 1.0))
@@ -409,7 +413,7 @@ def test_paths_with_spaces_accents_and_symlinks(tmp_path):
     for name in ("cellule n°1.tif", "cellule é.nii.gz", "cellule ü.mha", "noyau à.npy"):
         path = folder / name
         if name.endswith(".tif"):
-            tifffile.imwrite(path, data, compression="zlib")
+            tifffile.imwrite(path, data, compression="zlib", **RGB_PLANES)
         elif name.endswith(".npy"):
             np.save(path, data)
         else:
@@ -464,7 +468,7 @@ def test_lean_pixel_paths_are_used(tmp_path):
                 compress=name.startswith("z.") or name.endswith(".gz"),
             )
         assert isinstance(readers._layout(readers.read_header(tmp_path / name)), kind), name
-    tifffile.imwrite(tmp_path / "a.tif", data)
+    tifffile.imwrite(tmp_path / "a.tif", data, **RGB_PLANES)
     assert readers._layout(readers.read_header(tmp_path / "a.tif")).dataoffset is not None
 
 

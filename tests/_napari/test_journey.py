@@ -13,6 +13,7 @@ the layers are checked after each step, and no warning or error notification may
 
 from __future__ import annotations
 
+import napari
 import numpy as np
 import pytest
 from napari.layers import Image, Labels
@@ -28,7 +29,6 @@ from napari_autoconfig._napari.preview import NORMALIZED_NAME
 from napari_autoconfig.sample import sample_folder
 
 SAMPLE_SPACING_ZYX = (2.0, 0.5, 0.5)
-DRAW_MS = 150  # long enough for napari to paint the canvas after a step
 
 
 @pytest.fixture
@@ -45,13 +45,20 @@ def notices():
     notification_manager.notification_ready.disconnect(keep)
 
 
+def drawn(qtbot) -> None:
+    """Let napari paint the journey's viewer once more before the next step."""
+    gui_steps.drawn(napari.current_viewer(), qtbot)
+
+
 def names(viewer) -> list[str]:
     return [layer.name for layer in viewer.layers]
 
 
 def open_row(widget, qtbot, name: str, double_click: bool = False) -> Image:
     """Open the row of ``name`` (Open, or a double-click); the image once shown and drawn."""
-    return gui_steps.open_row(widget, qtbot, name, double_click, settle_ms=DRAW_MS)
+    opened = gui_steps.open_row(widget, qtbot, name, double_click)
+    drawn(qtbot)
+    return opened
 
 
 def fingerprint(widget, qtbot, images, masks) -> None:
@@ -66,7 +73,7 @@ def fingerprint(widget, qtbot, images, masks) -> None:
     finally:
         widget.run_finished.disconnect(ends.append)
     assert ends == ["done"], widget["status"].value
-    qtbot.wait(DRAW_MS)
+    drawn(qtbot)
 
 
 def preview_over(viewer, qtbot, image) -> Image:
@@ -77,7 +84,7 @@ def preview_over(viewer, qtbot, image) -> Image:
         return len(found) == 1 and found[0].metadata["target"] == id(image)
 
     qtbot.waitUntil(over, timeout=30_000)
-    qtbot.wait(DRAW_MS)
+    drawn(qtbot)
     layer = viewer.layers[NORMALIZED_NAME]
     assert viewer.layers.index(layer) == viewer.layers.index(image) + 1
     return layer
@@ -103,7 +110,7 @@ def test_a_user_walks_the_whole_plugin_in_a_drawn_viewer(
 
     # File > Open Sample > napari-autoconfig: one volume and its mask, at the file's spacing.
     viewer.open_sample("napari-autoconfig", "nuclei")
-    qtbot.wait(DRAW_MS)
+    drawn(qtbot)
     assert names(viewer) == ["nuclei_01", "nuclei_01 mask"]
     sample_image, sample_mask = viewer.layers
     assert isinstance(sample_image, Image) and isinstance(sample_mask, Labels)
@@ -111,7 +118,7 @@ def test_a_user_walks_the_whole_plugin_in_a_drawn_viewer(
 
     # Plugins > napari-autoconfig > Auto-configuration; the sample's folders; Fingerprint.
     widget = dock_widget(viewer)
-    qtbot.wait(DRAW_MS)
+    drawn(qtbot)
     folder = sample_folder()
     fingerprint(widget, qtbot, folder / "images", folder / "masks")
     assert widget.result.num_images == 4
@@ -149,7 +156,7 @@ def test_a_user_walks_the_whole_plugin_in_a_drawn_viewer(
     assert_boxes_on(widget, viewer, opened, plan.patch)
 
     widget["preview"].value = False
-    qtbot.wait(DRAW_MS)
+    drawn(qtbot)
     assert NORMALIZED_NAME not in names(viewer)
     opened = open_row(widget, qtbot, "nuclei_04.tif")  # thinner than the patch along z
     assert names(viewer)[2:] == ["nuclei_04", "nuclei_04 mask", AUG_NAME, PATCH_NAME]
@@ -168,7 +175,7 @@ def test_a_user_walks_the_whole_plugin_in_a_drawn_viewer(
         PATCH_NAME,
     ]
     widget["preview"].value = False
-    qtbot.wait(DRAW_MS)
+    drawn(qtbot)
 
     # Objects: measured on the masks, the largest outlined on its image.
     panel = widget.panel(ObjectsTab).objects_panel
@@ -178,7 +185,7 @@ def test_a_user_walks_the_whole_plugin_in_a_drawn_viewer(
     assert panel.summary.count > 0
     assert widget["objects_result"].value.startswith("Objects:")
     widget["draw_largest"].native.click()
-    qtbot.wait(DRAW_MS)
+    drawn(qtbot)
     outline = viewer.layers[LARGEST_NAME]
     largest = panel.summary.largest
     assert outline.data.shape == tuple(largest.extent_zyx)
@@ -189,7 +196,7 @@ def test_a_user_walks_the_whole_plugin_in_a_drawn_viewer(
     default_dims = widget["max_dims"].value
     widget["max_dims"].value = (64, 128, 128)
     qtbot.waitUntil(lambda: widget.plan is not plan)
-    qtbot.wait(DRAW_MS)
+    drawn(qtbot)
     assert widget.plan.patch != plan.patch
     assert all(new <= old for new, old in zip(widget.plan.patch, plan.patch))
     assert_boxes_on(widget, viewer, widget.boxes.image, widget.plan.patch)
@@ -219,7 +226,7 @@ def test_a_user_walks_the_whole_plugin_in_a_drawn_viewer(
     # The user deletes the opened image: its preview goes; so do the boxes, since no single
     # image is left to carry them (three volumes are open, none of them selected).
     viewer.layers.remove(two_d)
-    qtbot.wait(DRAW_MS)
+    drawn(qtbot)
     assert "e" not in names(viewer) and NORMALIZED_NAME not in names(viewer)
     assert widget.boxes.image is None
     assert not [layer for layer in viewer.layers if is_box_layer(layer)]
@@ -228,7 +235,7 @@ def test_a_user_walks_the_whole_plugin_in_a_drawn_viewer(
     # Undock (the dock's close button), then close the viewer.
     viewer.window.remove_dock_widget(widget.native)
     qtbot.waitUntil(lambda: not widget._alive)
-    qtbot.wait(DRAW_MS)
+    drawn(qtbot)
     assert not widget["status"].value.startswith("Error:"), widget["status"].value
     assert notices == []
     viewer.close()

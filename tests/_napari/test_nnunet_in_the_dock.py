@@ -17,11 +17,19 @@ from napari_autoconfig._napari.boxes import AUG_NAME, NNUNET_NAME, PATCH_NAME, b
 from napari_autoconfig.planners import fingerprint_nnunet, plan_nnunet
 
 
-@pytest.fixture
-def folders(tmp_path):
-    images, masks = write_dataset(tmp_path / "both")
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """The dataset, written once for the module (the tests only read it)."""
+    images, masks = write_dataset(tmp_path_factory.mktemp("both"))
     write_case(images, masks, "case_04.tif", (8, 64, 60), spacing_zyx=(6.0, 0.5, 0.5))
     return images, masks
+
+
+@pytest.fixture(scope="module")
+def core_plans(folders):
+    """nnU-Net's plans as the core makes them from the folders, the dock's oracle: made once for
+    the module (its fingerprint draws 1e8 samples)."""
+    return plan_nnunet(fingerprint_nnunet(*folders))
 
 
 def cells(widget, name: str) -> dict[str, list[str]]:
@@ -39,7 +47,7 @@ def nnunet_box(viewer):
 
 
 def test_both_plans_side_by_side_the_third_box_and_the_resample_flag(
-    make_napari_viewer, dock_widget, run_and_wait, folders, qtbot
+    make_napari_viewer, dock_widget, run_and_wait, folders, core_plans, qtbot
 ):
     viewer = make_napari_viewer(show=True)
     widget = dock_widget(viewer)
@@ -47,7 +55,7 @@ def test_both_plans_side_by_side_the_third_box_and_the_resample_flag(
     widget["planner"].value = "both"
     assert run_and_wait(widget) == "done"
 
-    plans = plan_nnunet(fingerprint_nnunet(*folders))
+    plans = core_plans
     full = plans.fullres
     plan = widget.plan
     assert widget.training.nnunet == plans  # the dock shows the core's plans
@@ -96,7 +104,7 @@ def test_both_plans_side_by_side_the_third_box_and_the_resample_flag(
 
 
 def test_choosing_nnunet_after_a_run_asks_for_its_reading_pass(
-    make_napari_viewer, dock_widget, run_and_wait, folders, qtbot
+    make_napari_viewer, dock_widget, run_and_wait, folders, core_plans, qtbot
 ):
     viewer = make_napari_viewer(show=True)
     widget = dock_widget(viewer)
@@ -109,7 +117,7 @@ def test_choosing_nnunet_after_a_run_asks_for_its_reading_pass(
     assert "press Fingerprint dataset" in widget["status"].value
     assert run_and_wait(widget) == "done"
     shown = cells(widget, "compare_table")
-    assert widget.training.nnunet == plan_nnunet(fingerprint_nnunet(*folders))
+    assert widget.training.nnunet == core_plans
     assert len(shown["Batch"]) == 1  # nnU-Net's column alone
 
     # on an opened image: nnU-Net's box shown, biom3d's two kept but hidden

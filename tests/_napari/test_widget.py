@@ -300,8 +300,7 @@ def test_boxes_follow_the_selected_image_and_warn_when_too_big(viewer, widget, q
 
     viewer.layers.selection.active = small  # the boxes follow a turn later
     qtbot.waitUntil(lambda: widget.boxes.image is small, timeout=5000)
-    qtbot.wait(50)
-    np.testing.assert_allclose(box(viewer, PATCH_NAME).scale, (3, 1, 1))
+    qtbot.waitUntil(lambda: np.allclose(box(viewer, PATCH_NAME).scale, (3, 1, 1)), timeout=5000)
     bounds = box_world_bounds(box(viewer, PATCH_NAME))
     np.testing.assert_allclose(bounds[1] - bounds[0], np.array(widget.plan.patch) * (3, 1, 1))
     text = widget["notes"].value
