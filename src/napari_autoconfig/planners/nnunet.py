@@ -180,6 +180,23 @@ def nnunet_preset(preset: str | NnUNetPreset) -> NnUNetPreset:
     )
 
 
+def preset_advice(gpu_memory_gb: float) -> str:
+    """One line: which of nnU-Net's ResEnc presets a GPU of ``gpu_memory_gb`` fits, and what the
+    next one expects (nnU-Net's own targets: M 8 GB, L 24, XL 40)."""
+    resenc = [p for p in PRESETS.values() if p.residual]
+    fitting = [p for p in resenc if p.target_gb <= gpu_memory_gb]
+    larger = [p for p in resenc if p.target_gb > gpu_memory_gb]
+    nxt = f", {larger[0].name} expects {larger[0].target_gb:g} GB" if larger else ""
+    if not fitting:
+        return (
+            f"{gpu_memory_gb:g} GB: below every ResEnc preset ({larger[0].name} expects "
+            f"{larger[0].target_gb:g} GB); the default planner or {larger[0].name} planned for "
+            f"{gpu_memory_gb:g} GB"
+        )
+    best = fitting[-1]
+    return f"{gpu_memory_gb:g} GB: {best.name} fits (made for {best.target_gb:g} GB){nxt}"
+
+
 #: Channel names (compared casefolded) with their own normalisation; anything else is z-scored.
 NORMALIZATION_OF_CHANNEL = {
     "ct": "CTNormalization",
