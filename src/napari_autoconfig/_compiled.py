@@ -23,3 +23,13 @@ else:
         from . import _loops as loops
     except ImportError:  # pragma: no cover - depends on the install
         loops = None
+
+
+def in_words() -> str:
+    """Which loops run, for ``napari-autoconfig --version``: pip hides the build's warning, so
+    this is where a user learns whether the install found a C compiler."""
+    if loops is not None:
+        return "compiled loops: in use"
+    if os.environ.get(DISABLE_VARIABLE, "") not in ("", "0"):
+        return f"compiled loops: disabled by {DISABLE_VARIABLE}, numpy loops"
+    return "compiled loops: not built, numpy loops"

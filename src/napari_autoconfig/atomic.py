@@ -20,9 +20,13 @@ The rules, in one place:
 - **One writer at a time per file**: a lock file ``.F.autoconfig.lock`` beside the target (created
   exclusively, holding the writer's process id and host) serialises writers; one that cannot get
   it within :data:`LOCK_WAIT_S` is refused with one line. The lock is removed when the write ends.
+- **A folder is whole or absent** (:func:`write_folder_once`): it is filled under a temporary name
+  beside it and renamed into place; of several processes making it at once, the first rename wins
+  and the others use the winner's folder.
 - **Temporary files say who made them**: ``.F.autoconfig-<pid>-<host>-<random>.tmp``. A run killed
-  mid-write leaves one; the next write in that folder removes those whose process is gone (same
-  host) or that are older than :data:`STALE_AFTER_S`. Stale lock files are removed the same way.
+  mid-write leaves one (or a temporary folder); the next write in that folder removes those whose
+  process is gone (same host) or that are older than :data:`STALE_AFTER_S`. Stale lock files are
+  removed the same way.
 """
 
 from __future__ import annotations
@@ -32,11 +36,12 @@ import hashlib
 import os
 import re
 import secrets
+import shutil
 import socket
 import stat
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,6 +199,11 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
             continue
         path = Path(entry.path)
         if _stale(int(match["pid"]), match["host"], path):
+            if entry.is_dir(follow_symlinks=False):  # a folder a killed run was filling
+                shutil.rmtree(path, ignore_errors=True)
+                if not path.exists():
+                    removed.append(path)
+                continue
             with suppress(FileNotFoundError):
                 path.unlink()
                 removed.append(path)
@@ -654,3 +664,70 @@ def _commit(
     os.replace(tmp, target)
     _sync_folder(target.parent)
     return Written(write.path, target, backup)
+
+
+# --------------------------------------------------------------------------- folders
+
+
+def write_folder_once(
+    path: str | Path, fill: Callable[[Path], None], complete: Callable[[Path], bool]
+) -> Path:
+    """The folder ``path``, made whole or not at all when it is not ``complete`` already.
+
+    ``fill`` writes the content into a new temporary folder beside ``path``
+    (``.NAME.autoconfig-<pid>-<host>-<random>.tmp``), which then takes the name with one rename:
+    readers never see the folder half-filled. Of several processes making it at once, the first
+    rename wins; the others remove their own temporary folder and use the winner's. A folder at
+    ``path`` that is not ``complete`` (left half-written by a killed run of a version that wrote
+    in place, or damaged) is set aside and removed once a whole one is ready to take its place.
+    A run killed inside ``fill`` leaves only its temporary folder, which a later call removes.
+
+    Parameters
+    ----------
+    path : str or Path
+        The folder to make; its parent folders are created.
+    fill : callable
+        ``fill(folder)`` writes the content into ``folder`` (an empty folder).
+    complete : callable
+        ``complete(folder)``: whether ``folder`` holds everything ``fill`` writes, undamaged.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    OSError
+        The folder cannot be made there (not writable, a file in the way, a full disk...).
+    """
+    target = Path(path)
+    if complete(target):
+        return target
+    if target.exists() and not target.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "a file is in the way of the folder", str(target))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(target.parent)
+    tmp = _temp_name(target)
+    tmp.mkdir()
+    try:
+        fill(tmp)
+        for _ in range(3):  # bounded: each turn either places ours or finds a whole one
+            try:
+                os.rename(tmp, target)  # fails when a folder that is not empty holds the name
+                break
+            except OSError:
+                if not target.is_dir():
+                    raise
+            if complete(target):  # another process won: its folder is as good as ours
+                break
+            aside = _temp_name(target)
+            with suppress(FileNotFoundError):  # another process may have set it aside first
+                os.rename(target, aside)
+            shutil.rmtree(aside, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _sync_folder(target.parent)
+    if not complete(target):
+        raise OSError(errno.EIO, "the folder could not be completed", str(target))
+    return target

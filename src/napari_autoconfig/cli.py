@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__, nnunet_cli
+from . import __version__, _compiled, nnunet_cli
 from .atomic import PendingWrite, apply_writes, next_backup, resolve_target
 from .config_update import check_config_target, finished, prepare_update
 from .errors import AutoconfigError, Cancelled, ConfigError
@@ -52,6 +52,8 @@ _DEFAULT = Limits()
 #: Seconds a URL may stay silent before its read is given up (``--timeout``); the readers' own
 #: default, repeated here so that ``--help`` does not import them.
 REMOTE_TIMEOUT = 30.0
+#: How many times --timeout one whole answer of a URL may take (the readers' DEADLINE_FACTOR).
+REMOTE_DEADLINE_FACTOR = 10
 
 
 def _whole(minimum: int, maximum: int | None = None):
@@ -102,6 +104,18 @@ def _positive_real(unit: str) -> Callable[[str], float]:
 
 _gib = _positive_real("GiB")
 _seconds = _positive_real("seconds")
+
+
+class _Version(argparse.Action):
+    """``--version``: one line, never wrapped (argparse's own action wraps it to the terminal),
+    saying whether the compiled loops are in use: pip hides the build's warning."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog} {__version__} ({_compiled.in_words()})")
+        parser.exit()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -197,7 +211,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         default=REMOTE_TIMEOUT,
         help="give up on a URL that sends nothing for this long, at connecting or while "
-        f"reading ({REMOTE_TIMEOUT:g})",
+        f"reading ({REMOTE_TIMEOUT:g}), or whose answer (a file, a chunk, a listing) is not "
+        f"complete within {REMOTE_DEADLINE_FACTOR} times this long",
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print one JSON object")
@@ -231,7 +246,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_planner_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--version",
+        action=_Version,
+        help="show the version and whether the compiled loops are in use, then exit",
+    )
     return parser
 
 
@@ -271,10 +290,13 @@ def _fingerprint(args: argparse.Namespace) -> Fingerprint:
 
     images, masks = args.images, args.masks
     if images is None:
-        from .sample import sample_folder
+        from .sample import locate_sample
 
-        folder = sample_folder()
+        sample = locate_sample()
+        folder = sample.folder
         images, masks = folder / "images", folder / "masks"
+        if sample.note:
+            print(f"napari-autoconfig: note: {sample.note}", file=sys.stderr)
         print(f"No folder given: running on the bundled sample in {folder}", file=sys.stderr)
     set_remote_timeout(args.timeout)
     # zarr warns about what a damaged store holds, then fails: the failure is said in one line
@@ -387,10 +409,11 @@ def _json(
         "median_spacing": list(fp.median_spacing_xyz) if fp and fp.median_spacing_xyz else [],
         "median_spacing_zyx": list(fp.median_spacing_zyx) if fp and fp.median_spacing_xyz else [],
         "unit": fp.unit if fp else None,
-        "mean": fp.mean if fp else 0.0,
-        "std": fp.std if fp else 0.0,
-        "perc_005": fp.perc_005 if fp else 0.0,
-        "perc_995": fp.perc_995 if fp else 0.0,
+        # no file read (--median): no intensities known, as the config's empty lists say
+        "mean": fp.mean if fp else None,
+        "std": fp.std if fp else None,
+        "perc_005": fp.perc_005 if fp else None,
+        "perc_995": fp.perc_995 if fp else None,
         "batch": plan.batch,
         "patch": list(plan.patch),
         "aug_patch": list(plan.aug_patch),
@@ -404,6 +427,8 @@ def _json(
         # the dataset's notes (passed-over entries, non-finite voxels), then the plan's (padding)
         "notes": (fp.notes() if fp else []) + list(training.notes),
         "images": [row.as_dict() for row in rows],
+        # whether the masks were read by the compiled loops or numpy's (same numbers)
+        "compiled_loops": _compiled.loops is not None,
     }
     if objects is not None:  # --objects: counts and extents (z, y, x) of the masks' objects
         record["objects"] = objects

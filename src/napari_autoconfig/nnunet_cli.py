@@ -18,7 +18,7 @@ from .errors import AutoconfigError, ConfigError
 
 if TYPE_CHECKING:
     from .planners.nnunet import NnUNetPlans
-    from .planners.nnunet_fingerprint import NnUNetFingerprint
+    from .planners.nnunet_records import NnUNetFingerprint
 
 PLANNERS = ("biom3d", "nnunet", "both")
 

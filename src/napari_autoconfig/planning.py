@@ -31,7 +31,7 @@ from .planners.biom3d import Limits, Plan, make_plan, oversize_axes
 if TYPE_CHECKING:
     from .fingerprint import Fingerprint
     from .planners.nnunet import NnUNetPlans
-    from .planners.nnunet_fingerprint import NnUNetFingerprint
+    from .planners.nnunet_records import NnUNetFingerprint
 
 _DEFAULT_LIMITS = Limits()
 #: The planners :func:`plan_training` knows, by the name ``planners=`` takes.

@@ -26,7 +26,7 @@ from ..fingerprint import fingerprint_dataset
 
 if TYPE_CHECKING:
     from ..fingerprint import Fingerprint
-    from ..planners.nnunet_fingerprint import NnUNetFingerprint
+    from ..planners.nnunet_records import NnUNetFingerprint
 
 logger = logging.getLogger("napari")
 

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ..memory import MemoryEstimate
     from ..planners.biom3d import Plan
     from ..planners.nnunet import NnUNetPlans
-    from ..planners.nnunet_fingerprint import NnUNetFingerprint
+    from ..planners.nnunet_records import NnUNetFingerprint
 
 #: The planner choices of the widget: biom3d's plan, nnU-Net v2's, or both side by side.
 PLANNER_CHOICES = ("biom3d", "nnunet", "both")

@@ -2,8 +2,11 @@
 
 One module per framework, peers: :mod:`.biom3d` (biom3d 0.1.2's auto-configuration rules: patch,
 poolings, batch, augmentation patch) and :mod:`.nnunet` (nnU-Net v2's default experiment planner),
-with :mod:`.nnunet_fingerprint` (nnU-Net's own dataset fingerprint, which it needs beside the shared
-one) and :mod:`.float32_sum` (numpy's float32 sum, replayed, for nnU-Net's mean). A further
+with nnU-Net's own dataset fingerprint, which it needs beside the shared one, split as nnU-Net
+splits it: :mod:`.nnunet_fingerprint` (the cases, scheduled and merged), :mod:`.nnunet_case` (one
+case), :mod:`.nnunet_io` (the reader nnU-Net picks, the geometry it sees), :mod:`.nnunet_statistics`
+(the draws' statistics), :mod:`.nnunet_records` (the records and their JSON) and
+:mod:`.float32_sum` (numpy's float32 sum, replayed, for nnU-Net's mean). A further
 framework's planner is one more module here; :func:`napari_autoconfig.planning.plan_training` is
 where the command line and the widget call them.
 """
@@ -24,7 +27,7 @@ _HOMES = {
     "NnUNetPlans": "nnunet",
     "plan_nnunet": "nnunet",
     "write_plans": "nnunet",
-    "NnUNetFingerprint": "nnunet_fingerprint",
+    "NnUNetFingerprint": "nnunet_records",
     "fingerprint_nnunet": "nnunet_fingerprint",
     "open_nnunet_source": "nnunet_fingerprint",
 }
@@ -45,7 +48,8 @@ __all__ = [  # the names of _HOMES, written out for the tools that read __all__ 
 if TYPE_CHECKING:
     from .biom3d import Limits, Plan, make_plan
     from .nnunet import NnUNetConfiguration, NnUNetPlans, plan_nnunet, write_plans
-    from .nnunet_fingerprint import NnUNetFingerprint, fingerprint_nnunet, open_nnunet_source
+    from .nnunet_fingerprint import fingerprint_nnunet, open_nnunet_source
+    from .nnunet_records import NnUNetFingerprint
 
 
 def __getattr__(name: str):

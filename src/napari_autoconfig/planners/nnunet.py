@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetError
-from .nnunet_fingerprint import NnUNetFingerprint
+from .nnunet_records import NnUNetFingerprint
 
 # ExperimentPlanner's constants (nnunetv2 2.8.1)
 BASE_FEATURES = 32

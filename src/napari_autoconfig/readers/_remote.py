@@ -6,7 +6,9 @@ cost the user one line, not a hang or the machine's memory. For ``http(s)://`` U
 through an fsspec HTTP file system whose aiohttp session
 
 - gives up when connecting, or waiting for the next bytes of an answer, takes longer than
-  :func:`remote_timeout` seconds (``--timeout``; 30 by default);
+  :func:`remote_timeout` seconds (``--timeout``; 30 by default), and when one whole answer takes
+  longer than :func:`remote_deadline` seconds (:data:`DEADLINE_FACTOR` times that: 5 minutes by
+  default), so that a server sending a byte now and then cannot hold the run forever;
 - reads every response body through :class:`_CappedResponse`: a metadata file (``zarr.json``,
   ``.zattrs``...) may hold at most :data:`METADATA_BYTES`, any other key (a chunk or a shard) at
   most what its array's metadata declares (:func:`chunk_bound`), or :data:`METADATA_BYTES` before
@@ -14,7 +16,7 @@ through an fsspec HTTP file system whose aiohttp session
   of the body; a body that runs past it stops as soon as it does.
 
 Other protocols (``s3://``...) get the timeout where their driver takes one (s3fs's connect and
-read timeouts), not the cap.
+read timeouts), not the cap nor the deadline.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ from ..errors import ImageReadError
 
 #: Seconds a URL may stay silent (connecting, or between two pieces of an answer).
 DEFAULT_TIMEOUT = 30.0
+#: One whole answer (a metadata file, a chunk, a listing) may take this many times the timeout:
+#: 5 minutes by default, long enough for the largest chunk the caps allow on a slow link, and a
+#: bound on a server that keeps the connection alive with a byte now and then.
+DEADLINE_FACTOR = 10
 #: The most a metadata file (``zarr.json``, ``.zattrs``, ``.zarray``...) may hold.
 METADATA_BYTES = 16 * 2**20
 #: Names of zarr's metadata keys: anything else under an image is a chunk or a shard.
@@ -54,6 +60,12 @@ def set_remote_timeout(seconds: float) -> None:
 def remote_timeout() -> float:
     """The seconds a URL may stay silent (see :func:`set_remote_timeout`)."""
     return _timeout
+
+
+def remote_deadline() -> float:
+    """The seconds one whole answer of a URL may take: :data:`DEADLINE_FACTOR` times the
+    timeout (see :func:`set_remote_timeout`)."""
+    return DEADLINE_FACTOR * _timeout
 
 
 class RemoteReadError(Exception):
@@ -124,8 +136,9 @@ def _http_fs(caps: _Caps, asynchronous: bool = True):
     import aiohttp
     from fsspec.implementations.http import HTTPFileSystem
 
+    # sock_read bounds each silence; total bounds the whole answer, the body's reading included
     timeout = aiohttp.ClientTimeout(
-        total=None, sock_connect=_timeout, sock_read=_timeout, connect=_timeout
+        total=remote_deadline(), sock_connect=_timeout, sock_read=_timeout, connect=_timeout
     )
     response_class = _capped_response_class(caps)
 
@@ -187,11 +200,29 @@ def describe_remote_error(url: str, error: BaseException) -> str | None:
     if isinstance(error, RemoteReadError):
         return f"{error}; the read was stopped there"
     if isinstance(error, (asyncio.TimeoutError, TimeoutError)) or "Timeout" in type(error).__name__:
+        if url.lower().startswith(("http://", "https://")) and not _went_silent(error):
+            return (
+                f"the answer was not complete within {remote_deadline():g} s, though bytes kept "
+                "coming (the server or the link is very slow; raise the limit with --timeout, "
+                f"which allows {DEADLINE_FACTOR} times its value for a whole answer)"
+            )
         return (
             f"no answer within {_timeout:g} s (the server is unreachable, stalled or slow; "
             "raise the limit with --timeout)"
         )
     return None
+
+
+def _went_silent(error: BaseException) -> bool:
+    """Whether a timeout came from a silence (aiohttp's connect or read timeout, somewhere in
+    the chain of causes) rather than from the deadline of the whole answer (a bare timeout)."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if any(kind.__name__ == "ServerTimeoutError" for kind in type(error).__mro__):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def remote_error(url: str, error: BaseException) -> ImageReadError | None:
