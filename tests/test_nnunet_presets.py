@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+import nnunet_reference as reference
+from napari_autoconfig.cli import main
+from napari_autoconfig.nnunet_cli import NNUNET_PLANNERS
 from napari_autoconfig.planners import NnUNetFingerprint, plan_nnunet, write_plans
 from napari_autoconfig.planners.nnunet import (
     PRESETS,
@@ -192,3 +195,66 @@ def test_an_unknown_preset_names_the_ones_there_are():
 )
 def test_the_gpu_a_user_has_names_the_preset_that_fits(gpu, advice):
     assert preset_advice(gpu) == advice
+
+
+# ---------------------------------------------------------------------- on the command line
+
+
+@pytest.fixture(scope="module")
+def raw_dataset(tmp_path_factory) -> Path:
+    """Dataset104_TwelveUint8 written again from its recorded parameters (the files nnU-Net
+    fingerprinted)."""
+    recorded = json.loads((Path(__file__).parent / "nnunet_recorded.json").read_text())
+    spec = next(r["spec"] for r in recorded["datasets"] if r["spec"]["id"] == 104)
+    return reference.write_dataset(spec, tmp_path_factory.mktemp("raw"))
+
+
+def _nnunets(planner: str, gpu: float | None) -> dict:
+    runs = DATASETS["Dataset104_TwelveUint8"]["runs"]
+    return next(
+        r["plans"] for r in runs if r["planner"] == planner and r["gpu_memory_target"] == gpu
+    )
+
+
+def test_a_user_plans_resenc_l_and_the_json_names_it(raw_dataset, capsys):
+    argv = [str(raw_dataset), "--planner", "nnunet", "--nnunet-planner", "ResEncL", "--json"]
+
+    assert main([*argv, "--quiet"]) == 0
+
+    record = json.loads(capsys.readouterr().out)["nnunet"]
+    assert record["planner"] == "ResEncL"
+    assert record["experiment_planner"] == "nnUNetPlannerResEncL"
+    assert record["plans_name"] == "nnUNetResEncUNetLPlans"
+    assert record["gpu_memory_target_gb"] == 24 and record["notes"] == []
+    assert record["plans"] == _nnunets("nnUNetPlannerResEncL", None)
+
+
+def test_a_12_gb_card_plans_both_and_saves_resenc_ms_plans_file(raw_dataset, tmp_path, capsys):
+    target = tmp_path / "nnUNetResEncUNetMPlans.json"
+    both = [str(raw_dataset), "--planner", "both", "--gpu-memory", "12", "--quiet"]
+
+    assert main([*both, "--nnunet-planner", "ResEncM", "--save", str(target)]) == 0
+
+    out = capsys.readouterr().out
+    # nnU-Net's own plans of ResEnc M at -gpu_memory_target 12, and its warning, in one line
+    assert json.loads(target.read_text()) == _nnunets("nnUNetPlannerResEncM", 12.0)
+    assert "# nnU-Net v2 plans (nnUNetResEncUNetMPlans, nnUNetPlannerResEncM for 12 GB)" in out
+    assert "# nnU-Net warns: nnUNetPlannerResEncM is made for 8 GB of GPU memory" in out
+    assert "# nnU-Net's presets: 12 GB: ResEncM fits (made for 8 GB), ResEncL expects 24 GB" in out
+    # biom3d's config still fits the same 12 GiB card, whichever nnU-Net planner is chosen
+    assert main([*both, "--nnunet-planner", "ResEncL"]) == 0
+    biom3d_config = capsys.readouterr().out.split("# nnU-Net v2 plans")[0]
+    assert biom3d_config == out.split("# nnU-Net v2 plans")[0]
+    assert "BATCH_SIZE = " in biom3d_config
+
+
+def test_a_preset_without_an_nnunet_planner_is_refused(raw_dataset, capsys):
+    assert main([str(raw_dataset), "--nnunet-planner", "ResEncL", "--quiet"]) == 2
+
+    assert "--nnunet-planner ResEncL chooses nnU-Net's planner: add --planner nnunet" in (
+        capsys.readouterr().err
+    )
+
+
+def test_the_command_lines_choices_are_the_presets():
+    assert NNUNET_PLANNERS == tuple(PRESETS)

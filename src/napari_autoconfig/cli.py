@@ -160,7 +160,8 @@ def _parser() -> argparse.ArgumentParser:
         type=_gib,
         metavar="GIB",
         help="choose the cubic patch budget (max_dims) whose plan fits a GPU of GIB GiB "
-        "(not with --max-dims)",
+        "(not with --max-dims); with --planner nnunet or both, nnU-Net plans for it too "
+        "(its -gpu_memory_target)",
     )
     parser.add_argument(
         "--precision",
@@ -545,6 +546,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         gpu_memory_gib=args.gpu_memory,
         planners=("biom3d", "nnunet") if nnunet_fp is not None else ("biom3d",),
         nnunet_fingerprint=nnunet_fp,
+        nnunet_preset=args.nnunet_planner,
     )
     plan, values, gpu_note = training.biom3d, training.config_values, training.config_comment
     objects_lines, objects_record = (
@@ -575,7 +577,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             print("".join(f"# {line}\n" for line in objects_lines), end="")
             print(gpu_note + render_python(values), end="")
             if nnunet is not None:
-                print(nnunet_cli.summary(*nnunet), end="")
+                print(nnunet_cli.summary(*nnunet, gpu_memory_gb=args.gpu_memory), end="")
         sys.stdout.flush()  # a full disk shows here, as one line, not as a traceback at exit
     except BrokenPipeError:
         raise

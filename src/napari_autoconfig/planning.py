@@ -105,6 +105,7 @@ def plan_training(
     gpu_memory_gib: float | None = None,
     planners: Sequence[str] = ("biom3d",),
     nnunet_fingerprint: NnUNetFingerprint | None = None,
+    nnunet_preset: str = "default",
 ) -> TrainingPlan:
     """Plan a training from a dataset's fingerprint, or from a median size alone.
 
@@ -121,13 +122,16 @@ def plan_training(
         Training precision of the memory estimate and of the GPU budget.
     gpu_memory_gib : float, optional
         The GPU's memory in GiB: ``max_dims`` is then derived to fit it
-        (:func:`napari_autoconfig.gpu_budget.plan_for_gpu`).
+        (:func:`napari_autoconfig.gpu_budget.plan_for_gpu`), and nnU-Net plans for it (its
+        ``gpu_memory_target_in_gb``; None: the preset's own target).
     planners : sequence of {"biom3d", "nnunet"}, default ("biom3d",)
         Which plans to make. biom3d's is always made (the limits, memory and config values are
         biom3d's); with ``"nnunet"`` nnU-Net's default plans are made too (``TrainingPlan.nnunet``).
     nnunet_fingerprint : NnUNetFingerprint, optional
         nnU-Net's fingerprint of the same files
         (:func:`napari_autoconfig.planners.fingerprint_nnunet`); needed with ``"nnunet"``.
+    nnunet_preset : {"default", "ResEncM", "ResEncL", "ResEncXL"}, default "default"
+        nnU-Net's planner: its default or a residual-encoder preset.
 
     Returns
     -------
@@ -146,7 +150,11 @@ def plan_training(
     unknown = [name for name in planners if name not in PLANNERS]
     if unknown:
         raise LimitsError(f"Unknown planner {unknown[0]!r}; use one of {', '.join(PLANNERS)}.")
-    nnunet = _nnunet_plans(source, nnunet_fingerprint) if "nnunet" in planners else None
+    nnunet = (
+        _nnunet_plans(source, nnunet_fingerprint, gpu_memory_gib, nnunet_preset)
+        if "nnunet" in planners
+        else None
+    )
     fingerprint = source if hasattr(source, "median_size") else None
     if fingerprint is not None:
         median = tuple(fingerprint.median_size)
@@ -179,7 +187,10 @@ def plan_training(
 
 
 def _nnunet_plans(
-    source: Fingerprint | Sequence[int], fingerprint: NnUNetFingerprint | None
+    source: Fingerprint | Sequence[int],
+    fingerprint: NnUNetFingerprint | None,
+    gpu_memory_gb: float | None = None,
+    preset: str = "default",
 ) -> NnUNetPlans:
     """nnU-Net's plans from its own fingerprint; a clear refusal without one."""
     if not hasattr(source, "median_size"):
@@ -194,7 +205,7 @@ def _nnunet_plans(
         )
     from .planners.nnunet import plan_nnunet
 
-    return plan_nnunet(fingerprint)
+    return plan_nnunet(fingerprint, gpu_memory_gb, preset)
 
 
 def _memory(plan: Plan, channels: int, precision: str) -> tuple[MemoryEstimate | None, str]:
