@@ -162,7 +162,11 @@ def comparison_rows(
         ("Poolings", ", ".join(map(str, plan.pool)), ", ".join(map(str, full.pool_zyx))),
         ("Batch", str(plan.batch), str(full.batch_size)),
         ("Normalisation", "z-score", schemes),
-        ("GPU memory", biom3d_memory, f"{full.gpu_memory_gb:.1f} of 8 GB"),
+        (
+            "GPU memory",
+            biom3d_memory,
+            f"{full.gpu_memory_gb:.1f} of {plans.gpu_memory_target_gb:g} GB",
+        ),
     ]
     keys = ("patch", "physical", "spacing", "pool", "batch", "norm", "memory")
     tips = [COMPARISON_WORDS[key] for key in keys]
