@@ -50,6 +50,9 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from nnunet_reference import dataset_folder_name  # noqa: E402  (the generator's own names)
+
 RECORDED = HERE.parent / "tests" / "nnunet_recorded.json"
 
 #: The planner runs per dataset: nnU-Net's ``-pl`` and ``-gpu_memory_target`` (None: not given).
@@ -150,7 +153,7 @@ def datasets() -> list[dict]:
         meta["file_ending"] = spec.get("file_ending", meta["file_ending"])
         found.append(
             {
-                "name": f"Dataset{spec['id']:03d}_{spec['name']}",
+                "name": dataset_folder_name(spec),
                 "id": spec["id"],
                 "source": "nnunet_recorded.json",
                 "dataset_json": meta,
@@ -160,7 +163,7 @@ def datasets() -> list[dict]:
     for spec in FINGERPRINTED:
         found.append(
             {
-                "name": f"Dataset{spec['id']:03d}_{spec['name']}",
+                "name": dataset_folder_name(spec),
                 "id": spec["id"],
                 "source": "synthetic_fingerprint",
                 "spec": spec,

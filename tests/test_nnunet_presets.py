@@ -175,9 +175,12 @@ def test_a_presets_plans_file_is_the_one_nnunet_trains_with(tmp_path):
     assert written["configurations"]["3d_fullres"]["data_identifier"] == "nnUNetPlans_3d_fullres"
 
 
-def test_an_unknown_preset_names_the_ones_there_are():
+def test_an_unknown_preset_or_a_gpu_of_nothing_is_refused_in_words():
+    fingerprint = _fingerprint("Dataset101_IsoZeroBorder")
     with pytest.raises(ValueError, match="choose one of default, ResEncM, ResEncL, ResEncXL"):
-        plan_nnunet(_fingerprint("Dataset101_IsoZeroBorder"), preset="ResEncXXL")
+        plan_nnunet(fingerprint, preset="ResEncXXL")
+    with pytest.raises(ValueError, match="a GPU of a positive size, not 0 GB"):
+        plan_nnunet(fingerprint, gpu_memory_gb=0, preset="ResEncM")
 
 
 @pytest.mark.parametrize(

@@ -126,7 +126,8 @@ def plan_training(
         ``gpu_memory_target_in_gb``; None: the preset's own target).
     planners : sequence of {"biom3d", "nnunet"}, default ("biom3d",)
         Which plans to make. biom3d's is always made (the limits, memory and config values are
-        biom3d's); with ``"nnunet"`` nnU-Net's default plans are made too (``TrainingPlan.nnunet``).
+        biom3d's); with ``"nnunet"`` nnU-Net's plans are made too (``TrainingPlan.nnunet``), by
+        ``nnunet_preset``.
     nnunet_fingerprint : NnUNetFingerprint, optional
         nnU-Net's fingerprint of the same files
         (:func:`napari_autoconfig.planners.fingerprint_nnunet`); needed with ``"nnunet"``.

@@ -705,6 +705,11 @@ def plan_nnunet(
     """
     preset = nnunet_preset(preset)
     target_gb = preset.target_gb if gpu_memory_gb is None else gpu_memory_gb
+    if not target_gb > 0:  # a budget of nothing would shrink the patch forever
+        raise ValueError(
+            f"nnU-Net plans for a GPU of a positive size, not {target_gb!r} GB: give its memory "
+            "in GB, or None for the planner's own target."
+        )
     notes = ()
     if preset is not DEFAULT_PRESET and target_gb != preset.target_gb:
         # nnU-Net's presets warn when planned for another GPU than their own
