@@ -4,7 +4,8 @@ Two halves:
 
 - :data:`DATASETS` and :func:`write_dataset`: small raw nnU-Net datasets (``DatasetNNN_Name`` with
   ``imagesTr/``, ``labelsTr/``, ``dataset.json``) generated from a seed with numpy and written
-  with SimpleITK, so that the tests regenerate the very same files without nnU-Net;
+  with SimpleITK (``.nii.gz``) or tifffile (``.tif`` / ``.tiff``, with nnU-Net's spacing
+  files), so that the tests regenerate the very same files without nnU-Net;
 - :func:`main`: run in an environment where nnunetv2 is installed, it writes every dataset,
   runs ``nnUNetv2_extract_fingerprint --clean`` and ``nnUNetv2_plan_experiment`` on them and
   records nnU-Net's ``dataset_fingerprint.json`` and ``nnUNetPlans.json`` next to the generator's
@@ -144,6 +145,50 @@ DATASETS: tuple[dict, ...] = (
         "unlabelled": [2],  # this case's label is all background: nnU-Net's float64 statistics
         "seed": 108,
     },
+    # TIFF: nnU-Net's Tiff3DIO takes each case's spacing from imagesTr/<case>.json, verbatim
+    {
+        "id": 109,
+        "name": "Tiff3D",
+        "channels": ["DAPI"],
+        "classes": 2,
+        "dtype": "uint16",
+        "cases": 4,
+        "shape": [[16, 22], [36, 48], [36, 48]],
+        "spacing": [[2.0], [0.5], [0.5]],
+        "pad": [1, 5],
+        "values": [100, 4000],
+        "file_ending": ".tif",
+        "no_spacing_file": [3],  # nnU-Net then assumes 1, 1, 1 (ints)
+        "seed": 109,
+    },
+    {
+        "id": 110,
+        "name": "TiffTwoChannels",
+        "channels": ["DAPI", "GFP"],
+        "classes": 3,
+        "dtype": "uint8",
+        "cases": 3,
+        "shape": [[12, 16], [40, 52], [40, 52]],
+        "spacing": [[1.0], [0.3], [0.3]],
+        "pad": [1, 4],
+        "values": [1, 255],
+        "file_ending": ".tif",
+        "seed": 110,
+    },
+    {
+        "id": 111,
+        "name": "TiffIntSpacing",
+        "channels": ["zscore"],
+        "classes": 2,
+        "dtype": "uint8",
+        "cases": 3,
+        "shape": [[14, 18], [32, 40], [32, 40]],
+        "spacing": [[2], [1], [1]],  # integers in the spacing files: nnU-Net keeps them ints
+        "pad": [1, 4],
+        "values": [1, 255],
+        "file_ending": ".tiff",
+        "seed": 111,
+    },
 )
 
 
@@ -167,7 +212,8 @@ def make_case(spec: dict, index: int) -> tuple[list[np.ndarray], np.ndarray, tup
     pads = [int(rng.integers(*spec["pad"])) for _ in inner]
     shape = tuple(n + 2 * p for n, p in zip(inner, pads))
     spacing_axes = spec["spacing"][1:] if two_d else spec["spacing"]
-    spacing = tuple(float(rng.choice(options)) for options in spacing_axes)
+    # .item(): a Python float, or an int where the spec gives ints (TIFF spacing files keep them)
+    spacing = tuple(rng.choice(options).item() for options in spacing_axes)
     box = tuple(slice(p, p + n) for p, n in zip(pads, inner))
     dtype = np.dtype(spec["dtype"])
     low, high = spec["values"]
@@ -203,33 +249,54 @@ def make_case(spec: dict, index: int) -> tuple[list[np.ndarray], np.ndarray, tup
     return channels, label, spacing
 
 
-def write_dataset(spec: dict, raw: Path) -> Path:
-    """Write the dataset ``spec`` under ``raw`` (nnU-Net's raw folder); return its folder."""
+def _write_itk(array: np.ndarray, spacing: tuple[float, ...], path: Path) -> None:
     import SimpleITK as sitk
 
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing(tuple(float(s) for s in spacing[::-1]))
+    sitk.WriteImage(image, str(path), True)
+
+
+def _write_tiff(array: np.ndarray, spacing: tuple[float, ...], path: Path) -> None:
+    import tifffile
+
+    # no resolution tags: nnU-Net's Tiff3DIO ignores them and reads the case's .json instead
+    tifffile.imwrite(path, array, compression="zlib")
+
+
+def write_dataset(spec: dict, raw: Path) -> Path:
+    """Write the dataset ``spec`` under ``raw`` (nnU-Net's raw folder); return its folder.
+
+    ``.nii.gz`` (the default ``file_ending``) is written with SimpleITK and its spacing; TIFF with
+    tifffile, the spacing in nnU-Net's spacing files (``imagesTr/<case>.json`` and
+    ``labelsTr/<case>.json``, ``{"spacing": [z, y, x]}``), left out for the cases of
+    ``no_spacing_file``.
+    """
     root = Path(raw) / dataset_folder_name(spec)
     if root.exists():
         shutil.rmtree(root)
     (root / "imagesTr").mkdir(parents=True)
     (root / "labelsTr").mkdir()
-
-    def write(array: np.ndarray, spacing: tuple[float, ...], path: Path) -> None:
-        image = sitk.GetImageFromArray(array)
-        image.SetSpacing(tuple(float(s) for s in spacing[::-1]))
-        sitk.WriteImage(image, str(path), True)
+    ending = spec.get("file_ending", ".nii.gz")
+    tiff = ending in (".tif", ".tiff")
+    write = _write_tiff if tiff else _write_itk
 
     for index in range(spec["cases"]):
         channels, label, spacing = make_case(spec, index)
         case = f"case_{index:03d}"
         for c, image in enumerate(channels):
-            write(image, spacing, root / "imagesTr" / f"{case}_{c:04d}.nii.gz")
-        write(label, spacing, root / "labelsTr" / f"{case}.nii.gz")
+            write(image, spacing, root / "imagesTr" / f"{case}_{c:04d}{ending}")
+        write(label, spacing, root / "labelsTr" / f"{case}{ending}")
+        if tiff and index not in spec.get("no_spacing_file", ()):
+            for folder in ("imagesTr", "labelsTr"):
+                text = json.dumps({"spacing": list(spacing)})
+                (root / folder / f"{case}.json").write_text(text)
     labels = {"background": 0, **{f"class_{k}": k for k in range(1, spec["classes"])}}
     meta = {
         "channel_names": {str(i): name for i, name in enumerate(spec["channels"])},
         "labels": labels,
         "numTraining": spec["cases"],
-        "file_ending": ".nii.gz",
+        "file_ending": ending,
     }
     (root / "dataset.json").write_text(json.dumps(meta, indent=4))
     return root

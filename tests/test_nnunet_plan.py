@@ -97,8 +97,11 @@ def test_the_planner_alone_gives_nnunets_plans_from_nnunets_fingerprint(name):
         "channel_names": dict(enumerate(record["spec"]["channels"])),
         "labels": dict.fromkeys(range(record["spec"]["classes"])),
         "numTraining": record["spec"]["cases"],
-        "file_ending": ".nii.gz",
+        "file_ending": record["spec"].get("file_ending", ".nii.gz"),
     }
+    if dataset_json["file_ending"] == ".tif":
+        # without a file to try, nnU-Net's registry would name its 2D reader first for .tif
+        dataset_json["overwrite_image_reader_writer"] = "Tiff3DIO"
     dataset_json["channel_names"] = {str(k): v for k, v in dataset_json["channel_names"].items()}
     fingerprint = NnUNetFingerprint.from_json(
         record["fingerprint"], dataset_json, reference.dataset_folder_name(record["spec"])

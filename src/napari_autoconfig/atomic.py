@@ -444,6 +444,94 @@ def write_atomic(path: str | Path, data: bytes, mode: int | None = None) -> Path
     return target
 
 
+# --------------------------------------------------------------------------- folders
+
+#: A folder being written (an nnU-Net export): ``.NAME.autoconfig-<pid>-<host>-<random>.staging``.
+#: The leading dot keeps it out of nnU-Net's dataset search (``DatasetNNN*`` folders).
+_STAGING = re.compile(
+    r"^\.(?P<name>.+)\.autoconfig-(?P<pid>\d+)-(?P<host>[0-9a-f]{6})-[0-9a-f]+\.staging$"
+)
+#: A staging folder from another host is taken for abandoned after this long (an export of a
+#: large dataset may take hours, so much longer than a file's :data:`STALE_AFTER_S`).
+STALE_FOLDER_AFTER_S = 2 * 24 * 3600.0
+
+
+def _stale_folder(pid: int, host: str, path: Path) -> bool:
+    if host == _HOST and pid != os.getpid():
+        alive = _pid_alive(pid)
+        if alive is not None:
+            return not alive
+    try:
+        return time.time() - path.lstat().st_mtime > STALE_FOLDER_AFTER_S
+    except OSError:
+        return False
+
+
+def remove_stale_staging(folder: str | Path) -> list[Path]:
+    """Remove the staging folders that killed runs left in ``folder``; return them.
+
+    Only this package's own names are considered (``.NAME.autoconfig-<pid>-<host>-<random>
+    .staging``), and only those whose process is gone (on this host) or that are older than
+    :data:`STALE_FOLDER_AFTER_S`.
+    """
+    import shutil
+
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _STAGING.match(entry.name)
+        if match is None or not entry.is_dir(follow_symlinks=False):
+            continue
+        path = Path(entry.path)
+        if _stale_folder(int(match["pid"]), match["host"], path):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def staging_folder(target: str | Path) -> Path:
+    """A new, empty folder beside ``target`` to write a whole folder into before it takes
+    ``target``'s name with :func:`publish_folder` (stale ones from killed runs removed first).
+
+    Files inside it are written directly: nobody reads the folder under that name, and it
+    appears under ``target``'s name in one rename, complete, or not at all.
+    """
+    target = Path(target)
+    remove_stale_staging(target.parent)
+    staged = target.with_name(
+        f".{target.name}{_MARK}{os.getpid()}-{_HOST}-{secrets.token_hex(4)}.staging"
+    )
+    staged.mkdir(mode=0o777)
+    return staged
+
+
+def publish_folder(staged: str | Path, target: str | Path) -> Path:
+    """Give the folder ``staged`` the name ``target`` in one rename; ``target`` must not exist
+    or be an empty folder.
+
+    Raises
+    ------
+    ConfigError
+        When ``target`` appeared meanwhile with something in it (``staged`` is left as it is
+        for the caller to remove).
+    """
+    staged, target = Path(staged), Path(target)
+    try:
+        os.rename(staged, target)
+    except OSError as error:
+        if error.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+            raise ConfigError(
+                f"{str(target)!r} appeared while the export was written and is not empty: it "
+                "was left untouched. Choose another folder, or empty that one."
+            ) from error
+        raise
+    _sync_folder(target.parent)
+    return target
+
+
 # --------------------------------------------------------------------------- backups
 
 _BACKUP_NUMBER = r"\.bak(?:\.(\d+))?$"

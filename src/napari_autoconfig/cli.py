@@ -246,6 +246,7 @@ def _parser() -> argparse.ArgumentParser:
         "count and extents (z, y, x) against the patch (needs --masks)",
     )
     add_planner_arguments(parser)
+    nnunet_cli.add_export_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
         "--version",
@@ -527,6 +528,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         max_batch=args.max_batch,
         batch_rule=args.batch_rule,
     )
+    if args.export_nnunet is not None:  # a command of its own: write nnU-Net's raw dataset
+        return nnunet_cli.run_export(args)
     plans_target = take_plans_target(args)  # nnU-Net's plans file, taken out of --save
     _check_outputs(args)
     if args.planner == "nnunet":

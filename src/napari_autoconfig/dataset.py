@@ -18,7 +18,9 @@ An **nnU-Net v2 raw dataset** (a folder holding ``imagesTr/``, ``labelsTr/`` and
 is recognised wherever an images folder is accepted (or its ``imagesTr/``): ``dataset.json`` gives
 the ``file_ending`` and ``channel_names``; the channel files ``case_0000``, ``case_0001``... of one
 case form one multichannel image (read as (C, Z, Y, X)), and its label ``labelsTr/case`` pairs by
-case id (for C channels it masks every channel, so each image draws over all its channels).
+case id (for C channels it masks every channel, so each image draws over all its channels). A
+``dataset`` key in ``dataset.json`` listing each case's files is followed instead, in its order,
+as nnU-Net does.
 """
 
 from __future__ import annotations
@@ -579,8 +581,9 @@ def nnunet_root(folder: str | Path) -> Path | None:
     return None
 
 
-def _read_dataset_json(root: Path) -> tuple[str, list[str]]:
-    """``file_ending`` and the channel names (in channel order) of an nnU-Net dataset.json."""
+def _read_dataset_json(root: Path) -> tuple[str, list[str], dict]:
+    """``file_ending``, the channel names (in channel order) and the whole of an nnU-Net
+    dataset.json."""
     path = root / "dataset.json"
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
@@ -607,7 +610,7 @@ def _read_dataset_json(root: Path) -> tuple[str, list[str]]:
             f"{str(path)!r}: channel_names must be numbered 0, 1, 2... without gaps, not "
             f"{', '.join(order)}."
         )
-    return ending, [str(channels[k]) for k in order]
+    return ending, [str(channels[k]) for k in order], meta
 
 
 def _nnunet_files(
@@ -644,6 +647,10 @@ def _nnunet_files(
 def open_nnunet(root: Path, masks: str | Path | None = None) -> Dataset:
     """The cases of an nnU-Net v2 raw dataset: one (multichannel) image and its label per case.
 
+    From ``imagesTr/`` and ``labelsTr/`` (cases sorted by id), or from dataset.json's ``dataset``
+    key when it has one (its files, its order). A case of one file per case may hold every
+    channel (an RGB image); the channel count is checked when the files are read.
+
     Parameters
     ----------
     root : Path
@@ -667,7 +674,9 @@ def open_nnunet(root: Path, masks: str | Path | None = None) -> Dataset:
             f"{str(root)!r} is an nnU-Net dataset: its labels are {str(labels)!r}. Give no masks "
             "folder (or that one)."
         )
-    ending, channel_names = _read_dataset_json(root)
+    ending, channel_names, meta = _read_dataset_json(root)
+    if "dataset" in meta:
+        return _listed_cases(root, meta["dataset"], len(channel_names))
     unreadable: list[Unreadable] = []
     images, skipped = _nnunet_files(root / "imagesTr", ending, unreadable)
     label_files, label_skipped = _nnunet_files(labels, ending, unreadable)
@@ -685,6 +694,8 @@ def open_nnunet(root: Path, masks: str | Path | None = None) -> Dataset:
             f"file_ending {ending!r} says."
         )
     wanted = set(range(len(channel_names)))
+    if all(set(found) == {0} for found in channels.values()):
+        wanted = {0}  # one file per case holding every channel (RGB), checked when read
     incomplete = [
         f"{case!r} has channel(s) {sorted(found)}"
         for case, found in channels.items()
@@ -713,10 +724,56 @@ def open_nnunet(root: Path, masks: str | Path | None = None) -> Dataset:
         )
     cases = []
     for case in sorted(channels):
-        files = tuple(channels[case][i] for i in range(len(channel_names)))
+        files = tuple(channels[case][i] for i in sorted(wanted))
         label = label_files[case]
         if len(files) == 1:
             cases.append(Case(case, files[0], label))
         else:
             cases.append(Case(case, files, (label,) * len(files)))
     return Dataset(tuple(cases), tuple(skipped + label_skipped), "nnunet", None, tuple(unreadable))
+
+
+def _listed_path(root: Path, text: object, where: str) -> Path:
+    """A path of dataset.json's ``dataset`` key as nnU-Net resolves it: environment variables
+    expanded, relative to the dataset folder."""
+    if not isinstance(text, str) or not text:
+        raise DatasetError(f"{where}: a file path is expected, not {text!r}.")
+    path = Path(os.path.expandvars(text))
+    path = path if path.is_absolute() else Path(os.path.abspath(root / path))
+    if not path.is_file():
+        raise UnpairedFilesError(
+            f"{where} lists {text!r}, which is not a file ({str(path)!r}). Fix the path in "
+            "dataset.json, or add the file."
+        )
+    return path
+
+
+def _listed_cases(root: Path, listing: object, num_channels: int) -> Dataset:
+    """The cases a dataset.json lists under ``dataset`` (``{case: {"images": [...], "label":
+    ...}}``), in its order, as nnU-Net takes them instead of listing ``imagesTr/``."""
+    where = str(root / "dataset.json")
+    if not isinstance(listing, dict) or not listing:
+        raise DatasetError(
+            f"{where!r}: 'dataset' must map each case to its files, e.g. "
+            '{"case_0": {"images": ["imagesTr/case_0_0000.nii.gz"], "label": '
+            '"labelsTr/case_0.nii.gz"}}.'
+        )
+    cases = []
+    for key, entry in listing.items():
+        images = entry.get("images") if isinstance(entry, dict) else None
+        if (
+            not isinstance(images, list)
+            or len(images) not in (1, num_channels)
+            or ("label" not in entry)
+        ):
+            raise DatasetError(
+                f"{where!r}: the case {key!r} of 'dataset' needs 'images' (a list of "
+                f"{num_channels} file(s), one per channel_names entry) and 'label'."
+            )
+        files = tuple(_listed_path(root, i, f"{where!r}, case {key!r},") for i in images)
+        label = _listed_path(root, entry["label"], f"{where!r}, case {key!r},")
+        if len(files) == 1:
+            cases.append(Case(str(key), files[0], label))
+        else:
+            cases.append(Case(str(key), files, (label,) * len(files)))
+    return Dataset(tuple(cases), (), "nnunet", None, ())

@@ -44,6 +44,17 @@ def add_planner_arguments(parser: argparse.ArgumentParser) -> None:
         "residual-encoder preset, nnUNetPlannerResEncM / L / XL (made for 8 / 24 / 40 GB GPUs; "
         "--gpu-memory plans one for another GPU, as nnU-Net's -gpu_memory_target)",
     )
+    from .planners.nnunet_labels import LABEL_MODES, MODE_OPTION
+
+    parser.add_argument(
+        MODE_OPTION,
+        choices=LABEL_MODES,
+        default="auto",
+        help="how nnU-Net's planner counts a plain folder's mask values as classes: auto (one "
+        "class per value, renumbered 0, 1, 2...; masks with many values are taken for instance "
+        "labels: foreground/background), classes (one class per value), foreground (every "
+        "non-zero value is one class)",
+    )
 
 
 def take_plans_target(args: argparse.Namespace) -> Path | None:
@@ -130,7 +141,7 @@ def fingerprint(args: argparse.Namespace) -> NnUNetFingerprint:
         images, masks = folder / "images", folder / "masks"
     else:
         images, masks = args.images, args.masks
-    source = open_nnunet_source(images, masks)
+    source = open_nnunet_source(images, masks, label_mode=getattr(args, "nnunet_labels", "auto"))
     bar = tqdm(
         total=len(source.cases),
         unit="case",
@@ -141,13 +152,16 @@ def fingerprint(args: argparse.Namespace) -> NnUNetFingerprint:
     )
     executor = ThreadPoolExecutor(args.workers) if args.workers else None
     try:
-        return fingerprint_nnunet(
+        found = fingerprint_nnunet(
             source, executor=executor, progress=lambda done, total: bar.update(1)
         )
     finally:
         bar.close()
         if executor is not None:
             executor.shutdown()
+    for note in found.notes:  # how the files were read: a spacing assumed, classes renumbered
+        print(f"napari-autoconfig: {note}", file=sys.stderr)
+    return found
 
 
 def json_record(fingerprint: NnUNetFingerprint, plans: NnUNetPlans) -> dict:
@@ -246,4 +260,81 @@ def run_nnunet_only(args: argparse.Namespace, target: Path | None) -> int:
         print(summary(fingerprint, plans, args.gpu_memory), end="")
     if note:
         print(note, file=sys.stderr)
+    return 0
+
+
+# ------------------------------------------------------------------ --export-nnunet
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--export-nnunet RAW/DatasetNNN_Name``: IMAGES and --masks as nnU-Net's raw dataset."""
+    parser.add_argument(
+        "--export-nnunet",
+        type=Path,
+        metavar="RAW/DatasetNNN_Name",
+        help="write IMAGES and --masks as an nnU-Net v2 raw dataset in this new folder (its "
+        "parent is nnUNet_raw): imagesTr/, labelsTr/ with labels 0..K, dataset.json, spacing "
+        "files for TIFF; files that need no change are hard-linked; prints the two nnU-Net "
+        "commands that train on it",
+    )
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """``--export-nnunet``: check the target and options before any file is read, export with a
+    progress bar on stderr, print what was written and nnU-Net's two training commands."""
+    from .nnunet_export import check_target, export_nnunet
+
+    if args.median is not None or args.images is None:
+        raise AutoconfigError(
+            "--export-nnunet writes the files of IMAGES and --masks: give both folders."
+        )
+    if args.save is not None or args.update_config is not None or args.json:
+        raise AutoconfigError(
+            "--export-nnunet only writes the dataset: run the planning (--save, --update-config, "
+            "--json) as a command of its own."
+        )
+    check_target(args.export_nnunet)
+    if args.masks is None:
+        raise AutoconfigError(
+            "An nnU-Net dataset needs the masks (they become labelsTr): add --masks MASKS."
+        )
+    from tqdm import tqdm
+
+    from .fingerprint import shared_pool
+
+    bar = tqdm(
+        unit="step",
+        desc="nnU-Net export (masks read, cases written)",
+        disable=args.quiet or None,
+        file=sys.stderr,
+        leave=False,
+    )
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    executor = None
+    if args.workers:
+        from concurrent.futures import ThreadPoolExecutor
+
+        executor = ThreadPoolExecutor(args.workers)
+    try:
+        result = export_nnunet(
+            args.images,
+            args.masks,
+            args.export_nnunet,
+            label_mode=getattr(args, "nnunet_labels", "auto"),
+            executor=executor or shared_pool(),
+            progress=progress,
+        )
+    finally:
+        bar.close()
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+    print(f"# {result.summary()}")
+    for note in result.notes():
+        print(f"# {note}")
+    print("# Train nnU-Net on it (with nnUNet_preprocessed and nnUNet_results set):")
+    print("\n".join(result.training_commands()))
     return 0

@@ -20,14 +20,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MaskMismatchError
+from ..errors import DatasetError, MaskMismatchError
 from ..readers import ImageHeader, iter_chunks, read_header
-from .nnunet_io import nnunet_geometry
+from .nnunet_io import cannot_read, nnunet_geometry
 from .nnunet_records import ChannelDraws, NnUNetCaseRecord
 from .nnunet_statistics import summarize_draws
 
 SEED = 1234
 _CHUNK_BYTES = 4 * 2**20
+#: Label voxels counted per value at once (bincount's intp copy of them: 2 MB).
+_COUNTED_AT_ONCE = 2**18
+#: Voxels of the label's flags unpacked at once to find the foreground inside the crop box.
+_SLAB_VOXELS = 2**20
 #: Draws indexed per step: the generator's stream is the same in pieces as at once.
 _DRAWS_AT_ONCE = 2**20
 
@@ -36,12 +40,13 @@ def _spatial_size(shape: Sequence[int]) -> int:
     return int(np.prod(shape, dtype=np.int64))
 
 
-def _read_label(header: ImageHeader) -> tuple[np.ndarray, int, int]:
+def _read_label(header: ImageHeader, tally: bool = True) -> tuple[np.ndarray, int, tuple[int, ...]]:
     """The label's ``> 0`` voxels packed eight to a byte (little bit order), their number and
-    the label's largest value."""
+    the label's distinct values (ascending; empty unless ``tally``)."""
     size = _spatial_size(header.shape)
     packed = np.empty((size + 7) // 8, dtype=np.uint8)
-    byte, largest, count = 0, 0, 0
+    byte, count = 0, 0
+    values = _DistinctValues()
     carry = np.empty(0, dtype=bool)  # flags of a byte a chunk left unfinished
     for chunk in iter_chunks(header, _CHUNK_BYTES, reuse=True):
         flat = chunk.reshape(-1)
@@ -49,7 +54,8 @@ def _read_label(header: ImageHeader) -> tuple[np.ndarray, int, int]:
             continue
         flags = flat > 0
         count += int(np.count_nonzero(flags))
-        largest = max(largest, int(flat.max()))
+        if tally:
+            values.add(flat)
         if carry.size:
             flags = np.concatenate([carry, flags])
         whole = flags.size - flags.size % 8
@@ -59,7 +65,39 @@ def _read_label(header: ImageHeader) -> tuple[np.ndarray, int, int]:
         carry = flags[whole:].copy()
     if carry.size:
         packed[byte] = np.packbits(carry, bitorder="little")[0]
-    return packed, count, largest
+    return packed, count, values.sorted()
+
+
+class _DistinctValues:
+    """The distinct values of a label's chunks: counted per value for 8 / 16-bit integers
+    (one bincount per chunk), else ``np.unique`` per chunk; memory bounded by the values."""
+
+    def __init__(self) -> None:
+        self.counts: np.ndarray | None = None
+        self.offset = 0
+        self.found: set[int] = set()
+
+    def add(self, flat: np.ndarray) -> None:
+        if flat.dtype.kind in "ui" and flat.dtype.itemsize <= 2:
+            if flat.dtype.kind == "i":  # signed: shifted to unsigned, order kept
+                unsigned = np.dtype(f"u{flat.dtype.itemsize}")
+                self.offset = 1 << (8 * flat.dtype.itemsize - 1)
+                flat = flat.view(unsigned) ^ unsigned.type(self.offset)
+            if self.counts is None:
+                self.counts = np.zeros(1 << (8 * flat.dtype.itemsize), np.int64)
+            # bincount copies its input as intp (8 bytes a voxel): a few pieces at a time
+            for first in range(0, flat.size, _COUNTED_AT_ONCE):
+                piece = flat[first : first + _COUNTED_AT_ONCE]
+                self.counts += np.bincount(piece, minlength=self.counts.size)
+        else:
+            # nnU-Net reads labels as float32 and counts them as integers
+            self.found.update(int(v) for v in np.unique(flat).tolist())
+
+    def sorted(self) -> tuple[int, ...]:
+        found = set(self.found)
+        if self.counts is not None:
+            found.update((np.flatnonzero(self.counts) - self.offset).tolist())
+        return tuple(sorted(found))
 
 
 def _flags(packed: np.ndarray, start: int, size: int) -> np.ndarray:
@@ -126,6 +164,9 @@ def analyze_case(
     num_samples: int,
     position: int,
     drawing_cases: int,
+    reader: str | None = None,
+    spacing: tuple[float, ...] | None = None,
+    label_values: bool = True,
 ) -> NnUNetCaseRecord:
     """One case, as nnU-Net's ``analyze_case``: crop box, spacing, foreground draws.
 
@@ -140,32 +181,45 @@ def analyze_case(
     position, drawing_cases
         The case's place among the cases, and their number: where its draws fall in the
         concatenated draws whose float32 sum nnU-Net takes (:mod:`.float32_sum`).
+    reader, spacing
+        nnU-Net's reader of a raw dataset and, for Tiff3DIO, the spacing of the case's spacing
+        file (:func:`.nnunet_io.nnunet_geometry`); None: the files as read here.
+    label_values
+        Whether to list the label's distinct values (a plain folder's classes come from them;
+        a raw dataset's from its dataset.json).
+
+    Raises
+    ------
+    DatasetError
+        nnU-Net's ``reader`` cannot read one of the files.
+    MaskMismatchError
+        The channel files or the label do not have the same shape.
     """
-    headers = [read_header(p) for p in images]
-    shape, spacing, _ = nnunet_geometry(headers[0])
-    for header in headers[1:]:
-        other_shape, _, _ = nnunet_geometry(header)
+    headers = [read_as(p, reader) for p in images]
+    geometry = [nnunet_geometry(h, reader, spacing) for h in headers]
+    shape, spacing, _ = geometry[0]
+    for header, (other_shape, _, _) in zip(headers[1:], geometry[1:]):
         if other_shape != shape:
             raise MaskMismatchError(
                 f"{str(header.path)!r} has shape {other_shape}, but {str(headers[0].path)!r} "
                 f"of the same case has {shape}. The channel files of a case must match."
             )
-    packed, count, label_max = None, 0, 0
+    packed, count, values_found = None, 0, ()
     if label is not None:
-        label_header = read_header(label)
-        label_shape = nnunet_geometry(label_header)[0]
-        if label_shape != shape or label_header.channels != 1:
+        label_header = read_as(label, reader)
+        label_shape, _, label_channels = nnunet_geometry(label_header, reader)
+        if label_shape != shape or label_channels != 1:
             raise MaskMismatchError(
                 f"The label {str(label)!r} has shape {label_header.shape}, but its image "
                 f"{str(headers[0].path)!r} is {shape}. A label must have its image's shape."
             )
-        packed, count, label_max = _read_label(label_header)
+        packed, count, values_found = _read_label(label_header, label_values)
     box = _NonzeroBox(shape)
     volume = _spatial_size(shape)
     kept: list[np.ndarray] = []
-    for header in headers:
-        per_channel = [np.empty(count, header.dtype) for _ in range(header.channels)]
-        filled = [0] * header.channels
+    for header, (_, _, channels_in_file) in zip(headers, geometry):
+        per_channel = [np.empty(count, header.dtype) for _ in range(channels_in_file)]
+        filled = [0] * channels_in_file
         pos = 0
         for chunk in iter_chunks(header, _CHUNK_BYTES, reuse=True):
             flat = chunk.reshape(-1)
@@ -196,7 +250,19 @@ def analyze_case(
             channels = tuple(
                 summarize_draws(_draw(rs, v, num_samples), start, total) for v in values
             )
-    return NnUNetCaseRecord(key, shape, bbox, spacing, foreground, label_max, channels)
+    return NnUNetCaseRecord(key, shape, bbox, spacing, foreground, values_found, channels)
+
+
+def read_as(path: Path, reader: str | None) -> ImageHeader:
+    """The header of ``path``, refused where nnU-Net's ``reader`` would not read the file."""
+    header = read_header(path)
+    why_not = None if reader is None else cannot_read(reader, header)
+    if why_not is not None:
+        raise DatasetError(
+            f"nnU-Net's {reader} cannot read {str(path)!r}: {why_not}. nnU-Net would stop "
+            "on it: save it like the dataset's other files."
+        )
+    return header
 
 
 def _draw(rs: np.random.RandomState, values: np.ndarray, num_samples: int) -> np.ndarray:
@@ -218,14 +284,22 @@ def _draw(rs: np.random.RandomState, values: np.ndarray, num_samples: int) -> np
 def _inside_box(
     packed: np.ndarray, shape: tuple[int, ...], bbox: tuple[tuple[int, int], ...]
 ) -> np.ndarray | None:
-    """Which of the label's foreground voxels (in C order) lie inside ``bbox``; None for all."""
+    """Which of the label's foreground voxels (in C order) lie inside ``bbox``; None for all.
+
+    The label's flags are unpacked a slab of z-planes at a time (about :data:`_SLAB_VOXELS`
+    voxels), so no mask of the whole volume is made: memory is one flag per foreground voxel.
+    """
     if all(lo == 0 and hi == n for (lo, hi), n in zip(bbox, shape)):
         return None
-    volume = _flags(packed, 0, _spatial_size(shape)).reshape(shape)
-    box = tuple(slice(lo, hi) for lo, hi in bbox)
-    outside_any = volume.sum() != volume[box].sum()
-    if not outside_any:
-        return None
-    inside = np.zeros(shape, dtype=bool)
-    inside[box] = True
-    return inside[volume]
+    (z0, z1), (y0, y1), (x0, x1) = bbox
+    plane = shape[1] * shape[2]
+    planes = max(1, _SLAB_VOXELS // plane)
+    pieces = []
+    for z in range(0, shape[0], planes):
+        n = min(planes, shape[0] - z)
+        flags = _flags(packed, z * plane, n * plane).reshape(n, shape[1], shape[2])
+        inside = np.zeros_like(flags)
+        inside[max(z0 - z, 0) : max(min(z1 - z, n), 0), y0:y1, x0:x1] = True
+        pieces.append(inside[flags])
+    chosen = np.concatenate(pieces)
+    return None if chosen.all() else chosen

@@ -17,19 +17,21 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..dataset import Case, Dataset, nnunet_root, open_dataset
 from ..errors import Cancelled, DatasetError, ImageReadError, MaskMismatchError
-from ..readers import read_header
+from ..readers import image_suffix, read_header
 from .float32_sum import summation_blocks
-from .nnunet_case import analyze_case
-from .nnunet_io import READER_OF_ENDING
+from .nnunet_case import analyze_case, read_as
+from .nnunet_io import choose_reader, nnunet_geometry, read_spacing_file, tiff_spacing_file
+from .nnunet_labels import LABEL_MODES, plan_labels
+from .nnunet_layout import nnunet_format
 from .nnunet_records import NnUNetCaseRecord, NnUNetFingerprint
-from .nnunet_statistics import channel_intensities
+from .nnunet_statistics import channel_intensities, merge_counts
 
 #: nnU-Net's ``num_foreground_voxels_for_intensitystats`` (written ``10e7``: it is 1e8).
 SAMPLES_IN_TOTAL = 10e7
@@ -39,53 +41,150 @@ ProgressCallback = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class NnUNetSource:
-    """The cases to fingerprint and the dataset.json facts nnU-Net's planner reads."""
+    """The cases to fingerprint and the dataset.json facts nnU-Net's planner reads.
+
+    Attributes
+    ----------
+    name : str
+        The dataset folder's name, or the images folder's.
+    cases : tuple of Case
+        In nnU-Net's order; each with its channel files and one label (or None).
+    channel_names : tuple of str
+        dataset.json's, or "zscore" per channel for a plain folder.
+    labels : dict or None
+        dataset.json's ``labels``; None for a plain folder (classes from its masks' values).
+    num_training : int
+        dataset.json's ``numTraining`` (trusted, as nnU-Net does), or the number of cases.
+    file_ending : str
+        dataset.json's, or the ending of the plain folder's nnU-Net export.
+    image_reader_writer : str
+        The reader nnU-Net uses (:func:`.nnunet_io.choose_reader`), or the export's.
+    spacings : tuple
+        Per case, Tiff3DIO's spacing from its spacing file (None where there is none or the
+        reader takes the spacing from the image); empty when no case has one.
+    notes : tuple of str
+        Lines for the user about how the dataset is read.
+    label_mode : str
+        How a plain folder's mask values become classes (:data:`.nnunet_labels.LABEL_MODES`).
+    """
 
     name: str
     cases: tuple[Case, ...]
     channel_names: tuple[str, ...]
-    labels: dict | None  # dataset.json's labels; None: counted from the masks
+    labels: dict | None
     num_training: int
     file_ending: str
+    image_reader_writer: str = "SimpleITKIO"
+    spacings: tuple[tuple[float, ...] | None, ...] = ()
+    notes: tuple[str, ...] = ()
+    label_mode: str = "auto"
+
+    @property
+    def case_reader(self) -> str | None:
+        """The reader whose view of each file the fingerprint reproduces: nnU-Net's for a raw
+        dataset; None for a plain folder, read as its export will be (our reading, its
+        spacing written into the export)."""
+        return None if self.labels is None else self.image_reader_writer
+
+    def case_spacing(self, index: int) -> tuple[float, ...] | None:
+        return self.spacings[index] if self.spacings else None
 
 
-def open_nnunet_source(images: str | Path, masks: str | Path | None = None) -> NnUNetSource:
+def open_nnunet_source(
+    images: str | Path, masks: str | Path | None = None, *, label_mode: str = "auto"
+) -> NnUNetSource:
     """An nnU-Net raw dataset folder (dataset.json), or a plain folder of images (and masks).
 
-    A plain folder is read as nnU-Net would read it converted: one channel per image file,
-    z-scored (its name is unknown), the masks as labels, every case for training.
+    A raw dataset is read as nnunetv2 2.8.1 reads it: its ``dataset`` key's files when it has
+    one (else ``imagesTr/`` and ``labelsTr/``), the reader nnU-Net picks (or the one
+    ``overwrite_image_reader_writer`` names), TIFF spacing from nnU-Net's spacing files.
+
+    A plain folder is read as nnU-Net would read its export (:mod:`.nnunet_layout`,
+    :mod:`.nnunet_labels`): one channel per image file, z-scored (its name is unknown), the
+    masks as labels, their values renumbered into classes as ``label_mode`` says, every case
+    for training.
     """
+    if label_mode not in LABEL_MODES:
+        raise ValueError(f"label_mode must be one of {', '.join(LABEL_MODES)}, not {label_mode!r}")
     root = nnunet_root(images)
     if root is not None:
-        dataset = open_dataset(root, masks)
-        meta = _dataset_json(root)
-        channels = meta.get("channel_names", meta.get("modality"))
-        names = tuple(str(channels[k]) for k in sorted(channels, key=int))
-        labels = meta.get("labels")
-        if not isinstance(labels, dict) or not labels:
-            raise DatasetError(
-                f"{str(root / 'dataset.json')!r} has no 'labels': nnU-Net needs them "
-                '(e.g. "labels": {"background": 0, "cell": 1}).'
-            )
-        training = meta.get("numTraining", len(dataset.cases))
-        if isinstance(training, bool) or not isinstance(training, int) or training < 1:
-            raise DatasetError(
-                f"{str(root / 'dataset.json')!r}: numTraining must be a positive whole number, "
-                f"not {training!r}."
-            )
-        return NnUNetSource(
-            root.name, _cases(dataset), names, labels, training, str(meta["file_ending"])
-        )
+        return _raw_source(root, masks)
     dataset = open_dataset(images, masks)
     first = dataset.cases[0].image
     first = first[0] if isinstance(first, tuple) else first
-    from ..readers import image_suffix
-
-    ending = image_suffix(first) or ".nii.gz"
     header = read_header(first)
+    files = [f for c in dataset.cases for f in (c.image, c.mask) if f is not None]
+    export = nnunet_format(
+        (image_suffix(f) if not isinstance(f, tuple) else None for f in files), header.is_2d
+    )
     names = tuple("zscore" for _ in range(header.channels))
     name = Path(images).expanduser().resolve().name
-    return NnUNetSource(name, _cases(dataset), names, None, len(dataset.cases), ending)
+    return NnUNetSource(
+        name,
+        _cases(dataset),
+        names,
+        None,
+        len(dataset.cases),
+        export.file_ending,
+        export.reader,
+        label_mode=label_mode,
+    )
+
+
+def _raw_source(root: Path, masks: str | Path | None) -> NnUNetSource:
+    """A raw dataset's cases, reader and spacing files, as nnU-Net takes them."""
+    dataset = open_dataset(root, masks)
+    meta = _dataset_json(root)
+    where = str(root / "dataset.json")
+    channels = meta.get("channel_names", meta.get("modality"))
+    names = tuple(str(channels[k]) for k in sorted(channels, key=int))
+    labels = meta.get("labels")
+    if not isinstance(labels, dict) or not labels:
+        raise DatasetError(
+            f"{where!r} has no 'labels': nnU-Net needs them "
+            '(e.g. "labels": {"background": 0, "cell": 1}).'
+        )
+    training = meta.get("numTraining", len(dataset.cases))
+    if isinstance(training, bool) or not isinstance(training, int) or training < 1:
+        raise DatasetError(
+            f"{where!r}: numTraining must be a positive whole number, not {training!r}."
+        )
+    cases = _cases(dataset)
+    ending = str(meta["file_ending"])
+    first = read_header(cases[0].image[0])
+    reader, notes = choose_reader(ending, first, meta.get("overwrite_image_reader_writer"), where)
+    in_files = sum(nnunet_geometry(read_as(f, reader), reader)[2] for f in cases[0].image)
+    if in_files != len(names):
+        raise DatasetError(
+            f"{where!r} names {len(names)} channel(s) ({', '.join(names)}), but nnU-Net's "
+            f"{reader} reads {in_files} from the case {cases[0].key!r}. Make channel_names "
+            "list one name per channel."
+        )
+    spacings: tuple[tuple[float, ...] | None, ...] = ()
+    if reader == "Tiff3DIO":
+        spacings, missing = _spacing_files(cases)
+        if missing:
+            notes = (
+                *notes,
+                f"{len(missing)} of {len(cases)} case(s) have no spacing file "
+                f"({str(missing[0])!r}{', ...' if len(missing) > 1 else ''}): nnU-Net's "
+                "Tiff3DIO assumes the spacing 1, 1, 1 for them, and so does this plan.",
+            )
+    return NnUNetSource(root.name, cases, names, labels, training, ending, reader, spacings, notes)
+
+
+def _spacing_files(cases: Sequence[Case]) -> tuple[tuple, list[Path]]:
+    """Tiff3DIO's spacing of each case (None without a file) and the files not found."""
+    spacings, missing = [], []
+    for case in cases:
+        path = tiff_spacing_file(case.image[0])
+        spacing = read_spacing_file(path)
+        if spacing is None:
+            missing.append(path)
+        if case.mask is not None:  # nnU-Net checks a label's spacing file when there is one
+            read_spacing_file(tiff_spacing_file(case.mask, label=True), label=True)
+        spacings.append(spacing)
+    return tuple(spacings), missing
 
 
 def _cases(dataset: Dataset) -> tuple[Case, ...]:
@@ -113,8 +212,12 @@ def fingerprint_nnunet(
     executor: Executor | None = None,
     progress: ProgressCallback | None = None,
     cancel: Callable[[], bool] | None = None,
+    label_mode: str = "auto",
 ) -> NnUNetFingerprint:
     """nnU-Net v2's dataset fingerprint of a raw dataset or a folder of images and masks.
+
+    ``label_mode``: how a plain folder's mask values become classes (see
+    :func:`open_nnunet_source`; ignored when ``source`` is an :class:`NnUNetSource`).
 
     Cases run on ``executor`` (default: the package's shared thread pool), a few more in
     flight than workers, so memory stays that of a few cases.
@@ -129,11 +232,13 @@ def fingerprint_nnunet(
     from ..fingerprint import default_workers, shared_pool
 
     if not isinstance(source, NnUNetSource):
-        source = open_nnunet_source(source, masks)
+        source = open_nnunet_source(source, masks, label_mode=label_mode)
     cases = source.cases
     num_samples = int(SAMPLES_IN_TOTAL // len(cases))
     pool = shared_pool() if executor is None else executor
     records: list[NnUNetCaseRecord | None] = [None] * len(cases)
+    # per channel, the draws' value counts merged as cases finish: one tally for the dataset
+    tallies: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(source.channel_names)
     pending: dict[Future, int] = {}
     next_case = done = 0
     try:
@@ -142,7 +247,16 @@ def fingerprint_nnunet(
                 raise Cancelled(f"Cancelled after {done} of {len(cases)} cases.")
             while len(pending) < 2 * default_workers() and next_case < len(cases):
                 case = cases[next_case]
-                future = pool.submit(_analyze_checked, case, num_samples, next_case, len(cases))
+                future = pool.submit(
+                    _analyze_checked,
+                    case,
+                    num_samples,
+                    next_case,
+                    len(cases),
+                    source.case_reader,
+                    source.case_spacing(next_case),
+                    source.labels is None,
+                )
                 pending[future] = next_case
                 next_case += 1
                 if next_case == 1:
@@ -150,19 +264,48 @@ def fingerprint_nnunet(
                     summation_blocks(num_samples * len(cases))
             finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
             for future in finished:
-                records[pending.pop(future)] = future.result()
+                records[pending.pop(future)] = _tallied(future.result(), tallies)
                 done += 1
                 if progress is not None:
                     progress(done, len(cases))
     finally:
         for future in pending:
             future.cancel()
-    return summarize_nnunet(source, records)  # type: ignore[arg-type]
+    return summarize_nnunet(source, records, tallies)  # type: ignore[arg-type]
 
 
-def _analyze_checked(case: Case, num_samples: int, position: int, num_cases: int):
+def _tallied(record: NnUNetCaseRecord, tallies: list) -> NnUNetCaseRecord:
+    """Merge a finished case's value counts into ``tallies``; the record without them."""
+    if not record.channels:
+        return record
+    kept = []
+    for channel, draws in enumerate(record.channels):
+        tallies[channel] = merge_counts(tallies[channel], draws.values, draws.counts)
+        kept.append(replace(draws, values=draws.values[:0], counts=draws.counts[:0]))
+    return replace(record, channels=tuple(kept))
+
+
+def _analyze_checked(
+    case: Case,
+    num_samples: int,
+    position: int,
+    num_cases: int,
+    reader: str | None,
+    spacing: tuple[float, ...] | None,
+    label_values: bool,
+):
     try:
-        return analyze_case(case.key, case.image, case.mask, num_samples, position, num_cases)
+        return analyze_case(
+            case.key,
+            case.image,
+            case.mask,
+            num_samples,
+            position,
+            num_cases,
+            reader,
+            spacing,
+            label_values,
+        )
     except (ImageReadError, MaskMismatchError, DatasetError):
         raise
     except MemoryError as error:
@@ -172,25 +315,37 @@ def _analyze_checked(case: Case, num_samples: int, position: int, num_cases: int
 
 
 def summarize_nnunet(
-    source: NnUNetSource, records: Sequence[NnUNetCaseRecord]
+    source: NnUNetSource,
+    records: Sequence[NnUNetCaseRecord],
+    tallies: Sequence[tuple[np.ndarray, np.ndarray] | None] | None = None,
 ) -> NnUNetFingerprint:
-    """Merge the cases' records into the dataset's fingerprint, as nnU-Net's ``run``."""
+    """Merge the cases' records into the dataset's fingerprint, as nnU-Net's ``run``.
+
+    ``tallies``: per channel, the draws' value counts already merged (the records then hold
+    none); None: merged here from the records.
+    """
     channels = len(source.channel_names)
     has_labels = all(case.mask is not None for case in source.cases)
     intensities = None
     if has_labels and any(r.channels for r in records):
-        intensities = tuple(channel_intensities(records, c) for c in range(channels))
+        intensities = tuple(
+            channel_intensities(records, c, tallies[c] if tallies else None)
+            for c in range(channels)
+        )
+    notes = source.notes
     if source.labels is not None:
         num_labels = len(source.labels)
     else:
-        num_labels = max((r.label_max for r in records), default=0) + 1
-        num_labels = max(num_labels, 2)
+        # the plain folder's export renumbers the mask values: its classes are planned
+        plan = plan_labels((r.label_values for r in records), source.label_mode)
+        num_labels = plan.num_classes
+        notes = (*notes, *plan.notes())
     return NnUNetFingerprint(
         dataset_name=source.name,
         channel_names=source.channel_names,
         num_labels=num_labels,
         num_training=source.num_training,
-        image_reader_writer=READER_OF_ENDING.get(source.file_ending.lower(), "SimpleITKIO"),
+        image_reader_writer=source.image_reader_writer,
         spacings=tuple(r.spacing for r in records),
         shapes_after_crop=tuple(r.shape_after_crop for r in records),
         median_relative_size_after_cropping=float(
@@ -198,4 +353,5 @@ def summarize_nnunet(
         ),
         intensities=intensities,
         keys=tuple(r.key for r in records),
+        notes=notes,
     )

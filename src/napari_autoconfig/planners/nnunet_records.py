@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .float32_sum import PartialSum
-from .nnunet_io import READER_OF_ENDING
+from .nnunet_io import reader_by_ending
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,9 @@ class ChannelDraws:
     Attributes
     ----------
     values, counts : numpy.ndarray
-        The distinct drawn values (float32, ascending) and how often each was drawn.
+        The distinct drawn values (float32, ascending) and how often each was drawn; empty
+        once :func:`.nnunet_fingerprint.fingerprint_nnunet` merged them into the dataset's
+        tally.
     sum : PartialSum
         The draws' part of numpy's float32 sum of every case's draws (:mod:`.float32_sum`).
     """
@@ -32,10 +34,6 @@ class ChannelDraws:
     values: np.ndarray = field(repr=False)
     counts: np.ndarray = field(repr=False)
     sum: PartialSum = field(repr=False)
-
-    @property
-    def drawn(self) -> int:
-        return int(self.counts.sum())
 
 
 @dataclass(frozen=True)
@@ -54,8 +52,10 @@ class NnUNetCaseRecord:
         nnU-Net's spacing of the case.
     foreground : int
         Label voxels > 0 inside the box (the voxels drawn from).
-    label_max : int
-        The largest label value (to count classes in folders without a dataset.json).
+    label_values : tuple of int
+        The label's distinct values, ascending (to count classes in folders without a
+        dataset.json: :func:`.nnunet_labels.plan_labels`); empty without a label, and for a
+        raw dataset (its dataset.json names the labels).
     channels : tuple of ChannelDraws
         One per channel; empty when the case has no foreground.
     """
@@ -65,8 +65,13 @@ class NnUNetCaseRecord:
     bbox: tuple[tuple[int, int], ...]
     spacing: tuple[float, ...]
     foreground: int
-    label_max: int
+    label_values: tuple[int, ...]
     channels: tuple[ChannelDraws, ...] = field(default=(), repr=False)
+
+    @property
+    def label_max(self) -> int:
+        """The largest label value (0 without a label)."""
+        return max(self.label_values, default=0)
 
     @property
     def shape_after_crop(self) -> tuple[int, ...]:
@@ -124,6 +129,9 @@ class NnUNetFingerprint:
         Per channel; None without labels (nnU-Net needs them).
     keys : tuple of str
         The case ids, in nnU-Net's order.
+    notes : tuple of str
+        Lines for the user about how the dataset was read (a spacing assumed, the labels'
+        mapping), one line per matter, not per case.
     """
 
     dataset_name: str
@@ -136,6 +144,7 @@ class NnUNetFingerprint:
     median_relative_size_after_cropping: float
     intensities: tuple[ChannelIntensities, ...] | None
     keys: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     def intensity_properties_json(self) -> dict:
         """``foreground_intensity_properties_per_channel`` as nnU-Net writes it."""
@@ -164,13 +173,15 @@ class NnUNetFingerprint:
             for i in range(len(channels))
         )
         ending = dataset_json.get("file_ending", ".nii.gz")
+        # without a file to try, nnU-Net's registry gives the first class listing the ending
+        reader = dataset_json.get("overwrite_image_reader_writer", "None")
         return cls(
             dataset_name=dataset_name,
             channel_names=tuple(str(channels[k]) for k in sorted(channels, key=int)),
             num_labels=len(dataset_json["labels"]),
             num_training=int(dataset_json["numTraining"]),
-            image_reader_writer=READER_OF_ENDING.get(ending.lower(), "SimpleITKIO"),
-            spacings=tuple(tuple(float(v) for v in s) for s in fingerprint["spacings"]),
+            image_reader_writer=reader if reader != "None" else reader_by_ending(ending),
+            spacings=tuple(tuple(_number(v) for v in s) for s in fingerprint["spacings"]),
             shapes_after_crop=tuple(
                 tuple(int(v) for v in s) for s in fingerprint["shapes_after_crop"]
             ),
@@ -179,3 +190,8 @@ class NnUNetFingerprint:
             ),
             intensities=intensities,
         )
+
+
+def _number(value: float | int) -> float | int:
+    # nnU-Net's TIFF reader passes its spacing files' integers on as integers
+    return value if isinstance(value, int) and not isinstance(value, bool) else float(value)

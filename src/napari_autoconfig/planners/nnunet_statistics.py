@@ -4,8 +4,11 @@ A case's draws are kept as their distinct values and counts (:func:`summarize_dr
 dataset's statistics (:func:`channel_intensities`) are nnU-Net's ``np.mean`` / ``np.std`` /
 ``np.percentile`` over the concatenated draws without holding them: min, max and the 0.5 / 50 /
 99.5 percentiles to the bit, the mean too (its float32 pairwise sum replayed,
-:mod:`.float32_sum`). The standard deviation is computed from the exact draws in float64
-(nnU-Net sums float32 squares pairwise: the two differ by float32 rounding, about 1e-7 relative).
+:mod:`.float32_sum`). The standard deviation's deviations and squares are numpy's (float32);
+their sum is taken in float64 from the counts, where numpy adds float32 squares pairwise (about
+1e-7 relative apart). When a case has no foreground, nnU-Net's draws are float64: then the
+percentiles and the mean are float64 too (the mean exact where the draws are whole numbers), and
+the standard deviation's sum again comes from the counts.
 """
 
 from __future__ import annotations
@@ -74,31 +77,65 @@ def _percentiles(values: np.ndarray, running: np.ndarray, q: Sequence[float]) ->
     return [float(v) for v in result]
 
 
-def channel_intensities(records: Sequence[NnUNetCaseRecord], channel: int) -> ChannelIntensities:
-    """nnU-Net's statistics of one channel over every case's draws."""
+def merge_counts(
+    merged: tuple[np.ndarray, np.ndarray] | None, values: np.ndarray, counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values (ascending) and counts of two such tallies together.
+
+    Each tally is sorted: a stable sort of the two joined runs merges them in linear time, so
+    tallies can be merged as cases finish, keeping one tally for the dataset rather than one per
+    case.
+    """
+    if merged is None:
+        return values, counts.astype(np.int64, copy=False)
+    joined = np.concatenate([merged[0], values])
+    order = np.argsort(joined, kind="stable")
+    joined = joined[order]
+    tallies = np.concatenate([merged[1], counts])[order]
+    starts = np.flatnonzero(np.concatenate([[True], joined[1:] != joined[:-1]]))
+    return joined[starts], np.add.reduceat(tallies, starts).astype(np.int64, copy=False)
+
+
+def channel_intensities(
+    records: Sequence[NnUNetCaseRecord],
+    channel: int,
+    tally: tuple[np.ndarray, np.ndarray] | None = None,
+) -> ChannelIntensities:
+    """nnU-Net's statistics of one channel over every case's draws.
+
+    ``tally``: the draws' distinct values and counts, merged as the cases finished
+    (:func:`merge_counts`); None: merged here from the records' own.
+    """
     drawing = [r for r in records if r.channels]
-    merged_values = np.concatenate([r.channels[channel].values for r in drawing])
-    merged_counts = np.concatenate([r.channels[channel].counts for r in drawing])
-    values, inverse = np.unique(merged_values, return_inverse=True)
-    counts = np.bincount(inverse, weights=merged_counts, minlength=values.size).astype(np.int64)
+    if tally is None:
+        for r in drawing:
+            draws = r.channels[channel]
+            tally = merge_counts(tally, draws.values, draws.counts)
+    values, counts = tally  # type: ignore[misc]
     total = int(counts.sum())
     running = np.cumsum(counts)
-    low, median, high = _percentiles(values, running, (0.5, 50.0, 99.5))
-    exact = values.astype(np.float64)
     if len(drawing) == len(records):
+        low, median, high = _percentiles(values, running, (0.5, 50.0, 99.5))
         # float32 draws: numpy's float32 pairwise sum replayed, divided by the count in float64
         # (numpy divides by an intp) and rounded to float32, as np.mean and np.std do
         pieces = [r.channels[channel].sum for r in drawing]
         mean32 = np.float32(float(joined_sum(pieces, total)) / total)
         mean = float(mean32)
+        # the deviations and their squares in float32, as numpy's; their sum in float64 from
+        # the counts (numpy adds float32 squares pairwise: about 1e-7 relative apart)
         deviation = (values - mean32).astype(np.float32)
         squares = (deviation * deviation).astype(np.float64)
         variance = np.float32(float(np.dot(squares, counts)) / total)
         std = float(np.sqrt(variance))
     else:
-        # a case without foreground adds an empty float64 list: nnU-Net's statistics are float64
-        mean = float(np.dot(exact, counts) / total)
-        std = float(math.sqrt(float(np.dot((exact - mean) ** 2, counts)) / total))
+        # a case without foreground adds an empty float64 list: nnU-Net's draws are then
+        # float64, and so is every statistic, the percentiles' differences included
+        exact = values.astype(np.float64)
+        low, median, high = _percentiles(exact, running, (0.5, 50.0, 99.5))
+        mean = _exact_sum(exact, counts) / total
+        # the deviations and squares are numpy's, elementwise; their sum is taken from the
+        # counts (numpy adds them pairwise one by one: equal, or apart in the last bits)
+        std = math.sqrt(float(np.dot((exact - mean) ** 2, counts)) / total)
     return ChannelIntensities(
         mean=mean,
         median=median,
@@ -108,3 +145,16 @@ def channel_intensities(records: Sequence[NnUNetCaseRecord], channel: int) -> Ch
         percentile_99_5=high,
         percentile_00_5=low,
     )
+
+
+def _exact_sum(values: np.ndarray, counts: np.ndarray) -> float:
+    """The sum of ``values`` repeated ``counts`` times, rounded once to float64.
+
+    numpy's pairwise float64 sum of float32 draws is exact where the draws are whole numbers
+    (every integer image), so this is its sum there; a float image's may differ in the last bit.
+    """
+    whole = bool(np.all(values == np.rint(values)))
+    if whole and float(np.abs(values).max(initial=0)) * float(counts.sum()) < 2**62:
+        return float(int(np.dot(values.astype(np.int64), counts)))
+    # each product is exact (a float32 value times a count below 2**29 fits in 53 bits)
+    return math.fsum((values * counts).tolist())

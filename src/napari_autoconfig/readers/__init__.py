@@ -103,6 +103,7 @@ __all__ = [
     "set_remote_timeout",
     "shrank_error",
     "take",
+    "tiff_series",
 ]
 
 IMAGE_SUFFIXES: tuple[str, ...] = (
@@ -280,6 +281,22 @@ def flat_view(header: ImageHeader) -> np.ndarray | None:
 def drop_pages(view: np.ndarray) -> None:
     """Let go of the file pages a :func:`flat_view` touched (clean pages: nothing is lost)."""
     _release(_mapping_of(view))
+
+
+def tiff_series(header: ImageHeader) -> tuple[tuple[int, ...], bool] | None:
+    """The shape ``tifffile.imread`` gives a TIFF (its first series), and whether the presented
+    array is that array's voxels in the same order (only axes of size 1 dropped); None for
+    other formats.
+
+    nnU-Net's TIFF readers see that shape: ``Tiff3DIO`` takes any 3-axis array for a volume,
+    ``NaturalImage2DIO`` a 2-axis one, or 3 axes ending in 3 or 4 RGB(A) samples. The order is
+    False where the package reorders (an ImageJ ZCYX hyperstack presented CZYX, RGB samples
+    moved first).
+    """
+    plan = _layout(header) if header.format in ("tiff", "ome-tiff", "imagej-tiff") else None
+    if not isinstance(plan, _TiffPlan):
+        return None
+    return tuple(plan.series_shape), tuple(plan.perm) == tuple(range(len(plan.perm)))
 
 
 def read_array(header: ImageHeader) -> np.ndarray:
