@@ -22,9 +22,10 @@ networks are built on torch's ``meta`` device (shapes without weights), which le
 arithmetic over the layers' channels and strides, unchanged; the ``plans_manager`` check builds
 its networks on the CPU as well and records that both counts agree.
 
-The planner reads only ``dataset.json``, ``dataset_fingerprint.json`` and the name of one image
-(for its reader), so every dataset is written as its ``dataset.json``, the fingerprint
-nnU-Net extracted (or :func:`synthetic_fingerprint`) and one 2-voxel stand-in image per case.
+The planner reads only ``dataset.json``, ``dataset_fingerprint.json`` and the first image (for
+its reader): the recorded datasets are written again by ``nnunet_reference.write_dataset`` beside
+the fingerprint nnU-Net extracted from them; the large ones are their ``dataset.json``, their
+:func:`synthetic_fingerprint` and one 2-voxel stand-in image per case.
 
 Run it in nnU-Net's environment (see ``nnunet_reference.py`` for installing it)::
 
@@ -51,7 +52,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from nnunet_reference import dataset_folder_name  # noqa: E402  (the generator's own names)
+from nnunet_reference import dataset_folder_name, write_dataset  # noqa: E402
 
 RECORDED = HERE.parent / "tests" / "nnunet_recorded.json"
 
@@ -103,7 +104,7 @@ FINGERPRINTED: tuple[dict, ...] = (
 
 
 def dataset_json(channels: list[str], classes: int, cases: int) -> dict:
-    """``dataset.json`` as ``nnunet_reference.write_dataset`` writes it."""
+    """``dataset.json`` of a large dataset, as ``nnunet_reference.write_dataset`` writes one."""
     return {
         "channel_names": {str(i): name for i, name in enumerate(channels)},
         "labels": {"background": 0, **{f"class_{k}": k for k in range(1, classes)}},
@@ -149,14 +150,12 @@ def datasets() -> list[dict]:
     found = []
     for record in json.loads(RECORDED.read_text())["datasets"]:
         spec = record["spec"]
-        meta = dataset_json(spec["channels"], spec["classes"], spec["cases"])
-        meta["file_ending"] = spec.get("file_ending", meta["file_ending"])
         found.append(
             {
                 "name": dataset_folder_name(spec),
                 "id": spec["id"],
                 "source": "nnunet_recorded.json",
-                "dataset_json": meta,
+                "spec": spec,
                 "fingerprint": record["fingerprint"],
             }
         )
@@ -175,17 +174,23 @@ def datasets() -> list[dict]:
 
 
 def write_planner_inputs(dataset: dict, base: Path) -> Path:
-    """``dataset.json``, one stand-in image and label per case, and the fingerprint, in
-    nnU-Net's raw and preprocessed folders under ``base``; return the preprocessed folder."""
+    """The raw dataset (a recorded one written again; a large one as its ``dataset.json`` and a
+    stand-in image and label per case) and its fingerprint, in nnU-Net's raw and preprocessed
+    folders under ``base``; ``dataset["dataset_json"]`` set; return the preprocessed folder."""
     import SimpleITK as sitk
 
     raw = base / "nnUNet_raw" / dataset["name"]
     preprocessed = base / "nnUNet_preprocessed" / dataset["name"]
     for folder in (raw, preprocessed):
         shutil.rmtree(folder, ignore_errors=True)
+    preprocessed.mkdir(parents=True)
+    (preprocessed / "dataset_fingerprint.json").write_text(json.dumps(dataset["fingerprint"]))
+    if dataset["source"] == "nnunet_recorded.json":
+        write_dataset(dataset["spec"], base / "nnUNet_raw")
+        dataset["dataset_json"] = json.loads((raw / "dataset.json").read_text())
+        return preprocessed
     (raw / "imagesTr").mkdir(parents=True)
     (raw / "labelsTr").mkdir()
-    preprocessed.mkdir(parents=True)
     meta = dataset["dataset_json"]
     ending = meta["file_ending"]
     stand_in = sitk.GetImageFromArray(np.zeros((2, 2, 2), np.uint8))
@@ -196,7 +201,6 @@ def write_planner_inputs(dataset: dict, base: Path) -> Path:
             )
         sitk.WriteImage(stand_in, str(raw / "labelsTr" / f"case_{case:03d}{ending}"))
     (raw / "dataset.json").write_text(json.dumps(meta, indent=4))
-    (preprocessed / "dataset_fingerprint.json").write_text(json.dumps(dataset["fingerprint"]))
     return preprocessed
 
 

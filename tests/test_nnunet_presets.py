@@ -42,7 +42,11 @@ RUNS = [
 
 def _fingerprint(name: str) -> NnUNetFingerprint:
     dataset = DATASETS[name]
-    return NnUNetFingerprint.from_json(dataset["fingerprint"], dataset["dataset_json"], name)
+    # the reader is the fingerprint's choice, from the files (tested with the readers): a .tif
+    # without a file to try would name nnU-Net's 2D reader, so take the one nnU-Net named
+    reader = dataset["runs"][0]["plans"]["image_reader_writer"]
+    meta = {**dataset["dataset_json"], "overwrite_image_reader_writer": reader}
+    return NnUNetFingerprint.from_json(dataset["fingerprint"], meta, name)
 
 
 def _differences(ours, theirs, where: str = "") -> list[str]:
