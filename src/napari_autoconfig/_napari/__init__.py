@@ -22,11 +22,13 @@ module                 holds
 ``lazy.py``            a file as a dask array read plane by plane through the core's readers
 ``run.py``             the fingerprinting worker's body (never raises), nnU-Net's pass too
 ``guard.py``           the decorator that keeps exceptions out of Qt slots
+``warmup.py``          what napari's first layers and the workers need, built once in one thread
 ``histogram.py``       the foreground intensity histogram (matplotlib), clip bounds, mean ± std
 ``preview.py``         the normalisation preview: a lazy ``normalized`` layer over the image
 ``objects_panel.py``   the masks' objects against the patch, the largest one outlined
 ``reader.py``          the npe2 reader (NIfTI, MetaImage, NRRD at their spacing)
-``sample_data.py``     the npe2 sample (one volume of the bundled dataset and its mask)
+``sample_data.py``     the npe2 sample (one volume of the bundled dataset and its mask); the
+                       dock takes its folders
 ``settings.py``        the folders and limits remembered between launches
 =====================  =================================================================
 

@@ -1,5 +1,6 @@
 """The folders and limits panel: what to fingerprint, the planner (biom3d, nnU-Net v2 or both),
-the patch and batch limits, the GPU budget, Fingerprint.
+the patch and batch limits, the GPU budget, Fingerprint; *Use the sample*, and napari's sample
+opened in the viewer, fill the folders with the sample dataset's.
 
 The one place the form's values are read (:meth:`FoldersPanel.limits`, :meth:`~.folders`,
 :meth:`~.gpu_gib`, :meth:`~.precision`) and remembered between napari launches
@@ -9,6 +10,7 @@ from it (:func:`napari_autoconfig.gpu_budget.plan_for_gpu`) and its fields are g
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -23,13 +25,17 @@ from magicgui.widgets import (
     SpinBox,
     TupleEdit,
 )
+from napari.qt.threading import create_worker
 from qtpy.QtWidgets import QSizePolicy
 
 from ..errors import AutoconfigError
 from ..memory import PRECISIONS
 from ..planners import biom3d
 from ..readers import is_url
+from ..sample import sample_folder
+from .guard import guarded
 from .panel import Panel, row
+from .sample_data import SAMPLE_KEY
 from .settings import GPU_RANGE, LIMIT_RANGE, load_settings, save_settings
 from .state import PLANNER_CHOICES, PlanInputs
 
@@ -77,8 +83,17 @@ GPU_TIP = (
 )
 
 
+SAMPLE_TIP = (
+    "Fill Images and Masks with the sample dataset's folders: four anisotropic nuclei volumes "
+    "and their masks (generated once into your cache folder when not in a source checkout). "
+    "File > Open Sample > napari-autoconfig fills them too."
+)
+
+
 class FoldersPanel(Panel):
     """Folders of images and masks, the limits, Fingerprint / Cancel, progress and status."""
+
+    _sample_worker: Any = None  # the worker finding the sample, while it runs
 
     def __init__(self, host: Any) -> None:
         saved = load_settings()  # values out of the form's ranges are already dropped there
@@ -133,6 +148,7 @@ class FoldersPanel(Panel):
                 tooltip=GPU_TIP,
             ),
             row(
+                PushButton(name="use_sample", text="Use the sample"),
                 PushButton(name="fingerprint", text="Fingerprint dataset"),
                 PushButton(name="cancel", text="Cancel", enabled=False),
             ),
@@ -142,6 +158,8 @@ class FoldersPanel(Panel):
         super().__init__(host, widgets=widgets, labels=True)
         self["fingerprint"].tooltip = "Read every image's header and sample its foreground."
         self["cancel"].tooltip = "Stop the run (within about one file); the last result stays."
+        self["use_sample"].tooltip = SAMPLE_TIP
+        self["use_sample"].changed.connect(self._fetch_sample)
         # the text as stored: a URL must not go through Path (it would fold the '//')
         self["images"].line_edit.value = saved.get("images") or ""
         self["masks"].line_edit.value = saved.get("masks") or ""
@@ -172,6 +190,73 @@ class FoldersPanel(Panel):
         rule = self["batch_rule"].native
         rule.setSizeAdjustPolicy(rule.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         rule.setMinimumContentsLength(12)
+        self._follow_sample()  # last: the sample opened in the viewer wins over the saved folders
+
+    # -- the sample ----------------------------------------------------------------------------
+    def _follow_sample(self) -> None:
+        """Take the sample's folders when napari's sample is (or already was) opened here."""
+        layers = self.host.viewer.layers
+        for layer in layers:
+            self._on_layer_inserted(layer)
+        layers.events.inserted.connect(self._on_inserted)
+
+    @guarded
+    def _on_inserted(self, event: Any) -> None:
+        self._on_layer_inserted(event.value)
+
+    def _on_layer_inserted(self, layer: Any) -> None:
+        folder = layer.metadata.get(SAMPLE_KEY)
+        if folder is not None:
+            self.use_folders(Path(folder) / "images", Path(folder) / "masks")
+
+    @guarded
+    def _fetch_sample(self, *_: Any) -> None:
+        """Find the sample in a worker: its first use in a wheel install writes it (a second)."""
+        self["use_sample"].enabled = False
+        self.set_status("Preparing the sample …")
+        worker = create_worker(sample_folder, _start_thread=False)
+        worker.returned.connect(self._on_sample_ready)
+        worker.errored.connect(self._on_sample_failed)
+        worker.finished.connect(self._on_sample_finished)
+        self._sample_worker = worker  # kept alive until it ends
+        worker.start()
+
+    @guarded
+    def _on_sample_ready(self, folder: Path) -> None:
+        self.use_folders(folder / "images", folder / "masks")
+
+    @guarded
+    def _on_sample_failed(self, exc: Exception) -> None:
+        if isinstance(exc, AutoconfigError):
+            self.host.report_error(str(exc), level="warning")
+        else:  # most likely a cache folder that cannot be written
+            self.host.report_error(
+                f"Could not prepare the sample ({type(exc).__name__}: {exc}). Set XDG_CACHE_HOME "
+                "to a folder you can write, then try again.",
+                level="warning",
+            )
+
+    def _on_sample_finished(self) -> None:
+        self._sample_worker = None
+        if self.host.__dict__.get("_alive", False):
+            self["use_sample"].enabled = self["fingerprint"].enabled
+
+    def use_folders(self, images: Path, masks: Path) -> None:
+        """Put the sample's folders in the form, and say what to do next (nothing when the form
+        holds them already: the sample opened again after its fingerprint)."""
+        if (self["images"].line_edit.value, self["masks"].line_edit.value) == (
+            str(images),
+            str(masks),
+        ):
+            return
+        self["images"].line_edit.value = str(images)
+        self["masks"].line_edit.value = str(masks)
+        self._show_path_tooltip()
+        self.set_status("The sample's folders are set: click Fingerprint dataset.")
+
+    def closed(self) -> None:
+        with contextlib.suppress(TypeError, ValueError):  # already disconnected
+            self.host.viewer.layers.events.inserted.disconnect(self._on_inserted)
 
     def _grey_max_dims(self, *_: Any) -> None:
         # with a GPU budget, max_dims is derived: the typed one is kept but not used
@@ -277,6 +362,7 @@ class FoldersPanel(Panel):
     def set_running(self, running: bool) -> None:
         for name in ("fingerprint", "images", "masks"):
             self[name].enabled = not running
+        self["use_sample"].enabled = not running and self._sample_worker is None
         self["cancel"].enabled = running
 
 

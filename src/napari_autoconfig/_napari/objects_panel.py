@@ -31,6 +31,7 @@ from ..objects import ObjectBox, ObjectSummary, describe_objects, objects_datase
 from ..readers import read_header
 from .activity import ActivityBar
 from .preview import PLUGIN_LAYER_KEY, insert_quietly, is_plugin_layer, source_path
+from .warmup import warmed
 
 if TYPE_CHECKING:
     import napari
@@ -145,7 +146,7 @@ class ObjectsPanel(Container):
         self.measure_button.enabled = False
         self.status_label.value = "Labelling the objects of the masks …"
         worker = create_worker(
-            _run_objects, self.fingerprint, stop, self._relay, _start_thread=False
+            warmed(_run_objects), self.fingerprint, stop, self._relay, _start_thread=False
         )
         fingerprint = self.fingerprint
         worker.returned.connect(lambda outcome: self._on_returned(outcome, fingerprint))

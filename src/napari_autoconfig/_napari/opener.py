@@ -2,14 +2,16 @@
 
 :func:`prepare_pair` runs in a worker thread: it reads the two headers, wraps each file in a lazy
 dask array (:mod:`.lazy`), reads ahead the plane napari will show first and works out the contrast
-limits, so that adding the layers on the GUI thread decodes nothing. The dock widget then adds the
-layers (:meth:`OpenedPair.image_layer_data`) and remembers them, so that opening another row
-replaces this pair instead of piling layers up.
+limits, so that adding the layers on the GUI thread decodes nothing; what napari builds for its
+first layers (pint's units, pandas) is built once beforehand by :mod:`.warmup`. The dock widget
+then adds the layers (:meth:`OpenedPair.image_layer_data`) and remembers them, so that opening
+another row replaces this pair instead of piling layers up.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +26,7 @@ from ..readers import ImageHeader, read_header
 from .guard import guarded, logger
 from .lazy import lazy_array
 from .reader import file_stem
+from .warmup import warmed
 
 if TYPE_CHECKING:
     from napari.layers import Image
@@ -59,31 +62,20 @@ def _contrast(row: ImageRow, plane: np.ndarray) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
-def _import_ahead(image: Any) -> None:
-    """Import here, in the worker, what napari imports the first time it adds such layers.
-
-    Computing a dask slice loads dask's scheduler, a Labels layer loads pandas for its features
-    table, and napari's first layer builds pint's unit registry: about a second and a half the
-    first time, which would otherwise freeze the GUI.
-    """
-    np.asarray(image[(0,) * (image.ndim - 2)][:1, :1])
-    try:
-        import pandas  # noqa: F401
-    except ImportError:  # an older napari without it: nothing to import ahead
-        pass
-    try:  # napari >= 0.6 builds pint's unit registry for its first layer: about 0.35 s
-        from napari.utils._units import get_unit_registry
-    except ImportError:
-        return
-    get_unit_registry().micrometer  # noqa: B018 - the registry is built on its first look-up
-
-
-def prepare_pair(row: ImageRow, point_zyx: tuple[float, ...] | None = None) -> OpenedPair:
+def prepare_pair(
+    row: ImageRow,
+    point_zyx: tuple[float, ...] | None = None,
+    wanted: Callable[[], bool] = lambda: True,
+) -> OpenedPair | None:
     """Headers, lazy arrays, the first planes read ahead (worker thread; raises ImageReadError).
 
     ``point_zyx`` is the world position the viewer shows now (its slider): the plane there is read
     ahead too, since napari draws it when the layer is added, before the view moves to the middle.
+    ``wanted`` says whether the row is still the one to open: a row superseded by a later click
+    reads nothing and gives None (the user ran down the table faster than files open).
     """
+    if not wanted():
+        return None
     header = read_header(row.image_path)
     image, reader = lazy_array(header)
     lead = header.shape[:-2]
@@ -95,7 +87,6 @@ def prepare_pair(row: ImageRow, point_zyx: tuple[float, ...] | None = None) -> O
         z = round(point_zyx[-3] / spatial_scale[-3]) if len(point_zyx) >= 3 else 0
         reader.warm((*middle[:-1], z) if lead else ())
     shown = reader.plane(int(np.ravel_multi_index(middle, lead)) if lead else 0)
-    _import_ahead(image)
     name = file_stem(header.path)
     kwargs: dict[str, Any] = {
         "name": name,
@@ -161,13 +152,23 @@ class RowOpener:
         token = self._token
         self.host.set_status(f"Opening {row.image} …")
         point = tuple(float(v) for v in self.host.viewer.dims.point)
-        worker = create_worker(prepare_pair, row, point, _start_thread=False)
+        # napari's first layer needs what the warm-up builds (pint's units, pandas): a row's
+        # worker waits for it rather than racing the other rows to build it
+        worker = create_worker(
+            warmed(prepare_pair),
+            row,
+            point,
+            lambda: token == self._token,
+            _start_thread=False,
+        )
         worker.returned.connect(lambda pair: self._remove_previous_mask(pair, token))
-        worker.errored.connect(self._on_open_failed)
+        worker.errored.connect(lambda exc: self._on_open_failed(exc, token))
         worker.start()
 
     @guarded
-    def _on_open_failed(self, exc: Exception) -> None:
+    def _on_open_failed(self, exc: Exception, token: int) -> None:
+        if token != self._token:  # a row superseded by a later click goes quietly
+            return
         if isinstance(exc, AutoconfigError):
             self.host.report_error(str(exc), level="warning")
         else:
@@ -175,11 +176,11 @@ class RowOpener:
             self.host.report_error(f"{type(exc).__name__}: {exc}", level="error")
 
     @guarded
-    def _remove_previous_mask(self, pair: OpenedPair, token: int) -> None:
+    def _remove_previous_mask(self, pair: OpenedPair | None, token: int) -> None:
         """The previous pair's mask goes in a turn of its own (napari collects garbage on every
         removal), before its image: so the new layers take the file's own name even when the
         same row is opened again."""
-        if token != self._token:  # another row was asked for meanwhile
+        if token != self._token or pair is None:  # another row was asked for meanwhile
             return
         viewer = self.host.viewer
         masks = [lyr for lyr in self.opened if isinstance(lyr, Labels) and lyr in viewer.layers]

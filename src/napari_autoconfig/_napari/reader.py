@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from ..readers import ImageHeader, image_suffix, read_array, read_header
+from .warmup import settled
 
 # The formats napari cannot open by itself; TIFF and .npy stay with napari's builtins.
 READER_SUFFIXES: tuple[str, ...] = (".nii", ".nii.gz", ".mha", ".mhd", ".nrrd", ".nhdr")
@@ -77,6 +78,7 @@ def read_layers(path: str | Sequence[str]) -> list[LayerData]:
         A file that is missing, empty, truncated or not an image of its suffix.
     """
     paths = [path] if isinstance(path, str | Path) else list(path)
+    settled()  # napari adds the layers next, on this thread: never during the dock's warm-up
     return [layer_data(read_header(p)) for p in paths]
 
 
