@@ -1,6 +1,7 @@
 """nnU-Net v2's fingerprint and plan: nnunetv2's own commands against napari-autoconfig's, timed.
 
     python benchmarks/bench_nnunet.py --nnunet-bin NNUNET_VENV/bin [--data DIR] [--cases 24]
+    python benchmarks/bench_nnunet.py --skip-nnunet [--data DIR] [--cases 24]
 
 The data is the benchmark's .nii.gz set (``datagen.py``: 96x512x512 uint16 volumes with uint8
 masks of two labels, spacing 0.5 x 0.5 x 2 µm), laid out as an nnU-Net raw dataset
@@ -12,7 +13,13 @@ One run each, same machine, warm file cache:
 - ours, in process: :func:`fingerprint_nnunet` + :func:`plan_nnunet` (the shared thread pool,
   one thread per core);
 - ours, as a command: ``napari-autoconfig DIR --planner nnunet --save plans.json`` (start-up and
-  imports included, as nnU-Net's).
+  imports included, as nnU-Net's);
+- ours, both planners: ``napari-autoconfig DIR --planner both --save plans.json``, which reads
+  every file once for both fingerprints: its wall time against ``--planner nnunet`` alone is the
+  cost of biom3d's plan on top (target: 1.15x at most).
+
+``--skip-nnunet`` leaves nnunetv2's own commands out (then only our two commands are timed and
+compared with each other).
 
 It prints the wall-clock and processor seconds (user + system, children included: on a shared
 machine the processor time moves less than the wall clock) and their ratios, and checks that the
@@ -89,11 +96,18 @@ def _children_cpu() -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nnunet-bin", type=Path, required=True, help="nnU-Net venv's bin/")
+    parser.add_argument(
+        "--nnunet-bin", type=Path, help="nnU-Net venv's bin/ (not with --skip-nnunet)"
+    )
     parser.add_argument("--data", type=Path, help="work folder (default: a temporary one)")
     parser.add_argument("--cases", type=int, default=24)
     parser.add_argument("--workers", type=int, default=2, help="processes writing the data")
+    parser.add_argument(
+        "--skip-nnunet", action="store_true", help="time our two commands only (no nnunetv2)"
+    )
     args = parser.parse_args()
+    if args.nnunet_bin is None and not args.skip_nnunet:
+        parser.error("give --nnunet-bin NNUNET_VENV/bin, or --skip-nnunet")
     base = args.data or Path(tempfile.mkdtemp(prefix="bench_nnunet_"))
     source = base / "nii.gz"
     if not (source / "images").is_dir() or len(list((source / "images").iterdir())) != args.cases:
@@ -103,9 +117,12 @@ def main() -> int:
     warm(root)
     load = os.getloadavg()[0]
 
-    start, cpu = time.perf_counter(), _children_cpu()
-    theirs_fp, theirs_plans = run_nnunet(DATASET_ID, base, processes=2, bindir=args.nnunet_bin)
-    t_nnunet, c_nnunet = time.perf_counter() - start, _children_cpu() - cpu
+    theirs_fp = theirs_plans = None
+    t_nnunet = c_nnunet = float("nan")
+    if not args.skip_nnunet:
+        start, cpu = time.perf_counter(), _children_cpu()
+        theirs_fp, theirs_plans = run_nnunet(DATASET_ID, base, processes=2, bindir=args.nnunet_bin)
+        t_nnunet, c_nnunet = time.perf_counter() - start, _children_cpu() - cpu
 
     from napari_autoconfig.planners import fingerprint_nnunet, plan_nnunet
 
@@ -115,18 +132,25 @@ def main() -> int:
     plans = plan_nnunet(fingerprint)
     t_ours, c_ours = time.perf_counter() - start, time.process_time() - cpu
 
-    target = base / "ours_plans.json"
-    target.unlink(missing_ok=True)
-    start, cpu = time.perf_counter(), _children_cpu()
-    command = [sys.executable, "-m", "napari_autoconfig", str(root), "--planner", "nnunet"]
-    subprocess.run(
-        [*command, "--quiet", "--save", str(target)], check=True, stdout=subprocess.DEVNULL
-    )
-    t_command, c_command = time.perf_counter() - start, _children_cpu() - cpu
+    timed = {}
+    for planner in ("nnunet", "both"):
+        target = base / f"ours_plans_{planner}.json"
+        target.unlink(missing_ok=True)
+        warm(root)
+        start, cpu = time.perf_counter(), _children_cpu()
+        command = [sys.executable, "-m", "napari_autoconfig", str(root), "--planner", planner]
+        subprocess.run(
+            [*command, "--quiet", "--save", str(target)], check=True, stdout=subprocess.DEVNULL
+        )
+        timed[planner] = (time.perf_counter() - start, _children_cpu() - cpu, target)
+    (t_command, c_command, target), (t_both, c_both, target_both) = timed.values()
 
+    if theirs_plans is None:  # without nnunetv2: our command's plans are the reference
+        theirs_fp, theirs_plans = fingerprint.as_json(), json.loads(target.read_text())
     found = differences(fingerprint.as_json(), theirs_fp)
     found += differences(plans.as_json(), theirs_plans)
     found += differences(json.loads(target.read_text()), theirs_plans)
+    found += differences(json.loads(target_both.read_text()), theirs_plans)
     full = theirs_plans["configurations"]["3d_fullres"]
     print(f"{args.cases} cases {SHAPE_ZYX} uint16 .nii.gz, {os.cpu_count()} cores")
     print(f"nnU-Net 3d_fullres: patch {full['patch_size']}, batch {full['batch_size']}")
@@ -136,10 +160,15 @@ def main() -> int:
         ("nnU-Net fingerprint -np 2 + plan", t_nnunet, c_nnunet),
         ("ours, in process", t_ours, c_ours),
         ("ours, the command (with start-up)", t_command, c_command),
+        ("ours, --planner both (the command)", t_both, c_both),
     )
     for name, wall, processor in rows:
         ratios = f"{t_nnunet / wall:6.1f}{processor:8.2f}{c_nnunet / processor:6.1f}"
         print(f"{name:36s}{wall:8.2f}{ratios}")
+    print(
+        f"--planner both / --planner nnunet: wall {t_both / t_command:.2f}x, processor "
+        f"{c_both / c_command:.2f}x (target: wall <= 1.15x)"
+    )
     print("same numbers" if not found else "DIFFERENT:\n  " + "\n  ".join(found[:20]))
     return 1 if found else 0
 

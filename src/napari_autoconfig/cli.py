@@ -40,10 +40,11 @@ from .export import (
 from .memory import PRECISIONS
 from .nnunet_cli import add_planner_arguments, take_plans_target
 from .planners.biom3d import BATCH_RULES, Limits, Plan
-from .planning import TrainingPlan, plan_training
+from .planning import PLANNER_CHOICES, TrainingPlan, plan_training
 
 if TYPE_CHECKING:
     from .fingerprint import Fingerprint
+    from .planners.nnunet_records import NnUNetFingerprint
 
 EXIT_ERROR = 2
 #: An error napari-autoconfig did not foresee (a bug): one line asking for a report.
@@ -204,7 +205,10 @@ def _parser() -> argparse.ArgumentParser:
         help="foreground voxels drawn per image (10000)",
     )
     parser.add_argument(
-        "--workers", type=_positive, help="threads reading files (default: the cores)"
+        "--workers",
+        type=_positive,
+        help="threads reading files (default: the cores); more than the cores are all kept busy "
+        "(files on a slow network share)",
     )
     parser.add_argument(
         "--timeout",
@@ -283,7 +287,11 @@ def _check_outputs(args: argparse.Namespace) -> None:
             )
 
 
-def _fingerprint(args: argparse.Namespace) -> Fingerprint:
+def _fingerprint(
+    args: argparse.Namespace, with_nnunet: bool = False
+) -> tuple[Fingerprint, NnUNetFingerprint | None]:
+    """biom3d's fingerprint of the folders, with a progress bar; with ``with_nnunet`` nnU-Net's
+    too, from the same read of every file (:func:`napari_autoconfig.one_pass.fingerprint_both`)."""
     from tqdm import tqdm
 
     from .dataset import open_dataset
@@ -324,21 +332,38 @@ def _fingerprint(args: argparse.Namespace) -> Fingerprint:
 
     # daemon threads: a read stalled in one must not hold an interrupted run (Ctrl-C) at exit
     executor = DaemonThreadPool(args.workers) if args.workers else None
+    nnunet = None
     try:
-        fingerprint = fingerprint_dataset(
-            dataset,
-            seed=args.seed,
-            num_samples=args.num_samples,
-            executor=executor,
-            progress=progress,
-        )
+        if with_nnunet:
+            from .one_pass import fingerprint_both
+            from .planners import open_nnunet_source
+
+            label_mode = getattr(args, "nnunet_labels", "auto")
+            fingerprint, nnunet = fingerprint_both(
+                dataset,
+                open_nnunet_source(images, masks, label_mode=label_mode),
+                seed=args.seed,
+                num_samples=args.num_samples,
+                executor=executor,
+                progress=lambda done, total: progress(done, total, None),
+            )
+        else:
+            fingerprint = fingerprint_dataset(
+                dataset,
+                seed=args.seed,
+                num_samples=args.num_samples,
+                executor=executor,
+                progress=progress,
+            )
     finally:
         bar.close()
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)  # nothing waits on a stalled read
     for note in fingerprint.notes():  # passed-over entries, NaN voxels: said, not silent
         print(f"napari-autoconfig: warning: {note}", file=sys.stderr)
-    return fingerprint
+    for note in nnunet.notes if nnunet is not None else ():  # a spacing assumed, classes renumbered
+        print(f"napari-autoconfig: {note}", file=sys.stderr)
+    return fingerprint, nnunet
 
 
 def _summary(training: TrainingPlan, fingerprint: Fingerprint | None) -> str:
@@ -501,9 +526,9 @@ def _drop_stdout() -> None:
         pass
 
 
-def run(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status (0, or 2 on bad input)."""
-    args = _parser().parse_args(argv)
+def _limits(args: argparse.Namespace) -> Limits:
+    """biom3d's limits from the options, after the checks that need no file (a refused
+    combination raises before any file is read)."""
     if args.median is not None and args.images is not None:
         raise AutoconfigError("Give either IMAGES or --median, not both.")
     if args.median is not None and len(args.median) not in (3, 4):
@@ -515,72 +540,98 @@ def run(argv: Sequence[str] | None = None) -> int:
             "--batch-rule preprocessing needs the number of images (biom3d uses "
             "number_of_images // 20): give IMAGES instead of --median, or use --batch-rule fixed."
         )
-    # Before any file is read: impossible limits (LimitsError) and bad output files fail at once.
     if args.gpu_memory is not None and args.max_dims is not None:
         raise AutoconfigError(
             "Give either --gpu-memory (max_dims is then chosen to fit the GPU) or --max-dims, "
             "not both."
         )
-    limits = Limits(
+    if args.objects and (args.median is not None or (args.images and args.masks is None)):
+        raise AutoconfigError(
+            "--objects labels the objects of the masks: give IMAGES and --masks (not --median)."
+        )
+    return Limits(  # impossible limits raise LimitsError here, before any file is read
         max_dims=tuple(args.max_dims or _DEFAULT.max_dims),
         max_pool=args.max_pool,
         min_batch=args.min_batch,
         max_batch=args.max_batch,
         batch_rule=args.batch_rule,
     )
+
+
+def _output(
+    args: argparse.Namespace,
+    training: TrainingPlan,
+    fingerprint: Fingerprint | None,
+    objects: tuple[list[str], dict | None],
+) -> str:
+    """What goes to standard output: the JSON record, the per-image rows, the YAML, or the
+    summary and config (each planner's part when it was asked for)."""
+    plan, nnunet = training.biom3d, training.nnunet
+    nnunet_parts = (training.nnunet_fingerprint, nnunet) if nnunet is not None else None
+    if args.json:
+        record = nnunet_cli.json_record(*nnunet_parts) if nnunet_parts else None
+        if plan is None:  # nnU-Net's plans alone: its entry alone
+            return json.dumps(_finite({"nnunet": record}), indent=2, allow_nan=False) + "\n"
+        rows = _image_rows(args, plan, fingerprint)
+        return _json(training, fingerprint, objects[1], rows, record) + "\n"
+    if args.per_image:
+        from .image_table import rows_text
+
+        return rows_text(_image_rows(args, plan, fingerprint)) + "\n"
+    if args.yaml:
+        return training.config_comment + render_yaml(training.config_values)
+    text = ""
+    if plan is not None:
+        text = _summary(training, fingerprint) + "\n"
+        text += "".join(f"# {line}\n" for line in objects[0])
+        text += training.config_comment + render_python(training.config_values)
+    if nnunet_parts is not None:
+        text += nnunet_cli.summary(*nnunet_parts, gpu_memory_gb=args.gpu_memory)
+    return text
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (0, or 2 on bad input)."""
+    args = _parser().parse_args(argv)
+    # Before any file is read: impossible limits (LimitsError) and bad output files fail at once.
+    limits = _limits(args)
     if args.export_nnunet is not None:  # a command of its own: write nnU-Net's raw dataset
         return nnunet_cli.run_export(args)
     plans_target = take_plans_target(args)  # nnU-Net's plans file, taken out of --save
     _check_outputs(args)
-    if args.planner == "nnunet":
-        return nnunet_cli.run_nnunet_only(args, plans_target)
-    if args.objects and (args.median is not None or (args.images and args.masks is None)):
-        raise AutoconfigError(
-            "--objects labels the objects of the masks: give IMAGES and --masks (not --median)."
-        )
-    fingerprint = _fingerprint(args) if args.median is None else None
-    # --planner both: nnU-Net's own reading pass, planned by the same call as biom3d's plan
-    nnunet_fp = nnunet_cli.fingerprint(args) if args.planner == "both" else None
-    # With --gpu-memory only max_dims is derived (the plan's last reason says so).
+    planners = PLANNER_CHOICES[args.planner]
+    fingerprint, nnunet_fp = None, None
+    if "biom3d" in planners and args.median is None:
+        # both planners: one read of every file feeds both fingerprints
+        fingerprint, nnunet_fp = _fingerprint(args, with_nnunet="nnunet" in planners)
+    elif "nnunet" in planners:  # nnU-Net's plans alone
+        nnunet_fp = nnunet_cli.fingerprint(args)
+    # One call plans what was asked, as in the widget; with --gpu-memory only max_dims is
+    # derived (the plan's last reason says so).
     training = plan_training(
         fingerprint if fingerprint is not None else args.median,
         limits,
         precision=args.precision,
         gpu_memory_gib=args.gpu_memory,
-        planners=("biom3d", "nnunet") if nnunet_fp is not None else ("biom3d",),
+        planners=planners,
         nnunet_fingerprint=nnunet_fp,
         nnunet_preset=args.nnunet_planner,
     )
-    plan, values, gpu_note = training.biom3d, training.config_values, training.config_comment
-    objects_lines, objects_record = (
-        _objects(args, fingerprint, plan) if args.objects else ([], None)
-    )
-    nnunet = (training.nnunet_fingerprint, training.nnunet) if training.nnunet is not None else None
+    objects = _objects(args, fingerprint, training.biom3d) if args.objects else ([], None)
 
-    # Both outputs are computed (every refusal raised) before either is written.
+    # Every output is computed (every refusal raised) before any is written.
+    values, gpu_note = training.config_values, training.config_comment
     save_text = gpu_note + render_config(args.save, values) if args.save is not None else None
     pending = prepare_update(args.update_config, values) if args.update_config is not None else None
-
+    plans = (
+        nnunet_cli.pending_plans(training.nnunet, plans_target, args.force)
+        if plans_target is not None and training.nnunet is not None
+        else None
+    )
     # Files first: a closed output pipe (``| head``) must not cost the user the files asked for.
-    plans = nnunet_cli.pending_plans(nnunet[1], plans_target, args.force) if plans_target else None
     notes = _write_outputs(args, save_text, pending, plans)
     try:
-        if args.json:
-            rows = _image_rows(args, plan, fingerprint)
-            nnunet_record = nnunet_cli.json_record(*nnunet) if nnunet is not None else None
-            print(_json(training, fingerprint, objects_record, rows, nnunet_record))
-        elif args.per_image:
-            from .image_table import rows_text
-
-            print(rows_text(_image_rows(args, plan, fingerprint)))
-        elif args.yaml:
-            print(gpu_note + render_yaml(values), end="")
-        else:
-            print(_summary(training, fingerprint))
-            print("".join(f"# {line}\n" for line in objects_lines), end="")
-            print(gpu_note + render_python(values), end="")
-            if nnunet is not None:
-                print(nnunet_cli.summary(*nnunet, gpu_memory_gb=args.gpu_memory), end="")
+        print(_output(args, training, fingerprint, objects), end="")
         sys.stdout.flush()  # a full disk shows here, as one line, not as a traceback at exit
     except BrokenPipeError:
         raise

@@ -412,6 +412,18 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def in_flight_bound(executor: Executor | None) -> int:
+    """How many tasks a run keeps submitted to ``executor``: two per worker, so every worker has
+    its next task at hand while memory stays that of a few files.
+
+    The workers are the executor's own (``--workers`` may ask for more threads than cores, e.g.
+    for files on a slow network share: all of them are kept busy); an executor that does not say
+    (a dask cluster's) and the shared pool (None) count one per core.
+    """
+    workers = getattr(executor, "max_workers", None) or getattr(executor, "_max_workers", None)
+    return 2 * max(1, int(workers or default_workers()))
+
+
 class DaemonThreadPool(Executor):
     """A pool of threads that never hold up the interpreter's exit.
 
@@ -428,6 +440,11 @@ class DaemonThreadPool(Executor):
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._closed = False
+
+    @property
+    def max_workers(self) -> int:
+        """The threads this pool runs tasks on."""
+        return self._workers
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         with self._lock:
@@ -547,10 +564,10 @@ def map_cases(
 ) -> list[CaseRecord]:
     """Run :func:`fingerprint_case` over the cases on an executor, in bounded flight.
 
-    Only a few more tasks than workers are submitted at a time, so a cancel request stops the run
-    within about one file per worker (quick files go in batches of at most ~0.06 s), and memory
-    stays that of a few images. Results are returned in case order, so they do not depend on the
-    executor or its worker count.
+    Two tasks per worker are submitted at a time (:func:`in_flight_bound`), so a cancel request
+    stops the run within about one file per worker (quick files go in batches of at most
+    ~0.06 s), and memory stays that of a few images. Results are returned in case order, so they
+    do not depend on the executor or its worker count.
 
     Raises
     ------
@@ -560,7 +577,7 @@ def map_cases(
         If a file cannot be read (the message names it).
     """
     pool = shared_pool() if executor is None else executor
-    in_flight_max = 2 * default_workers()
+    in_flight_max = in_flight_bound(pool)
     results: list[CaseRecord | None] = [None] * len(cases)
     pending: dict[Future, list[int]] = {}
     next_case, batch, done_count = 0, 1, 0

@@ -90,13 +90,37 @@ def draw_foreground(mask: ImageHeader, seed: int = 42, num_samples: int = 10000)
         If the mask's pixels turn out damaged while reading.
     """
     # the index lives in this thread's reused buffers: it never leaves this function
-    index = _build_index(mask, reuse=True)
+    return draw_from_index(_build_index(mask, reuse=True), seed, num_samples)
+
+
+def draw_from_index(index: ForegroundIndex, seed: int, num_samples: int) -> ForegroundDraw:
+    """biom3d's draw (:func:`draw_foreground`) from a mask's index already made."""
     if index.count == 0 or num_samples <= 0:
         none = np.empty(0, dtype=np.int64)
         return ForegroundDraw(index.count, index.largest, none, none)
     ranks = np.random.default_rng(seed).integers(0, index.count, num_samples)
     sorted_ranks, order = _sort_with_order(ranks)
     return ForegroundDraw(index.count, index.largest, index.select(sorted_ranks), order)
+
+
+def padded_bits_bytes(voxels: int) -> int:
+    """Bytes of a mask's bit set as :class:`ForegroundIndex` keeps it: one bit per voxel,
+    zero-padded to whole superblocks of 1,024 voxels."""
+    return -(-int(voxels) // _SUPER) * (_SUPER // 8)
+
+
+def index_from_bits(bits: np.ndarray, largest: int) -> ForegroundIndex:
+    """A mask's :class:`ForegroundIndex` from its ``> 0`` bits, for a caller that read the mask
+    itself (:mod:`.one_pass`, where nnU-Net's pass streams it).
+
+    ``bits`` is ``packbits(mask.ravel() > 0, bitorder="little")`` zero-padded to
+    :func:`padded_bits_bytes`; ``largest`` the mask's largest label (0 for an empty mask).
+    """
+    word_counts = _popcount(bits.view(np.uint64))
+    running = np.zeros(word_counts.size // _WORDS + 1, dtype=np.int64)
+    per_superblock = word_counts.reshape(-1, _WORDS).sum(axis=1, dtype=np.int64)
+    np.cumsum(per_superblock, out=running[1:])
+    return ForegroundIndex(bits, word_counts, running, max(int(largest), 0))
 
 
 def _sort_with_order(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -41,6 +41,7 @@ import numpy as np
 if TYPE_CHECKING:
     from .fingerprint import CaseRecord, Fingerprint
     from .planners.biom3d import Plan
+    from .planning import NnUNetResampling
 
 AXES_ZYX = ("z", "y", "x")
 #: An axis' spacing this many times larger or smaller than the median's is flagged.
@@ -214,15 +215,14 @@ def _spacing_flags(record: CaseRecord, median_zyx: Sequence[float] | None, other
     return flags
 
 
-def _resample_flags(spacing: Sequence[float] | None, target_zyx: Sequence[float] | None) -> list:
+def _resample_flags(own: Sequence[float], target_zyx: Sequence[float]) -> list:
     """nnU-Net resamples every image to its target spacing: say where that is a 2x change or more.
 
-    Compared per axis, the image's own spacing against the target's, over the axes both have
-    (a 2D image's (y, x)). An image without spacing is read by nnU-Net at spacing 1.
+    Compared per axis, the case's spacing as nnU-Net reads it against the spacing its
+    configuration trains at, over the axes the configuration has (a 2D image's (y, x): nnU-Net's
+    2d configuration never resamples z, whose spacing it sets to 999 times the largest).
     """
-    if target_zyx is None:
-        return []
-    own = tuple(spacing) if spacing is not None else (1.0,) * len(target_zyx)
+    own = tuple(own)
     n = min(len(own), len(target_zyx))
     if n == 0:
         return []
@@ -250,7 +250,7 @@ def image_rows(
     images_root: str | Path | None = None,
     masks_root: str | Path | None = None,
     *,
-    nnunet_target_zyx: Sequence[float] | None = None,
+    nnunet_resampling: NnUNetResampling | None = None,
 ) -> tuple[ImageRow, ...]:
     """One :class:`ImageRow` per image of the fingerprint, in dataset order, with its flags.
 
@@ -262,9 +262,10 @@ def image_rows(
         The plan; without one, no image is flagged as smaller than the patch.
     images_root, masks_root : str or Path, optional
         The folders the paths are shown relative to; default: the folder the files share.
-    nnunet_target_zyx : sequence of float, optional
-        nnU-Net's target spacing (``NnUNetPlans.target_spacing_zyx``), when its plan was made:
-        images it would resample by 2x or more along an axis are flagged.
+    nnunet_resampling : NnUNetResampling, optional
+        From nnU-Net's planner (:attr:`~napari_autoconfig.planning.TrainingPlan.nnunet_resampling`),
+        when its plan was made: each case's spacing as nnU-Net reads it and the spacing it trains
+        at; images it would resample by 2x or more along an axis are flagged.
 
     Returns
     -------
@@ -280,13 +281,17 @@ def image_rows(
     usual_dtype = _majority([str(r.image.dtype) for r in records])
     usual_labels = _majority([r.mask_max for r in records if r.mask_path and r.foreground])
 
+    resampling = nnunet_resampling
+    if resampling is not None and len(resampling.spacings_zyx) != len(records):
+        resampling = None  # not the same cases: nothing to say about them
     rows = []
     for index, record in enumerate(records):
         header = record.image
         has_mask = record.mask_path is not None
         flags = _size_flags(header.spatial_shape_zyx, plan)
         flags += _spacing_flags(record, median_spacing, with_spacing)
-        flags += _resample_flags(header.spacing_zyx, nnunet_target_zyx)
+        if resampling is not None:  # nnU-Net's own spacing of the case, from its planner
+            flags += _resample_flags(resampling.spacings_zyx[index], resampling.target_zyx)
         if has_mask and record.foreground == 0:
             flags.append("mask without foreground")
         elif has_mask and usual_labels is not None and record.mask_max != usual_labels:

@@ -1,9 +1,11 @@
 """The command line's nnU-Net part: ``--planner {biom3d,nnunet,both}`` and nnU-Net's plans file.
 
 :mod:`.cli` calls these few functions; everything nnU-Net-specific about the command line lives
-here: the option, the checks done before any file is read (a ``.json`` given to ``--save`` is
-nnU-Net's plans file), the fingerprint with a progress bar, the printed summary, the ``nnunet``
-entry of ``--json`` (nnU-Net's own key names) and writing the plans file.
+here: the option (its choices are :data:`napari_autoconfig.planning.PLANNER_CHOICES`), the checks
+done before any file is read (a ``.json`` given to ``--save`` is nnU-Net's plans file), the
+fingerprint with a progress bar, the printed summary, the ``nnunet`` entry of ``--json``
+(nnU-Net's own key names) and writing the plans file. The plans themselves come from
+:func:`napari_autoconfig.planning.plan_training`, as in the widget.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .atomic import ABSENT, ANYTHING, PendingWrite, Written, apply_writes
+from .atomic import ABSENT, ANYTHING, PendingWrite, Written
 from .errors import AutoconfigError, ConfigError
+from .planning import PLANNER_CHOICES
 
 if TYPE_CHECKING:
     from .planners.nnunet import NnUNetPlans
     from .planners.nnunet_records import NnUNetFingerprint
 
-PLANNERS = ("biom3d", "nnunet", "both")
 #: nnU-Net's planners (``--nnunet-planner``): the keys of ``planners.nnunet.PRESETS``, which a
 #: test keeps equal; written out so that building the parser imports no planner.
 NNUNET_PLANNERS = ("default", "ResEncM", "ResEncL", "ResEncXL")
@@ -30,7 +32,7 @@ def add_planner_arguments(parser: argparse.ArgumentParser) -> None:
     """``--planner``: which framework's plan to make (biom3d's by default)."""
     parser.add_argument(
         "--planner",
-        choices=PLANNERS,
+        choices=tuple(PLANNER_CHOICES),
         default="biom3d",
         help="whose plan: biom3d's (default), nnU-Net v2's default nnUNetPlans (its fingerprint "
         "and ExperimentPlanner, same numbers), or both; with nnunet, --save FILE.json writes "
@@ -69,15 +71,15 @@ def take_plans_target(args: argparse.Namespace) -> Path | None:
         nnU-Net asked with ``--median`` (it plans from the files), a ``.json`` with biom3d's
         planner alone, a biom3d config asked with nnU-Net's alone, or an unusable target.
     """
-    planner = getattr(args, "planner", "biom3d")
+    planners = PLANNER_CHOICES[getattr(args, "planner", "biom3d")]
     save = args.save
     wants_plans = save is not None and Path(save).suffix.lower() == ".json"
-    if planner == "biom3d" and getattr(args, "nnunet_planner", "default") != "default":
+    if "nnunet" not in planners and getattr(args, "nnunet_planner", "default") != "default":
         raise ConfigError(
             f"--nnunet-planner {args.nnunet_planner} chooses nnU-Net's planner: add --planner "
             "nnunet (or both)."
         )
-    if planner == "biom3d":
+    if "nnunet" not in planners:
         if wants_plans:
             raise ConfigError(
                 f"{str(save)!r} ends in .json: that is nnU-Net's plans file. Add --planner nnunet "
@@ -90,7 +92,7 @@ def take_plans_target(args: argparse.Namespace) -> Path | None:
             "IMAGES instead of --median, or use --planner biom3d."
         )
     biom3d_only = args.update_config or args.yaml or args.per_image or args.objects
-    if planner == "nnunet" and ((save is not None and not wants_plans) or biom3d_only):
+    if "biom3d" not in planners and ((save is not None and not wants_plans) or biom3d_only):
         raise AutoconfigError(
             "--planner nnunet makes nnU-Net's plans only: save them as FILE.json; biom3d's config "
             "(.py / .yaml, --yaml, --update-config), --per-image and --objects need --planner "
@@ -115,23 +117,12 @@ def take_plans_target(args: argparse.Namespace) -> Path | None:
     return target
 
 
-def fingerprint_and_plan(args: argparse.Namespace) -> tuple[NnUNetFingerprint, NnUNetPlans]:
-    """nnU-Net's fingerprint of IMAGES (an nnU-Net raw dataset, or images and --masks) and the
-    plans of ``--nnunet-planner`` for ``--gpu-memory`` (None: the planner's own target), with a
-    progress bar on stderr."""
-    from .planners import plan_nnunet
-
-    found = fingerprint(args)
-    return found, plan_nnunet(found, args.gpu_memory, args.nnunet_planner)
-
-
 def fingerprint(args: argparse.Namespace) -> NnUNetFingerprint:
     """nnU-Net's fingerprint of IMAGES (an nnU-Net raw dataset, or images and --masks), with a
     progress bar on stderr."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from tqdm import tqdm
 
+    from .fingerprint import DaemonThreadPool
     from .planners import fingerprint_nnunet, open_nnunet_source
 
     if args.images is None:
@@ -150,7 +141,9 @@ def fingerprint(args: argparse.Namespace) -> NnUNetFingerprint:
         file=sys.stderr,
         leave=False,
     )
-    executor = ThreadPoolExecutor(args.workers) if args.workers else None
+    # daemon threads, left running on an interrupt (Ctrl-C): the cases being read are abandoned
+    # with the process instead of being waited for, as in biom3d's pass
+    executor = DaemonThreadPool(args.workers, "nnunet") if args.workers else None
     try:
         found = fingerprint_nnunet(
             source, executor=executor, progress=lambda done, total: bar.update(1)
@@ -158,7 +151,7 @@ def fingerprint(args: argparse.Namespace) -> NnUNetFingerprint:
     finally:
         bar.close()
         if executor is not None:
-            executor.shutdown()
+            executor.shutdown(wait=False, cancel_futures=True)
     for note in found.notes:  # how the files were read: a spacing assumed, classes renumbered
         print(f"napari-autoconfig: {note}", file=sys.stderr)
     return found
@@ -243,24 +236,6 @@ def plans_note(written: Written) -> str:
     through = f" (through the link, into {written.target})" if written.path.is_symlink() else ""
     kept = f" (the old file is kept as {written.backup})" if written.backup else ""
     return f"Saved nnU-Net's plans to {written.path}{through}{kept}"
-
-
-def run_nnunet_only(args: argparse.Namespace, target: Path | None) -> int:
-    """``--planner nnunet``: fingerprint, plan, write the plans file if asked, print."""
-    import json
-
-    fingerprint, plans = fingerprint_and_plan(args)
-    note = None
-    if target is not None:
-        (written,) = apply_writes([pending_plans(plans, target, args.force)])
-        note = plans_note(written)
-    if args.json:
-        print(json.dumps({"nnunet": json_record(fingerprint, plans)}, indent=2))
-    else:
-        print(summary(fingerprint, plans, args.gpu_memory), end="")
-    if note:
-        print(note, file=sys.stderr)
-    return 0
 
 
 # ------------------------------------------------------------------ --export-nnunet

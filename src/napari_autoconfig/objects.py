@@ -578,13 +578,13 @@ def objects_dataset(
     ImageReadError, MaskMismatchError
         If a file cannot be read or a mask does not fit its image.
     """
-    from .fingerprint import DaemonThreadPool, default_workers
+    from .fingerprint import DaemonThreadPool, in_flight_bound
 
     pairs = _pairs_of(source)
     own = executor is None
-    workers = default_workers()
     # daemon threads: a read stalled on a server never holds up an interrupted run's exit
-    pool = DaemonThreadPool(workers, thread_name_prefix="objects") if own else executor
+    pool = DaemonThreadPool(thread_name_prefix="objects") if own else executor
+    in_flight = in_flight_bound(pool)  # two per worker: --workers is honoured, even above cores
     results: list[MaskObjects | None] = [None] * len(pairs)
     pending: dict[Future, int] = {}
     next_pair = done = 0
@@ -593,7 +593,7 @@ def objects_dataset(
             if cancel is not None and cancel():
                 raise Cancelled(f"Object labelling cancelled after {done} of {len(pairs)} masks.")
             # a few more tasks than workers: a cancel lands within about one mask per worker
-            while len(pending) < 2 * workers and next_pair < len(pairs):
+            while len(pending) < in_flight and next_pair < len(pairs):
                 image, mask = pairs[next_pair]
                 pending[pool.submit(_objects_checked, image, mask, slab_bytes)] = next_pair
                 next_pair += 1

@@ -6,12 +6,14 @@ training step or the sentence saying why there is none, the notes about images s
 patch, and the config values with the comment that goes above them. Neither assembles any of it
 itself, so the two cannot disagree.
 
-Peer planners add their result to :class:`TrainingPlan` as one more field, filled here when asked
-(``planners=``): nnU-Net v2's plans (``TrainingPlan.nnunet``) come from nnU-Net's own fingerprint
-(:func:`napari_autoconfig.planners.fingerprint_nnunet`, its own reading pass: crop boxes and its
-seeded intensity draws), which the caller makes, off the GUI thread in the widget, and hands in as
-``nnunet_fingerprint``. A median alone plans biom3d only: nnU-Net plans from the files. The other
-fields describe biom3d's plan.
+Each planner is asked for by name (``planners=``, names from :data:`PLANNERS`; the user's choice
+``biom3d`` / ``nnunet`` / ``both`` maps to them through :data:`PLANNER_CHOICES`, the one table the
+command line's ``--planner`` and the widget's combo box read). biom3d's plan fills most fields;
+nnU-Net v2's plans (``TrainingPlan.nnunet``) come from nnU-Net's own fingerprint
+(:func:`napari_autoconfig.planners.fingerprint_nnunet`: crop boxes and its seeded intensity draws),
+which the caller makes, off the GUI thread in the widget, and hands in as ``nnunet_fingerprint``.
+Without ``"biom3d"`` no biom3d plan is made and its fields say so (``biom3d`` is None). A median
+alone plans biom3d only: nnU-Net plans from the files.
 
 Sizes are numpy order, ``(Z, Y, X)`` or ``(C, Z, Y, X)``.
 """
@@ -19,7 +21,7 @@ Sizes are numpy order, ``(Z, Y, X)`` or ``(C, Z, Y, X)``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .errors import AutoconfigError, LimitsError
@@ -36,6 +38,30 @@ if TYPE_CHECKING:
 _DEFAULT_LIMITS = Limits()
 #: The planners :func:`plan_training` knows, by the name ``planners=`` takes.
 PLANNERS = ("biom3d", "nnunet")
+#: What a user chooses (``--planner``, the widget's planner box) and the planners it runs.
+PLANNER_CHOICES: dict[str, tuple[str, ...]] = {
+    "biom3d": ("biom3d",),
+    "nnunet": ("nnunet",),
+    "both": PLANNERS,
+}
+
+
+@dataclass(frozen=True)
+class NnUNetResampling:
+    """What nnU-Net resamples each case from and to, as its planner has them.
+
+    Attributes
+    ----------
+    spacings_zyx : tuple of tuple of float
+        Per case, in the fingerprint's case order, the spacing nnU-Net's reader gives it
+        ((z, y, x); a 2D image's is ``(999 * max, y, x)``).
+    target_zyx : tuple of float
+        The spacing nnU-Net's full-resolution configuration trains at: (z, y, x) for 3d_fullres,
+        (y, x) for 2D images' 2d (its z is never resampled).
+    """
+
+    spacings_zyx: tuple[tuple[float, ...], ...]
+    target_zyx: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -44,9 +70,11 @@ class TrainingPlan:
 
     Attributes
     ----------
-    biom3d : Plan
+    biom3d : Plan or None
         biom3d's plan (patch, poolings, batch, augmentation patch, the reasons in words). With a
-        GPU budget its ``limits.max_dims`` is the derived one and its last reason says so.
+        GPU budget its ``limits.max_dims`` is the derived one and its last reason says so. None
+        when biom3d's planner was not asked for: the fields up to ``budget_note`` are then empty
+        (None, ``""``, ``()``, ``{}``).
     precision : str
         ``"fp16"`` (biom3d's mixed precision) or ``"fp32"``: the precision of ``memory`` and of
         the GPU budget.
@@ -74,16 +102,27 @@ class TrainingPlan:
         The nnU-Net fingerprint ``nnunet`` was planned from (spacings, crops, intensities).
     """
 
-    biom3d: Plan
+    biom3d: Plan | None
     precision: str
-    gpu_gib: float | None
-    memory: MemoryEstimate | None
-    memory_reason: str
-    notes: tuple[str, ...]
-    config_values: dict[str, object]
-    budget_note: str
+    gpu_gib: float | None = None
+    memory: MemoryEstimate | None = None
+    memory_reason: str = ""
+    notes: tuple[str, ...] = ()
+    config_values: dict[str, object] = field(default_factory=dict)
+    budget_note: str = ""
     nnunet: NnUNetPlans | None = None
     nnunet_fingerprint: NnUNetFingerprint | None = None
+
+    @property
+    def nnunet_resampling(self) -> NnUNetResampling | None:
+        """Each case's spacing and the one nnU-Net trains at, from its planner (None without
+        nnU-Net's plan): the images table flags what nnU-Net resamples by 2x or more."""
+        if self.nnunet is None or self.nnunet_fingerprint is None:
+            return None
+        return NnUNetResampling(
+            tuple(tuple(s) for s in self.nnunet_fingerprint.spacings),
+            tuple(self.nnunet.fullres.spacing_zyx),
+        )
 
     @property
     def memory_line(self) -> str:
@@ -98,7 +137,7 @@ class TrainingPlan:
 
 
 def plan_training(
-    source: Fingerprint | Sequence[int],
+    source: Fingerprint | Sequence[int] | None,
     limits: Limits = _DEFAULT_LIMITS,
     *,
     precision: str = "fp16",
@@ -111,11 +150,11 @@ def plan_training(
 
     Parameters
     ----------
-    source : Fingerprint or sequence of int
-        A dataset's fingerprint (its median size, number of images, channels, spacing and
-        intensities all count), or a median size ``(Z, Y, X)`` or ``(C, Z, Y, X)`` (numpy order;
-        ``C`` channels, 1 when absent) when no files are read: no spacing, intensities or number
-        of images then.
+    source : Fingerprint, sequence of int or None
+        biom3d's fingerprint of the dataset (its median size, number of images, channels, spacing
+        and intensities all count), or a median size ``(Z, Y, X)`` or ``(C, Z, Y, X)`` (numpy
+        order; ``C`` channels, 1 when absent) when no files are read: no spacing, intensities or
+        number of images then. None when biom3d's planner is not asked for.
     limits : Limits
         biom3d's limits. With ``gpu_memory_gib`` every one of them but ``max_dims`` is used.
     precision : {"fp16", "fp32"}, default "fp16"
@@ -125,9 +164,10 @@ def plan_training(
         (:func:`napari_autoconfig.gpu_budget.plan_for_gpu`), and nnU-Net plans for it (its
         ``gpu_memory_target_in_gb``; None: the preset's own target).
     planners : sequence of {"biom3d", "nnunet"}, default ("biom3d",)
-        Which plans to make. biom3d's is always made (the limits, memory and config values are
-        biom3d's); with ``"nnunet"`` nnU-Net's plans are made too (``TrainingPlan.nnunet``), by
-        ``nnunet_preset``.
+        Which plans to make (:data:`PLANNERS`; a user's choice maps to them through
+        :data:`PLANNER_CHOICES`). ``"biom3d"``: biom3d's plan, its memory and config values (the
+        limits, precision and GPU budget are biom3d's); ``"nnunet"``: nnU-Net's plans
+        (``TrainingPlan.nnunet``), by ``nnunet_preset``.
     nnunet_fingerprint : NnUNetFingerprint, optional
         nnU-Net's fingerprint of the same files
         (:func:`napari_autoconfig.planners.fingerprint_nnunet`); needed with ``"nnunet"``.
@@ -144,18 +184,29 @@ def plan_training(
         An unknown precision or planner, limits or a median no plan can come from, or a GPU too
         small for any plan biom3d's network can train.
     AutoconfigError
-        nnU-Net asked for without its fingerprint, or from a median alone.
+        nnU-Net asked for without its fingerprint, or from a median alone; biom3d asked for
+        without a source; no planner asked for.
     """
     if precision not in PRECISIONS:
         raise LimitsError(f"Unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}.")
     unknown = [name for name in planners if name not in PLANNERS]
     if unknown:
         raise LimitsError(f"Unknown planner {unknown[0]!r}; use one of {', '.join(PLANNERS)}.")
+    if not planners:
+        raise AutoconfigError(f"No planner asked for: give one or more of {', '.join(PLANNERS)}.")
     nnunet = (
         _nnunet_plans(source, nnunet_fingerprint, gpu_memory_gib, nnunet_preset)
         if "nnunet" in planners
         else None
     )
+    if "biom3d" not in planners:
+        return TrainingPlan(
+            biom3d=None, precision=precision, nnunet=nnunet, nnunet_fingerprint=nnunet_fingerprint
+        )
+    if source is None:
+        raise AutoconfigError(
+            "biom3d's plan needs its fingerprint of the images (or a median size)."
+        )
     fingerprint = source if hasattr(source, "median_size") else None
     if fingerprint is not None:
         median = tuple(fingerprint.median_size)
@@ -188,13 +239,13 @@ def plan_training(
 
 
 def _nnunet_plans(
-    source: Fingerprint | Sequence[int],
+    source: Fingerprint | Sequence[int] | None,
     fingerprint: NnUNetFingerprint | None,
     gpu_memory_gb: float | None = None,
     preset: str = "default",
 ) -> NnUNetPlans:
     """nnU-Net's plans from its own fingerprint; a clear refusal without one."""
-    if not hasattr(source, "median_size"):
+    if source is not None and not hasattr(source, "median_size"):
         raise AutoconfigError(
             "nnU-Net plans from the images themselves (spacings, crops, intensities), not from a "
             "median size: fingerprint the folders instead."

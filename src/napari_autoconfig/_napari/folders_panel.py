@@ -31,13 +31,14 @@ from qtpy.QtWidgets import QSizePolicy
 from ..errors import AutoconfigError
 from ..memory import PRECISIONS
 from ..planners import biom3d
+from ..planning import PLANNER_CHOICES
 from ..readers import is_url
 from ..sample import sample_folder
 from .guard import guarded
 from .panel import Panel, row
 from .sample_data import SAMPLE_KEY
 from .settings import GPU_RANGE, LIMIT_RANGE, load_settings, save_settings
-from .state import PLANNER_CHOICES, PlanInputs
+from .state import PlanInputs
 
 logger = logging.getLogger("napari")
 
@@ -62,8 +63,10 @@ LIMIT_NAMES = (
     "gpu_precision",
     "planner",
 )
+#: How the planner box shows a choice (the names are the core's ``planning.PLANNER_CHOICES``).
+PLANNER_LABELS = {"nnunet": "nnU-Net v2"}
 #: The planner combo box: what the user reads, and the name the state takes.
-PLANNERS = (("biom3d", "biom3d"), ("nnU-Net v2", "nnunet"), ("both", "both"))
+PLANNERS = tuple((PLANNER_LABELS.get(name, name), name) for name in PLANNER_CHOICES)
 PLANNER_TIP = (
     "Whose plan to make. biom3d: its own rules (the default). nnU-Net v2: the plan nnU-Net's "
     "default planner (nnUNetPlans) would make from the same files, to the digit; it needs its "

@@ -104,9 +104,9 @@ class ImagesPanel(Panel):
     def _refill(self) -> None:
         fp = self.host.result
         folders = self.host.result_folders
-        target = self.host.nnunet_target_zyx  # nnU-Net's plan made: flag what it resamples 2x
+        resampling = self.host.nnunet_resampling  # nnU-Net's plan made: what it resamples 2x
         self.rows = (
-            image_rows(fp, self.host.plan, *folders, nnunet_target_zyx=target)
+            image_rows(fp, self.host.plan, *folders, nnunet_resampling=resampling)
             if fp is not None
             else ()
         )

@@ -278,10 +278,10 @@ class ResultsPanel(Panel):
         table = self["plan_table"]
         training = self.host.training
         nnunet = training.nnunet if training is not None and plan is not None else None
-        planner = self.host.state.inputs.planner
+        shows_biom3d = self.host.state.inputs.shows_biom3d
         table.native.setVisible(plan is not None and nnunet is None)
-        self._show_comparison(training if nnunet is not None else None, planner)
-        self["memory_split"].native.setVisible(plan is not None and planner != "nnunet")
+        self._show_comparison(training if nnunet is not None else None, shows_biom3d)
+        self["memory_split"].native.setVisible(plan is not None and shows_biom3d)
         if plan is None:
             self["memory_split"].value = ""
             self.reasons.setText("")
@@ -309,7 +309,7 @@ class ResultsPanel(Panel):
         )
         self._refresh_notes()
 
-    def _show_comparison(self, training: TrainingPlan | None, planner: str) -> None:
+    def _show_comparison(self, training: TrainingPlan | None, shows_biom3d: bool) -> None:
         """biom3d | nnU-Net in columns (nnU-Net's alone when it is the planner chosen)."""
         table = self["compare_table"]
         table.native.setVisible(training is not None)
@@ -317,7 +317,7 @@ class ResultsPanel(Panel):
             return
         rows, tips = comparison_rows(training, self._result)
         fill_table(table, rows, tooltips=[[tip] * 3 for tip in tips], compact=True)
-        table.native.setColumnHidden(1, planner == "nnunet")
+        table.native.setColumnHidden(1, not shows_biom3d)
 
     def show_boxes(self, image: Image | None) -> None:
         self._image = image
@@ -346,7 +346,7 @@ class ResultsPanel(Panel):
         if self._plan is not None and state.nnunet_missing:
             text += " nnU-Net's plan needs its own reading pass: press Fingerprint dataset."
         elif self._plan is not None and state.inputs.wants_nnunet and state.nnunet_error:
-            text += f" No nnU-Net plan: {state.nnunet_error}"
+            text += f" {state.nnunet_error}"  # biom3d's plan above stands
         self["notes"].value = text
 
 

@@ -23,6 +23,7 @@ from qtpy.QtCore import QObject, Signal
 from ..dataset import open_dataset
 from ..errors import AutoconfigError, Cancelled
 from ..fingerprint import fingerprint_dataset
+from .state import nnunet_failure
 
 if TYPE_CHECKING:
     from ..fingerprint import Fingerprint
@@ -49,7 +50,7 @@ class Outcome:
     warning: str | None = None
     #: nnU-Net's fingerprint of the same folders, when its planner was chosen
     nnunet_fingerprint: NnUNetFingerprint | None = None
-    #: why nnU-Net's pass failed (biom3d's fingerprint stands); None when it did not
+    #: "nnU-Net's plan failed: ..." when nnU-Net's pass failed (biom3d's fingerprint stands)
     nnunet_error: str | None = None
 
 
@@ -70,8 +71,8 @@ def run_fingerprint(
     """Body of the worker: fingerprint the folders, never raise (the outcome says what happened).
 
     With ``nnunet`` nnU-Net's own fingerprint of the same folders follows biom3d's; if only that
-    pass fails (e.g. a URL, which nnU-Net's pass does not read), biom3d's fingerprint is kept and
-    the outcome says why nnU-Net's plan is missing.
+    pass fails (e.g. a URL, which nnU-Net's pass does not read, or a bug in it), biom3d's
+    fingerprint is kept and the outcome says, as nnU-Net's, why nnU-Net's plan is missing.
     """
     folders = {"images": images, "masks": masks}
     try:
@@ -107,7 +108,10 @@ def run_fingerprint(
 def _nnunet_pass(
     images: str | Path, masks: str | Path | None, stop: threading.Event, relay: ProgressRelay
 ) -> tuple[NnUNetFingerprint | None, str | None]:
-    """nnU-Net's fingerprint, or None and the one line saying why not (Cancelled goes up)."""
+    """nnU-Net's fingerprint, or None and the one line saying why not (Cancelled goes up).
+
+    Any failure is nnU-Net's alone here: biom3d's fingerprint is already made and is kept.
+    """
     from ..planners import fingerprint_nnunet, open_nnunet_source
 
     relay.nnunet_step.emit(0, 1)
@@ -122,4 +126,7 @@ def _nnunet_pass(
     except Cancelled:
         raise
     except AutoconfigError as exc:
-        return None, str(exc)
+        return None, nnunet_failure(exc)
+    except Exception as exc:  # a bug or an unforeseen failure: nnU-Net's, said so, logged
+        logger.exception("napari-autoconfig: nnU-Net's reading pass failed")
+        return None, nnunet_failure(exc)

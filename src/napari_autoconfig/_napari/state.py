@@ -23,7 +23,7 @@ from psygnal import Signal
 from .. import export
 from ..errors import AutoconfigError
 from ..planners.biom3d import Limits
-from ..planning import TrainingPlan, plan_training
+from ..planning import PLANNER_CHOICES, TrainingPlan, plan_training
 
 if TYPE_CHECKING:
     from ..fingerprint import Fingerprint
@@ -31,9 +31,6 @@ if TYPE_CHECKING:
     from ..planners.biom3d import Plan
     from ..planners.nnunet import NnUNetPlans
     from ..planners.nnunet_records import NnUNetFingerprint
-
-#: The planner choices of the widget: biom3d's plan, nnU-Net v2's, or both side by side.
-PLANNER_CHOICES = ("biom3d", "nnunet", "both")
 
 
 def values_first(python_text: str) -> str:
@@ -60,7 +57,12 @@ class PlanInputs:
     @property
     def wants_nnunet(self) -> bool:
         """Whether nnU-Net's plan is asked for (its own reading pass is then needed)."""
-        return self.planner in ("nnunet", "both")
+        return "nnunet" in PLANNER_CHOICES[self.planner]
+
+    @property
+    def shows_biom3d(self) -> bool:
+        """Whether biom3d's plan is shown (with nnU-Net's alone it is made, but hidden)."""
+        return "biom3d" in PLANNER_CHOICES[self.planner]
 
 
 class PlanningState:
@@ -124,7 +126,10 @@ class PlanningState:
     def nnunet_missing(self) -> bool:
         """nnU-Net's plan is asked for but its reading pass has not been made for this result."""
         return (
-            self.result is not None and self.inputs.wants_nnunet and self.nnunet_fingerprint is None
+            self.result is not None
+            and self.inputs.wants_nnunet
+            and self.nnunet_fingerprint is None
+            and not self.nnunet_error  # it was made, and failed: a new run would fail again
         )
 
     # -- changes -------------------------------------------------------------------------------
@@ -151,26 +156,32 @@ class PlanningState:
     def replan(self) -> TrainingPlan | None:
         """Plan from the kept fingerprint(s) and the inputs; emit :attr:`planned`.
 
-        nnU-Net's plan is made when its planner is chosen and its fingerprint is there; without
-        it biom3d's plan is still made (:attr:`nnunet_missing` says a run is needed). Refused
-        limits leave no plan (nothing stale stays exportable) and :attr:`refusal` says why.
+        The planners are the choice's (:data:`~napari_autoconfig.planning.PLANNER_CHOICES`),
+        biom3d's always included: the boxes, the tables and the export read its plan (hidden
+        with nnU-Net's alone). nnU-Net's plan is made when its fingerprint is there; without it
+        biom3d's plan is still made (:attr:`nnunet_missing` says a run is needed). When only
+        nnU-Net's planner fails, biom3d's plan stands and :attr:`nnunet_error` says why
+        ("nnU-Net's plan failed: ..."). Refused limits leave no plan (nothing stale stays
+        exportable) and :attr:`refusal` says why.
         """
         if self.result is None:
             return None
         inputs = self.inputs
-        with_nnunet = inputs.wants_nnunet and self.nnunet_fingerprint is not None
+        planners = ("biom3d",)
+        if inputs.wants_nnunet and self.nnunet_fingerprint is not None:
+            planners = ("biom3d", "nnunet")
         try:
-            # Limits may refuse themselves when built, or the rules when planning; a GPU too
-            # small for any plan is a LimitsError too.
-            training = plan_training(
-                self.result,
-                inputs.limits(),
-                precision=inputs.precision,
-                gpu_memory_gib=inputs.gpu_gib,
-                planners=("biom3d", "nnunet") if with_nnunet else ("biom3d",),
-                nnunet_fingerprint=self.nnunet_fingerprint if with_nnunet else None,
-            )
-        except (AutoconfigError, AssertionError, ValueError) as exc:
+            try:
+                training = self._plan(planners)
+                if "nnunet" in planners:
+                    self.nnunet_error = ""
+            except Exception as exc:
+                if "nnunet" not in planners:
+                    raise
+                # biom3d's plan alone: when it stands, the failure was nnU-Net's planner's
+                training = self._plan(("biom3d",))
+                self.nnunet_error = nnunet_failure(exc)
+        except _REFUSALS as exc:
             self.training, self.snippet, self.refusal = None, "", str(exc)
             self.planned.emit(None)
             return None
@@ -180,3 +191,30 @@ class PlanningState:
         )
         self.planned.emit(training)
         return training
+
+    def _plan(self, planners: tuple[str, ...]) -> TrainingPlan:
+        """:func:`plan_training` with the inputs; a biom3d refusal (limits) raises."""
+        inputs = self.inputs
+        # Limits may refuse themselves when built, or the rules when planning; a GPU too
+        # small for any plan is a LimitsError too.
+        return plan_training(
+            self.result,
+            inputs.limits(),
+            precision=inputs.precision,
+            gpu_memory_gib=inputs.gpu_gib,
+            planners=planners,
+            nnunet_fingerprint=self.nnunet_fingerprint if "nnunet" in planners else None,
+        )
+
+
+#: What biom3d's side may raise on limits it refuses (shown as "These limits cannot be used").
+_REFUSALS = (AutoconfigError, AssertionError, ValueError)
+
+
+def nnunet_failure(error: BaseException) -> str:
+    """The one line saying nnU-Net's side failed, in the same words wherever it failed (its
+    reading pass, its planner)."""
+    detail = str(error)
+    if not isinstance(error, AutoconfigError):  # not one of ours: its kind tells what went wrong
+        detail = f"{type(error).__name__}: {detail}"
+    return f"nnU-Net's plan failed: {detail}"

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from ..fingerprint import Fingerprint
     from ..image_table import ImageRow
     from ..planners.nnunet import NnUNetPlans
+    from ..planning import NnUNetResampling
 
 #: The panels, in order: a panel without a title sits on top, the others are tabs.
 PANELS = (FoldersPanel, ResultsPanel, ImagesPanel, IntensitiesTab, ObjectsTab, ExportPanel)
@@ -192,10 +193,11 @@ class AutoconfigWidget(Container):
         return self.state.nnunet
 
     @property
-    def nnunet_target_zyx(self) -> tuple[float, ...] | None:
-        """nnU-Net's target spacing (z, y, x) when its plan was made, for the images table."""
-        plans = self.state.nnunet
-        return plans.target_spacing_zyx if plans is not None else None
+    def nnunet_resampling(self) -> NnUNetResampling | None:
+        """Each case's spacing and the one nnU-Net trains at, from its planner, when its plan was
+        made (for the images table's resample flags)."""
+        training = self.state.training
+        return training.nnunet_resampling if training is not None else None
 
     @property
     def memory(self) -> MemoryEstimate | str | None:
@@ -316,11 +318,12 @@ class AutoconfigWidget(Container):
                 msg += f" Check: {outcome.warning}"
                 show_warning(f"napari-autoconfig: {outcome.warning}")
             if outcome.nnunet_error:  # biom3d's plan stands; nnU-Net's could not be made
-                msg += f" No nnU-Net plan: {outcome.nnunet_error}"
-                show_warning(f"napari-autoconfig: no nnU-Net plan: {outcome.nnunet_error}")
+                msg += f" {outcome.nnunet_error}"
+                show_warning(f"napari-autoconfig: {outcome.nnunet_error}")
             self.set_status(msg)
             self._then = lambda: self.run_finished.emit("done")
             self.state.inputs = self.panel(FoldersPanel).inputs()
+            self.__dict__.pop("_nnunet_said", None)  # a new result: its failure is news again
             # the model says "result" (the panels are told), then "planned" (boxes drawn, then)
             self.state.set_result(
                 fp,
@@ -398,6 +401,13 @@ class AutoconfigWidget(Container):
             self.set_status(
                 "nnU-Net's plan needs its own reading pass of the files: press Fingerprint dataset."
             )
+        elif self.state.nnunet_error and self.state.nnunet_fingerprint is not None:
+            # nnU-Net's planner refused its fingerprint: biom3d's plan stands; said once
+            error = self.state.nnunet_error
+            if self.state.inputs.wants_nnunet and error != self.__dict__.get("_nnunet_said"):
+                self._nnunet_said = error
+                self.set_status(f"{error} biom3d's plan stands.")
+                show_warning(f"napari-autoconfig: {error}")
         self._nnunet_box(training.nnunet)
         self.tell("show_plan", plan)
         self.keeper.draw(then=then)
@@ -407,7 +417,7 @@ class AutoconfigWidget(Container):
         the images' (z, y, x) order (the box layer converts it to the image's voxels)."""
         self.boxes.nnunet_world_zyx = plans.fullres.patch_physical_zyx if plans else None
         # nnU-Net's plan alone: biom3d's boxes hidden (they come back with biom3d or both)
-        self.boxes.biom3d_shown = plans is None or self.state.inputs.planner != "nnunet"
+        self.boxes.biom3d_shown = plans is None or self.state.inputs.shows_biom3d
 
     # -- opening a row of the images table -----------------------------------------------------
     def open_row(self, row: ImageRow) -> None:

@@ -15,7 +15,7 @@ Axis order: nnU-Net's reader order, (z, y, x) (:mod:`.nnunet_io`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,17 @@ def _spatial_size(shape: Sequence[int]) -> int:
     return int(np.prod(shape, dtype=np.int64))
 
 
-def _read_label(header: ImageHeader, tally: bool = True) -> tuple[np.ndarray, int, tuple[int, ...]]:
+def stream_pieces(header: ImageHeader) -> Iterator[np.ndarray]:
+    """A file's pixels in C-order pieces, as :func:`analyze_case` reads them by default (each
+    piece valid until the next is asked for)."""
+    return iter_chunks(header, _CHUNK_BYTES, reuse=True)
+
+
+def _read_label(
+    header: ImageHeader,
+    tally: bool = True,
+    stream: Callable[[ImageHeader], Iterable[np.ndarray]] = stream_pieces,
+) -> tuple[np.ndarray, int, tuple[int, ...]]:
     """The label's ``> 0`` voxels packed eight to a byte (little bit order), their number and
     the label's distinct values (ascending; empty unless ``tally``)."""
     size = _spatial_size(header.shape)
@@ -48,7 +58,7 @@ def _read_label(header: ImageHeader, tally: bool = True) -> tuple[np.ndarray, in
     byte, count = 0, 0
     values = _DistinctValues()
     carry = np.empty(0, dtype=bool)  # flags of a byte a chunk left unfinished
-    for chunk in iter_chunks(header, _CHUNK_BYTES, reuse=True):
+    for chunk in stream(header):
         flat = chunk.reshape(-1)
         if not flat.size:
             continue
@@ -167,6 +177,8 @@ def analyze_case(
     reader: str | None = None,
     spacing: tuple[float, ...] | None = None,
     label_values: bool = True,
+    stream: Callable[[ImageHeader], Iterable[np.ndarray]] = stream_pieces,
+    float32_spacing: bool = False,
 ) -> NnUNetCaseRecord:
     """One case, as nnU-Net's ``analyze_case``: crop box, spacing, foreground draws.
 
@@ -187,6 +199,13 @@ def analyze_case(
     label_values
         Whether to list the label's distinct values (a plain folder's classes come from them;
         a raw dataset's from its dataset.json).
+    stream
+        How each file's pixels are read, label first, then the images in order
+        (:func:`stream_pieces`); the one-pass fingerprint of both planners
+        (:mod:`napari_autoconfig.one_pass`) watches the pieces go by to make biom3d's record.
+    float32_spacing
+        A plain folder whose export stores spacings as float32 (NIfTI): the spacing nnU-Net
+        reads from it (:func:`.nnunet_io.nnunet_geometry`).
 
     Raises
     ------
@@ -196,7 +215,7 @@ def analyze_case(
         The channel files or the label do not have the same shape.
     """
     headers = [read_as(p, reader) for p in images]
-    geometry = [nnunet_geometry(h, reader, spacing) for h in headers]
+    geometry = [nnunet_geometry(h, reader, spacing, float32_spacing) for h in headers]
     shape, spacing, _ = geometry[0]
     for header, (other_shape, _, _) in zip(headers[1:], geometry[1:]):
         if other_shape != shape:
@@ -213,7 +232,7 @@ def analyze_case(
                 f"The label {str(label)!r} has shape {label_header.shape}, but its image "
                 f"{str(headers[0].path)!r} is {shape}. A label must have its image's shape."
             )
-        packed, count, values_found = _read_label(label_header, label_values)
+        packed, count, values_found = _read_label(label_header, label_values, stream)
     box = _NonzeroBox(shape)
     volume = _spatial_size(shape)
     kept: list[np.ndarray] = []
@@ -221,7 +240,7 @@ def analyze_case(
         per_channel = [np.empty(count, header.dtype) for _ in range(channels_in_file)]
         filled = [0] * channels_in_file
         pos = 0
-        for chunk in iter_chunks(header, _CHUNK_BYTES, reuse=True):
+        for chunk in stream(header):
             flat = chunk.reshape(-1)
             offset = 0
             while offset < flat.size:  # a piece may straddle two channels of a 4D file

@@ -66,6 +66,9 @@ class NnUNetSource:
         Lines for the user about how the dataset is read.
     label_mode : str
         How a plain folder's mask values become classes (:data:`.nnunet_labels.LABEL_MODES`).
+    float32_spacing : bool
+        A plain folder whose export stores spacings as float32 (NIfTI): nnU-Net reads them
+        rounded so (:attr:`.nnunet_layout.NnUNetFormat.float32_spacing`).
     """
 
     name: str
@@ -78,6 +81,7 @@ class NnUNetSource:
     spacings: tuple[tuple[float, ...] | None, ...] = ()
     notes: tuple[str, ...] = ()
     label_mode: str = "auto"
+    float32_spacing: bool = False
 
     @property
     def case_reader(self) -> str | None:
@@ -128,6 +132,7 @@ def open_nnunet_source(
         export.file_ending,
         export.reader,
         label_mode=label_mode,
+        float32_spacing=export.float32_spacing and export.converted,
     )
 
 
@@ -229,13 +234,14 @@ def fingerprint_nnunet(
     ImageReadError, MaskMismatchError, DatasetError
         With the file and what to do.
     """
-    from ..fingerprint import default_workers, shared_pool
+    from ..fingerprint import in_flight_bound, shared_pool
 
     if not isinstance(source, NnUNetSource):
         source = open_nnunet_source(source, masks, label_mode=label_mode)
     cases = source.cases
     num_samples = int(SAMPLES_IN_TOTAL // len(cases))
     pool = shared_pool() if executor is None else executor
+    in_flight = in_flight_bound(pool)  # two per worker: --workers is honoured, even above cores
     records: list[NnUNetCaseRecord | None] = [None] * len(cases)
     # per channel, the draws' value counts merged as cases finish: one tally for the dataset
     tallies: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(source.channel_names)
@@ -245,7 +251,7 @@ def fingerprint_nnunet(
         while next_case < len(cases) or pending:
             if cancel is not None and cancel():
                 raise Cancelled(f"Cancelled after {done} of {len(cases)} cases.")
-            while len(pending) < 2 * default_workers() and next_case < len(cases):
+            while len(pending) < in_flight and next_case < len(cases):
                 case = cases[next_case]
                 future = pool.submit(
                     _analyze_checked,
@@ -256,6 +262,7 @@ def fingerprint_nnunet(
                     source.case_reader,
                     source.case_spacing(next_case),
                     source.labels is None,
+                    source.float32_spacing,
                 )
                 pending[future] = next_case
                 next_case += 1
@@ -293,6 +300,7 @@ def _analyze_checked(
     reader: str | None,
     spacing: tuple[float, ...] | None,
     label_values: bool,
+    float32_spacing: bool = False,
 ):
     try:
         return analyze_case(
@@ -305,6 +313,7 @@ def _analyze_checked(
             reader,
             spacing,
             label_values,
+            float32_spacing=float32_spacing,
         )
     except (ImageReadError, MaskMismatchError, DatasetError):
         raise

@@ -23,6 +23,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import DatasetError
 from ..readers import ImageHeader, tiff_series
 
@@ -139,6 +141,7 @@ def nnunet_geometry(
     header: ImageHeader,
     reader: str | None = None,
     spacing: tuple[float, ...] | None = None,
+    float32_spacing: bool = False,
 ) -> tuple[tuple[int, ...], tuple[float, ...], int]:
     """Spatial shape (z, y, x), spacing and channel count of a file as nnU-Net's reader has them.
 
@@ -151,6 +154,10 @@ def nnunet_geometry(
         rules (a plain folder's export: its spacing goes into the export).
     spacing : tuple, optional
         Tiff3DIO's spacing from the case's spacing file (None: none, so (1, 1, 1)).
+    float32_spacing : bool
+        With ``reader`` None: the file is written into a plain folder's export in a format
+        that stores its spacing as float32 (NIfTI), so nnU-Net reads it so rounded, before
+        its 2D rule multiplies it by 999.
 
     Notes
     -----
@@ -167,6 +174,8 @@ def nnunet_geometry(
         return (1, *shape[:2]), NATURAL_2D_SPACING, channels
     zyx = header.spatial_shape_zyx
     values = header.spacing_zyx
+    if values and float32_spacing:
+        values = tuple(float(np.float32(v)) for v in values)
     if header.is_2d:
         yx = tuple(abs(float(v)) for v in values[-2:]) if values else (1.0, 1.0)
         # nnU-Net multiplies SimpleITK's (x, y) maximum by 999

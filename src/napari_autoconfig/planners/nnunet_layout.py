@@ -28,6 +28,8 @@ KEPT_ENDINGS = {
 }
 #: Endings kept only for 3D images (a 2D TIFF would go to NaturalImage2DIO: spacing lost).
 _3D_ONLY = {".tif", ".tiff"}
+#: Endings whose headers hold the spacing as float32 (NIfTI's ``pixdim``).
+FLOAT32_SPACING_ENDINGS = (".nii.gz", ".nii")
 #: The format written when a folder's own cannot be kept.
 CONVERTED_ENDING = ".nii.gz"
 
@@ -55,6 +57,12 @@ class NnUNetFormat:
     @property
     def spacing_files(self) -> bool:
         return self.reader == "Tiff3DIO"
+
+    @property
+    def float32_spacing(self) -> bool:
+        """True when the files store their spacing as float32 (NIfTI's ``pixdim``): nnU-Net
+        then reads 0.3 as 0.30000001192092896, and so must the plan of the plain folder."""
+        return self.file_ending in FLOAT32_SPACING_ENDINGS
 
 
 def nnunet_format(suffixes: Iterable[str | None], two_d: bool) -> NnUNetFormat:

@@ -1,0 +1,103 @@
+"""``--planner both`` reads every file once: one task per case feeds both planners' fingerprints.
+
+A user asks for both plans on a folder of compressed NIfTI volumes and masks. nnU-Net's pass
+reads every voxel of each label and image; biom3d's record is made from the same pieces as they go
+by, so biom3d's own reads (its mask pass, its sampled image reads) never happen, and both
+fingerprints are exactly those of the two passes run apart.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+
+from datafiles import nnunet_cells, write_image, write_nnunet
+from napari_autoconfig.cli import main
+from napari_autoconfig.dataset import open_dataset
+from napari_autoconfig.fingerprint import fingerprint_dataset
+from napari_autoconfig.one_pass import fingerprint_both
+from napari_autoconfig.planners import fingerprint_nnunet, open_nnunet_source
+
+
+def write_folders(root: Path, suffix: str, dtype, mask_values=(1, 2)) -> tuple[Path, Path]:
+    """Images and masks of four cases, ``suffix`` files: noise, a foreground block of two
+    labels, one case whose mask is empty."""
+    rng = np.random.default_rng(3)
+    images, masks = root / "images", root / "masks"
+    for number, shape in enumerate([(10, 40, 36), (12, 36, 40), (9, 40, 40), (10, 32, 32)]):
+        image = rng.integers(1, 3000, shape).astype(dtype)
+        mask = np.zeros(shape, np.uint8)
+        if number != 3:
+            mask[2:8, 5:30, 6:28] = mask_values[0]
+            mask[4:6, 10:20, 10:20] = mask_values[1]
+        write_image(images / f"cell_{number}{suffix}", image)
+        write_image(masks / f"cell_{number}{suffix}", mask)
+    return images, masks
+
+
+def same_biom3d(one, apart) -> None:
+    for a, b in zip(one.records, apart.records, strict=True):
+        assert a.samples.dtype == b.samples.dtype and np.array_equal(a.samples, b.samples)
+        assert (a.image, a.mask_path, a.foreground, a.mask_max) == (
+            b.image,
+            b.mask_path,
+            b.foreground,
+            b.mask_max,
+        )
+    for field in fields(one):
+        if field.name != "records":
+            assert getattr(one, field.name) == getattr(apart, field.name), field.name
+
+
+def test_both_fingerprints_from_one_pass_are_those_of_the_two_passes(tmp_path):
+    # float32 ImageJ TIFFs (the .nii.gz uint16 case is the command line's test below)
+    images, masks = write_folders(tmp_path, ".tif", np.float32)
+
+    biom3d, nnunet = fingerprint_both(
+        open_dataset(images, masks), open_nnunet_source(images, masks), seed=7, num_samples=500
+    )
+
+    same_biom3d(biom3d, fingerprint_dataset(images, masks, seed=7, num_samples=500))
+    assert nnunet == fingerprint_nnunet(images, masks)
+
+
+def test_a_multichannel_nnunet_dataset_is_read_by_each_planner_on_its_own(
+    tmp_path,
+):
+    cases = nnunet_cells(channels=2)
+    root = write_nnunet(tmp_path / "Dataset002_Two", cases, ".nii.gz", ("DAPI", "GFP"))
+
+    biom3d, nnunet = fingerprint_both(open_dataset(root), open_nnunet_source(root))
+
+    same_biom3d(biom3d, fingerprint_dataset(root))
+    # nnU-Net's side of such a case is its own pass's function (analyze_case, unwatched): its
+    # numbers are checked against nnU-Net's recorded ones in tests/test_nnunet_plan.py
+    assert nnunet.keys == ("cell_000", "cell_001", "cell_002")
+    assert nnunet.channel_names == ("DAPI", "GFP") and len(nnunet.intensities) == 2
+
+
+def test_the_command_line_reads_every_file_once_for_both_plans(tmp_path, monkeypatch, capsys):
+    images, masks = write_folders(tmp_path, ".nii.gz", np.uint16)
+    argv = [str(images), "--masks", str(masks), "--quiet", "--json"]
+    assert main(argv) == 0
+    biom3d_alone = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--planner", "nnunet"]) == 0
+    nnunet_alone = json.loads(capsys.readouterr().out)["nnunet"]
+
+    import napari_autoconfig.fingerprint as biom3d_pass
+
+    def second_read(*args, **kwargs):
+        raise AssertionError("biom3d read a file nnU-Net's pass had read")
+
+    # biom3d's own reads: the mask's pass and the image's sampled values
+    monkeypatch.setattr(biom3d_pass, "draw_foreground", second_read)
+    monkeypatch.setattr(biom3d_pass, "take", second_read)
+
+    assert main([*argv, "--planner", "both"]) == 0
+
+    both = json.loads(capsys.readouterr().out)
+    assert both.pop("nnunet") == nnunet_alone
+    assert both == biom3d_alone
