@@ -85,7 +85,7 @@ NNUNET_PLANNER_TIP = (
 )
 PLANNER_TIP = (
     "Whose plan to make. biom3d: its own rules (the default). nnU-Net v2: the plan nnU-Net's "
-    "default planner (nnUNetPlans) would make from the same files, to the digit; it needs its "
+    "planner (the nnU-Net planner box) would make from the same files, to the digit; it needs its "
     "own reading pass of the files (press Fingerprint after choosing it). Both: the two side by "
     "side in the Plan tab, and nnU-Net's patch drawn as a third, green box. The limits below "
     "are biom3d's; nnU-Net plans for its planner's own GPU, or for the GPU field when it is on."

@@ -260,8 +260,8 @@ class ResultsPanel(Panel):
         compare = self["compare_table"].native
         compare.horizontalHeaderItem(1).setToolTip("biom3d's plan (its own rules)")
         compare.horizontalHeaderItem(2).setToolTip(
-            "nnU-Net v2's 3d_fullres configuration, as its default planner (nnUNetPlans) makes "
-            "it from the same files"
+            "nnU-Net v2's 3d_fullres configuration, as the chosen nnU-Net planner (its default "
+            "nnUNetPlans or a ResEnc preset) makes it from the same files"
         )
 
     def show_result(self, fingerprint: Fingerprint | None) -> None:
