@@ -25,7 +25,15 @@ def test_nnunet_alone_prints_its_plans_with_nnunets_key_names(dataset, capsys):
 
     record = json.loads(capsys.readouterr().out)
     assert record == {
-        "nnunet": {"dataset_fingerprint": RECORD["fingerprint"], "plans": RECORD["plans"]}
+        "nnunet": {
+            "planner": "default",
+            "experiment_planner": "ExperimentPlanner",
+            "plans_name": "nnUNetPlans",
+            "gpu_memory_target_gb": 8,
+            "notes": [],
+            "dataset_fingerprint": RECORD["fingerprint"],
+            "plans": RECORD["plans"],
+        }
     }
 
 

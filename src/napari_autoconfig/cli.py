@@ -161,7 +161,8 @@ def _parser() -> argparse.ArgumentParser:
         type=_gib,
         metavar="GIB",
         help="choose the cubic patch budget (max_dims) whose plan fits a GPU of GIB GiB "
-        "(not with --max-dims)",
+        "(not with --max-dims); with --planner nnunet or both, nnU-Net plans for it too "
+        "(its -gpu_memory_target)",
     )
     parser.add_argument(
         "--precision",
@@ -585,7 +586,7 @@ def _output(
         text += "".join(f"# {line}\n" for line in objects[0])
         text += training.config_comment + render_python(training.config_values)
     if nnunet_parts is not None:
-        text += nnunet_cli.summary(*nnunet_parts)
+        text += nnunet_cli.summary(*nnunet_parts, gpu_memory_gb=args.gpu_memory)
     return text
 
 
@@ -614,6 +615,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         gpu_memory_gib=args.gpu_memory,
         planners=planners,
         nnunet_fingerprint=nnunet_fp,
+        nnunet_preset=args.nnunet_planner,
     )
     objects = _objects(args, fingerprint, training.biom3d) if args.objects else ([], None)
 

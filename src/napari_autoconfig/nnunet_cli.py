@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from .planners.nnunet import NnUNetPlans
     from .planners.nnunet_records import NnUNetFingerprint
 
+#: nnU-Net's planners (``--nnunet-planner``): the keys of ``planners.nnunet.PRESETS``, which a
+#: test keeps equal; written out so that building the parser imports no planner.
+NNUNET_PLANNERS = ("default", "ResEncM", "ResEncL", "ResEncXL")
+
 
 def add_planner_arguments(parser: argparse.ArgumentParser) -> None:
     """``--planner``: which framework's plan to make (biom3d's by default)."""
@@ -33,6 +37,14 @@ def add_planner_arguments(parser: argparse.ArgumentParser) -> None:
         help="whose plan: biom3d's (default), nnU-Net v2's default nnUNetPlans (its fingerprint "
         "and ExperimentPlanner, same numbers), or both; with nnunet, --save FILE.json writes "
         "nnU-Net's plans file",
+    )
+    parser.add_argument(
+        "--nnunet-planner",
+        choices=NNUNET_PLANNERS,
+        default="default",
+        help="nnU-Net's planner with --planner nnunet or both: its default (nnUNetPlans) or a "
+        "residual-encoder preset, nnUNetPlannerResEncM / L / XL (made for 8 / 24 / 40 GB GPUs; "
+        "--gpu-memory plans one for another GPU, as nnU-Net's -gpu_memory_target)",
     )
     from .planners.nnunet_labels import LABEL_MODES, MODE_OPTION
 
@@ -62,6 +74,11 @@ def take_plans_target(args: argparse.Namespace) -> Path | None:
     planners = PLANNER_CHOICES[getattr(args, "planner", "biom3d")]
     save = args.save
     wants_plans = save is not None and Path(save).suffix.lower() == ".json"
+    if "nnunet" not in planners and getattr(args, "nnunet_planner", "default") != "default":
+        raise ConfigError(
+            f"--nnunet-planner {args.nnunet_planner} chooses nnU-Net's planner: add --planner "
+            "nnunet (or both)."
+        )
     if "nnunet" not in planners:
         if wants_plans:
             raise ConfigError(
@@ -141,20 +158,37 @@ def fingerprint(args: argparse.Namespace) -> NnUNetFingerprint:
 
 
 def json_record(fingerprint: NnUNetFingerprint, plans: NnUNetPlans) -> dict:
-    """The ``nnunet`` entry of ``--json``: nnU-Net's two files, with their own key names."""
-    return {"dataset_fingerprint": fingerprint.as_json(), "plans": plans.as_json()}
+    """The ``nnunet`` entry of ``--json``: the planner (``--nnunet-planner``, nnU-Net's class, the
+    plans' name, the GPU target and nnU-Net's warnings), then nnU-Net's two files with their own
+    key names."""
+    return {
+        "planner": plans.preset.name,
+        "experiment_planner": plans.preset.planner,
+        "plans_name": plans.plans_name,
+        "gpu_memory_target_gb": plans.gpu_memory_target_gb,
+        "notes": list(plans.notes),
+        "dataset_fingerprint": fingerprint.as_json(),
+        "plans": plans.as_json(),
+    }
 
 
 def _axes(values, names: str) -> str:
     return " x ".join(f"{v:g}" for v in values) + f" ({', '.join(names)})"
 
 
-def summary(fingerprint: NnUNetFingerprint, plans: NnUNetPlans) -> str:
-    """What nnU-Net's plans say, in a few comment lines (sizes in the images' (z, y, x))."""
+def summary(
+    fingerprint: NnUNetFingerprint, plans: NnUNetPlans, gpu_memory_gb: float | None = None
+) -> str:
+    """What nnU-Net's plans say, in a few comment lines (sizes in the images' (z, y, x)); with
+    ``gpu_memory_gb`` (``--gpu-memory``), which residual-encoder preset such a GPU fits."""
+    from .planners.nnunet import preset_advice
+
     full = plans.fullres
     axes = "zyx" if not full.two_d else "yx"
+    preset = plans.preset
     lines = [
-        f"nnU-Net v2 plans (nnUNetPlans) for {plans.dataset_name}: "
+        f"nnU-Net v2 plans ({plans.plans_name}, {preset.planner} for "
+        f"{plans.gpu_memory_target_gb:g} GB) for {plans.dataset_name}: "
         f"{len(fingerprint.spacings)} cases, configurations "
         + ", ".join(c.name for c in plans.configurations),
         "target spacing " + _axes(plans.target_spacing_zyx[-len(axes) :], axes),
@@ -165,7 +199,7 @@ def summary(fingerprint: NnUNetFingerprint, plans: NnUNetPlans) -> str:
         lines.append(
             f"{config.name}: patch {_axes(patch, names)}, batch {config.batch_size}, "
             f"{config.n_stages} stages, GPU memory {config.gpu_memory_share:.0%} of nnU-Net's "
-            "8 GB reference"
+            f"{preset.reference_gb:g} GB reference"
         )
     schemes = ", ".join(
         f"{name}: {scheme}{' (non-zero mask)' if mask else ''}"
@@ -176,6 +210,9 @@ def summary(fingerprint: NnUNetFingerprint, plans: NnUNetPlans) -> str:
     lines.append(f"normalisation {schemes}")
     if fingerprint.intensities is None:
         lines.append("no labels: nnU-Net's foreground intensities need them")
+    lines.extend(plans.notes)
+    if gpu_memory_gb is not None:
+        lines.append(f"nnU-Net's presets: {preset_advice(gpu_memory_gb)}")
     return "".join(f"# {line}\n" for line in lines)
 
 

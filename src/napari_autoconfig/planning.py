@@ -144,6 +144,7 @@ def plan_training(
     gpu_memory_gib: float | None = None,
     planners: Sequence[str] = ("biom3d",),
     nnunet_fingerprint: NnUNetFingerprint | None = None,
+    nnunet_preset: str = "default",
 ) -> TrainingPlan:
     """Plan a training from a dataset's fingerprint, or from a median size alone.
 
@@ -160,15 +161,18 @@ def plan_training(
         Training precision of the memory estimate and of the GPU budget.
     gpu_memory_gib : float, optional
         The GPU's memory in GiB: ``max_dims`` is then derived to fit it
-        (:func:`napari_autoconfig.gpu_budget.plan_for_gpu`).
+        (:func:`napari_autoconfig.gpu_budget.plan_for_gpu`), and nnU-Net plans for it (its
+        ``gpu_memory_target_in_gb``; None: the preset's own target).
     planners : sequence of {"biom3d", "nnunet"}, default ("biom3d",)
         Which plans to make (:data:`PLANNERS`; a user's choice maps to them through
         :data:`PLANNER_CHOICES`). ``"biom3d"``: biom3d's plan, its memory and config values (the
-        limits, precision and GPU budget are biom3d's); ``"nnunet"``: nnU-Net's default plans
-        (``TrainingPlan.nnunet``).
+        limits, precision and GPU budget are biom3d's); ``"nnunet"``: nnU-Net's plans
+        (``TrainingPlan.nnunet``), by ``nnunet_preset``.
     nnunet_fingerprint : NnUNetFingerprint, optional
         nnU-Net's fingerprint of the same files
         (:func:`napari_autoconfig.planners.fingerprint_nnunet`); needed with ``"nnunet"``.
+    nnunet_preset : {"default", "ResEncM", "ResEncL", "ResEncXL"}, default "default"
+        nnU-Net's planner: its default or a residual-encoder preset.
 
     Returns
     -------
@@ -190,7 +194,11 @@ def plan_training(
         raise LimitsError(f"Unknown planner {unknown[0]!r}; use one of {', '.join(PLANNERS)}.")
     if not planners:
         raise AutoconfigError(f"No planner asked for: give one or more of {', '.join(PLANNERS)}.")
-    nnunet = _nnunet_plans(source, nnunet_fingerprint) if "nnunet" in planners else None
+    nnunet = (
+        _nnunet_plans(source, nnunet_fingerprint, gpu_memory_gib, nnunet_preset)
+        if "nnunet" in planners
+        else None
+    )
     if "biom3d" not in planners:
         return TrainingPlan(
             biom3d=None, precision=precision, nnunet=nnunet, nnunet_fingerprint=nnunet_fingerprint
@@ -231,7 +239,10 @@ def plan_training(
 
 
 def _nnunet_plans(
-    source: Fingerprint | Sequence[int] | None, fingerprint: NnUNetFingerprint | None
+    source: Fingerprint | Sequence[int] | None,
+    fingerprint: NnUNetFingerprint | None,
+    gpu_memory_gb: float | None = None,
+    preset: str = "default",
 ) -> NnUNetPlans:
     """nnU-Net's plans from its own fingerprint; a clear refusal without one."""
     if source is not None and not hasattr(source, "median_size"):
@@ -246,7 +257,7 @@ def _nnunet_plans(
         )
     from .planners.nnunet import plan_nnunet
 
-    return plan_nnunet(fingerprint)
+    return plan_nnunet(fingerprint, gpu_memory_gb, preset)
 
 
 def _memory(plan: Plan, channels: int, precision: str) -> tuple[MemoryEstimate | None, str]:

@@ -62,17 +62,33 @@ LIMIT_NAMES = (
     "gpu_memory",
     "gpu_precision",
     "planner",
+    "nnunet_planner",
 )
 #: How the planner box shows a choice (the names are the core's ``planning.PLANNER_CHOICES``).
 PLANNER_LABELS = {"nnunet": "nnU-Net v2"}
 #: The planner combo box: what the user reads, and the name the state takes.
 PLANNERS = tuple((PLANNER_LABELS.get(name, name), name) for name in PLANNER_CHOICES)
+#: nnU-Net's planner box: its default or a residual-encoder preset, with the GPU each is made
+#: for (the names are ``nnunet_cli.NNUNET_PLANNERS``, the core's presets).
+NNUNET_PLANNERS = (
+    ("default (nnUNetPlans)", "default"),
+    ("ResEnc M (8 GB)", "ResEncM"),
+    ("ResEnc L (24 GB)", "ResEncL"),
+    ("ResEnc XL (40 GB)", "ResEncXL"),
+)
+NNUNET_PLANNER_TIP = (
+    "nnU-Net's planner: its original default (nnUNetPlans, a plain U-Net for an 8 GB GPU) or one "
+    "of the residual-encoder presets nnU-Net recommends since 2024 (nnUNetPlannerResEncM / L / "
+    "XL, made for 8 / 24 / 40 GB GPUs; L is nnU-Net's suggested default). With the GPU field "
+    "on, nnU-Net plans for that GPU instead, as its -gpu_memory_target does. Train with "
+    "nnUNetv2_train ... -p and the plans' name (nnUNetResEncUNetLPlans...)."
+)
 PLANNER_TIP = (
     "Whose plan to make. biom3d: its own rules (the default). nnU-Net v2: the plan nnU-Net's "
-    "default planner (nnUNetPlans) would make from the same files, to the digit; it needs its "
+    "planner (the nnU-Net planner box) would make from the same files, to the digit; it needs its "
     "own reading pass of the files (press Fingerprint after choosing it). Both: the two side by "
     "side in the Plan tab, and nnU-Net's patch drawn as a third, green box. The limits below "
-    "are biom3d's: nnU-Net plans for its own 8 GB reference GPU."
+    "are biom3d's; nnU-Net plans for its planner's own GPU, or for the GPU field when it is on."
 )
 MAX_DIMS_TIP = (
     "The memory budget of one patch, in voxels (biom3d's max_dims): only the product z x y x x "
@@ -125,6 +141,15 @@ class FoldersPanel(Panel):
                 choices=PLANNERS,
                 value=saved["planner"] if saved.get("planner") in PLANNER_CHOICES else "biom3d",
                 tooltip=PLANNER_TIP,
+            ),
+            ComboBox(
+                name="nnunet_planner",
+                label="nnU-Net planner",
+                choices=NNUNET_PLANNERS,
+                value=saved["nnunet_planner"]
+                if saved.get("nnunet_planner") in dict(NNUNET_PLANNERS).values()
+                else "default",
+                tooltip=NNUNET_PLANNER_TIP,
             ),
             ComboBox(
                 name="batch_rule",
@@ -190,6 +215,8 @@ class FoldersPanel(Panel):
         self["gpu_precision"].tooltip = GPU_TIP
         self["gpu_memory"].changed.connect(self._grey_max_dims)
         self._grey_max_dims()
+        self["planner"].changed.connect(self._show_nnunet_planner)
+        self._show_nnunet_planner()
         rule = self["batch_rule"].native
         rule.setSizeAdjustPolicy(rule.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         rule.setMinimumContentsLength(12)
@@ -309,6 +336,10 @@ class FoldersPanel(Panel):
         """The chosen planner: "biom3d", "nnunet" or "both"."""
         return str(self["planner"].value)
 
+    def _show_nnunet_planner(self) -> None:
+        """nnU-Net's planner box only where nnU-Net plans."""
+        self["nnunet_planner"].visible = self.planner() != "biom3d"
+
     def inputs(self) -> PlanInputs:
         """Everything the form sets besides the folders, for the planning state (the limits are
         built, and possibly refused, when the state plans)."""
@@ -317,6 +348,7 @@ class FoldersPanel(Panel):
             precision=self.precision(),
             gpu_gib=self.gpu_gib(),
             planner=self.planner(),
+            nnunet_planner=str(self["nnunet_planner"].value),
         )
 
     def folders(self) -> tuple[str | Path, str | Path | None]:
@@ -347,6 +379,7 @@ class FoldersPanel(Panel):
                     "gpu_memory": float(self["gpu_memory"].value),
                     "precision": self.precision(),
                     "planner": self.planner(),
+                    "nnunet_planner": str(self["nnunet_planner"].value),
                 }
             )
         except OSError as exc:

@@ -162,7 +162,11 @@ def comparison_rows(
         ("Poolings", ", ".join(map(str, plan.pool)), ", ".join(map(str, full.pool_zyx))),
         ("Batch", str(plan.batch), str(full.batch_size)),
         ("Normalisation", "z-score", schemes),
-        ("GPU memory", biom3d_memory, f"{full.gpu_memory_gb:.1f} of 8 GB"),
+        (
+            "GPU memory",
+            biom3d_memory,
+            f"{full.gpu_memory_gb:.1f} of {plans.gpu_memory_target_gb:g} GB",
+        ),
     ]
     keys = ("patch", "physical", "spacing", "pool", "batch", "norm", "memory")
     tips = [COMPARISON_WORDS[key] for key in keys]
@@ -256,8 +260,8 @@ class ResultsPanel(Panel):
         compare = self["compare_table"].native
         compare.horizontalHeaderItem(1).setToolTip("biom3d's plan (its own rules)")
         compare.horizontalHeaderItem(2).setToolTip(
-            "nnU-Net v2's 3d_fullres configuration, as its default planner (nnUNetPlans) makes "
-            "it from the same files"
+            "nnU-Net v2's 3d_fullres configuration, as the chosen nnU-Net planner (its default "
+            "nnUNetPlans or a ResEnc preset) makes it from the same files"
         )
 
     def show_result(self, fingerprint: Fingerprint | None) -> None:

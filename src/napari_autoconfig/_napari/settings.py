@@ -30,6 +30,7 @@ KNOWN: dict[str, type | tuple[type, ...]] = {
     "gpu_memory": (int, float),  # GiB; 0 = off (max_dims is then the user's)
     "precision": str,
     "planner": str,  # "biom3d", "nnunet" or "both"
+    "nnunet_planner": str,  # "default", "ResEncM", "ResEncL" or "ResEncXL"
 }
 # The range the widget's number fields accept (its spin boxes refuse anything else).
 LIMIT_RANGE = (1, 4096)

@@ -53,6 +53,8 @@ class PlanInputs:
     precision: str = "fp16"
     gpu_gib: float | None = None
     planner: str = "biom3d"
+    #: nnU-Net's planner: its default or a residual-encoder preset (``planners.nnunet.PRESETS``)
+    nnunet_planner: str = "default"
 
     @property
     def wants_nnunet(self) -> bool:
@@ -204,6 +206,7 @@ class PlanningState:
             gpu_memory_gib=inputs.gpu_gib,
             planners=planners,
             nnunet_fingerprint=self.nnunet_fingerprint if "nnunet" in planners else None,
+            nnunet_preset=inputs.nnunet_planner,
         )
 
 

@@ -1,14 +1,15 @@
 """Planners: each framework's rules turning a dataset fingerprint into a training plan.
 
 One module per framework, peers: :mod:`.biom3d` (biom3d 0.1.2's auto-configuration rules: patch,
-poolings, batch, augmentation patch) and :mod:`.nnunet` (nnU-Net v2's default experiment planner),
-with nnU-Net's own dataset fingerprint, which it needs beside the shared one, split as nnU-Net
-splits it: :mod:`.nnunet_fingerprint` (the cases, scheduled and merged), :mod:`.nnunet_case` (one
-case), :mod:`.nnunet_io` (the reader nnU-Net picks, the geometry it sees), :mod:`.nnunet_statistics`
-(the draws' statistics), :mod:`.nnunet_records` (the records and their JSON) and
-:mod:`.float32_sum` (numpy's float32 sum, replayed, for nnU-Net's mean). A further
-framework's planner is one more module here; :func:`napari_autoconfig.planning.plan_training` is
-where the command line and the widget call them.
+poolings, batch, augmentation patch) and :mod:`.nnunet` (nnU-Net v2's default experiment planner
+and its residual-encoder presets), with nnU-Net's own dataset fingerprint, which it needs beside
+the shared one, split as nnU-Net splits it: :mod:`.nnunet_fingerprint` (the cases, scheduled and
+merged), :mod:`.nnunet_case` (one case), :mod:`.nnunet_io` (the reader nnU-Net picks, the
+geometry it sees), :mod:`.nnunet_statistics` (the draws' statistics), :mod:`.nnunet_records` (the
+records and their JSON) and :mod:`.float32_sum` (numpy's float32 sum, replayed, for nnU-Net's
+mean). A further framework's planner is one more module here;
+:func:`napari_autoconfig.planning.plan_training` is where the command line and the widget call
+them.
 """
 
 from __future__ import annotations

@@ -18,6 +18,12 @@ own, roundings included (Python's ``round``: halves to even):
   covers less than a quarter of the median image (and the coarser spacing halves its voxels at
   least), ``2d`` always (:func:`plan_nnunet`).
 
+nnU-Net's residual-encoder presets (``nnUNetPlannerResEncM`` / ``L`` / ``XL``, its recommended
+plans since 2024) are :class:`NnUNetPreset` constants over the same planner: their references
+and GPU targets, a batch cap of the whole dataset instead of 5 %, and the two rules of
+``ResEncUNetPlanner`` that differ: the residual encoder's feature maps in the estimate
+(:func:`feature_map_size`) and a shrink loop that compares the estimate itself to the reference.
+
 Axes: nnU-Net works in its reader's axis order, which for the SimpleITK formats is numpy's
 (z, y, x); patches and spacings of a configuration are in *transposed* order
 (``transpose_forward``). :attr:`NnUNetConfiguration.patch_size_zyx` and ``spacing_zyx`` turn them
@@ -53,6 +59,143 @@ MAX_DATASET_COVERED = 0.05
 LOWRES_THRESHOLD = 0.25
 LOWRES_SPACING_STEP = 1.03
 ANISO_THRESHOLD = 3
+
+PLAIN_UNET = "dynamic_network_architectures.architectures.unet.PlainConvUNet"
+RESIDUAL_UNET = "dynamic_network_architectures.architectures.unet.ResidualEncoderUNet"
+
+
+@dataclass(frozen=True)
+class NnUNetPreset:
+    """One of nnU-Net's experiment planners: the constants that make it differ from the default.
+
+    Attributes
+    ----------
+    name : str
+        Our name for it (``default``, ``ResEncM``, ``ResEncL``, ``ResEncXL``).
+    planner : str
+        nnU-Net's class (``nnUNetv2_plan_experiment -pl``), written as ``experiment_planner_used``.
+    plans_name : str
+        The plans file's name without ``.json`` (``nnUNetv2_train ... -p``).
+    target_gb : float
+        The default ``gpu_memory_target_in_gb``.
+    reference_gb : float
+        The GPU memory the references stand for (``UNet_reference_val_corresp_GB``).
+    reference_3d, reference_2d : int
+        Feature-map voxels of a network that fills ``reference_gb`` at batch 2 (3D) or 12 (2D).
+    max_dataset_covered : float
+        The batch cap, as a share of the dataset's voxels one batch may cover.
+    network_class : str
+        The network nnU-Net builds (``PlainConvUNet`` or ``ResidualEncoderUNet``).
+    encoder_blocks, decoder_convs : tuple of int
+        Convolutions (plain) or residual blocks per encoder stage, convolutions per decoder stage.
+    """
+
+    name: str
+    planner: str
+    plans_name: str
+    target_gb: float
+    reference_gb: float
+    reference_3d: int
+    reference_2d: int
+    max_dataset_covered: float
+    network_class: str
+    encoder_blocks: tuple[int, ...]
+    decoder_convs: tuple[int, ...]
+
+    @property
+    def residual(self) -> bool:
+        """Whether ``ResEncUNetPlanner``'s rules apply: residual feature maps in the estimate, the
+        shrink loop on the estimate itself, ``n_blocks_per_stage`` in the architecture."""
+        return self.network_class == RESIDUAL_UNET
+
+    def reference(self, two_d: bool, target_gb: float) -> float:
+        """The feature-map budget at ``target_gb`` (nnU-Net's order of operations, bit for bit)."""
+        return (self.reference_2d if two_d else self.reference_3d) * (target_gb / self.reference_gb)
+
+    def too_big(self, estimate: int, two_d: bool, reference: float) -> bool:
+        """The shrink loop's test: the default planner scales the estimate to a batch of two
+        (so that at least two patches fit), ResEnc compares the estimate itself."""
+        if self.residual:
+            return estimate > reference
+        ref_batch = REFERENCE_BATCH_2D if two_d else REFERENCE_BATCH_3D
+        return estimate / ref_batch * 2 > reference
+
+    def data_identifier(self, configuration: str) -> str:
+        """The preprocessed data's folder name: ``2d`` and ``3d_fullres`` share the default
+        planner's (``nnUNetPlans_2d``), ``3d_lowres`` is the plans' own."""
+        if configuration in ("2d", "3d_fullres"):
+            return f"nnUNetPlans_{configuration}"
+        return f"{self.plans_name}_{configuration}"
+
+
+def _resenc(size: str, gb: int, reference_3d: int, reference_2d: int) -> NnUNetPreset:
+    """nnU-Net's ``nnUNetPlannerResEnc<size>``: its GPU memory (the default target and what its
+    references stand for), its references, and what every ResEnc preset shares."""
+    return NnUNetPreset(
+        name=f"ResEnc{size}",
+        planner=f"nnUNetPlannerResEnc{size}",
+        plans_name=f"nnUNetResEncUNet{size}Plans",
+        target_gb=gb,
+        reference_gb=gb,
+        reference_3d=reference_3d,
+        reference_2d=reference_2d,
+        max_dataset_covered=1,  # no 5 % cap on the batch
+        network_class=RESIDUAL_UNET,
+        encoder_blocks=(1, 3, 4, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6),
+        decoder_convs=(1,) * 12,
+    )
+
+
+#: nnunetv2 2.8.1's planners by our name: the default and the three residual-encoder presets.
+PRESETS: dict[str, NnUNetPreset] = {
+    "default": NnUNetPreset(
+        "default",
+        "ExperimentPlanner",
+        "nnUNetPlans",
+        target_gb=REFERENCE_GB,
+        reference_gb=REFERENCE_GB,
+        reference_3d=REFERENCE_3D,
+        reference_2d=REFERENCE_2D,
+        max_dataset_covered=MAX_DATASET_COVERED,
+        network_class=PLAIN_UNET,
+        encoder_blocks=(CONVS_PER_STAGE,) * 14,
+        decoder_convs=(CONVS_PER_STAGE,) * 13,
+    ),
+    "ResEncM": _resenc("M", 8, 680_000_000, 135_000_000),
+    "ResEncL": _resenc("L", 24, 2_100_000_000, 380_000_000),
+    "ResEncXL": _resenc("XL", 40, 3_600_000_000, 560_000_000),
+}
+DEFAULT_PRESET = PRESETS["default"]
+
+
+def nnunet_preset(preset: str | NnUNetPreset) -> NnUNetPreset:
+    """The preset of a name: ours (``ResEncL``) or nnU-Net's class (``nnUNetPlannerResEncL``)."""
+    if isinstance(preset, NnUNetPreset):
+        return preset
+    for candidate in PRESETS.values():
+        if preset in (candidate.name, candidate.planner):
+            return candidate
+    raise ValueError(
+        f"nnU-Net has no planner preset {preset!r} here: choose one of {', '.join(PRESETS)}."
+    )
+
+
+def preset_advice(gpu_memory_gb: float) -> str:
+    """One line: which of nnU-Net's ResEnc presets a GPU of ``gpu_memory_gb`` fits, and what the
+    next one expects (nnU-Net's own targets: M 8 GB, L 24, XL 40)."""
+    resenc = [p for p in PRESETS.values() if p.residual]
+    fitting = [p for p in resenc if p.target_gb <= gpu_memory_gb]
+    larger = [p for p in resenc if p.target_gb > gpu_memory_gb]
+    nxt = f", {larger[0].name} expects {larger[0].target_gb:g} GB" if larger else ""
+    if not fitting:
+        return (
+            f"{gpu_memory_gb:g} GB: below every ResEnc preset ({larger[0].name} expects "
+            f"{larger[0].target_gb:g} GB); the default planner or {larger[0].name} planned for "
+            f"{gpu_memory_gb:g} GB"
+        )
+    best = fitting[-1]
+    return f"{gpu_memory_gb:g} GB: {best.name} fits (made for {best.target_gb:g} GB){nxt}"
+
 
 #: Channel names (compared casefolded) with their own normalisation; anything else is z-scored.
 NORMALIZATION_OF_CHANNEL = {
@@ -145,23 +288,43 @@ def features_per_stage(n_stages: int, two_d: bool) -> tuple[int, ...]:
 
 
 def feature_map_size(
-    patch: Sequence[int], strides: Sequence[Sequence[int]], features: Sequence[int], classes: int
+    patch: Sequence[int],
+    strides: Sequence[Sequence[int]],
+    features: Sequence[int],
+    classes: int,
+    preset: NnUNetPreset = DEFAULT_PRESET,
 ) -> int:
-    """Voxels in the feature maps of nnU-Net's PlainConvUNet on one patch (its VRAM estimate).
+    """Voxels in the feature maps of the preset's U-Net on one patch (nnU-Net's VRAM estimate).
 
-    ``compute_conv_feature_map_size`` of dynamic_network_architectures 0.4.4: two convolutions
-    per encoder stage, two plus a transposed convolution per decoder stage, one segmentation
-    output at full resolution; each stage's size is the patch floor-divided by every stride so
-    far. The input channels do not enter.
+    ``compute_conv_feature_map_size`` of dynamic_network_architectures 0.4.4, without deep
+    supervision (nnU-Net's estimate builds the network without it): each stage's size is the
+    patch floor-divided by every stride so far. PlainConvUNet: ``encoder_blocks`` convolutions
+    per encoder stage. ResidualEncoderUNet: a stem convolution at full size, then per stage
+    blocks of two convolutions, the first with a projection when it strides or changes the
+    features. Both decoders: ``decoder_convs`` convolutions plus a transposed one per stage and
+    one segmentation output at full resolution. The input channels do not enter.
     """
-    sizes = []
+    n = len(strides)
+    shapes = []
     current = [int(v) for v in patch]
     for stride in strides:
         current = [c // s for c, s in zip(current, stride)]
-        sizes.append(math.prod(current))
-    n = len(strides)
-    encoder = sum(CONVS_PER_STAGE * features[k] * sizes[k] for k in range(n))
-    decoder = sum((CONVS_PER_STAGE + 1) * features[k] * sizes[k] for k in range(n - 1))
+        shapes.append(tuple(current))
+    sizes = [math.prod(s) for s in shapes]
+    blocks = preset.encoder_blocks[:n]
+    if preset.residual:
+        encoder = features[0] * math.prod(int(v) for v in patch)  # the stem, stride 1
+        before, channels = tuple(int(v) for v in patch), features[0]
+        for k in range(n):
+            projection = channels != features[k] or shapes[k] != before
+            encoder += (2 * blocks[k] + projection) * features[k] * sizes[k]
+            before, channels = shapes[k], features[k]
+    else:
+        encoder = sum(blocks[k] * features[k] * sizes[k] for k in range(n))
+    # decoder stage s (deepest first) works at the size of encoder stage n - 2 - s
+    decoder = sum(
+        (preset.decoder_convs[s] + 1) * features[n - 2 - s] * sizes[n - 2 - s] for s in range(n - 1)
+    )
     return encoder + decoder + classes * sizes[0]
 
 
@@ -187,6 +350,7 @@ class NnUNetConfiguration:
     feature_map_voxels: int
     transpose_backward: tuple[int, ...] = (0, 1, 2)
     next_stage: str | None = None
+    preset: NnUNetPreset = DEFAULT_PRESET
 
     @property
     def n_stages(self) -> int:
@@ -231,14 +395,15 @@ class NnUNetConfiguration:
     @property
     def gpu_memory_gb(self) -> float:
         """nnU-Net's own GPU memory figure for this configuration, in GB: its feature-map
-        estimate at this batch as a share of its reference network, times the 8 GB target that
-        reference stands for. A planning figure, not a measurement."""
-        return self.gpu_memory_share * REFERENCE_GB
+        estimate at this batch as a share of the preset's reference network, times the GPU
+        memory that reference stands for (8 GB; ResEnc L 24, XL 40). A planning figure, not a
+        measurement."""
+        return self.gpu_memory_share * self.preset.reference_gb
 
     @property
     def gpu_memory_share(self) -> float:
-        """The estimate at this batch as a fraction of nnU-Net's 8 GB reference."""
-        reference = REFERENCE_2D if self.two_d else REFERENCE_3D
+        """The estimate at this batch as a fraction of the preset's reference (default: 8 GB)."""
+        reference = self.preset.reference(self.two_d, self.preset.reference_gb)
         ref_batch = REFERENCE_BATCH_2D if self.two_d else REFERENCE_BATCH_3D
         return self.feature_map_voxels * self.batch_size / ref_batch / reference
 
@@ -248,11 +413,12 @@ class NnUNetConfiguration:
         conv = "Conv2d" if dim == 2 else "Conv3d"
         norm = "InstanceNorm2d" if dim == 2 else "InstanceNorm3d"
         n = self.n_stages
+        encoder_key = "n_blocks_per_stage" if self.preset.residual else "n_conv_per_stage"
         data_kwargs = {"is_seg": False, "order": 3, "order_z": 0, "force_separate_z": None}
         seg_kwargs = {"is_seg": True, "order": 1, "order_z": 0, "force_separate_z": None}
         prob_kwargs = {"is_seg": False, "order": 1, "order_z": 0, "force_separate_z": None}
         plan = {
-            "data_identifier": f"nnUNetPlans_{self.name}",
+            "data_identifier": self.preset.data_identifier(self.name),
             "preprocessor_name": "DefaultPreprocessor",
             "batch_size": self.batch_size,
             "patch_size": list(self.patch_size),
@@ -267,16 +433,15 @@ class NnUNetConfiguration:
             "resampling_fn_probabilities": "resample_data_or_seg_to_shape",
             "resampling_fn_probabilities_kwargs": prob_kwargs,
             "architecture": {
-                "network_class_name": "dynamic_network_architectures.architectures.unet."
-                "PlainConvUNet",
+                "network_class_name": self.preset.network_class,
                 "arch_kwargs": {
                     "n_stages": n,
                     "features_per_stage": list(self.features_per_stage),
                     "conv_op": f"torch.nn.modules.conv.{conv}",
                     "kernel_sizes": [list(k) for k in self.kernel_sizes],
                     "strides": [list(s) for s in self.strides],
-                    "n_conv_per_stage": [CONVS_PER_STAGE] * n,
-                    "n_conv_per_stage_decoder": [CONVS_PER_STAGE] * (n - 1),
+                    encoder_key: list(self.preset.encoder_blocks[:n]),
+                    "n_conv_per_stage_decoder": list(self.preset.decoder_convs[: n - 1]),
                     "conv_bias": True,
                     "norm_op": f"torch.nn.modules.instancenorm.{norm}",
                     "norm_op_kwargs": {"eps": 1e-05, "affine": True},
@@ -296,7 +461,8 @@ class NnUNetConfiguration:
 
 @dataclass(frozen=True)
 class NnUNetPlans:
-    """nnU-Net's ``nnUNetPlans.json`` of a dataset, as its default ExperimentPlanner makes it.
+    """nnU-Net's plans file of a dataset (``nnUNetPlans.json``, ``nnUNetResEncUNetLPlans.json``...)
+    as the preset's planner makes it.
 
     Attributes
     ----------
@@ -306,6 +472,12 @@ class NnUNetPlans:
         nnU-Net's axis permutation (coarsest spacing first) and its inverse.
     target_spacing_zyx : tuple of float
         The 3d_fullres spacing in the images' (z, y, x) order (nnU-Net's reader order).
+    preset : NnUNetPreset
+        The planner that made the plans.
+    gpu_memory_target_gb : float
+        nnU-Net's ``gpu_memory_target_in_gb`` the plans were made for.
+    notes : tuple of str
+        What nnU-Net would have warned about (a preset planned for another GPU than its own).
     """
 
     dataset_name: str
@@ -317,7 +489,14 @@ class NnUNetPlans:
     configurations: tuple[NnUNetConfiguration, ...]
     foreground_intensity_properties_per_channel: dict
     target_spacing_zyx: tuple[float, ...]
-    plans_name: str = "nnUNetPlans"
+    preset: NnUNetPreset = DEFAULT_PRESET
+    gpu_memory_target_gb: float = REFERENCE_GB
+    notes: tuple[str, ...] = ()
+
+    @property
+    def plans_name(self) -> str:
+        """The plans file's name without ``.json``, as ``nnUNetv2_train -p`` takes it."""
+        return self.preset.plans_name
 
     def configuration(self, name: str) -> NnUNetConfiguration | None:
         """The configuration called ``name``, or None when nnU-Net makes none of that name."""
@@ -350,7 +529,7 @@ class NnUNetPlans:
             "transpose_forward": list(self.transpose_forward),
             "transpose_backward": list(self.transpose_backward),
             "configurations": ordered,
-            "experiment_planner_used": "ExperimentPlanner",
+            "experiment_planner_used": self.preset.planner,
             "label_manager": "LabelManager",
             "foreground_intensity_properties_per_channel": json.loads(
                 json.dumps(self.foreground_intensity_properties_per_channel)
@@ -359,7 +538,7 @@ class NnUNetPlans:
 
 
 def write_plans(plans: NnUNetPlans, path: str | Path) -> Path:
-    """Write ``plans`` as nnU-Net's ``nnUNetPlans.json`` (its indent of 4, its key order).
+    """Write ``plans`` as nnU-Net writes its plans file (its indent of 4, its key order).
 
     The file replaces ``path`` atomically: an interrupted write leaves the old file whole.
     """
@@ -425,6 +604,7 @@ def plan_configuration(
     channel_names: Sequence[str],
     relative_size: float,
     gpu_memory_gb: float = REFERENCE_GB,
+    preset: NnUNetPreset = DEFAULT_PRESET,
 ) -> NnUNetConfiguration:
     """One configuration, as nnU-Net's ``get_plans_for_configuration``.
 
@@ -436,6 +616,10 @@ def plan_configuration(
         nnU-Net's ``approximate_n_voxels_dataset``: the median image's voxels times numTraining.
     classes
         Entries of dataset.json's ``labels`` (the segmentation outputs of the estimate).
+    gpu_memory_gb
+        nnU-Net's ``gpu_memory_target_in_gb``: scales the preset's reference.
+    preset
+        The planner's constants and rules (:data:`PRESETS`).
     """
     dim = len(spacing)
     two_d = dim == 2
@@ -445,15 +629,15 @@ def plan_configuration(
     median = list(median_shape)[:dim]
     patch = np.array([min(i, j) for i, j in zip(initial, median)])
     topology = pool_and_conv_props(spacing, patch)
-    reference = (REFERENCE_2D if two_d else REFERENCE_3D) * (gpu_memory_gb / REFERENCE_GB)
+    reference = preset.reference(two_d, gpu_memory_gb)
     ref_batch = REFERENCE_BATCH_2D if two_d else REFERENCE_BATCH_3D
 
     def estimate(top: Topology) -> int:
         features = features_per_stage(top.n_stages, two_d)
-        return feature_map_size(top.patch_size, top.strides, features, classes)
+        return feature_map_size(top.patch_size, top.strides, features, classes, preset)
 
     voxels = estimate(topology)
-    while voxels / ref_batch * 2 > reference:
+    while preset.too_big(voxels, two_d, reference):
         ratios = [p / m for p, m in zip(topology.patch_size, median)]
         # numpy's argsort (not stable) puts ties in its own order: take its last, as nnU-Net
         axis = int(np.argsort(ratios)[-1])
@@ -465,10 +649,11 @@ def plan_configuration(
         topology = pool_and_conv_props(spacing, patch)
         voxels = estimate(topology)
     batch = round(reference / voxels * ref_batch)
-    five_percent = round(
-        dataset_voxels * MAX_DATASET_COVERED / np.prod(topology.patch_size, dtype=np.float64)
+    # the default caps a batch at 5 % of the dataset's voxels, the ResEnc presets at all of them
+    cap = round(
+        dataset_voxels * preset.max_dataset_covered / np.prod(topology.patch_size, dtype=np.float64)
     )
-    batch = max(min(batch, five_percent), MIN_BATCH)
+    batch = max(min(batch, cap), MIN_BATCH)
     schemes, use_mask = normalization(channel_names, relative_size)
     return NnUNetConfiguration(
         name=name,
@@ -485,6 +670,7 @@ def plan_configuration(
         use_mask_for_norm=use_mask,
         batch_dice=True,
         feature_map_voxels=int(voxels),
+        preset=preset,
     )
 
 
@@ -494,21 +680,43 @@ def _new_shape(shape: Sequence[int], spacing: Sequence[float], target: np.ndarra
     return [round(float(s / t * n)) for s, t, n in zip(spacing, target, shape)]
 
 
-def plan_nnunet(fingerprint: NnUNetFingerprint, gpu_memory_gb: float = REFERENCE_GB) -> NnUNetPlans:
-    """nnU-Net v2's default plans (``nnUNetPlans``) of a fingerprinted dataset.
+def plan_nnunet(
+    fingerprint: NnUNetFingerprint,
+    gpu_memory_gb: float | None = None,
+    preset: str | NnUNetPreset = "default",
+) -> NnUNetPlans:
+    """nnU-Net v2's plans of a fingerprinted dataset, by its default planner or a ResEnc preset.
 
     Parameters
     ----------
     fingerprint : NnUNetFingerprint
         From :func:`~napari_autoconfig.planners.nnunet_fingerprint.fingerprint_nnunet`, or read
         from nnU-Net's own ``dataset_fingerprint.json`` (``NnUNetFingerprint.from_json``).
-    gpu_memory_gb : float
-        nnU-Net's ``gpu_memory_target_in_gb`` (8 by default; it queries no GPU).
+    gpu_memory_gb : float, optional
+        nnU-Net's ``gpu_memory_target_in_gb`` (``nnUNetv2_plan_experiment -gpu_memory_target``);
+        None: the preset's own (8 GB; ResEnc L 24, XL 40). It queries no GPU.
+    preset : str or NnUNetPreset
+        ``default``, ``ResEncM``, ``ResEncL`` or ``ResEncXL`` (or nnU-Net's class name,
+        ``nnUNetPlannerResEncL``): nnU-Net's ``-pl``.
 
     Returns
     -------
     NnUNetPlans
     """
+    preset = nnunet_preset(preset)
+    target_gb = preset.target_gb if gpu_memory_gb is None else gpu_memory_gb
+    if not target_gb > 0:  # a budget of nothing would shrink the patch forever
+        raise ValueError(
+            f"nnU-Net plans for a GPU of a positive size, not {target_gb!r} GB: give its memory "
+            "in GB, or None for the planner's own target."
+        )
+    notes = ()
+    if preset is not DEFAULT_PRESET and target_gb != preset.target_gb:
+        # nnU-Net's presets warn when planned for another GPU than their own
+        notes = (
+            f"nnU-Net warns: {preset.planner} is made for {preset.target_gb:g} GB of GPU memory; "
+            f"these plans target {target_gb:g} GB as asked.",
+        )
     spacings = np.vstack([np.asarray(s, dtype=np.float64) for s in fingerprint.spacings])
     bad = [i for i, s in enumerate(spacings) if not np.all(s > 0)]
     if bad:
@@ -532,7 +740,8 @@ def plan_nnunet(fingerprint: NnUNetFingerprint, gpu_memory_gb: float = REFERENCE
         "classes": fingerprint.num_labels,
         "channel_names": fingerprint.channel_names,
         "relative_size": fingerprint.median_relative_size_after_cropping,
-        "gpu_memory_gb": gpu_memory_gb,
+        "gpu_memory_gb": target_gb,
+        "preset": preset,
     }
     configurations = []
     if new_median[0] != 1:
@@ -560,6 +769,9 @@ def plan_nnunet(fingerprint: NnUNetFingerprint, gpu_memory_gb: float = REFERENCE
         configurations=tuple(configurations),
         foreground_intensity_properties_per_channel=fingerprint.intensity_properties_json(),
         target_spacing_zyx=tuple(float(v) for v in target),
+        preset=preset,
+        gpu_memory_target_gb=target_gb,
+        notes=notes,
     )
 
 
