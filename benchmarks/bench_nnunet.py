@@ -18,6 +18,11 @@ One run each, same machine, warm file cache:
   every file once for both fingerprints: its wall time against ``--planner nnunet`` alone is the
   cost of biom3d's plan on top (target: 1.15x at most).
 
+Beside them, the floor: every byte of every image and label inflated once with isal on all cores
+(``floors.inflate_all``), timed in the same run: our command's processor time over the floor's is
+how far above reading the files we are (target: 1.3x at most). Each command's peak memory is its
+whole process's (``ru_maxrss`` of that child alone; target: 300 MB at most).
+
 ``--skip-nnunet`` leaves nnunetv2's own commands out (then only our two commands are timed and
 compared with each other).
 
@@ -40,6 +45,7 @@ import time
 from pathlib import Path
 
 from datagen import warm, write_dataset
+from floors import inflate_all
 from nnunet_reference import run_nnunet
 
 SHAPE_ZYX = (96, 512, 512)
@@ -94,6 +100,25 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _command(command: list[str]) -> tuple[float, float, float]:
+    """Run ``command``; its wall and processor seconds and its own peak memory in MB."""
+    start = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(command)} failed with status {status}")
+    wall = time.perf_counter() - start
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # KiB on Linux
+
+
+def _floor(root: Path) -> tuple[float, float]:
+    """Wall and processor seconds of inflating every image and label byte once (all cores)."""
+    warm(root)
+    start, cpu = time.perf_counter(), time.process_time()
+    inflate_all(root / "imagesTr", root / "labelsTr")
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -137,13 +162,11 @@ def main() -> int:
         target = base / f"ours_plans_{planner}.json"
         target.unlink(missing_ok=True)
         warm(root)
-        start, cpu = time.perf_counter(), _children_cpu()
         command = [sys.executable, "-m", "napari_autoconfig", str(root), "--planner", planner]
-        subprocess.run(
-            [*command, "--quiet", "--save", str(target)], check=True, stdout=subprocess.DEVNULL
-        )
-        timed[planner] = (time.perf_counter() - start, _children_cpu() - cpu, target)
-    (t_command, c_command, target), (t_both, c_both, target_both) = timed.values()
+        timed[planner] = (*_command([*command, "--quiet", "--save", str(target)]), target)
+    (t_command, c_command, mb_command, target) = timed["nnunet"]
+    (t_both, c_both, mb_both, target_both) = timed["both"]
+    t_floor, c_floor = _floor(root)
 
     if theirs_plans is None:  # without nnunetv2: our command's plans are the reference
         theirs_fp, theirs_plans = fingerprint.as_json(), json.loads(target.read_text())
@@ -165,9 +188,18 @@ def main() -> int:
     for name, wall, processor in rows:
         ratios = f"{t_nnunet / wall:6.1f}{processor:8.2f}{c_nnunet / processor:6.1f}"
         print(f"{name:36s}{wall:8.2f}{ratios}")
+    print(f"{'floor: inflate every byte (isal)':36s}{t_floor:8.2f}{'':6s}{c_floor:8.2f}")
     print(
         f"--planner both / --planner nnunet: wall {t_both / t_command:.2f}x, processor "
         f"{c_both / c_command:.2f}x (target: wall <= 1.15x)"
+    )
+    print(
+        f"--planner nnunet / floor: processor {c_command / c_floor:.2f}x, wall "
+        f"{t_command / t_floor:.2f}x (target: processor <= 1.3x)"
+    )
+    print(
+        f"peak memory of the whole process: --planner nnunet {mb_command:.0f} MB, --planner both "
+        f"{mb_both:.0f} MB (target: <= 300 MB)"
     )
     print("same numbers" if not found else "DIFFERENT:\n  " + "\n  ".join(found[:20]))
     return 1 if found else 0
