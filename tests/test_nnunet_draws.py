@@ -9,6 +9,7 @@ import pytest
 
 from napari_autoconfig import _compiled
 from napari_autoconfig.planners.nnunet_case import SEED, _draw
+from napari_autoconfig.planners.nnunet_statistics import _value_counts
 
 COMPILED = _compiled.loops
 PATHS = [
@@ -100,3 +101,28 @@ def test_a_wrong_call_of_the_compiled_draw_is_an_error_not_a_crash():
         COMPILED.draw(key, 0, 10, values, out, 4)  # indices past the values
     with pytest.raises(ValueError, match="wrong size"):
         COMPILED.draw(key, 0, 9, values, out, 3)  # an item size no image has
+
+
+@pytest.mark.parametrize(
+    "dtype", [np.uint8, np.int8, np.uint16, np.int16, np.dtype(">i2")], ids=str
+)
+def test_small_integer_draws_are_counted_alike_by_both_paths(monkeypatch, dtype):
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(7)
+    draws = rng.integers(info.min, info.max, 50_000, endpoint=True).astype(dtype)
+    draws[:3] = [info.min, info.max, 0]  # both ends of the range and zero come through
+    expected_values, expected_counts = np.unique(draws.astype(np.float32), return_counts=True)
+    for loops in (COMPILED, None):
+        monkeypatch.setattr(_compiled, "loops", loops)
+        values, counts = _value_counts(draws)
+        assert values.dtype == np.float32
+        np.testing.assert_array_equal(values, expected_values)
+        np.testing.assert_array_equal(counts, expected_counts)
+
+
+@pytest.mark.skipif(COMPILED is None, reason="the compiled loops were not built")
+def test_a_wrong_call_of_the_compiled_tally_is_an_error_not_a_crash():
+    with pytest.raises(ValueError, match="wrong size"):
+        COMPILED.tally(np.zeros(10, np.uint16), np.zeros(256, np.int64), 2, False)
+    with pytest.raises(ValueError, match="wrong size"):
+        COMPILED.tally(np.zeros(10, np.uint32), np.zeros(2**16, np.int64), 4, False)

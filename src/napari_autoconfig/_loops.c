@@ -24,6 +24,11 @@
  *     place, and position, returned), each index a 32-bit word masked to rng's bits and redrawn
  *     while above rng (numpy's legacy randint), the values gathered as they are drawn.
  *
+ * tally(values, counts, itemsize, signed)
+ *     How often each 8- or 16-bit value occurs, added into counts (int64, one per possible value,
+ *     a signed value v at v + 2**(bits - 1), so that the order is the values' order): what
+ *     np.bincount does after a copy of the values as intp, eight times their size.
+ *
  * release(mapping) -> done
  *     madvise(MADV_DONTNEED) over a read-only mmap.mmap: its clean file pages leave the process.
  *     mmap.mmap.madvise holds the interpreter lock while the kernel unmaps them, a tenth of a
@@ -693,6 +698,38 @@ done:
     return result;
 }
 
+static PyObject *tally(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer values, counts;
+    int size, is_signed;
+    if (!PyArg_ParseTuple(args, "y*w*ip", &values, &counts, &size, &is_signed)) return NULL;
+    PyObject *result = NULL;
+    if ((size != 1 && size != 2) || values.len % size ||
+        counts.len != (Py_ssize_t)8 << (8 * size)) {
+        PyErr_SetString(PyExc_ValueError, "tally: buffers of the wrong size");
+        goto done;
+    }
+    int64_t *c = counts.buf;
+    Py_ssize_t n = values.len / size;
+    Py_BEGIN_ALLOW_THREADS
+    if (size == 1) {
+        const uint8_t *v = values.buf;
+        const uint8_t flip = is_signed ? 0x80 : 0; /* two's complement: the sign bit flipped */
+        for (Py_ssize_t i = 0; i < n; i++) c[v[i] ^ flip]++;
+    } else {
+        const uint16_t *v = values.buf;
+        const uint16_t flip = is_signed ? 0x8000 : 0;
+        for (Py_ssize_t i = 0; i < n; i++) c[v[i] ^ flip]++;
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&values);
+    PyBuffer_Release(&counts);
+    return result;
+}
+
 static PyObject *release(PyObject *self, PyObject *mapping)
 {
     (void)self;
@@ -759,6 +796,9 @@ static PyMethodDef methods[] = {
     {"draw", draw, METH_VARARGS,
      "draw(key, pos, rng, values, out, itemsize) -> pos: numpy's legacy choice(values, out.size) "
      "from an MT19937 state (key updated in place, the new position returned)."},
+    {"tally", tally, METH_VARARGS,
+     "tally(values, counts, itemsize, signed): how often each 8- or 16-bit value occurs, added "
+     "into counts (int64, signed values shifted by half the range)."},
     {"release", release, METH_O,
      "release(mapping) -> done: madvise(MADV_DONTNEED) over a read-only mmap.mmap, other "
      "threads running meanwhile; False where the system has no such call or refused it."},
