@@ -599,7 +599,7 @@ done:
 static inline uint32_t mt_twist(uint32_t upper, uint32_t lower, uint32_t far)
 {
     uint32_t y = (upper & 0x80000000u) | (lower & 0x7fffffffu);
-    return far ^ (y >> 1) ^ ((y & 1u) ? 0x9908b0dfu : 0u);
+    return far ^ (y >> 1) ^ ((0u - (y & 1u)) & 0x9908b0dfu); /* no branch: loops vectorize */
 }
 
 static void mt_regenerate(uint32_t *key)
@@ -635,18 +635,25 @@ static ALWAYS_INLINE int draw_items(uint32_t *key, int pos, uint32_t rng, const 
     mask |= mask >> 8;
     mask |= mask >> 16;
     uint32_t at[DRAW_BATCH];
+    uint32_t word[MT_N]; /* the key's words tempered, all at once: a loop the compiler vectorizes */
+    for (int j = 0; j < MT_N; j++) word[j] = mt_temper(key[j]);
     for (Py_ssize_t done = 0; done < count;) {
         int n = count - done < DRAW_BATCH ? (int)(count - done) : DRAW_BATCH;
         for (int i = 0; i < n;) {
             if (pos == MT_N) {
                 mt_regenerate(key);
+                for (int j = 0; j < MT_N; j++) word[j] = mt_temper(key[j]);
                 pos = 0;
             }
-            uint32_t index = mt_temper(key[pos++]) & mask;
-            /* kept where <= rng, else overwritten by the next word (numpy draws again): without
-             * a branch, as a rejection that comes at random would mispredict one */
-            at[i] = index;
-            i += index <= rng;
+            /* each word keeps one index at most: n - i words cannot draw past the batch */
+            int end = MT_N - pos < n - i ? MT_N : pos + (n - i);
+            for (; pos < end; pos++) {
+                uint32_t index = word[pos] & mask;
+                /* kept where <= rng, else overwritten by the next word (numpy draws again):
+                 * without a branch, as a rejection that comes at random would mispredict one */
+                at[i] = index;
+                i += index <= rng;
+            }
         }
         char *dest = to + done * size;
         for (int i = 0; i < n && i < GATHER_AHEAD; i++) PREFETCH(from + (size_t)at[i] * size);
