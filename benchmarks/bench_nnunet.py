@@ -23,6 +23,11 @@ Beside them, the floor: every byte of every image and label inflated once with i
 how far above reading the files we are (target: 1.3x at most). Each command's peak memory is its
 whole process's (``ru_maxrss`` of that child alone; target: 300 MB at most).
 
+``--draws-only`` times one case's foreground draws alone, no files, side by side in one run:
+numpy's ``RandomState(1234).choice`` (what nnunetv2 runs) and ``randint`` in pieces (our numpy
+path, and our compiled one before) against ours (the compiled loops' generator), then the draws'
+value counts with numpy and with the compiled loops; it checks that the draws are the same.
+
 ``--skip-nnunet`` leaves nnunetv2's own commands out (then only our two commands are timed and
 compared with each other).
 
@@ -43,6 +48,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 from datagen import warm, write_dataset
 from floors import inflate_all
@@ -119,6 +126,42 @@ def _floor(root: Path) -> tuple[float, float]:
     return time.perf_counter() - start, time.process_time() - cpu
 
 
+def draws_only(draws: int, voxels: int) -> int:
+    """Time nnU-Net's draws of one case (uint16 voxels): numpy's against ours, same run."""
+    from napari_autoconfig import _compiled
+    from napari_autoconfig.planners.nnunet_case import SEED, _draw, _draw_by_randint
+    from napari_autoconfig.planners.nnunet_statistics import _value_counts
+
+    values = np.random.default_rng(0).integers(0, 4000, voxels).astype(np.uint16)
+    loops = _compiled.loops
+    print(f"{draws} draws among {voxels} uint16 voxels; compiled loops: {loops is not None}")
+    timed = {}
+    for name, run in (
+        ("numpy's choice", lambda: np.random.RandomState(SEED).choice(values, draws)),
+        ("randint pieces", lambda: _draw_by_randint(np.random.RandomState(SEED), values, draws)),
+        ("ours (_draw)", lambda: _draw(np.random.RandomState(SEED), values, draws)),
+    ):
+        cpu = time.process_time()
+        timed[name] = (run(), time.process_time() - cpu)
+    (theirs, c_theirs), (pieces, c_pieces), (ours, c_ours) = timed.values()
+    print(
+        f"draws: numpy's choice {c_theirs:.2f} cpu s ({c_theirs / c_ours:.1f}x ours), randint in "
+        f"pieces (numpy's path, ours before) {c_pieces:.2f} ({c_pieces / c_ours:.1f}x), "
+        f"ours {c_ours:.2f}"
+    )
+    counted = []
+    for which in (None, loops):
+        _compiled.loops = which
+        cpu = time.process_time()
+        _value_counts(ours)
+        counted.append(time.process_time() - cpu)
+    _compiled.loops = loops
+    print(f"value counts: numpy {counted[0]:.2f} cpu s, ours {counted[1]:.2f}")
+    same = np.array_equal(ours, theirs) and np.array_equal(pieces, theirs)
+    print("same draws" if same else "DIFFERENT draws")
+    return 0 if same else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -130,7 +173,12 @@ def main() -> int:
     parser.add_argument(
         "--skip-nnunet", action="store_true", help="time our two commands only (no nnunetv2)"
     )
+    parser.add_argument(
+        "--draws-only", action="store_true", help="time one case's draws alone (no files)"
+    )
     args = parser.parse_args()
+    if args.draws_only:
+        return draws_only(25_000_000, 2_000_000)  # 1e8 draws over 4 cases, as in the tests
     if args.nnunet_bin is None and not args.skip_nnunet:
         parser.error("give --nnunet-bin NNUNET_VENV/bin, or --skip-nnunet")
     base = args.data or Path(tempfile.mkdtemp(prefix="bench_nnunet_"))

@@ -18,6 +18,17 @@
  * gather(source, positions, out, itemsize)
  *     The drawn voxels of an image, read from its memory map with the reads overlapped.
  *
+ * draw(key, pos, rng, values, out, itemsize) -> pos
+ *     numpy's RandomState(...).choice(values, out.size) for values.size = rng + 1 <= 2**32: the
+ *     Mersenne Twister (MT19937) run from the generator's state (its 624-word key, updated in
+ *     place, and position, returned), each index a 32-bit word masked to rng's bits and redrawn
+ *     while above rng (numpy's legacy randint), the values gathered as they are drawn.
+ *
+ * tally(values, counts, itemsize, signed)
+ *     How often each 8- or 16-bit value occurs, added into counts (int64, one per possible value,
+ *     a signed value v at v + 2**(bits - 1), so that the order is the values' order): what
+ *     np.bincount does after a copy of the values as intp, eight times their size.
+ *
  * release(mapping) -> done
  *     madvise(MADV_DONTNEED) over a read-only mmap.mmap: its clean file pages leave the process.
  *     mmap.mmap.madvise holds the interpreter lock while the kernel unmaps them, a tenth of a
@@ -579,6 +590,153 @@ done:
     return result;
 }
 
+/* The Mersenne Twister (Matsumoto and Nishimura, 1998), as numpy's MT19937 keeps it: 624 words
+ * and the position of the next one to temper; all 624 are regenerated when the position reaches
+ * the end. */
+#define MT_N 624
+#define MT_M 397
+
+static inline uint32_t mt_twist(uint32_t upper, uint32_t lower, uint32_t far)
+{
+    uint32_t y = (upper & 0x80000000u) | (lower & 0x7fffffffu);
+    return far ^ (y >> 1) ^ ((0u - (y & 1u)) & 0x9908b0dfu); /* no branch: loops vectorize */
+}
+
+static void mt_regenerate(uint32_t *key)
+{
+    int i;
+    for (i = 0; i < MT_N - MT_M; i++) key[i] = mt_twist(key[i], key[i + 1], key[i + MT_M]);
+    for (; i < MT_N - 1; i++) key[i] = mt_twist(key[i], key[i + 1], key[i + MT_M - MT_N]);
+    key[MT_N - 1] = mt_twist(key[MT_N - 1], key[0], key[MT_M - 1]);
+}
+
+static inline uint32_t mt_temper(uint32_t y)
+{
+    y ^= y >> 11;
+    y ^= (y << 7) & 0x9d2c5680u;
+    y ^= (y << 15) & 0xefc60000u;
+    y ^= y >> 18;
+    return y;
+}
+
+/* Indices drawn ahead of their gather: each read of a large source is a miss of its own, and
+ * knowing the next ones lets their reads start early and overlap. */
+#define DRAW_BATCH 256
+
+/* out[i] = values[index i] for `count` indices drawn as numpy's legacy randint(0, rng + 1) draws
+ * them (masked rejection on the 32-bit stream); returns the key's position afterwards. */
+static ALWAYS_INLINE int draw_items(uint32_t *key, int pos, uint32_t rng, const char *from,
+                                    Py_ssize_t count, char *to, const int size)
+{
+    uint32_t mask = rng;
+    mask |= mask >> 1;
+    mask |= mask >> 2;
+    mask |= mask >> 4;
+    mask |= mask >> 8;
+    mask |= mask >> 16;
+    uint32_t at[DRAW_BATCH];
+    uint32_t word[MT_N]; /* the key's words tempered, all at once: a loop the compiler vectorizes */
+    for (int j = 0; j < MT_N; j++) word[j] = mt_temper(key[j]);
+    for (Py_ssize_t done = 0; done < count;) {
+        int n = count - done < DRAW_BATCH ? (int)(count - done) : DRAW_BATCH;
+        for (int i = 0; i < n;) {
+            if (pos == MT_N) {
+                mt_regenerate(key);
+                for (int j = 0; j < MT_N; j++) word[j] = mt_temper(key[j]);
+                pos = 0;
+            }
+            /* each word keeps one index at most: n - i words cannot draw past the batch */
+            int end = MT_N - pos < n - i ? MT_N : pos + (n - i);
+            for (; pos < end; pos++) {
+                uint32_t index = word[pos] & mask;
+                /* kept where <= rng, else overwritten by the next word (numpy draws again):
+                 * without a branch, as a rejection that comes at random would mispredict one */
+                at[i] = index;
+                i += index <= rng;
+            }
+        }
+        char *dest = to + done * size;
+        for (int i = 0; i < n && i < GATHER_AHEAD; i++) PREFETCH(from + (size_t)at[i] * size);
+        for (int i = 0; i < n; i++) {
+            if (i + GATHER_AHEAD < n) PREFETCH(from + (size_t)at[i + GATHER_AHEAD] * size);
+            memcpy(dest + (size_t)i * size, from + (size_t)at[i] * size, (size_t)size);
+        }
+        done += n;
+    }
+    return pos;
+}
+
+static PyObject *draw(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer key, values, out;
+    int pos, size;
+    unsigned long long rng;
+    if (!PyArg_ParseTuple(args, "w*iKy*w*i", &key, &pos, &rng, &values, &out, &size)) return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t count = out.len / (size > 0 ? size : 1);
+    if ((size != 1 && size != 2 && size != 4 && size != 8) || key.len != MT_N * 4 ||
+        pos < 0 || pos > MT_N || rng > 0xFFFFFFFFull || out.len % size ||
+        values.len != (Py_ssize_t)(rng + 1) * size) {
+        PyErr_SetString(PyExc_ValueError, "draw: buffers of the wrong size");
+        goto done;
+    }
+    uint32_t *k = key.buf;
+    const char *from = values.buf;
+    char *to = out.buf;
+    uint32_t r = (uint32_t)rng;
+    Py_BEGIN_ALLOW_THREADS
+    if (r == 0) { /* numpy's randint(0, 1) draws nothing from the stream */
+        for (Py_ssize_t i = 0; i < count; i++) memcpy(to + i * size, from, (size_t)size);
+    } else {
+        switch (size) {
+        case 1: pos = draw_items(k, pos, r, from, count, to, 1); break;
+        case 2: pos = draw_items(k, pos, r, from, count, to, 2); break;
+        case 4: pos = draw_items(k, pos, r, from, count, to, 4); break;
+        default: pos = draw_items(k, pos, r, from, count, to, 8); break;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromLong(pos);
+done:
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&values);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+static PyObject *tally(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer values, counts;
+    int size, is_signed;
+    if (!PyArg_ParseTuple(args, "y*w*ip", &values, &counts, &size, &is_signed)) return NULL;
+    PyObject *result = NULL;
+    if ((size != 1 && size != 2) || values.len % size ||
+        counts.len != (Py_ssize_t)8 << (8 * size)) {
+        PyErr_SetString(PyExc_ValueError, "tally: buffers of the wrong size");
+        goto done;
+    }
+    int64_t *c = counts.buf;
+    Py_ssize_t n = values.len / size;
+    Py_BEGIN_ALLOW_THREADS
+    if (size == 1) {
+        const uint8_t *v = values.buf;
+        const uint8_t flip = is_signed ? 0x80 : 0; /* two's complement: the sign bit flipped */
+        for (Py_ssize_t i = 0; i < n; i++) c[v[i] ^ flip]++;
+    } else {
+        const uint16_t *v = values.buf;
+        const uint16_t flip = is_signed ? 0x8000 : 0;
+        for (Py_ssize_t i = 0; i < n; i++) c[v[i] ^ flip]++;
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&values);
+    PyBuffer_Release(&counts);
+    return result;
+}
+
 static PyObject *release(PyObject *self, PyObject *mapping)
 {
     (void)self;
@@ -642,6 +800,12 @@ static PyMethodDef methods[] = {
     {"gather", gather, METH_VARARGS,
      "gather(source, positions, out, itemsize): out[i] = source[positions[i]], items of "
      "itemsize bytes, the reads of a few positions ahead started early."},
+    {"draw", draw, METH_VARARGS,
+     "draw(key, pos, rng, values, out, itemsize) -> pos: numpy's legacy choice(values, out.size) "
+     "from an MT19937 state (key updated in place, the new position returned)."},
+    {"tally", tally, METH_VARARGS,
+     "tally(values, counts, itemsize, signed): how often each 8- or 16-bit value occurs, added "
+     "into counts (int64, signed values shifted by half the range)."},
     {"release", release, METH_O,
      "release(mapping) -> done: madvise(MADV_DONTNEED) over a read-only mmap.mmap, other "
      "threads running meanwhile; False where the system has no such call or refused it."},

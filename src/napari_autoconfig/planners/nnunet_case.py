@@ -285,18 +285,36 @@ def read_as(path: Path, reader: str | None) -> ImageHeader:
 
 
 def _draw(rs: np.random.RandomState, values: np.ndarray, num_samples: int) -> np.ndarray:
-    """``rs.choice(values, num_samples)`` (nnU-Net's draw), its indices made in pieces."""
+    """``rs.choice(values, num_samples)`` (nnU-Net's draw), bit for bit, ``rs`` left where
+    numpy's own draw leaves it (the next channel continues the stream).
+
+    numpy's legacy ``choice`` takes its indices from ``randint(0, values.size)``: each 32-bit word
+    of the MT19937 stream masked to the bits of ``values.size - 1``, drawn again while above it.
+    The compiled loops run that generator themselves from the state's key and position (about
+    twice as fast as ``randint``, whose rejection branches mispredict, and with no index array);
+    numpy's path takes ``randint``'s indices in pieces. Masking numpy's raw words in pieces was
+    tried for the numpy path: exact, but slower than ``randint`` (each word takes several passes).
+    """
     from .._compiled import loops
 
+    size = values.size
+    if loops is not None and size <= 2**32 and values.dtype.itemsize in (1, 2, 4, 8):
+        out = np.empty(num_samples, values.dtype)
+        name, key, pos, has_gauss, gauss = rs.get_state()
+        key = np.array(key, dtype=np.uint32)  # a copy the loop advances in place
+        pos = loops.draw(key, pos, size - 1, np.ascontiguousarray(values), out, out.itemsize)
+        rs.set_state((name, key, pos, has_gauss, gauss))
+        return out
+    return _draw_by_randint(rs, values, num_samples)
+
+
+def _draw_by_randint(rs: np.random.RandomState, values: np.ndarray, num_samples: int) -> np.ndarray:
+    """``rs.choice(values, num_samples)`` through ``rs.randint``'s indices, in pieces (no index
+    array of all the draws)."""
     out = np.empty(num_samples, values.dtype)
     for first in range(0, num_samples, _DRAWS_AT_ONCE):
         n = min(_DRAWS_AT_ONCE, num_samples - first)
-        at = rs.randint(0, values.size, n)
-        if loops is not None and values.dtype.itemsize in (1, 2, 4, 8):
-            # the package's gather asks for the next voxels ahead: the misses overlap
-            loops.gather(values, at, out[first : first + n], values.dtype.itemsize)
-        else:
-            out[first : first + n] = values[at]
+        out[first : first + n] = values[rs.randint(0, values.size, n)]
     return out
 
 

@@ -42,12 +42,22 @@ def _value_counts(native: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct float32 values (ascending) and their counts; integers by counting (fast)."""
     if _small_integers(native):
         # 8 / 16-bit integers: one count per possible value (signed ones shifted, order kept)
+        from .._compiled import loops
+
+        # in the machine's byte order: a big-endian view as native bytes would count wrong values
+        native = native.astype(native.dtype.newbyteorder("="), copy=False)
         offset = 0
         if native.dtype.kind == "i":
-            unsigned = np.dtype(f"u{native.dtype.itemsize}")
             offset = 1 << (8 * native.dtype.itemsize - 1)
-            native = native.view(unsigned) ^ unsigned.type(offset)
-        counts = np.bincount(native)
+        if loops is not None:
+            # counted in one pass, where bincount first copies the draws as intp (8x their size)
+            counts = np.zeros(1 << (8 * native.dtype.itemsize), np.int64)
+            loops.tally(np.ascontiguousarray(native), counts, native.dtype.itemsize, offset > 0)
+        else:
+            if offset:
+                unsigned = np.dtype(f"u{native.dtype.itemsize}")
+                native = native.view(unsigned) ^ unsigned.type(offset)
+            counts = np.bincount(native)
         present = np.flatnonzero(counts)
         return (present - offset).astype(np.float32), counts[present]
     draws = _float32(native)
