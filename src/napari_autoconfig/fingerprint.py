@@ -15,8 +15,9 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -524,8 +525,16 @@ _MAX_BATCH = 32
 def _fingerprint_checked(image: Path, mask: Path | None, seed: int, num_samples: int) -> CaseRecord:
     """:func:`fingerprint_case`, with errors the readers did not foresee turned into a message
     that names the file."""
-    try:
+    with read_errors_named(image):
         return fingerprint_case(image, mask, seed, num_samples)
+
+
+@contextmanager
+def read_errors_named(image: Path | tuple) -> Iterator[None]:
+    """Turn an error the readers did not foresee while reading ``image`` into one message that
+    names the file (the project's own errors pass through as they are)."""
+    try:
+        yield
     except AutoconfigError:
         raise
     except MemoryError as error:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import Case, Dataset
-from .errors import AutoconfigError, Cancelled, DatasetError, ImageReadError, NonIntegerMaskError
+from .errors import Cancelled, DatasetError, NonIntegerMaskError
 from .fingerprint import (
     CaseRecord,
     Fingerprint,
@@ -34,6 +34,7 @@ from .fingerprint import (
     _fingerprint_checked,
     _naming,
     in_flight_bound,
+    read_errors_named,
     shared_pool,
     summarize,
 )
@@ -190,7 +191,7 @@ def fingerprint_both_case(
                 float32_spacing,
             ),
         )
-    try:
+    with read_errors_named(image):
         image_header = read_header(image)
         with _naming(mask, "mask"):
             mask_header = read_header(mask)
@@ -210,18 +211,6 @@ def fingerprint_both_case(
             float32_spacing=float32_spacing,
         )
         return watch.record(), nnunet
-    except AutoconfigError:
-        raise
-    except MemoryError as error:
-        raise ImageReadError(
-            f"Not enough memory to read {str(image)!r}: {error}. Close other programs or "
-            "fingerprint fewer files at once."
-        ) from error
-    except Exception as error:
-        raise ImageReadError(
-            f"{str(image)!r} could not be read ({type(error).__name__}: {error}). Check that "
-            "it is a complete image file in a supported format."
-        ) from error
 
 
 def fingerprint_both(
