@@ -22,7 +22,7 @@ module                 holds
 ``lazy.py``            a file as a dask array read plane by plane through the core's readers
 ``run.py``             the fingerprinting worker's body (never raises), nnU-Net's pass too
 ``guard.py``           the decorator that keeps exceptions out of Qt slots
-``warmup.py``          what napari's first layers and the workers need, built once in one thread
+``warmup.py``          what napari's first layers and workers need, built once by their first worker
 ``histogram.py``       the foreground intensity histogram (matplotlib), clip bounds, mean ± std
 ``preview.py``         the normalisation preview: a lazy ``normalized`` layer over the image
 ``objects_panel.py``   the masks' objects against the patch, the largest one outlined

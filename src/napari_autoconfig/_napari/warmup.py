@@ -9,15 +9,16 @@ it, and any other thread that looks a unit up meanwhile fails
 (``UndefinedUnitError: 'micrometer' is not defined``; ten rows of the Images table opened fast
 showed nine such errors).
 
-So the dock starts :func:`start` with its first fingerprint (a background thread builds
-everything while the files are read; started with the dock itself, it slowed the dock's first
-paint by about 0.7 s: the GUI thread waits for the interpreter lock at each of its many Python
-callbacks), and every worker body whose result napari turns into layers (a row, the preview, the
-objects) is wrapped in :func:`warmed`: it waits for that one build, or does it itself under
-the lock when it comes first. Commands napari runs on its GUI thread before adding their layers
-(the sample, the reader) call :func:`settled`, so that napari's own unit look-up never meets a
+So every worker body whose result napari turns into layers (a row, the preview, the objects) is
+wrapped in :func:`warmed`: the first one to run builds everything under the lock, the others
+wait for that one build. Nothing is built earlier on purpose: a background build started with
+the dock slowed its first paint by about 0.7 s, and one started with the first fingerprint made
+the GUI thread's longest stall during the fingerprint about 50 ms longer (the GUI thread waits
+for the interpreter lock at each of its many Python callbacks; `benchmarks/gui_liveness.py`).
+Commands napari runs on its GUI thread before adding their layers (the sample, the reader) call
+:func:`settled`, so that napari's own unit look-up never meets a
 registry being built. (napari adding another plugin's layer during the build is the one race
-left: a second or two, once, while the first fingerprint runs.)
+left: a second or two, once, while the first row opens.)
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 _lock = threading.Lock()
-_started = False  # a build was asked for (a fingerprint started, or a worker ran)
+_started = False  # a build was asked for (a worker ran)
 _built = False
 
 
@@ -72,14 +73,6 @@ def ready() -> None:
         except Exception:  # never let the warm-up itself take a worker down
             logger.exception("napari-autoconfig: warming up failed")
         _built = True
-
-
-def start() -> None:
-    """Build everything in a background thread now, unless asked before (the first fingerprint)."""
-    global _started
-    if not _started:
-        _started = True
-        threading.Thread(target=ready, name="napari-autoconfig-warmup", daemon=True).start()
 
 
 def settled() -> None:

@@ -35,7 +35,6 @@ from qtpy.QtWidgets import QApplication, QFrame, QScrollArea, QSizePolicy, QTabW
 from ..memory import MemoryEstimate
 from ..planners import biom3d
 from ..planning import TrainingPlan
-from . import warmup
 from .activity import ActivityBar
 from .box_keeper import BoxKeeper
 from .export_panel import ExportPanel
@@ -261,9 +260,6 @@ class AutoconfigWidget(Container):
         self.tell("set_running", True)
         form.set_progress(0, 1)
         self.set_status(f"Reading the headers of {images} …")
-        # what the rows, the preview and the objects will need is built meanwhile, once, in its
-        # own thread (the fingerprint needs none of it: it does not wait)
-        warmup.start()
         worker = create_worker(
             run_fingerprint,
             images,
