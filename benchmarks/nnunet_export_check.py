@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from nnunet_reference import run_nnunet
 
 #: The plain datasets: everything that shapes the files, seeds included. Shapes and spacings in
 #: numpy order (z, y, x), or (y, x) for 2D; ``pad``: zero border around the content (cropped).
@@ -163,31 +163,6 @@ def write_plain(spec: dict, base: Path) -> tuple[Path, Path]:
 # ------------------------------------------------------------------ running nnU-Net (its venv)
 
 
-def run_nnunet(dataset_id: int, base: Path, bindir: Path) -> tuple[dict, dict]:
-    """nnU-Net's integrity check and fingerprint, then its default planner, on the export under
-    ``base/nnUNet_raw``; return the fingerprint and plans it wrote. The check raises (a non-zero
-    exit) on a dataset it refuses."""
-    env = dict(os.environ)
-    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
-        (base / name).mkdir(parents=True, exist_ok=True)
-        env[name] = str(base / name)
-    name = next(p.name for p in (base / "nnUNet_raw").glob(f"Dataset{dataset_id:03d}_*"))
-    preprocessed = base / "nnUNet_preprocessed" / name
-    shutil.rmtree(preprocessed, ignore_errors=True)  # nnU-Net merges into an old plans file
-    quiet = {"stdout": subprocess.DEVNULL, "env": env, "check": True}
-    subprocess.run(
-        [
-            str(bindir / "nnUNetv2_extract_fingerprint"),
-            *("-d", str(dataset_id), "-np", "2", "--verify_dataset_integrity", "--clean"),
-        ],
-        **quiet,
-    )
-    subprocess.run([str(bindir / "nnUNetv2_plan_experiment"), "-d", str(dataset_id)], **quiet)
-    fingerprint = json.loads((preprocessed / "dataset_fingerprint.json").read_text())
-    plans = json.loads((preprocessed / "nnUNetPlans.json").read_text())
-    return fingerprint, plans
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--record", type=Path, help="write the recorded JSON here")
@@ -208,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
             target = raw / dataset_folder_name(spec)
             shutil.rmtree(target, ignore_errors=True)
             export = export_nnunet(images, masks, target)
-            fingerprint, plans = run_nnunet(spec["id"], base, bindir)  # raises if refused
+            # nnU-Net's integrity check first: it raises on a dataset it refuses
+            fingerprint, plans = run_nnunet(spec["id"], base, bindir=bindir, verify=True)
             dataset_json = json.loads((target / "dataset.json").read_text())
             recorded.append(
                 {

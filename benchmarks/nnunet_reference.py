@@ -315,12 +315,18 @@ def nnunet_env(base: Path) -> dict:
 
 
 def run_nnunet(
-    dataset_id: int, base: Path, processes: int = 2, bindir: Path | None = None
+    dataset_id: int,
+    base: Path,
+    processes: int = 2,
+    bindir: Path | None = None,
+    verify: bool = False,
 ) -> tuple[dict, dict]:
     """``nnUNetv2_extract_fingerprint --clean`` then ``nnUNetv2_plan_experiment`` on one dataset
     under ``base``; return nnU-Net's fingerprint and plans as it wrote them.
 
-    ``bindir``: the folder of nnU-Net's commands (default: this Python's).
+    ``bindir``: the folder of nnU-Net's commands (default: this Python's). ``verify``: run
+    nnU-Net's integrity check first (``--verify_dataset_integrity``: a refused dataset raises, a
+    non-zero exit).
     """
     env = nnunet_env(base)
     bindir = Path(bindir) if bindir is not None else Path(sys.executable).parent
@@ -332,6 +338,7 @@ def run_nnunet(
         [
             str(bindir / "nnUNetv2_extract_fingerprint"),
             *("-d", str(dataset_id), "-np", str(processes), "--clean"),
+            *(("--verify_dataset_integrity",) if verify else ()),
         ],
         **quiet,
     )
