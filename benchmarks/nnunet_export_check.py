@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnunet_reference import run_nnunet
+from nnunet_reference import run_nnunet, write_record
 
 #: The plain datasets: everything that shapes the files, seeds included. Shapes and spacings in
 #: numpy order (z, y, x), or (y, x) for 2D; ``pad``: zero border around the content (cropped).
@@ -206,14 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)
     if args.record:
-        import importlib.metadata
-
-        document = {
-            "nnunetv2": importlib.metadata.version("nnunetv2"),
-            "numpy": np.__version__,
-            "datasets": recorded,
-        }
-        args.record.write_text(json.dumps(document, indent=1) + "\n")
+        write_record(args.record, recorded, numpy=np.__version__)
         print(f"recorded {len(recorded)} dataset(s) in {args.record}")
     return 0
 

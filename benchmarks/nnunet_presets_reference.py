@@ -52,7 +52,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from nnunet_reference import dataset_folder_name, write_dataset  # noqa: E402
+from nnunet_reference import dataset_folder_name, write_dataset, write_record  # noqa: E402
 
 RECORDED = HERE.parent / "tests" / "nnunet_recorded.json"
 
@@ -336,16 +336,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.record:
         import importlib.metadata
 
-        document = {
-            "nnunetv2": importlib.metadata.version("nnunetv2"),
-            "dynamic_network_architectures": importlib.metadata.version(
+        write_record(
+            args.record,
+            recorded,
+            dynamic_network_architectures=importlib.metadata.version(
                 "dynamic_network_architectures"
             ),
-            "numpy": np.__version__,
-            "plans_manager": checked,
-            "datasets": recorded,
-        }
-        args.record.write_text(json.dumps(document, indent=1) + "\n")
+            numpy=np.__version__,
+            plans_manager=checked,
+        )
         print(f"recorded {len(recorded)} dataset(s) x {len(RUNS)} planner runs in {args.record}")
     return 0
 

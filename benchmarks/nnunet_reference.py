@@ -348,6 +348,17 @@ def run_nnunet(
     return fingerprint, plans
 
 
+def write_record(path: Path, datasets: list, **more) -> None:
+    """Write a recorded reference: the versions it was made with, ``more``, then ``datasets``."""
+    import importlib.metadata
+
+    document = {"nnunetv2": importlib.metadata.version("nnunetv2")}
+    for name, value in more.items():
+        document[name] = value
+    document["datasets"] = datasets
+    path.write_text(json.dumps(document, indent=1) + "\n")
+
+
 def check_plans(path: Path) -> int:
     """Load a plans file with nnU-Net's PlansManager and print what it reads of each config."""
     from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
@@ -401,14 +412,7 @@ def main(argv: list[str] | None = None) -> int:
             key=lambda r: r["spec"]["id"],
         )
     if args.record:
-        import importlib.metadata
-
-        document = {
-            "nnunetv2": importlib.metadata.version("nnunetv2"),
-            "numpy": np.__version__,
-            "datasets": recorded,
-        }
-        args.record.write_text(json.dumps(document, indent=1) + "\n")
+        write_record(args.record, recorded, numpy=np.__version__)
         print(f"recorded {len(recorded)} dataset(s) in {args.record}")
     return 0
 
