@@ -17,19 +17,15 @@ def select_row(widget: Any, name: str) -> int:
     return r
 
 
-def open_row(
-    widget: Any, qtbot: Any, name: str, double_click: bool = False, settle_ms: int = 0
-) -> Any:
+def open_row(widget: Any, qtbot: Any, name: str, double_click: bool = False) -> Any:
     """Select the row of ``name`` and open it (Open, or a double-click on the row); return the
-    image layer once it is shown, after ``settle_ms`` more of napari drawing."""
+    image layer once it is shown."""
     r = select_row(widget, name)
     with qtbot.waitSignal(widget.image_opened, timeout=60_000) as blocker:
         if double_click:
             widget["images_table"].native.cellDoubleClicked.emit(r, 0)
         else:
             widget["open"].native.click()
-    if settle_ms:
-        qtbot.wait(settle_ms)
     return blocker.args[0]
 
 
