@@ -65,22 +65,32 @@ def test_one_row_per_label_and_a_row_outlines_its_largest_component(measured, qt
     view = widget["labels_table"].native
     assert view.rowCount() == 3, panel["objects_status"].value
     assert view.isVisible()
-    assert _cells(view, "Label") == ["1", "2", "3"]
+    # the value over the masks holding it; sizes in voxels over sizes in the file's unit (the
+    # ImageJ headers: 2 µm in z, 0.5 µm in y and x)
+    assert _cells(view, "Label\nmasks") == ["1\n2/2", "2\n1/2", "3\n1/2"]
     assert _cells(view, "Objects") == ["3", "1", "1"]
-    assert _cells(view, "Largest z×y×x") == ["4×6×5", "1×10×2", "5×4×8"]
-    # the dataset's unit, from the ImageJ headers: 2 µm in z, 0.5 µm in y and x
-    assert _cells(view, "Largest µm") == ["8×3×2.5", "2×5×1", "10×2×4"]
-    assert _cells(view, "Masks") == ["2/2", "1/2", "1/2"]
+    assert _cells(view, "Largest\nz×y×x\nvoxels\nµm") == [
+        "4×6×5\n8×3×2.5",
+        "1×10×2\n2×5×1",
+        "5×4×8\n10×2×4",
+    ]
+    assert _cells(view, "Median\nz×y×x\nvoxels\nµm")[0] == "3×4×4\n6×2×2"  # of 3, 4, 2 planes
     voxels = 2 * np.prod(SHAPE)
-    assert _cells(view, "% voxels")[2] == f"{100 * 160 / voxels:.3g}"
+    assert _cells(view, "Voxels")[2] == f"{100 * 160 / voxels:.3g} %"
+    under = panel.label_stats.rows[1]  # label 2: its mean over its 0.5-99.5 % percentiles
+    assert _cells(view, "Intensity\nmean\n0.5–99.5%")[1] == (
+        f"{under.mean:.4g}\n{under.percentile_00_5:.4g}–{under.percentile_99_5:.4g}"
+    )
     colors = [view.item(r, 0).foreground().color().name() for r in range(3)]
     assert colors[1] == colors[2] != colors[0]  # labels 2 and 3 are not in every mask
     assert "appear in only some of the 2 masks" in widget["objects_result"].value
-    # every column can be read: none is cut below its title's width
-    header = view.horizontalHeader()
+    # every cell is read whole in the dock: no column narrower than its text, nothing elided
+    metrics = view.fontMetrics()
     for c in range(view.columnCount()):
-        title = view.horizontalHeaderItem(c).text()
-        assert header.sectionSize(c) >= header.fontMetrics().horizontalAdvance(title)
+        texts = [view.horizontalHeaderItem(c).text()] + [view.item(r, c).text() for r in range(3)]
+        widest = max(metrics.horizontalAdvance(line) for t in texts for line in t.split("\n"))
+        assert view.columnWidth(c) > widest
+    assert view.verticalScrollBar().maximum() == 0  # every row shown, no scrolling
 
     view.selectRow(2)  # label 3: its only component, in b.tif
     outline = viewer.layers[LABEL_NAME]

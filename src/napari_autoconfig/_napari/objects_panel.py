@@ -35,7 +35,12 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from psygnal import Signal as PsygnalSignal
 from qtpy.QtCore import QObject, Signal
-from qtpy.QtWidgets import QFileDialog
+from qtpy.QtWidgets import (
+    QAbstractScrollArea,
+    QFileDialog,
+    QSizePolicy,
+    QStyledItemDelegate,
+)
 
 from ..dataset import Case, Dataset
 from ..errors import AutoconfigError, Cancelled
@@ -53,23 +58,35 @@ if TYPE_CHECKING:
     from ..fingerprint import Fingerprint
     from ..planners.biom3d import Plan
 
+QWIDGETSIZE_MAX = (1 << 24) - 1  # Qt's 'no maximum' (not exported by every binding)
 LARGEST_NAME = "largest object"
 LARGEST_COLOR = "#ff4fd8"  # magenta: apart from the patch boxes' yellow and cyan
 LABEL_NAME = "largest of the label"
 LABEL_COLOR = "#5cff7a"  # green: apart from the largest object's magenta and the patch boxes'
 #: The per-label table's columns (short: the dock is narrow) and what each says (header tips).
 LABEL_COLUMNS = (
-    ("Label", "The mask value ('instances': every value of instance masks as one label)"),
-    ("% voxels", "Share of all voxels of all masks (background included), in percent"),
-    ("Mean", "Mean image intensity under the label, over every such voxel of every case"),
-    ("0.5 %", "0.5 % percentile of the intensity under the label (all cases' voxels)"),
-    ("99.5 %", "99.5 % percentile of the intensity under the label (all cases' voxels)"),
-    ("Objects", "Connected components of the label (26-connectivity), all masks"),
-    ("Median z×y×x", "Median bounding-box size of the components, in voxels (z, y, x)"),
-    ("Largest z×y×x", "Largest bounding-box size, per axis, in voxels (z, y, x)"),
-    ("Median {unit}", "Median bounding-box size of the components in {unit} (z, y, x)"),
-    ("Largest {unit}", "Largest bounding-box size, per axis, in {unit} (z, y, x)"),
-    ("Masks", "Masks holding the label, of all masks (orange rows: not in every mask)"),
+    (
+        "Label\nmasks",
+        "The mask value ('instances': every value of instance masks as one label), and the "
+        "masks holding it, of all masks (orange rows: not in every mask)",
+    ),
+    ("Voxels", "Share of all voxels of all masks (background included)"),
+    (
+        "Intensity\nmean\n0.5–99.5%",
+        "Image intensity under the label, over every such voxel of every case: its mean, and "
+        "its 0.5 % and 99.5 % percentiles",
+    ),
+    ("Objects", "Connected components of the label (26-connectivity) in all masks"),
+    (
+        "Median\nz×y×x\nvoxels\n{unit}",
+        "Median bounding-box size of the components (each axis on its own), in voxels and "
+        "in {unit}",
+    ),
+    (
+        "Largest\nz×y×x\nvoxels\n{unit}",
+        "Largest bounding-box size of the components (each axis on its own), in voxels and "
+        "in {unit}",
+    ),
 )
 _SHORT_UNITS = {"micron": "µm", "um": "µm", "microns": "µm"}
 
@@ -138,31 +155,44 @@ def _run_datastats(
         return str(error)
 
 
+def _fit_columns(view) -> None:
+    """Each column as wide as its widest line of text (header included), plus a small margin:
+    Qt's own fit adds the style's generous header padding, too wide for the dock."""
+    metrics = view.fontMetrics()
+    for column in range(view.columnCount()):
+        texts = [view.horizontalHeaderItem(column).text()]
+        texts += [view.item(r, column).text() for r in range(view.rowCount())]
+        lines = [line for text in texts for line in text.split("\n")]
+        view.setColumnWidth(column, max(metrics.horizontalAdvance(t) for t in lines) + 10)
+
+
 def _size(values, digits: str) -> str:
     return "×".join(format(v, digits) for v in values)
 
 
 def _label_cells(table: LabelTable) -> tuple[list, list, list]:
-    """Text, sort keys and tooltips of each row of the per-label table."""
+    """Text, sort keys and tooltips of each row of the per-label table.
+
+    Two lines per cell where two numbers belong together (the dock is narrow): the mean over the
+    percentiles, the size in voxels over the size in the dataset's unit (named in the header).
+    """
     rows, keys, tips = [], [], []
     for row in table.rows:
         objects = row.objects
         physical = objects.max_extent_physical_zyx is not None
-        median_phys = _size(objects.median_extent_physical_zyx, ".3g") if physical else "–"
-        max_phys = _size(objects.max_extent_physical_zyx, ".3g") if physical else "–"
+        median = _size(objects.median_extent_zyx, "g")
+        largest = _size(objects.max_extent_zyx, "d")
+        if physical:
+            median += f"\n{_size(objects.median_extent_physical_zyx, '.3g')}"
+            largest += f"\n{_size(objects.max_extent_physical_zyx, '.3g')}"
         rows.append(
             [
-                row.name,
-                f"{100 * row.share:.3g}",
-                f"{row.mean:.4g}",
-                f"{row.percentile_00_5:.4g}",
-                f"{row.percentile_99_5:.4g}",
+                f"{row.name}\n{row.cases}/{row.n_cases}",
+                f"{100 * row.share:.3g} %",
+                f"{row.mean:.4g}\n{row.percentile_00_5:.4g}–{row.percentile_99_5:.4g}",
                 str(objects.count),
-                _size(objects.median_extent_zyx, "g"),
-                _size(objects.max_extent_zyx, "d"),
-                median_phys,
-                max_phys,
-                f"{row.cases}/{row.n_cases}",
+                median,
+                largest,
             ]
         )
         keys.append(
@@ -170,21 +200,16 @@ def _label_cells(table: LabelTable) -> tuple[list, list, list]:
                 -1 if row.value is None else row.value,
                 row.share,
                 row.mean,
-                row.percentile_00_5,
-                row.percentile_99_5,
                 objects.count,
                 float(np.prod(objects.median_extent_zyx)),
                 float(np.prod(objects.max_extent_zyx)),
-                float(np.prod(objects.median_extent_physical_zyx)) if physical else 0.0,
-                float(np.prod(objects.max_extent_physical_zyx)) if physical else 0.0,
-                row.cases,
             ]
         )
-        largest = objects.largest
+        box = objects.largest
         where = (
-            f"Largest component: {_size(largest.extent_zyx, 'd')} voxels in "
-            f"{largest.mask.name}; select the row to outline it."
-            if largest is not None
+            f"Largest component: {_size(box.extent_zyx, 'd')} voxels in {box.mask.name}; "
+            "select the row to outline it."
+            if box is not None
             else ""
         )
         only = f"Only in {row.cases} of {row.n_cases} masks. " if row.in_some_cases_only else ""
@@ -236,9 +261,9 @@ class ObjectsPanel(Container):
             widgets=[
                 self.measure_button,
                 self.status_label,
+                self.labels_table,  # first: what a biologist reads about the masks
                 self.result_text,
                 self.draw_button,
-                self.labels_table,
                 self.save_button,
             ],
             labels=False,
@@ -248,7 +273,7 @@ class ObjectsPanel(Container):
         self.plan: Plan | None = None
         self.image: Image | None = None
         self.summary: ObjectSummary | None = None
-        self.labels: LabelTable | None = None
+        self.label_stats: LabelTable | None = None
         self.worker = None
         self.datastats_worker = None
         self._stop = threading.Event()
@@ -264,10 +289,19 @@ class ObjectsPanel(Container):
         self.result_text.read_only = True
         self.status_label.native.setWordWrap(True)
         view = self.labels_table.native
-        for column, (_, tip) in enumerate(LABEL_COLUMNS):
+        # Qt's own delegate: magicgui's writes every number with four decimals ("9.8300")
+        view.setItemDelegate(QStyledItemDelegate(view))
+        view.setSizeAdjustPolicy(QAbstractScrollArea.SizeAdjustPolicy.AdjustToContents)
+        view.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Maximum)
+        for column, (title, tip) in enumerate(LABEL_COLUMNS):
+            view.horizontalHeaderItem(column).setText(title.format(unit="physical"))
             view.horizontalHeaderItem(column).setToolTip(tip.format(unit="physical units"))
         view.setSelectionMode(view.SelectionMode.SingleSelection)
-        view.setSortingEnabled(True)
+        # a little smaller than the dock's text: the eleven numbers of a row fit its width
+        font = view.font()
+        font.setPointSizeF(max(font.pointSizeF() - 1.5, 7))
+        view.setFont(font)
+        view.horizontalHeader().setFont(font)
         view.setVisible(False)  # shown with its rows
         view.itemSelectionChanged.connect(self._on_label_selected)
         self.measure_button.changed.connect(self.start)
@@ -281,7 +315,7 @@ class ObjectsPanel(Container):
         self._datastats_stop.set()
         self.fingerprint = fingerprint
         self.summary = None
-        self.labels = None
+        self.label_stats = None
         self.result_text.value = ""
         self.draw_button.enabled = False
         self._show_labels()
@@ -357,7 +391,7 @@ class ObjectsPanel(Container):
             self.status_label.value = outcome
             self._ending = "cancelled" if self._stop.is_set() else "error"
             return
-        self.summary, self.labels = outcome
+        self.summary, self.label_stats = outcome
         self.status_label.value = f"Found {self.summary.count} objects."
         self._show_summary()
         self._show_labels()
@@ -388,15 +422,15 @@ class ObjectsPanel(Container):
         patch = self.plan.patch if self.plan is not None else None
         spacing = self.fingerprint.median_spacing_xyz if self.fingerprint is not None else None
         lines = describe_objects(summary, patch, spacing)
-        if self.labels is not None:
-            lines += self.labels.notes()
+        if self.label_stats is not None:
+            lines += self.label_stats.notes()
         self.result_text.value = "\n".join(lines)
         self.draw_button.enabled = summary.largest is not None
 
     # -- the per-label table ----------------------------------------------------------------
     def _show_labels(self) -> None:
         """Fill the per-label table (hidden while there is none)."""
-        table, view = self.labels, self.labels_table.native
+        table, view = self.label_stats, self.labels_table.native
         if table is None or not table.rows:
             view.setRowCount(0)
             view.setVisible(False)
@@ -420,23 +454,18 @@ class ObjectsPanel(Container):
             )
         finally:
             view.blockSignals(False)
-        view.resizeColumnsToContents()
-        # as tall as its rows (up to eight, then it scrolls): no empty box below them
-        shown = min(len(rows), 8)
-        height = view.horizontalHeader().sizeHint().height() + 2 * view.frameWidth()
-        height += sum(view.rowHeight(r) for r in range(shown))
-        if view.horizontalScrollBar().isVisible() or view.horizontalHeader().length() > (
-            view.viewport().width()
-        ):
-            height += view.horizontalScrollBar().sizeHint().height()
-        view.setFixedHeight(height)
+        _fit_columns(view)
+        view.resizeRowsToContents()
+        # as tall as its rows, header and scroll bar (Qt measures them: AdjustToContents), up to
+        # eight rows, then it scrolls: no empty box below the rows
+        view.setMaximumHeight(QWIDGETSIZE_MAX if len(rows) <= 8 else 10 * view.rowHeight(0))
         view.setVisible(True)
 
     def _on_label_selected(self) -> None:
         """The user selected a row: outline that label's largest component."""
         try:
             chosen = self.labels_table.native.selectionModel().selectedRows()
-            if not chosen or self.labels is None:
+            if not chosen or self.label_stats is None:
                 return
             item = self.labels_table.native.item(chosen[0].row(), 0)
             self.show_label(int(item.data(ROW_ROLE)))
@@ -446,9 +475,9 @@ class ObjectsPanel(Container):
 
     def show_label(self, index: int) -> Image | None:
         """Outline the largest component of row ``index`` of the label table on its image."""
-        if self.labels is None:
+        if self.label_stats is None:
             return None
-        row: LabelRow = self.labels.rows[index]
+        row: LabelRow = self.label_stats.rows[index]
         box = row.objects.largest
         if box is None:
             return None
