@@ -140,8 +140,9 @@ def _dataset_of(fingerprint: Fingerprint) -> Dataset:
 
 def _run_datastats(
     fingerprint: Fingerprint, path: str, stop: threading.Event, relay: _Relay
-) -> tuple[Path, ...] | str:
-    """Body of the datastats worker: the two files written, or a message for people."""
+) -> tuple[tuple[Path, ...], tuple[str, ...]] | str:
+    """Body of the datastats worker: the two files written and the cases MONAI would skip (one
+    line each), or a message for people."""
     try:
         from ..planners.monai import compute_datastats, write_datastats
 
@@ -150,14 +151,15 @@ def _run_datastats(
             progress=lambda done, total, *_: relay.step.emit(done, total),
             cancel=stop.is_set,
         )
-        return tuple(write_datastats(stats, path))
+        written = tuple(write_datastats(stats, path))
+        return written, tuple(str(s) for s in stats.skipped)
     except (AutoconfigError, Cancelled) as error:
         return str(error)
 
 
 def _fit_columns(view) -> None:
-    """Each column as wide as its widest line of text (header included), plus a small margin:
-    Qt's own fit adds the style's generous header padding, too wide for the dock."""
+    """Each column as wide as its widest line of text (header included), plus the cell's
+    margins: Qt's own fit adds the style's generous header padding, too wide for the dock."""
     metrics = view.fontMetrics()
     for column in range(view.columnCount()):
         texts = [view.horizontalHeaderItem(column).text()]
@@ -528,7 +530,9 @@ class ObjectsPanel(Container):
         self.status_label.value = f"Datastats: {done} of {total} cases analysed."
         self._datastats_bar.step(done, total, running=lambda: self.datastats_worker is not None)
 
-    def _on_datastats_returned(self, outcome: tuple[Path, ...] | str) -> None:
+    def _on_datastats_returned(
+        self, outcome: tuple[tuple[Path, ...], tuple[str, ...]] | str
+    ) -> None:
         if self._closed:
             return
         if isinstance(outcome, str):
@@ -536,9 +540,13 @@ class ObjectsPanel(Container):
             show_warning(f"napari-autoconfig: {outcome}")
             self.datastats_finished.emit("error")
             return
-        names = " and ".join(str(p) for p in outcome)
-        self.status_label.value = f"Saved MONAI's datastats: {names}."
-        show_info(f"napari-autoconfig: saved {names}")
+        written, skipped = outcome
+        names = " and ".join(str(p) for p in written)
+        left_out = (
+            f" {len(skipped)} case(s) left out, as MONAI would: {skipped[0]}" if skipped else ""
+        )
+        self.status_label.value = f"Saved MONAI's datastats: {names}.{left_out}"
+        show_info(f"napari-autoconfig: saved {names}.{left_out}")
         self.datastats_finished.emit("done")
 
     def _on_datastats_errored(self, error: Exception) -> None:
