@@ -148,3 +148,19 @@ def test_progress_and_cancel(labelled):
     stop.set()
     with pytest.raises(Cancelled, match="cancelled after 0 of 2"):
         label_table(dataset, cancel=stop.is_set)
+
+
+def test_float_images_and_masks_give_numpys_numbers(tmp_path):
+    mask = np.zeros((6, 10, 12), np.float32)  # a float mask: its classes read as integers
+    mask[1:3, 1:4, 1:4] = 1.0
+    mask[4:6, 5:9, 5:9] = 2.0
+    image = np.random.default_rng(2).normal(50, 9, mask.shape).astype(np.float32)
+    pair = (write_image(tmp_path / "i.npy", image), write_image(tmp_path / "m.npy", mask))
+    table = label_table([pair], slab_bytes=4 * 120 * 2)  # slabs of 2 planes
+    assert [row.value for row in table.rows] == [1, 2]
+    for row in table.rows:
+        under = image[mask == row.value]
+        assert row.mean == pytest.approx(float(under.mean(dtype=np.float64)), rel=1e-12)
+        low, high = np.percentile(under, (0.5, 99.5))
+        assert (row.percentile_00_5, row.percentile_99_5) == pytest.approx((low, high))
+    assert table.rows[1].objects.max_extent_physical_zyx is None  # .npy has no spacing

@@ -34,6 +34,7 @@ channel. Order: arrays and tuples are (z, y, x).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -208,6 +209,8 @@ class _Intensities:
             raise MaskMismatchError(  # the same shape gives the same slabs: never seen
                 "The image and its mask were not read in step; check that they belong together."
             )
+        if mask.dtype.kind not in "uib":  # classes are integers: truncated as they are labelled
+            mask = mask.astype(np.int64)
         if self.foreground is None:
             found, _ = _value_counts(mask.ravel())
             present = [int(v) for v in found.tolist() if v != 0]
@@ -298,6 +301,8 @@ class _Merged:
 def _intensity(tally: Tally) -> tuple[float, float, float]:
     """Mean, 0.5 % and 99.5 % percentiles (numpy's linear) of the tallied voxels."""
     values, counts = tally
+    if not counts.size:  # never for a label that has voxels; said rather than raised
+        return math.nan, math.nan, math.nan
     running = np.cumsum(counts)
     low, high = _percentiles(values, running, (0.5, 99.5))
     return _exact_sum(values, counts) / float(running[-1]), low, high

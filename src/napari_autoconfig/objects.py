@@ -404,7 +404,7 @@ def _check_pair(image: ImageHeader, mask: ImageHeader, label_mask: bool = False)
 def _mask_objects_of(
     image: ImageHeader, mask: ImageHeader, found: _Components, chosen: np.ndarray | None = None
 ) -> MaskObjects:
-    """The MaskObjects of the components ``chosen`` (a boolean selection; None: all)."""
+    """The MaskObjects of the components ``chosen`` (indices, in order; None: all)."""
     lo, hi, vox, channel_of = found.starts, found.stops, found.voxels, found.channel
     if chosen is not None:
         lo, hi, vox, channel_of = lo[chosen], hi[chosen], vox[chosen], channel_of[chosen]
@@ -482,9 +482,13 @@ def objects_by_value(
     """
     _check_pair(image, mask, label_mask=True)
     found = _label_slabs(mask, slab_bytes, by_value=True, on_slab=on_slab)
+    # grouped by one stable sort: instance masks hold thousands of values
+    order = np.argsort(found.value, kind="stable")
+    values, starts = np.unique(found.value[order], return_index=True)
+    groups = np.split(order, starts[1:])
     return {
-        int(v): _mask_objects_of(image, mask, found, found.value == v)
-        for v in np.unique(found.value).tolist()
+        int(v): _mask_objects_of(image, mask, found, group)
+        for v, group in zip(values.tolist(), groups)
     }
 
 
