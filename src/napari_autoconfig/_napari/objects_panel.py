@@ -42,7 +42,7 @@ from qtpy.QtWidgets import (
     QStyledItemDelegate,
 )
 
-from ..dataset import Case, Dataset
+from ..dataset import Case, Dataset, open_dataset
 from ..errors import AutoconfigError, Cancelled
 from ..label_table import LabelRow, LabelTable, label_table
 from ..objects import ObjectBox, ObjectSummary, describe_objects, objects_dataset
@@ -130,8 +130,13 @@ def ask_datastats_path(parent) -> str:
     return path
 
 
-def _dataset_of(fingerprint: Fingerprint) -> Dataset:
-    """The fingerprinted (image, mask) pairs as a Dataset (what the datastats read)."""
+def _dataset_of(fingerprint: Fingerprint, folders: tuple | None) -> Dataset:
+    """What the datastats read: the fingerprinted folders listed again (an nnU-Net raw dataset
+    keeps its channel files), else the fingerprint's (image, mask) pairs."""
+    if folders is not None and folders[0] is not None:
+        dataset = open_dataset(*folders)
+        if dataset.cases and all(c.mask is not None for c in dataset.cases):
+            return dataset
     cases = tuple(
         Case(Path(r.image.path).name, r.image.path, r.mask_path) for r in fingerprint.records
     )
@@ -139,7 +144,11 @@ def _dataset_of(fingerprint: Fingerprint) -> Dataset:
 
 
 def _run_datastats(
-    fingerprint: Fingerprint, path: str, stop: threading.Event, relay: _Relay
+    fingerprint: Fingerprint,
+    folders: tuple | None,
+    path: str,
+    stop: threading.Event,
+    relay: _Relay,
 ) -> tuple[tuple[Path, ...], tuple[str, ...]] | str:
     """Body of the datastats worker: the two files written and the cases MONAI would skip (one
     line each), or a message for people."""
@@ -147,7 +156,7 @@ def _run_datastats(
         from ..planners.monai import compute_datastats, write_datastats
 
         stats = compute_datastats(
-            _dataset_of(fingerprint),
+            _dataset_of(fingerprint, folders),
             progress=lambda done, total, *_: relay.step.emit(done, total),
             cancel=stop.is_set,
         )
@@ -272,6 +281,7 @@ class ObjectsPanel(Container):
         )
         self.viewer = getattr(viewer, "__wrapped__", viewer)
         self.fingerprint: Fingerprint | None = None
+        self.folders: tuple | None = None
         self.plan: Plan | None = None
         self.image: Image | None = None
         self.summary: ObjectSummary | None = None
@@ -311,11 +321,15 @@ class ObjectsPanel(Container):
         self.save_button.changed.connect(self.save_datastats)
 
     # -- inputs -----------------------------------------------------------------------------
-    def set_fingerprint(self, fingerprint: Fingerprint | None) -> None:
-        """A new dataset: the previous objects no longer apply."""
+    def set_fingerprint(
+        self, fingerprint: Fingerprint | None, folders: tuple | None = None
+    ) -> None:
+        """A new dataset: the previous objects no longer apply. ``folders``: the (images, masks)
+        folders it was read from (the datastats list them again; None: its pairs)."""
         self.cancel()
         self._datastats_stop.set()
         self.fingerprint = fingerprint
+        self.folders = folders
         self.summary = None
         self.label_stats = None
         self.result_text.value = ""
@@ -510,6 +524,7 @@ class ObjectsPanel(Container):
             worker = create_worker(
                 warmed(_run_datastats),
                 self.fingerprint,
+                self.folders,
                 path,
                 stop,
                 self._datastats_relay,
