@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .nnunet_statistics import lower_median_from_counts, percentiles_from_counts
+from .nnunet_statistics import lower_median_from_counts
 
 #: MONAI's percentiles (``SampleOperations``), and the scalar keys it adds for them.
 QUANTILES = (0.5, 10.0, 90.0, 99.5)
@@ -48,6 +48,33 @@ def _dict(maximum, mean, median, minimum, std, percentiles) -> dict:
     return out
 
 
+#: Up to this many voxels MONAI's percentiles are ``torch.quantile``'s (float32 arithmetic),
+#: above it ``np.percentile``'s (pytorch#64947).
+TORCH_QUANTILE_LIMIT = 1_000_000
+
+
+def _quantiles(select, n: int) -> list[float]:
+    """MONAI's percentiles of ``n`` voxels, ``select(ranks)`` giving the sorted voxels at
+    ``ranks``: ``torch.quantile``'s float32 ranks and ``lerp`` up to 1e6 voxels, numpy's
+    interpolation above (float32 differences, float64 weights)."""
+    if n <= TORCH_QUANTILE_LIMIT:
+        ranks = (np.asarray(QUANTILES) / 100.0).astype(np.float32) * np.float32(n - 1)
+        below = np.floor(ranks).astype(np.int64)
+        weight = (ranks - below.astype(np.float32)).astype(np.float32)
+        low = select(below).astype(np.float32)
+        high = select(np.ceil(ranks).astype(np.int64)).astype(np.float32)
+        span = high - low
+        one = np.float32(1)
+        return np.where(weight < 0.5, low + weight * span, high - span * (one - weight)).tolist()
+    positions = (n - 1) * np.asarray(QUANTILES) / 100.0
+    below = np.floor(positions).astype(np.int64)
+    gamma = positions - below
+    low = select(below).astype(np.float32)
+    high = select(np.minimum(below + 1, n - 1)).astype(np.float32)
+    span = high - low
+    return np.where(gamma >= 0.5, high - span * (1 - gamma), low + span * gamma).tolist()
+
+
 def voxel_stats(values: np.ndarray, counts: np.ndarray) -> dict:
     """MONAI's per-case ``SampleOperations`` of the voxels whose distinct values (ascending)
     and counts are given.
@@ -65,13 +92,17 @@ def voxel_stats(values: np.ndarray, counts: np.ndarray) -> dict:
     exact = values.astype(np.float64)
     mean = float(np.dot(exact, counts)) / total
     variance = float(np.dot((exact - mean) ** 2, counts)) / total
+
+    def select(ranks: np.ndarray) -> np.ndarray:
+        return values[np.searchsorted(running, ranks, side="right")]
+
     return _dict(
         values[-1],
         mean,
         lower_median_from_counts(values, running),
         values[0],
         np.sqrt(variance),
-        percentiles_from_counts(values, running, QUANTILES),
+        _quantiles(select, total),
     )
 
 
@@ -86,18 +117,22 @@ def voxel_stats_of(values: np.ndarray) -> dict:
         flat = np.zeros(1, np.float32)
     n = flat.size
     positions = (n - 1) * np.asarray(QUANTILES) / 100.0
-    below = np.floor(positions).astype(np.int64)
-    above = np.minimum(below + 1, n - 1)
+    ranks32 = (np.asarray(QUANTILES) / 100.0).astype(np.float32) * np.float32(n - 1)
+    wanted = [np.floor(positions), np.floor(positions) + 1, np.floor(ranks32), np.ceil(ranks32)]
     middle = (n - 1) // 2
-    ranks = np.unique(np.concatenate([below, above, [middle, 0, n - 1]]))
+    ranks = np.unique(np.clip(np.concatenate([*wanted, [middle, 0, n - 1]]), 0, n - 1))
+    ranks = ranks.astype(np.int64)
     chosen = np.partition(flat, ranks)
-    low, high = chosen[below], chosen[above]
-    gamma = positions - below
-    span = high - low  # float32 difference, float64 interpolation: numpy's arithmetic
-    percentiles = np.where(gamma >= 0.5, high - span * (1 - gamma), low + span * gamma)
     mean = float(np.mean(flat, dtype=np.float64))
     std = float(np.std(flat, dtype=np.float64))
-    return _dict(chosen[n - 1], mean, chosen[middle], chosen[0], std, percentiles)
+    return _dict(
+        chosen[n - 1],
+        mean,
+        chosen[middle],
+        chosen[0],
+        std,
+        _quantiles(lambda r: chosen[r], n),
+    )
 
 
 def sample_operations(array: np.ndarray, axis) -> dict:
