@@ -215,6 +215,39 @@ def relative_paths(document: dict, folder: Path) -> dict:
     return document
 
 
+#: float32 rounding: torch adds a mean's float32 voxels in float32 (about 1e-6 apart at most)
+RELATIVE = 2e-6
+
+
+def differences(ours, monais, where: str = "", relative: float = RELATIVE) -> list[str]:
+    """Where ``ours`` differs from MONAI's: keys (and their order), types, whole numbers, or a
+    float more than ``relative`` apart. Empty: the same datastats."""
+    if isinstance(monais, dict):
+        if not isinstance(ours, dict) or list(ours) != list(monais):
+            keys = list(ours) if isinstance(ours, dict) else ours
+            return [f"{where}: keys {keys!r} != {list(monais)!r}"]
+        return [
+            d for k in monais for d in differences(ours[k], monais[k], f"{where}.{k}", relative)
+        ]
+    if isinstance(monais, list):
+        if not isinstance(ours, list) or len(ours) != len(monais):
+            return [f"{where}: {str(ours)[:60]} != {str(monais)[:60]}"]
+        found = []
+        for index, (a, b) in enumerate(zip(ours, monais)):
+            found += differences(a, b, f"{where}[{index}]", relative)
+        return found
+    if type(ours) is not type(monais):
+        return [f"{where}: {ours!r} ({type(ours).__name__}) != {monais!r}"]
+    if isinstance(monais, float):
+        close = ours == monais or abs(ours - monais) <= relative * max(abs(ours), abs(monais))
+        return (
+            []
+            if close or (ours != ours and monais != monais)
+            else [f"{where}: {ours!r} != {monais!r}"]
+        )
+    return [] if ours == monais else [f"{where}: {ours!r} != {monais!r}"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--record", type=Path, help="write the recorded reference JSON here")

@@ -23,25 +23,12 @@ RUNS = {
     for r in RECORDED["runs"]
 }
 SPECS = {spec["name"]: spec for spec in RECORDED["datasets"]}
-#: float32 rounding: torch's float32 means of many voxels (ours are exact, then rounded)
-RELATIVE = 2e-6
 
 
-def assert_same(ours, monais, where: str = "") -> None:
+def assert_same(ours, monais) -> None:
     """Same keys in the same order, same types, numbers within float32 rounding."""
-    if isinstance(monais, dict):
-        assert isinstance(ours, dict) and list(ours) == list(monais), where
-        for key in monais:
-            assert_same(ours[key], monais[key], f"{where}.{key}")
-    elif isinstance(monais, list):
-        assert isinstance(ours, list) and len(ours) == len(monais), where
-        for index, (a, b) in enumerate(zip(ours, monais)):
-            assert_same(a, b, f"{where}[{index}]")
-    elif isinstance(monais, float):
-        assert isinstance(ours, float), f"{where}: {ours!r} is not a float like {monais!r}"
-        assert ours == pytest.approx(monais, rel=RELATIVE, abs=1e-12), where
-    else:
-        assert type(ours) is type(monais) and ours == monais, where
+    found = reference.differences(ours, monais)
+    assert not found, "\n".join(found[:10])
 
 
 def relative(document: dict, folder: Path) -> dict:

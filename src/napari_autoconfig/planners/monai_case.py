@@ -84,6 +84,17 @@ def _read_label(header: ImageHeader) -> np.ndarray:
     return out.reshape(shape)
 
 
+def _tally(flat: np.ndarray, size: int) -> np.ndarray:
+    """How often each value of an 8- or 16-bit unsigned array occurs (``size`` counts)."""
+    from .._compiled import loops
+
+    if loops is None:
+        return np.bincount(flat, minlength=size)
+    counts = np.zeros(size, np.int64)
+    loops.tally(np.ascontiguousarray(flat), counts, flat.dtype.itemsize, False)
+    return counts
+
+
 def _nearest_exact(size_in: int, size_out: int) -> np.ndarray:
     """torch's ``interpolate(mode="nearest-exact")`` source index of each output index."""
     scale = size_in / size_out
@@ -178,13 +189,34 @@ class _Channel:
         self.volume = None if dtype.kind in "ub" else np.empty(shape, dtype)
 
     def add(self, start: int, flat: np.ndarray, label_index: np.ndarray) -> None:
+        from .._compiled import loops
+
+        if self.counted and loops is not None and label_index.dtype == np.uint8:
+            # one pass: the (label, value) pairs counted, the rows and columns of voxels > 0
+            native = np.ascontiguousarray(flat, flat.dtype.newbyteorder("="))
+            loops.pair_tally(
+                native,
+                np.ascontiguousarray(label_index),
+                self.joint,
+                native.dtype.itemsize,
+                native.dtype.kind == "i",
+                start,
+                self.box.shape[2],
+                self.box.rows,
+                self.box.columns,
+            )
+        else:
+            self._add_numpy(start, flat, label_index)
+        if self.volume is not None:
+            self.volume.reshape(-1)[start : start + flat.size] = flat
+
+    def _add_numpy(self, start: int, flat: np.ndarray, label_index: np.ndarray) -> None:
+        """:meth:`add` without the compiled loops: the same counts and flags."""
         self.box.add(start, flat > 0)
         if self.counted:
             key = label_index.astype(np.int64) * self.span
             key += flat.astype(np.int64) + self.offset
             self.joint += np.bincount(key, minlength=self.joint.size)
-        if self.volume is not None:
-            self.volume.reshape(-1)[start : start + flat.size] = flat
 
     def values(self) -> np.ndarray:
         """The distinct values a counted channel may hold, as float32 (MONAI's type)."""
@@ -311,13 +343,16 @@ def analyze_case(
         keys, size, shift = label_values, 256, 0
     else:  # int16, shifted to unsigned with its order kept
         keys, size, shift = label_values.view(np.uint16) ^ np.uint16(0x8000), 65536, 0x8000
-    counts = np.bincount(keys.reshape(-1), minlength=size)
+    counts = _tally(keys.reshape(-1), size)
     present = np.flatnonzero(counts)
     values_present = (present - shift).tolist()
     voxel_counts = counts[present].tolist()
-    lut = np.zeros(size, np.uint8 if present.size <= 256 else np.uint16)
-    lut[present] = np.arange(present.size)
-    label_index = lut[keys]
+    if keys.dtype == np.uint8 and present[-1] == present.size - 1:
+        label_index = keys  # labels 0, 1, 2...: their own indices, no copy
+    else:
+        lut = np.zeros(size, np.uint8 if present.size <= 256 else np.uint16)
+        lut[present] = np.arange(present.size)
+        label_index = lut[keys]
     channels = _stream_channels(header, label_index, len(values_present))
 
     shape_ras = geometry.shape_ras(shape)
