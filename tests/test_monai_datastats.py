@@ -62,6 +62,21 @@ def test_datastats_equal_monais_own_on_every_recorded_run(folders, name):
     assert_same(relative(json.loads(json.dumps(by_case_file)), folder), run["datastats_by_case"])
 
 
+@pytest.mark.parametrize("name", [n for n, r in RUNS.items() if r["run"]["do_ccp"]])
+def test_components_counted_in_thin_slabs_keep_monais_order(folders, name, monkeypatch):
+    """Components are labelled slab by slab (bounded memory); in slabs of one plane each blob
+    spans several slabs, joined again, in MONAI's raster order."""
+    from napari_autoconfig import objects
+
+    monkeypatch.setattr(objects, "SLAB_BYTES", 256)
+    run = RUNS[name]
+    folder = folders[run["dataset"]]
+    datastats = compute_datastats(open_datalist(folder / "datalist.json"), do_ccp=True)
+
+    _, by_case_file = datastats.documents()
+    assert_same(relative(json.loads(json.dumps(by_case_file)), folder), run["datastats_by_case"])
+
+
 def load_yaml(path: Path) -> dict:
     return YAML(typ="safe", pure=True).load(path.read_text())
 

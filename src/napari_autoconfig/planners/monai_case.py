@@ -271,14 +271,50 @@ def _stats_of_values(values: np.ndarray) -> dict:
     return voxel_stats_of(values)
 
 
-def _ccp(mask_ras: np.ndarray) -> tuple[list[list[int]], int]:
-    """MONAI's CPU components of one label's mask: their bounding-box shapes (RAS order) in
-    the raster order of the RAS array, and their number."""
+def _ccp(label_ras: np.ndarray, value: int) -> tuple[list[list[int]], int]:
+    """MONAI's CPU components of ``label_ras == value`` (a RAS view of the label): their
+    bounding-box shapes (RAS order) in the raster order of the RAS array, and their number.
+
+    Labelled slab by slab along the first RAS axis, the slabs' labels joined across their faces
+    (:mod:`..objects`' merge): memory is one slab's labels (:data:`..objects.SLAB_BYTES`). A
+    component's raster-first voxel lies in its earliest piece (slabs follow the first axis, and
+    ``ndimage.label`` numbers a slab's pieces in raster order), so the components are put in
+    MONAI's order by their earliest piece.
+    """
     from scipy import ndimage
 
-    labelled, count = ndimage.label(mask_ras, structure=np.ones((3, 3, 3), bool))
-    shapes = [[s.stop - s.start for s in box] for box in ndimage.find_objects(labelled)]
-    return shapes, int(count)
+    from ..objects import _STRUCTURE, SLAB_BYTES, _face_pairs, _merge
+
+    plane = label_ras.shape[1] * label_ras.shape[2]
+    step = max(1, SLAB_BYTES // (4 * plane))
+    starts, stops, pairs = [], [], []
+    total = 0
+    last_plane = None
+    for a0 in range(0, label_ras.shape[0], step):
+        slab = np.ascontiguousarray(label_ras[a0 : a0 + step] == value)
+        labels, n = ndimage.label(slab, structure=_STRUCTURE)
+        if n:
+            boxes = ndimage.find_objects(labels)
+            lo = np.array([[s.start for s in box] for box in boxes], dtype=np.int64)
+            hi = np.array([[s.stop for s in box] for box in boxes], dtype=np.int64)
+            lo[:, 0] += a0
+            hi[:, 0] += a0
+            starts.append(lo)
+            stops.append(hi)
+        first = labels[0].astype(np.int64)
+        first[first > 0] += total
+        if last_plane is not None:
+            pairs.append(_face_pairs(last_plane, first))
+        last_plane = labels[-1].astype(np.int64)
+        last_plane[last_plane > 0] += total
+        total += n
+    if not total:
+        return [], 0
+    lo, hi = np.concatenate(starts), np.concatenate(stops)
+    merged_lo, merged_hi, _, earliest = _merge(total, pairs, lo, hi, np.zeros(total, np.int64))
+    order = np.argsort(earliest, kind="stable")
+    shapes = (merged_hi - merged_lo)[order]
+    return shapes.tolist(), len(shapes)
 
 
 def _histogram(channel: _Channel, label_index, bins: int, hist_range) -> dict:
@@ -385,7 +421,7 @@ def analyze_case(
     for k, value in enumerate(values_present):
         entry: dict = {"image_intensity": per_label[k]}
         if do_ccp:
-            shapes, count = _ccp(np.ascontiguousarray(ras_label == value))
+            shapes, count = _ccp(ras_label, value)
             entry["shape"] = shapes
             entry["ncomponents"] = count
         # torch divides the int64 counts as float32
