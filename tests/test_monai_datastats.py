@@ -157,6 +157,17 @@ def test_image_and_mask_folders_give_the_same_datastats_in_the_json(folders, tmp
     assert record["monai"]["datastats_files"] == [str(out), str(tmp_path / "stats_by_case.yaml")]
 
 
+def test_the_numpy_loops_give_the_same_datastats(folders, compiled_or_numpy):
+    """Where the package was built without a C compiler, numpy counts the (label, value) pairs
+    and finds the crop box: MONAI's numbers still."""
+    run = RUNS["uint16_labels-ccp0-h0"]
+    folder = folders["uint16_labels"]
+    datastats = compute_datastats(open_datalist(folder / "datalist.json"))
+
+    _, by_case_file = datastats.documents()
+    assert_same(relative(json.loads(json.dumps(by_case_file)), folder), run["datastats_by_case"])
+
+
 def test_monais_summary_indexes_labels_by_value_as_monai_does(folders):
     """Labels 0 / 1 / 3, one case without label 1: MONAI's summary of "label 1" reads that
     case's label 3, and "label 3" (index 3 of three entries) finds nothing."""
