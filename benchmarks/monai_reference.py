@@ -69,7 +69,7 @@ DATASETS: tuple[dict, ...] = (
         "values": [-50, 2000],
         "labels": [1],
         "small": {"1": [[20, 30, 30]]},
-        "runs": [{"do_ccp": False, "hist_bins": 0}],
+        "runs": [{"do_ccp": False, "hist_bins": 0}, {"do_ccp": False, "hist_bins": 20}],
         "seed": 3,
     },
     {
@@ -85,6 +85,20 @@ DATASETS: tuple[dict, ...] = (
         "direction": [0, 0, -1, -1, 0, 0, 0, 1, 0],
         "runs": [{"do_ccp": True, "hist_bins": 0}],
         "seed": 4,
+    },
+    {
+        # labels 2 voxels longer in x than their images: MONAI resizes them (nearest-exact)
+        "name": "resized_labels",
+        "dtype": "uint8",
+        "cases": 2,
+        "shape": [[10, 14], [20, 26], [20, 26]],
+        "pad": [1, 3],
+        "spacing": [[2.0], [1.0], [1.0]],
+        "values": [1, 200],
+        "labels": [1, 2],
+        "label_pad_zyx": [0, 0, 2],
+        "runs": [{"do_ccp": True, "hist_bins": 0}],
+        "seed": 6,
     },
     {
         # two channels in one 4D file; a case whose image has no voxel > 0 (MONAI skips it)
@@ -146,6 +160,9 @@ def make_case(spec: dict, index: int) -> tuple[np.ndarray, np.ndarray, tuple[flo
             distance = sum(((g - c0) / r) ** 2 for g, c0, r in zip(grid, centre, radii))
             label[distance <= 1] = value
     image = np.stack(channels) if len(channels) > 1 else channels[0]
+    if "label_pad_zyx" in spec:  # a label a few voxels off its image's shape
+        grown = np.pad(label, [(0, p) for p in spec["label_pad_zyx"]], mode="edge")
+        label = np.ascontiguousarray(grown)
     return image, label, spacing
 
 

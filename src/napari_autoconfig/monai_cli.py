@@ -70,6 +70,10 @@ def check(args: argparse.Namespace) -> None:
         ):
             if given:
                 raise ConfigError(f"{flag} goes with --datastats FILE.yaml: give that too.")
+    if args.datastats is not None and getattr(args, "median", None) is not None:
+        raise ConfigError(
+            "--datastats reads the images: give their folder (or a datalist) instead of --median."
+        )
     if args.datastats is not None:
         folder = args.datastats.expanduser().absolute().parent
         if not folder.is_dir():

@@ -63,9 +63,13 @@ def _spatial(header: ImageHeader, role: str) -> tuple[int, int, int]:
     return header.spatial_shape_zyx
 
 
-def _read_label(header: ImageHeader) -> np.ndarray:
+def _read_label(header: ImageHeader) -> tuple[np.ndarray, np.ndarray | None]:
     """The label as MONAI analyses it, (z, y, x): its values cast to int16 (float labels
-    truncated); kept as uint8 where every value fits (a uint8 label, most masks)."""
+    truncated); kept as uint8 where every value fits (a uint8 label, most masks). With the
+    compiled loops, a uint8 label's values are counted too, each piece while it is in cache
+    (else None: counted later)."""
+    from .._compiled import loops
+
     shape = _spatial(header, "label")
     if header.channels > 1:
         raise DatasetError(
@@ -74,14 +78,18 @@ def _read_label(header: ImageHeader) -> np.ndarray:
         )
     small = header.dtype.kind in "ub" and header.dtype.itemsize == 1
     out = np.empty(int(np.prod(shape)), np.uint8 if small else np.int16)
+    counts = np.zeros(256, np.int64) if small and loops is not None else None
     pos = 0
     for chunk in iter_chunks(header, _CHUNK_BYTES, reuse=True):
         flat = chunk.reshape(-1)
         if header.dtype.kind == "f":
             flat = np.trunc(flat)
-        out[pos : pos + flat.size] = flat.astype(out.dtype, copy=False)
+        piece = out[pos : pos + flat.size]
+        piece[...] = flat.astype(out.dtype, copy=False)
+        if counts is not None:
+            loops.tally(piece, counts, 1, False)
         pos += flat.size
-    return out.reshape(shape)
+    return out.reshape(shape), counts
 
 
 def _tally(flat: np.ndarray, size: int) -> np.ndarray:
@@ -255,10 +263,11 @@ def _crop(
     first = geometry.order_zyx[0]  # MONAI's crop takes this axis for channels: never cropped
     ranges[first] = (0, shape_zyx[first])
     cropped = [ranges[a][1] - ranges[a][0] for a in geometry.order_zyx]
-    if channel.volume is not None:
+    counts = channel.joint.reshape(-1, channel.span).sum(axis=0) if channel.counted else None
+    if channel.volume is not None and (counts is None or counts[: channel.offset].any()):
+        # negative values: those outside the crop are not all zeros, the values are needed
         box = channel.volume[tuple(slice(a, b) for a, b in ranges)]
         return cropped, _stats_of_values(box)
-    counts = channel.joint.reshape(-1, channel.span).sum(axis=0)
     # outside the crop every voxel is <= 0; an unsigned image's are zeros
     counts[channel.offset] -= int(np.prod(shape_zyx)) - int(np.prod(cropped))
     return cropped, voxel_stats(channel.values(), counts)
@@ -365,7 +374,7 @@ def analyze_case(
     shape = _spatial(header, "image")
     geometry = ras_geometry(header if not isinstance(image, (tuple, list)) else _header(image[0]))
     label_header = read_header(label)
-    raw_label = _read_label(label_header)
+    raw_label, raw_counts = _read_label(label_header)
     label_values = _label_on_image_grid(
         raw_label,
         ras_geometry(label_header),
@@ -379,7 +388,8 @@ def analyze_case(
         keys, size, shift = label_values, 256, 0
     else:  # int16, shifted to unsigned with its order kept
         keys, size, shift = label_values.view(np.uint16) ^ np.uint16(0x8000), 65536, 0x8000
-    counts = _tally(keys.reshape(-1), size)
+    same = label_values is raw_label and raw_counts is not None
+    counts = raw_counts if same else _tally(keys.reshape(-1), size)
     present = np.flatnonzero(counts)
     values_present = (present - shift).tolist()
     voxel_counts = counts[present].tolist()
