@@ -37,8 +37,6 @@ from .monai_stats import voxel_stats, voxel_stats_of
 _CHUNK_BYTES = 4 * 2**20
 #: MONAI's ``EnsureSameShaped``: a label this close to the image's shape is resized to it.
 ALLOWED_SHAPE_DIFFERENCE = 5
-#: Above this many voxels MONAI's percentiles go through numpy (pytorch#64947): same numbers.
-TORCH_QUANTILE_LIMIT = 1_000_000
 
 
 class SkippedCase(Exception):
@@ -54,7 +52,7 @@ def _header(files) -> ImageHeader:
     return read_header(files if not isinstance(files, (tuple, list)) else tuple(files))
 
 
-def _spatial(header: ImageHeader, role: str) -> tuple[int, int, int]:
+def _spatial(header: ImageHeader) -> tuple[int, int, int]:
     if header.is_2d:
         raise DatasetError(
             f"{str(header.path)!r} is a 2D image: MONAI's DataAnalyzer analyses 3D volumes. "
@@ -70,7 +68,7 @@ def _read_label(header: ImageHeader) -> tuple[np.ndarray, np.ndarray | None]:
     (else None: counted later)."""
     from .._compiled import loops
 
-    shape = _spatial(header, "label")
+    shape = _spatial(header)
     if header.channels > 1:
         raise DatasetError(
             f"The label {str(header.path)!r} has {header.channels} channels: give one label "
@@ -326,7 +324,7 @@ def _ccp(label_ras: np.ndarray, value: int) -> tuple[list[list[int]], int]:
     return shapes.tolist(), len(shapes)
 
 
-def _histogram(channel: _Channel, label_index, bins: int, hist_range) -> dict:
+def _histogram(channel: _Channel, bins: int, hist_range) -> dict:
     """MONAI's ``ImageHistogram`` of one channel: ``np.histogram`` of its float32 voxels."""
     low, high = hist_range
     if channel.volume is not None:
@@ -371,7 +369,7 @@ def analyze_case(
         Where MONAI would stop (or cannot read the files).
     """
     header = _header(image)
-    shape = _spatial(header, "image")
+    shape = _spatial(header)
     geometry = ras_geometry(header if not isinstance(image, (tuple, list)) else _header(image[0]))
     label_header = read_header(label)
     raw_label, raw_counts = _read_label(label_header)
@@ -416,7 +414,8 @@ def analyze_case(
     per_label: list[list[dict]] = [[] for _ in values_present]
     fg_stats = []
     for ch in channels:
-        if ch.volume is not None:
+        ch.volume = ch.volume if not ch.counted else None  # counted: the crop was its only use
+        if ch.volume is not None:  # float (or wide) values: by selection, a label at a time
             fg_stats.append(_stats_of_values(ch.volume[label_values > 0]))
             for k in range(len(values_present)):
                 per_label[k].append(_stats_of_values(ch.volume[label_index == k]))
@@ -443,9 +442,7 @@ def analyze_case(
         "image_stats": image_stats,
     }
     if hist_bins:
-        out["image_histogram"] = [
-            _histogram(ch, label_index, hist_bins, hist_range) for ch in channels
-        ]
+        out["image_histogram"] = [_histogram(ch, hist_bins, hist_range) for ch in channels]
     out["image_foreground_stats"] = {"intensity": fg_stats}
     out["label_stats"] = {
         "labels": [int(v) for v in values_present],
