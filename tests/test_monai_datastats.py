@@ -168,6 +168,28 @@ def test_the_numpy_loops_give_the_same_datastats(folders, compiled_or_numpy):
     assert_same(relative(json.loads(json.dumps(by_case_file)), folder), run["datastats_by_case"])
 
 
+def test_an_nnunet_raw_dataset_gives_monais_datastats_of_its_cases(folders, tmp_path, capsys):
+    """The same files laid out as an nnU-Net raw dataset (imagesTr/, labelsTr/, dataset.json)."""
+    run = RUNS["uint16_labels-ccp0-h0"]
+    folder = folders["uint16_labels"]
+    raw = tmp_path / "Dataset042_Cells"
+    (raw / "imagesTr").mkdir(parents=True)
+    (raw / "labelsTr").mkdir()
+    for image in sorted((folder / "images").iterdir()):
+        case = image.name.removesuffix(".nii.gz")
+        (raw / "imagesTr" / f"{case}_0000.nii.gz").hardlink_to(image)
+        (raw / "labelsTr" / image.name).hardlink_to(folder / "labels" / image.name)
+    meta = {"channel_names": {"0": "MRI"}, "labels": {"background": 0, "a": 1, "b": 3}}
+    (raw / "dataset.json").write_text(
+        json.dumps({**meta, "numTraining": 4, "file_ending": ".nii.gz"})
+    )
+
+    assert main([str(raw), "--datastats", str(tmp_path / "d.yaml"), "--json", "--quiet"]) == 0
+
+    record = json.loads(capsys.readouterr().out)["monai"]
+    assert_same(record["stats_summary"], run["datastats"]["stats_summary"])
+
+
 def test_monais_summary_indexes_labels_by_value_as_monai_does(folders):
     """Labels 0 / 1 / 3, one case without label 1: MONAI's summary of "label 1" reads that
     case's label 3, and "label 3" (index 3 of three entries) finds nothing."""
