@@ -190,6 +190,19 @@ def test_an_nnunet_raw_dataset_gives_monais_datastats_of_its_cases(folders, tmp_
     assert_same(record["stats_summary"], run["datastats"]["stats_summary"])
 
 
+def test_progress_is_told_per_case_and_a_cancel_stops_the_run(folders):
+    from napari_autoconfig.errors import Cancelled
+
+    dataset = open_datalist(folders["uint16_labels"] / "datalist.json")
+    told = []
+    datastats = compute_datastats(dataset, progress=lambda done, total: told.append((done, total)))
+    assert told == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert datastats.summary["n_cases"] == 4
+
+    with pytest.raises(Cancelled, match="0 of 4"):
+        compute_datastats(dataset, cancel=lambda: True)
+
+
 def test_monais_summary_indexes_labels_by_value_as_monai_does(folders):
     """Labels 0 / 1 / 3, one case without label 1: MONAI's summary of "label 1" reads that
     case's label 3, and "label 3" (index 3 of three entries) finds nothing."""

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..dataset import Case, Dataset
-from ..errors import Cancelled, DatasetError
+from ..errors import Cancelled, DatasetError, ImageReadError
 from .monai_case import SkippedCase, analyze_case
 from .monai_summary import summarize
 from .monai_yaml import by_case_path, render
@@ -113,6 +113,11 @@ def _analyze(case: Case, do_ccp: bool, hist_bins: int, hist_range) -> dict | Ski
         )
     except SkippedCase as why:
         return Skipped(Path(first), str(why))
+    except MemoryError as error:
+        raise ImageReadError(
+            f"Not enough memory to analyse the case {str(first)!r}: {error}. Close other "
+            "programs, or run with fewer --workers."
+        ) from error
 
 
 def compute_datastats(
