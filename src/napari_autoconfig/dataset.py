@@ -733,52 +733,6 @@ def open_nnunet(root: Path, masks: str | Path | None = None) -> Dataset:
     return Dataset(tuple(cases), tuple(skipped + label_skipped), "nnunet", None, tuple(unreadable))
 
 
-def _listed_path(root: Path, text: object, where: str) -> Path:
-    """A path of dataset.json's ``dataset`` key as nnU-Net resolves it: environment variables
-    expanded, relative to the dataset folder."""
-    if not isinstance(text, str) or not text:
-        raise DatasetError(f"{where}: a file path is expected, not {text!r}.")
-    path = Path(os.path.expandvars(text))
-    path = path if path.is_absolute() else Path(os.path.abspath(root / path))
-    if not path.is_file():
-        raise UnpairedFilesError(
-            f"{where} lists {text!r}, which is not a file ({str(path)!r}). Fix the path in "
-            "dataset.json, or add the file."
-        )
-    return path
-
-
-def _listed_cases(root: Path, listing: object, num_channels: int) -> Dataset:
-    """The cases a dataset.json lists under ``dataset`` (``{case: {"images": [...], "label":
-    ...}}``), in its order, as nnU-Net takes them instead of listing ``imagesTr/``."""
-    where = str(root / "dataset.json")
-    if not isinstance(listing, dict) or not listing:
-        raise DatasetError(
-            f"{where!r}: 'dataset' must map each case to its files, e.g. "
-            '{"case_0": {"images": ["imagesTr/case_0_0000.nii.gz"], "label": '
-            '"labelsTr/case_0.nii.gz"}}.'
-        )
-    cases = []
-    for key, entry in listing.items():
-        images = entry.get("images") if isinstance(entry, dict) else None
-        if (
-            not isinstance(images, list)
-            or len(images) not in (1, num_channels)
-            or ("label" not in entry)
-        ):
-            raise DatasetError(
-                f"{where!r}: the case {key!r} of 'dataset' needs 'images' (a list of "
-                f"{num_channels} file(s), one per channel_names entry) and 'label'."
-            )
-        files = tuple(_listed_path(root, i, f"{where!r}, case {key!r},") for i in images)
-        label = _listed_path(root, entry["label"], f"{where!r}, case {key!r},")
-        if len(files) == 1:
-            cases.append(Case(str(key), files[0], label))
-        else:
-            cases.append(Case(str(key), files, (label,) * len(files)))
-    return Dataset(tuple(cases), (), "nnunet", None, ())
-
-
 def open_datalist(datalist: str | Path, dataroot: str | Path | None = None) -> Dataset:
     """The cases of a MONAI datalist JSON, as MONAI's ``datafold_read(datalist, dataroot,
     fold=-1, key="training")`` gives them to Auto3DSeg's DataAnalyzer.
@@ -840,3 +794,49 @@ def open_datalist(datalist: str | Path, dataroot: str | Path | None = None) -> D
     if not cases:
         raise EmptyDatasetError(f"The datalist {str(path)!r} lists no training case. {layout}")
     return Dataset(tuple(cases), pairing="datalist")
+
+
+def _listed_path(root: Path, text: object, where: str) -> Path:
+    """A path of dataset.json's ``dataset`` key as nnU-Net resolves it: environment variables
+    expanded, relative to the dataset folder."""
+    if not isinstance(text, str) or not text:
+        raise DatasetError(f"{where}: a file path is expected, not {text!r}.")
+    path = Path(os.path.expandvars(text))
+    path = path if path.is_absolute() else Path(os.path.abspath(root / path))
+    if not path.is_file():
+        raise UnpairedFilesError(
+            f"{where} lists {text!r}, which is not a file ({str(path)!r}). Fix the path in "
+            "dataset.json, or add the file."
+        )
+    return path
+
+
+def _listed_cases(root: Path, listing: object, num_channels: int) -> Dataset:
+    """The cases a dataset.json lists under ``dataset`` (``{case: {"images": [...], "label":
+    ...}}``), in its order, as nnU-Net takes them instead of listing ``imagesTr/``."""
+    where = str(root / "dataset.json")
+    if not isinstance(listing, dict) or not listing:
+        raise DatasetError(
+            f"{where!r}: 'dataset' must map each case to its files, e.g. "
+            '{"case_0": {"images": ["imagesTr/case_0_0000.nii.gz"], "label": '
+            '"labelsTr/case_0.nii.gz"}}.'
+        )
+    cases = []
+    for key, entry in listing.items():
+        images = entry.get("images") if isinstance(entry, dict) else None
+        if (
+            not isinstance(images, list)
+            or len(images) not in (1, num_channels)
+            or ("label" not in entry)
+        ):
+            raise DatasetError(
+                f"{where!r}: the case {key!r} of 'dataset' needs 'images' (a list of "
+                f"{num_channels} file(s), one per channel_names entry) and 'label'."
+            )
+        files = tuple(_listed_path(root, i, f"{where!r}, case {key!r},") for i in images)
+        label = _listed_path(root, entry["label"], f"{where!r}, case {key!r},")
+        if len(files) == 1:
+            cases.append(Case(str(key), files[0], label))
+        else:
+            cases.append(Case(str(key), files, (label,) * len(files)))
+    return Dataset(tuple(cases), (), "nnunet", None, ())
