@@ -3,13 +3,14 @@
 Two halves:
 
 - :data:`DATASETS` and :func:`write_dataset`: small datasets (an ``images/`` and a ``labels/``
-  folder of ``.nii.gz`` files and a MONAI datalist ``datalist.json``) generated from a seed with
-  numpy and written with SimpleITK, so that the tests regenerate the very same files without
-  MONAI, torch or nibabel;
+  folder of ``.nii.gz`` or ``.mha`` files and a MONAI datalist ``datalist.json``) generated from a
+  seed with numpy and written with SimpleITK, so that the tests regenerate the very same files
+  without MONAI, torch or nibabel;
 - :func:`main`: run in an environment where monai 1.6.1 is installed (with scikit-image for
-  ``do_ccp``), it writes every dataset, runs ``DataAnalyzer(datalist, dataroot, output_path,
-  device="cpu", average=True, do_ccp=..., hist_bins=...)`` once per recorded run and records both
-  YAML files it wrote, parsed, with the versions (``tests/monai_recorded.json``).
+  ``do_ccp``, itk for MetaImage), it writes every dataset, runs ``DataAnalyzer(datalist,
+  dataroot, output_path, device="cpu", average=True, do_ccp=..., hist_bins=...)`` once per
+  recorded run and records both YAML files it wrote, parsed, with the versions
+  (``tests/monai_recorded.json``).
 
 Running it::
 
@@ -85,6 +86,21 @@ DATASETS: tuple[dict, ...] = (
         "direction": [0, 0, -1, -1, 0, 0, 0, 1, 0],
         "runs": [{"do_ccp": True, "hist_bins": 0}],
         "seed": 4,
+    },
+    {
+        # MetaImage (.mha, zlib), read by MONAI through ITK: its direction (LPS) turned to RAS
+        "name": "metaimage_axes",
+        "dtype": "int16",
+        "cases": 2,
+        "shape": [[12, 16], [22, 28], [18, 24]],
+        "pad": [1, 3],
+        "spacing": [[1.25], [0.5], [0.75]],
+        "values": [-40, 600],
+        "labels": [1, 2],
+        "suffix": ".mha",
+        "direction": [0, 1, 0, 0, 0, -1, 1, 0, 0],
+        "runs": [{"do_ccp": True, "hist_bins": 0}],
+        "seed": 7,
     },
     {
         # labels 2 voxels longer in x than their images: MONAI resizes them (nearest-exact)
@@ -192,7 +208,7 @@ def write_dataset(spec: dict, root: Path) -> Path:
     training = []
     for index in range(spec["cases"]):
         image, label, spacing = make_case(spec, index)
-        name = f"case_{index:03d}.nii.gz"
+        name = f"case_{index:03d}{spec.get('suffix', '.nii.gz')}"
         _write_itk(image, spacing, folder / "images" / name, spec)
         _write_itk(label, spacing, folder / "labels" / name, spec)
         training.append({"fold": index % 2, "image": f"images/{name}", "label": f"labels/{name}"})
@@ -300,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
             "monai": importlib.metadata.version("monai"),
             "torch": importlib.metadata.version("torch"),
             "scikit-image": importlib.metadata.version("scikit-image"),
+            "itk": importlib.metadata.version("itk"),
             "numpy": importlib.metadata.version("numpy"),
             "datasets": list(DATASETS),
             "runs": recorded,

@@ -8,8 +8,10 @@ spacing it reports is then the column lengths of the turned affine. Here the sam
 from the NIfTI header itself (no nibabel) and given as :class:`RasGeometry`: which of our (z, y,
 x) axes each RAS axis is, and whether it is flipped.
 
-Other formats: MONAI reads them through ITK, whose LPS axes become RAS by flipping x and y; the
-header's direction is not read here, so the identity direction is assumed (documented).
+MetaImage and NRRD: MONAI reads them through ITK, whose affine is the header's direction times
+its spacing, made RAS by negating its first two rows (ITK's world is LPS); the direction is read
+here from the header (SimpleITK's ``ReadImageInformation``, no pixels). Other formats (TIFF,
+.npy, OME-Zarr) are taken as ITK would give them with the identity direction.
 """
 
 from __future__ import annotations
@@ -113,10 +115,33 @@ def _io_orientation(matrix: np.ndarray) -> list[tuple[int, int]]:
     return result
 
 
+def _itk_affine(path: Path) -> np.ndarray | None:
+    """MONAI's ITK reader's affine (3 x 3) of a MetaImage or NRRD file: direction times
+    spacing, its first two rows negated (LPS to RAS); None where the header is not 3D."""
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        return None
+    dimension = reader.GetDimension()
+    if dimension < 3:
+        return None
+    direction = np.array(reader.GetDirection(), dtype=np.float64).reshape(dimension, dimension)
+    matrix = direction[:3, :3] @ np.diag(np.array(reader.GetSpacing(), dtype=np.float64)[:3])
+    return np.diag([-1.0, -1.0, 1.0]) @ matrix
+
+
 def ras_geometry(header: ImageHeader) -> RasGeometry:
     """MONAI's RAS geometry of the image ``header`` describes (its first file for a case of
     several channel files)."""
-    matrix = _nifti_affine(Path(header.path)) if header.format == "nifti" else None
+    matrix = None
+    if header.format == "nifti":
+        matrix = _nifti_affine(Path(header.path))
+    elif header.format in ("metaimage", "nrrd"):
+        matrix = _itk_affine(Path(header.path))
     if matrix is None:
         spacing = header.spacing_xyz or (1.0, 1.0, 1.0)
         spacing = tuple(float(s) for s in spacing) + (1.0,) * (3 - len(spacing))
