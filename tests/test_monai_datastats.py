@@ -244,3 +244,25 @@ def test_a_bad_datalist_is_refused_in_one_line(tmp_path, capsys, content, said):
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and said in error and "datalist" in error
     assert not (tmp_path / "d.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (["--datastats-ccp"], "goes with --datastats"),
+        (["--datastats", "{tmp}/d.yaml", "--export-nnunet", "{tmp}/out"], "two runs"),
+        (["--datastats", "{tmp}/no/such/folder/d.yaml"], "does not exist"),
+        (["--dataroot", "{tmp}"], "for a MONAI datalist"),
+    ],
+)
+def test_options_that_cannot_work_are_refused_before_any_file_is_read(
+    folders, tmp_path, capsys, options, said
+):
+    images = str(folders["uint16_labels"] / "images")
+    argv = [images, *(o.replace("{tmp}", str(tmp_path)) for o in options), "--quiet"]
+
+    assert main(argv) == 2
+
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and said in error
+    assert list(tmp_path.iterdir()) == []

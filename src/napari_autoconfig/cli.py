@@ -605,11 +605,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Before any file is read: impossible limits (LimitsError) and bad output files fail at once.
     limits = _limits(args)
+    monai_cli.check(args)
     if args.export_nnunet is not None:  # a command of its own: write nnU-Net's raw dataset
         return nnunet_cli.run_export(args)
     plans_target = take_plans_target(args)  # nnU-Net's plans file, taken out of --save
     _check_outputs(args)
-    monai_cli.check(args)
     if monai_cli.is_datalist(args):  # a MONAI datalist: its datastats alone
         return monai_cli.run_datalist(args)
     planners = PLANNER_CHOICES[args.planner]

@@ -70,6 +70,11 @@ def check(args: argparse.Namespace) -> None:
         ):
             if given:
                 raise ConfigError(f"{flag} goes with --datastats FILE.yaml: give that too.")
+    if args.datastats is not None and getattr(args, "export_nnunet", None) is not None:
+        raise ConfigError(
+            "--datastats and --export-nnunet are two runs: export first, then run --datastats "
+            "on the exported dataset (or on the folders)."
+        )
     if args.datastats is not None and getattr(args, "median", None) is not None:
         raise ConfigError(
             "--datastats reads the images: give their folder (or a datalist) instead of --median."
