@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..dataset import Case, Dataset
-from ..errors import Cancelled, DatasetError, ImageReadError
+from ..errors import Cancelled, DatasetError
 from .monai_case import SkippedCase, analyze_case
 from .monai_summary import summarize
 from .monai_yaml import by_case_path, render
@@ -99,25 +99,23 @@ def _names(case: Case) -> tuple:
 
 
 def _analyze(case: Case, do_ccp: bool, hist_bins: int, hist_range) -> dict | Skipped:
+    from ..fingerprint import read_errors_named
+
     image, mask = _names(case)
     first = image[0] if isinstance(image, tuple) else image
-    try:
-        return analyze_case(
-            image,
-            mask,
-            image_name=str(first),
-            label_name=str(mask),
-            do_ccp=do_ccp,
-            hist_bins=hist_bins,
-            hist_range=hist_range,
-        )
-    except SkippedCase as why:
-        return Skipped(Path(first), str(why))
-    except MemoryError as error:
-        raise ImageReadError(
-            f"Not enough memory to analyse the case {str(first)!r}: {error}. Close other "
-            "programs, or run with fewer --workers."
-        ) from error
+    with read_errors_named(image):  # an error the readers did not foresee names the file
+        try:
+            return analyze_case(
+                image,
+                mask,
+                image_name=str(first),
+                label_name=str(mask),
+                do_ccp=do_ccp,
+                hist_bins=hist_bins,
+                hist_range=hist_range,
+            )
+        except SkippedCase as why:
+            return Skipped(Path(first), str(why))
 
 
 def compute_datastats(
