@@ -266,3 +266,18 @@ def test_options_that_cannot_work_are_refused_before_any_file_is_read(
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and said in error
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_damaged_image_in_the_datalist_is_named_in_one_line(folders, tmp_path, capsys):
+    folder = folders["uint16_labels"]
+    damaged = tmp_path / "damaged.nii.gz"
+    damaged.write_bytes((folder / "images" / "case_001.nii.gz").read_bytes()[:2000])
+    label = folder / "labels" / "case_001.nii.gz"
+    datalist = tmp_path / "datalist.json"
+    datalist.write_text(json.dumps({"training": [{"image": str(damaged), "label": str(label)}]}))
+
+    assert main([str(datalist), "--datastats", str(tmp_path / "d.yaml"), "--quiet"]) == 2
+
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "damaged.nii.gz" in error
+    assert not (tmp_path / "d.yaml").exists()
