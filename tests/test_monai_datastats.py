@@ -268,6 +268,19 @@ def test_options_that_cannot_work_are_refused_before_any_file_is_read(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_datalist_gives_the_datastats_only(folders, tmp_path, capsys):
+    datalist = str(folders["uint16_labels"] / "datalist.json")
+    argv = [datalist, "--datastats", str(tmp_path / "d.yaml"), "--planner", "nnunet", "--quiet"]
+
+    assert main(argv) == 2
+
+    error = capsys.readouterr().err.strip()
+    assert (
+        len(error.splitlines()) == 1 and "MONAI's datastats only" in error and "--planner" in error
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_damaged_image_in_the_datalist_is_named_in_one_line(folders, tmp_path, capsys):
     folder = folders["uint16_labels"]
     damaged = tmp_path / "damaged.nii.gz"

@@ -98,6 +98,24 @@ def check(args: argparse.Namespace) -> None:
             f"{str(args.images)!r} is a MONAI datalist: give --datastats FILE.yaml to write "
             "MONAI's datastats of its cases (the other plans read image folders)."
         )
+    if is_datalist(args):
+        other = [
+            flag
+            for flag, given in (
+                ("--save", getattr(args, "save", None) is not None),
+                ("--update-config", getattr(args, "update_config", None) is not None),
+                ("--objects", getattr(args, "objects", False)),
+                ("--per-image", getattr(args, "per_image", False)),
+                ("--yaml", getattr(args, "yaml", False)),
+                ("--planner", getattr(args, "planner", "biom3d") in ("nnunet", "both")),
+            )
+            if given
+        ]
+        if other:
+            raise ConfigError(
+                f"{str(args.images)!r} is a MONAI datalist: it gives MONAI's datastats only, not "
+                f"{', '.join(other)}. Run those on the image folders."
+            )
     if args.dataroot is not None and not is_datalist(args):
         raise ConfigError(
             "--dataroot is for a MONAI datalist: give the datalist .json as IMAGES, or leave "
