@@ -194,6 +194,13 @@ class _Channel:
         # signed and float images keep their values: the crop's outside may hold negatives
         self.volume = None if dtype.kind in "ub" else np.empty(shape, dtype)
 
+    def grow(self, labels: int) -> None:
+        """Room for the (label, value) pairs of ``labels`` label rows."""
+        if labels * self.span > self.joint.size:
+            grown = np.zeros(labels * self.span, np.int64)
+            grown[: self.joint.size] = self.joint
+            self.joint = grown
+
     def add(self, start: int, flat: np.ndarray, label_index: np.ndarray) -> None:
         from .._compiled import loops
 
@@ -247,6 +254,47 @@ def _stream_channels(header: ImageHeader, label_index: np.ndarray, labels: int) 
             offset += take
             pos += take
     return channels
+
+
+class _LabelPieces:
+    """A label file's voxels in pieces of any size asked for, in C order (one streamed pass)."""
+
+    def __init__(self, header: ImageHeader):
+        self._chunks = iter_chunks(header, _CHUNK_BYTES, reuse=True)
+        self._piece = np.empty(0, np.uint8)
+        self._at = 0
+        self._out = np.empty(0, np.uint8)
+
+    def take(self, size: int) -> np.ndarray:
+        """The next ``size`` voxels (valid until the next call)."""
+        if self._out.size < size:
+            self._out = np.empty(size, np.uint8)
+        filled = 0
+        while filled < size:
+            if self._at == self._piece.size:  # the reused buffer is only refilled once used
+                self._piece = next(self._chunks).reshape(-1)
+                self._at = 0
+            step = min(size - filled, self._piece.size - self._at)
+            self._out[filled : filled + step] = self._piece[self._at : self._at + step]
+            filled += step
+            self._at += step
+        return self._out[:size]
+
+
+def _stream_with_label(header: ImageHeader, label_header: ImageHeader) -> _Channel:
+    """One pass over a one-channel image and its uint8 label side by side: the (label value,
+    image value) pairs counted, the label kept nowhere. The label's values are the rows of the
+    counts (as many as its largest value needs)."""
+    channel = _Channel(header.dtype, header.spatial_shape_zyx, 1)
+    labels = _LabelPieces(label_header)
+    pos = 0
+    for chunk in iter_chunks(header, _CHUNK_BYTES, reuse=True):
+        flat = chunk.reshape(-1)
+        piece = labels.take(flat.size)
+        channel.grow(int(piece.max()) + 1)
+        channel.add(pos, flat, piece)
+        pos += flat.size
+    return channel
 
 
 def _crop(
@@ -340,6 +388,47 @@ def _histogram(channel: _Channel, bins: int, hist_range) -> dict:
     return {"counts": counts.tolist(), "bin_edges": edges.tolist()}
 
 
+def _streams_beside(
+    header: ImageHeader,
+    label_header: ImageHeader,
+    geometry: RasGeometry,
+    label_geometry: RasGeometry,
+) -> bool:
+    """Whether the label can be streamed beside the image (no copy of it kept): one channel
+    counted per value, a uint8 label of its shape and orientation."""
+    return (
+        header.channels == 1
+        and _counted(header.dtype)
+        and label_header.channels == 1
+        and label_header.dtype.kind in "ub"
+        and label_header.dtype.itemsize == 1
+        and label_header.spatial_shape_zyx == header.spatial_shape_zyx
+        and not label_header.is_2d
+        and (label_geometry.order_zyx, label_geometry.flips) == (geometry.order_zyx, geometry.flips)
+    )
+
+
+def _dense_labels(
+    label_values: np.ndarray, counts: np.ndarray | None
+) -> tuple[np.ndarray, list[int], list[int]]:
+    """A label's dense indices (its values present, ascending: MONAI's unique), those values and
+    their voxel counts; ``counts``: the values' counts when already known."""
+    if label_values.dtype == np.uint8:
+        keys, size, shift = label_values, 256, 0
+    else:  # int16, shifted to unsigned with its order kept
+        keys, size, shift = label_values.view(np.uint16) ^ np.uint16(0x8000), 65536, 0x8000
+    if counts is None:
+        counts = _tally(keys.reshape(-1), size)
+    present = np.flatnonzero(counts)
+    if keys.dtype == np.uint8 and present[-1] == present.size - 1:
+        label_index = keys  # labels 0, 1, 2...: their own indices, no copy
+    else:
+        lut = np.zeros(size, np.uint8 if present.size <= 256 else np.uint16)
+        lut[present] = np.arange(present.size)
+        label_index = lut[keys]
+    return label_index, (present - shift).tolist(), counts[present].tolist()
+
+
 def analyze_case(
     image: Path | Sequence[Path],
     label: Path,
@@ -372,32 +461,25 @@ def analyze_case(
     shape = _spatial(header)
     geometry = ras_geometry(header if not isinstance(image, (tuple, list)) else _header(image[0]))
     label_header = read_header(label)
-    raw_label, raw_counts = _read_label(label_header)
-    label_values = _label_on_image_grid(
-        raw_label,
-        ras_geometry(label_header),
-        geometry,
-        shape,
-        Path(label),
-        Path(header.path),
-    )
-    # dense label indices: every label value present, ascending (MONAI's unique)
-    if label_values.dtype == np.uint8:
-        keys, size, shift = label_values, 256, 0
-    else:  # int16, shifted to unsigned with its order kept
-        keys, size, shift = label_values.view(np.uint16) ^ np.uint16(0x8000), 65536, 0x8000
-    same = label_values is raw_label and raw_counts is not None
-    counts = raw_counts if same else _tally(keys.reshape(-1), size)
-    present = np.flatnonzero(counts)
-    values_present = (present - shift).tolist()
-    voxel_counts = counts[present].tolist()
-    if keys.dtype == np.uint8 and present[-1] == present.size - 1:
-        label_index = keys  # labels 0, 1, 2...: their own indices, no copy
+    label_geometry = ras_geometry(label_header)
+    label_values = None
+    if _streams_beside(header, label_header, geometry, label_geometry):
+        # the usual case: the label streamed beside the image, its values the counts' rows
+        channels = [_stream_with_label(header, label_header)]
+        per_value = channels[0].joint.reshape(-1, channels[0].span).sum(axis=1)
+        rows = np.flatnonzero(per_value)
+        values_present = rows.tolist()
+        voxel_counts = per_value[rows].tolist()
     else:
-        lut = np.zeros(size, np.uint8 if present.size <= 256 else np.uint16)
-        lut[present] = np.arange(present.size)
-        label_index = lut[keys]
-    channels = _stream_channels(header, label_index, len(values_present))
+        raw_label, raw_counts = _read_label(label_header)
+        label_values = _label_on_image_grid(
+            raw_label, label_geometry, geometry, shape, Path(label), Path(header.path)
+        )
+        label_index, values_present, voxel_counts = _dense_labels(
+            label_values, raw_counts if label_values is raw_label else None
+        )
+        rows = np.arange(len(values_present))
+        channels = _stream_channels(header, label_index, len(values_present))
 
     shape_ras = geometry.shape_ras(shape)
     spacing = list(geometry.spacing_ras)
@@ -410,7 +492,7 @@ def analyze_case(
         "sizemm": [a * b for a, b in zip(shape_ras, spacing)],
         "intensity": [c[1] for c in crops],
     }
-    foreground = [v > 0 for v in values_present]
+    foreground = rows[np.asarray(values_present) > 0]
     per_label: list[list[dict]] = [[] for _ in values_present]
     fg_stats = []
     for ch in channels:
@@ -421,11 +503,13 @@ def analyze_case(
                 per_label[k].append(_stats_of_values(ch.volume[label_index == k]))
             continue
         joint = ch.joint.reshape(-1, ch.span)
-        fg_stats.append(voxel_stats(ch.values(), joint[np.asarray(foreground)].sum(axis=0)))
-        for k in range(len(values_present)):
-            per_label[k].append(voxel_stats(ch.values(), joint[k]))
+        fg_stats.append(voxel_stats(ch.values(), joint[foreground].sum(axis=0)))
+        for k, row in enumerate(rows):
+            per_label[k].append(voxel_stats(ch.values(), joint[row]))
     total = int(np.prod(shape))
     labels_out = []
+    if do_ccp and label_values is None:  # streamed beside the image: read whole for components
+        label_values = _read_label(label_header)[0]
     ras_label = geometry.to_ras(label_values) if do_ccp else None
     for k, value in enumerate(values_present):
         entry: dict = {"image_intensity": per_label[k]}
