@@ -5,11 +5,13 @@ analyzers (``monai/auto3dseg/analyzer.py``): ``ImageStats``, ``FgImageStats``, `
 and, with ``hist_bins``, ``ImageHistogram``. :func:`analyze_case` gives the same by-case entry
 (same keys, same order, same values) from one streamed pass over each file:
 
-- the label is read once (its values cast to int16, as MONAI does) and kept as one small array
-  (one byte a voxel for up to 256 label values);
-- each image channel is streamed; an integer image of 8 or 16 bits is counted per (label,
-  value) pair, from which every statistic follows exactly (no sort, no mask per label); a float
-  (or wider integer) image keeps its values, and its statistics are taken by selection;
+- usually (one 8 / 16-bit channel, a uint8 label of its shape and orientation) the label is
+  streamed beside the image and every (label value, image value) pair counted, from which every
+  statistic follows exactly (no sort, no mask per label, nothing of the label kept);
+- otherwise the label is read once (its values cast to int16, as MONAI does; turned and resized
+  onto the image's grid where MONAI does) and kept as one small array, and each image channel is
+  streamed against it; an integer image of 8 or 16 bits is counted as above; a float (or wider
+  integer) image keeps its values, and its statistics are taken by selection;
 - ``cropped_shape`` and the image intensity are over MONAI's crop: ``CropForeground`` of
   ``intensity > 0`` applied to a channel *without* its channel axis, so that the first RAS axis
   is taken for channels and never cropped (a MONAI quirk, reproduced). Outside the crop every
