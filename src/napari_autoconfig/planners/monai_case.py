@@ -206,10 +206,12 @@ class _Channel:
     def add(self, start: int, flat: np.ndarray, label_index: np.ndarray) -> None:
         from .._compiled import loops
 
-        if self.counted and loops is not None and label_index.dtype == np.uint8:
+        # getattr: loops built from an older _loops.c have no pair_tally (numpy then counts)
+        pair_tally = getattr(loops, "pair_tally", None)
+        if self.counted and pair_tally is not None and label_index.dtype == np.uint8:
             # one pass: the (label, value) pairs counted, the rows and columns of voxels > 0
             native = np.ascontiguousarray(flat, flat.dtype.newbyteorder("="))
-            loops.pair_tally(
+            pair_tally(
                 native,
                 np.ascontiguousarray(label_index),
                 self.joint,
