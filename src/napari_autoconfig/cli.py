@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__, _compiled, nnunet_cli
+from . import __version__, _compiled, monai_cli, nnunet_cli
 from .atomic import PendingWrite, apply_writes, next_backup, resolve_target
 from .config_update import check_config_target, finished, prepare_update
 from .errors import AutoconfigError, Cancelled, ConfigError
@@ -251,6 +251,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_planner_arguments(parser)
     nnunet_cli.add_export_arguments(parser)
+    monai_cli.add_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
         "--version",
@@ -425,6 +426,7 @@ def _json(
     objects: dict | None = None,
     rows: Sequence = (),
     nnunet: dict | None = None,
+    monai: dict | None = None,
 ) -> str:
     fp, plan, values, memory = fingerprint, training.biom3d, training.config_values, training.memory
     record = {
@@ -461,6 +463,8 @@ def _json(
         record["objects"] = objects
     if nnunet is not None:  # --planner both: nnU-Net's fingerprint and plans, its key names
         record["nnunet"] = nnunet
+    if monai is not None:  # --datastats: MONAI's stats_summary and the files written
+        record["monai"] = monai
     # RFC 8259 has no NaN or Infinity: a number that is not finite is written null
     return json.dumps(_finite(record), indent=2, allow_nan=False)
 
@@ -563,17 +567,21 @@ def _output(
     training: TrainingPlan,
     fingerprint: Fingerprint | None,
     objects: tuple[list[str], dict | None],
+    monai: tuple | None = None,
 ) -> str:
     """What goes to standard output: the JSON record, the per-image rows, the YAML, or the
-    summary and config (each planner's part when it was asked for)."""
+    summary and config (each planner's part when it was asked for; ``monai``: the datastats
+    and their JSON entry, with --datastats)."""
     plan, nnunet = training.biom3d, training.nnunet
     nnunet_parts = (training.nnunet_fingerprint, nnunet) if nnunet is not None else None
     if args.json:
         record = nnunet_cli.json_record(*nnunet_parts) if nnunet_parts else None
+        monai_record = monai[1] if monai is not None else None
         if plan is None:  # nnU-Net's plans alone: its entry alone
-            return json.dumps(_finite({"nnunet": record}), indent=2, allow_nan=False) + "\n"
+            alone = {"nnunet": record, **({"monai": monai_record} if monai else {})}
+            return json.dumps(_finite(alone), indent=2, allow_nan=False) + "\n"
         rows = _image_rows(args, plan, fingerprint)
-        return _json(training, fingerprint, objects[1], rows, record) + "\n"
+        return _json(training, fingerprint, objects[1], rows, record, monai_record) + "\n"
     if args.per_image:
         from .image_table import rows_text
 
@@ -587,6 +595,8 @@ def _output(
         text += training.config_comment + render_python(training.config_values)
     if nnunet_parts is not None:
         text += nnunet_cli.summary(*nnunet_parts, gpu_memory_gb=args.gpu_memory)
+    if monai is not None:
+        text += monai_cli.summary(monai[0])
     return text
 
 
@@ -595,10 +605,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Before any file is read: impossible limits (LimitsError) and bad output files fail at once.
     limits = _limits(args)
+    monai_cli.check(args)
     if args.export_nnunet is not None:  # a command of its own: write nnU-Net's raw dataset
         return nnunet_cli.run_export(args)
     plans_target = take_plans_target(args)  # nnU-Net's plans file, taken out of --save
     _check_outputs(args)
+    if monai_cli.is_datalist(args):  # a MONAI datalist: its datastats alone
+        return monai_cli.run_datalist(args)
     planners = PLANNER_CHOICES[args.planner]
     fingerprint, nnunet_fp = None, None
     if "biom3d" in planners and args.median is None:
@@ -618,6 +631,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         nnunet_preset=args.nnunet_planner,
     )
     objects = _objects(args, fingerprint, training.biom3d) if args.objects else ([], None)
+    datastats = monai_cli.compute(args, monai_cli.open_cases(args)) if args.datastats else None
 
     # Every output is computed (every refusal raised) before any is written.
     values, gpu_note = training.config_values, training.config_comment
@@ -630,8 +644,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     )
     # Files first: a closed output pipe (``| head``) must not cost the user the files asked for.
     notes = _write_outputs(args, save_text, pending, plans)
+    monai = None
+    if datastats is not None:
+        files, more = monai_cli.write(args, datastats)
+        notes += more
+        monai = (datastats, monai_cli.json_record(datastats, files))
     try:
-        print(_output(args, training, fingerprint, objects), end="")
+        print(_output(args, training, fingerprint, objects, monai), end="")
         sys.stdout.flush()  # a full disk shows here, as one line, not as a traceback at exit
     except BrokenPipeError:
         raise
