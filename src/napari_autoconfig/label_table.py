@@ -58,7 +58,12 @@ from .objects import (
     summarize_objects,
 )
 from .planners.nnunet_labels import INSTANCE_MIN_VALUES
-from .planners.nnunet_statistics import _exact_sum, _percentiles, _value_counts, merge_counts
+from .planners.nnunet_statistics import (
+    _exact_sum,
+    merge_counts,
+    percentiles_from_counts,
+    value_counts,
+)
 from .readers import read_header
 
 #: The ``name`` of the one row of an instance dataset.
@@ -212,7 +217,7 @@ class _Intensities:
         if mask.dtype.kind not in "uib":  # classes are integers: truncated as they are labelled
             mask = mask.astype(np.int64)
         if self.foreground is None:
-            found, _ = _value_counts(mask.ravel())
+            found, _ = value_counts(mask.ravel())
             present = [int(v) for v in found.tolist() if v != 0]
             self.seen.update(present)
             if len(self.seen) <= INSTANCE_MIN_VALUES:
@@ -224,10 +229,10 @@ class _Intensities:
             for tally in self.tallies.values():
                 self.foreground = merge_counts(self.foreground, *tally)
             self.tallies = {}
-        self.foreground = merge_counts(self.foreground, *_value_counts(image[mask != 0]))
+        self.foreground = merge_counts(self.foreground, *value_counts(image[mask != 0]))
 
     def _add(self, value: int, under: np.ndarray) -> None:
-        self.tallies[value] = merge_counts(self.tallies.get(value), *_value_counts(under))
+        self.tallies[value] = merge_counts(self.tallies.get(value), *value_counts(under))
 
 
 def case_labels(image_path: str | Path, mask_path: str | Path, slab_bytes: int = SLAB_BYTES):
@@ -304,7 +309,7 @@ def _intensity(tally: Tally) -> tuple[float, float, float]:
     if not counts.size:  # never for a label that has voxels; said rather than raised
         return math.nan, math.nan, math.nan
     running = np.cumsum(counts)
-    low, high = _percentiles(values, running, (0.5, 99.5))
+    low, high = percentiles_from_counts(values, running, (0.5, 99.5))
     return _exact_sum(values, counts) / float(running[-1]), low, high
 
 

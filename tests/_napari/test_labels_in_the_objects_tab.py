@@ -111,3 +111,38 @@ def test_one_row_per_label_and_a_row_outlines_its_largest_component(measured, qt
     viewer.dims.ndisplay = 3  # the outline is a wireframe box in 3D too
     qtbot.wait(50)
     assert outlines[0].bounding_box.visible
+
+
+def test_save_datastats_writes_monais_two_files(measured, tmp_path, qtbot, monkeypatch):
+    from napari_autoconfig.planners.monai import compute_datastats, write_datastats
+    from ruamel.yaml import YAML
+
+    _viewer, widget, panel = measured
+    target = tmp_path / "out" / "datastats.yaml"
+    target.parent.mkdir()
+    monkeypatch.setattr(PICK, lambda parent: str(target))  # the file dialog's answer
+    assert widget["save_datastats"].enabled
+    with qtbot.waitSignal(panel.datastats_finished, timeout=60_000) as blocker:
+        widget["save_datastats"].native.click()
+    assert blocker.args == ["done"]
+    qtbot.waitUntil(lambda: panel.datastats_worker is None)
+    assert widget["save_datastats"].enabled  # back once the worker has ended
+    by_case = target.with_name("datastats_by_case.yaml")
+    assert f"Saved MONAI's datastats: {target} and {by_case}." == widget["objects_status"].value
+    summary = YAML(typ="safe").load(target.read_text())
+    cases = YAML(typ="safe").load(by_case.read_text())
+    assert summary["stats_by_cases"] == [] and len(cases["stats_by_cases"]) == 2
+    assert summary["stats_summary"]["label_stats"]["labels"] == [0, 1, 2, 3]
+    # byte for byte the files the core writes from the same folders (what --datastats writes)
+    (tmp_path / "core").mkdir()
+    core = write_datastats(compute_datastats(panel_dataset(panel)), tmp_path / "core" / "d.yaml")
+    assert [p.read_bytes() for p in core] == [target.read_bytes(), by_case.read_bytes()]
+    assert summary["stats_summary"]["n_cases"] == 2
+
+
+def panel_dataset(panel):
+    """The fingerprinted pairs, opened again from their folders (what a user gives the CLI)."""
+    from napari_autoconfig.dataset import open_dataset
+
+    record = panel.fingerprint.records[0]
+    return open_dataset(record.image.path.parent, record.mask_path.parent)
