@@ -13,13 +13,17 @@ from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+import monai_reference
 from datafiles import nnunet_cells, write_image, write_nnunet
 from napari_autoconfig.cli import main
 from napari_autoconfig.dataset import open_dataset
 from napari_autoconfig.fingerprint import fingerprint_dataset
-from napari_autoconfig.one_pass import fingerprint_both
+from napari_autoconfig.one_pass import MonaiOptions, fingerprint_all, fingerprint_both
 from napari_autoconfig.planners import fingerprint_nnunet, open_nnunet_source
+from napari_autoconfig.planners.monai import compute_datastats
+from test_monai_datastats import RUNS, SPECS
 
 
 def write_folders(root: Path, suffix: str, dtype, mask_values=(1, 2)) -> tuple[Path, Path]:
@@ -101,3 +105,100 @@ def test_the_command_line_reads_every_file_once_for_both_plans(tmp_path, monkeyp
     both = json.loads(capsys.readouterr().out)
     assert both.pop("nnunet") == nnunet_alone
     assert both == biom3d_alone
+
+
+# MONAI's datastats from the same pass: on the datasets monai 1.6.1's own DataAnalyzer recorded
+# (tests/monai_recorded.json); resized_labels is left out (its labels are off their images'
+# shapes: biom3d and nnU-Net refuse them) and large_case (the same path as uint16_labels, bigger).
+ONE_PASS_RUNS = [
+    ("uint16_labels", True, 0, 0),  # streamed beside the image; components from the pass's label
+    ("oblique_axes", True, 0, 0),  # NIfTI turned to RAS: components in MONAI's order
+    ("metaimage_axes", True, 0, 0),  # int16 .mha, ITK's direction
+    ("float_negatives", False, 12, 3),  # float images: MONAI's own read of every case
+]
+
+
+@pytest.fixture(scope="module")
+def monai_folders(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("monai_one_pass")
+    names = {run[0] for run in ONE_PASS_RUNS} | {"two_channels"}
+    return {name: monai_reference.write_dataset(SPECS[name], root) for name in names}
+
+
+def own_monai_reads(monkeypatch) -> list:
+    """MONAI's own reads of a case (what the one pass saves), listed as they happen."""
+    from napari_autoconfig.planners import monai
+
+    reads = []
+
+    def counted(*args, **kwargs):
+        reads.append(args[0])
+        return analyze_case(*args, **kwargs)
+
+    analyze_case = monai.analyze_case
+    monkeypatch.setattr(monai, "analyze_case", counted)
+    return reads
+
+
+@pytest.mark.parametrize(("name", "do_ccp", "hist_bins", "own_reads"), ONE_PASS_RUNS)
+def test_all_three_fingerprints_from_one_pass_are_those_of_the_three_passes(
+    monai_folders, monkeypatch, name, do_ccp, hist_bins, own_reads
+):
+    folder = monai_folders[name]
+    images, labels = folder / "images", folder / "labels"
+    dataset = open_dataset(images, labels)
+    reads = own_monai_reads(monkeypatch)
+
+    fingerprints = fingerprint_all(
+        dataset,
+        open_nnunet_source(images, labels),
+        planners=("biom3d", "nnunet", "monai"),
+        monai_options=MonaiOptions(do_ccp=do_ccp, hist_bins=hist_bins),
+    )
+
+    assert len(reads) == own_reads  # only float images need MONAI's own read
+    monkeypatch.undo()
+    same_biom3d(fingerprints.biom3d, fingerprint_dataset(images, labels))
+    assert fingerprints.nnunet == fingerprint_nnunet(images, labels)
+    alone = compute_datastats(dataset, do_ccp=do_ccp, hist_bins=hist_bins)
+    assert fingerprints.monai == alone  # to the bit: floats compared with ==
+    # and MONAI's own numbers, recorded
+    run = RUNS[f"{name}-ccp{int(do_ccp)}-h{hist_bins}"]
+    by_case = json.loads(json.dumps(fingerprints.monai.documents()[1]))
+    for case in by_case["stats_by_cases"]:
+        for key in ("image_filepath", "label_filepath"):
+            case[key] = str(Path(case[key]).relative_to(folder))
+    assert not monai_reference.differences(by_case, run["datastats_by_case"])
+
+
+def test_a_multichannel_case_and_a_case_monai_skips_are_read_by_monai_on_its_own(
+    monai_folders, monkeypatch
+):
+    folder = monai_folders["two_channels"]  # two-channel images, case 1 without a voxel > 0
+    images, labels = folder / "images", folder / "labels"
+    dataset = open_dataset(images, labels)
+    reads = own_monai_reads(monkeypatch)
+
+    fingerprints = fingerprint_all(
+        dataset, open_nnunet_source(images, labels), planners=("nnunet", "monai")
+    )
+
+    assert len(reads) == 3 and fingerprints.biom3d is None
+    monkeypatch.undo()
+    assert fingerprints.monai == compute_datastats(dataset)
+    assert [s.file.name for s in fingerprints.monai.skipped] == ["case_001.nii.gz"]
+    assert fingerprints.nnunet == fingerprint_nnunet(images, labels)
+
+
+def test_a_case_monai_skips_from_the_pass_is_said_as_its_own_pass_says_it(tmp_path, monkeypatch):
+    images, masks = write_folders(tmp_path, ".nii.gz", np.uint16)
+    write_image(images / "cell_3.nii.gz", np.zeros((10, 32, 32), np.uint16))  # no voxel > 0
+    dataset = open_dataset(images, masks)
+    reads = own_monai_reads(monkeypatch)
+
+    fingerprints = fingerprint_all(dataset, open_nnunet_source(images, masks))
+
+    assert reads == []
+    monkeypatch.undo()
+    assert fingerprints.monai == compute_datastats(dataset)
+    assert [s.file.name for s in fingerprints.monai.skipped] == ["cell_3.nii.gz"]

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from ..dataset import Case, Dataset
 from ..errors import Cancelled, DatasetError
-from .monai_case import SkippedCase, analyze_case
+from .monai_case import PiecesWatch, SkippedCase, analyze_case
 from .monai_summary import summarize
 from .monai_yaml import by_case_path, render
 
@@ -98,24 +98,65 @@ def _names(case: Case) -> tuple:
     return image, mask
 
 
-def _analyze(case: Case, do_ccp: bool, hist_bins: int, hist_range) -> dict | Skipped:
+def check_hist_bins(hist_bins: int) -> None:
+    """Refuse a negative number of histogram bins (a programming error: ValueError)."""
+    if hist_bins < 0:
+        raise ValueError(f"hist_bins must be 0 (no histogram) or more, not {hist_bins}")
+
+
+def check_labels(dataset: Dataset) -> None:
+    """Refuse, before any file is read, a dataset with a case without a label.
+
+    Raises
+    ------
+    DatasetError
+        Naming the first image without a label.
+    """
+    for case in dataset.cases:
+        _names(case)
+
+
+def analyze(
+    case: Case,
+    do_ccp: bool = False,
+    hist_bins: int = 0,
+    hist_range: tuple[float, float] = (-500, 500),
+    watch: PiecesWatch | None = None,
+) -> dict | Skipped:
+    """One case's by-case entry, or why MONAI skips it. ``watch``: what another pass's pieces
+    showed of the case (:class:`.monai_case.PiecesWatch`); where they do not serve, the case is
+    read here. A pure function of its arguments, so any executor runs it."""
     from ..fingerprint import read_errors_named
 
     image, mask = _names(case)
     first = image[0] if isinstance(image, tuple) else image
     with read_errors_named(image):  # an error the readers did not foresee names the file
         try:
-            return analyze_case(
-                image,
-                mask,
-                image_name=str(first),
-                label_name=str(mask),
-                do_ccp=do_ccp,
-                hist_bins=hist_bins,
-                hist_range=hist_range,
-            )
+            entry = None
+            if watch is not None:
+                entry = watch.entry(str(first), str(mask), do_ccp, hist_bins, hist_range)
+            if entry is None:
+                entry = analyze_case(
+                    image,
+                    mask,
+                    image_name=str(first),
+                    label_name=str(mask),
+                    do_ccp=do_ccp,
+                    hist_bins=hist_bins,
+                    hist_range=hist_range,
+                )
+            return entry
         except SkippedCase as why:
             return Skipped(Path(first), str(why))
+
+
+def datastats_of(results: list[dict | Skipped], do_ccp: bool, hist_bins: int) -> Datastats:
+    """The datastats of the cases' :func:`analyze` results, in the dataset's order."""
+    entries = [r for r in results if isinstance(r, dict)]
+    skipped = tuple(r for r in results if isinstance(r, Skipped))
+    summary = summarize(entries, do_ccp, hist_bins)
+    summary["n_cases"] = len(entries)
+    return Datastats(summary, tuple(entries), skipped, do_ccp, hist_bins)
 
 
 def compute_datastats(
@@ -143,11 +184,9 @@ def compute_datastats(
     """
     from ..fingerprint import in_flight_bound, shared_pool
 
-    if hist_bins < 0:
-        raise ValueError(f"hist_bins must be 0 (no histogram) or more, not {hist_bins}")
+    check_hist_bins(hist_bins)
     cases = dataset.cases
-    for case in cases:
-        _names(case)  # every case has a label, checked before any is read
+    check_labels(dataset)  # every case has a label, checked before any is read
     pool = shared_pool() if executor is None else executor
     in_flight = in_flight_bound(pool)
     results: list = [None] * len(cases)
@@ -159,7 +198,7 @@ def compute_datastats(
                 raise Cancelled(f"Cancelled after {done} of {len(cases)} cases.")
             while len(pending) < in_flight and next_case < len(cases):
                 future = pool.submit(
-                    _analyze, cases[next_case], do_ccp, hist_bins, tuple(hist_range)
+                    analyze, cases[next_case], do_ccp, hist_bins, tuple(hist_range)
                 )
                 pending[future] = next_case
                 next_case += 1
@@ -172,11 +211,7 @@ def compute_datastats(
     finally:
         for future in pending:
             future.cancel()
-    entries = [r for r in results if isinstance(r, dict)]
-    skipped = tuple(r for r in results if isinstance(r, Skipped))
-    summary = summarize(entries, do_ccp, hist_bins)
-    summary["n_cases"] = len(entries)
-    return Datastats(summary, tuple(entries), skipped, do_ccp, hist_bins)
+    return datastats_of(results, do_ccp, hist_bins)
 
 
 def _comments(datastats: Datastats) -> list[str]:

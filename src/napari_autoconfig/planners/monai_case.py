@@ -26,7 +26,8 @@ Cases MONAI skips (its analyzers raise and it only logs the case) raise :class:`
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -433,6 +434,17 @@ def _dense_labels(
     return label_index, (present - shift).tolist(), counts[present].tolist()
 
 
+def case_geometry(
+    image: Path | Sequence[Path], label: Path
+) -> tuple[ImageHeader, ImageHeader, RasGeometry, RasGeometry]:
+    """The image's and the label's headers and MONAI's RAS geometry of each (headers only)."""
+    header = _header(image)
+    _spatial(header)
+    geometry = ras_geometry(header if not isinstance(image, (tuple, list)) else _header(image[0]))
+    label_header = read_header(label)
+    return header, label_header, geometry, ras_geometry(label_header)
+
+
 def analyze_case(
     image: Path | Sequence[Path],
     label: Path,
@@ -461,30 +473,80 @@ def analyze_case(
     MaskMismatchError, DatasetError, ImageReadError
         Where MONAI would stop (or cannot read the files).
     """
-    header = _header(image)
-    shape = _spatial(header)
-    geometry = ras_geometry(header if not isinstance(image, (tuple, list)) else _header(image[0]))
-    label_header = read_header(label)
-    label_geometry = ras_geometry(label_header)
-    label_values = None
+    header, label_header, geometry, label_geometry = case_geometry(image, label)
+    shape = header.spatial_shape_zyx
     if _streams_beside(header, label_header, geometry, label_geometry):
         # the usual case: the label streamed beside the image, its values the counts' rows
-        channels = [_stream_with_label(header, label_header)]
-        per_value = channels[0].joint.reshape(-1, channels[0].span).sum(axis=1)
-        rows = np.flatnonzero(per_value)
-        values_present = rows.tolist()
-        voxel_counts = per_value[rows].tolist()
-    else:
-        raw_label, raw_counts = _read_label(label_header)
-        label_values = _label_on_image_grid(
-            raw_label, label_geometry, geometry, shape, Path(label), Path(header.path)
+        channel = _stream_with_label(header, label_header)
+        return _entry(
+            header,
+            geometry,
+            [channel],
+            _Labels.from_counts(channel),
+            lambda: _read_label(label_header)[0],  # with do_ccp: read whole for components
+            image_name if image_name is not None else str(header.path),
+            label_name if label_name is not None else str(label),
+            do_ccp,
+            hist_bins,
+            hist_range,
         )
-        label_index, values_present, voxel_counts = _dense_labels(
-            label_values, raw_counts if label_values is raw_label else None
-        )
-        rows = np.arange(len(values_present))
-        channels = _stream_channels(header, label_index, len(values_present))
+    raw_label, raw_counts = _read_label(label_header)
+    label_values = _label_on_image_grid(
+        raw_label, label_geometry, geometry, shape, Path(label), Path(header.path)
+    )
+    label_index, values_present, voxel_counts = _dense_labels(
+        label_values, raw_counts if label_values is raw_label else None
+    )
+    labels = _Labels(np.arange(len(values_present)), values_present, voxel_counts, label_index)
+    channels = _stream_channels(header, label_index, len(values_present))
+    return _entry(
+        header,
+        geometry,
+        channels,
+        labels,
+        lambda: label_values,
+        image_name if image_name is not None else str(header.path),
+        label_name if label_name is not None else str(label),
+        do_ccp,
+        hist_bins,
+        hist_range,
+    )
 
+
+@dataclass(frozen=True)
+class _Labels:
+    """The label values present in a case (ascending), their voxel counts, and the row of each
+    in the channels' (label, value) counts; ``index``: each voxel's row, where it was made."""
+
+    rows: np.ndarray
+    values: list[int]
+    voxels: list[int]
+    index: np.ndarray | None = None
+
+    @classmethod
+    def from_counts(cls, channel: _Channel) -> _Labels:
+        """Of a channel counted against the label's own values (its rows)."""
+        per_value = channel.joint.reshape(-1, channel.span).sum(axis=1)
+        rows = np.flatnonzero(per_value)
+        return cls(rows, rows.tolist(), per_value[rows].tolist())
+
+
+def _entry(
+    header: ImageHeader,
+    geometry: RasGeometry,
+    channels: list[_Channel],
+    labels: _Labels,
+    whole_label: Callable[[], np.ndarray],
+    image_name: str,
+    label_name: str,
+    do_ccp: bool,
+    hist_bins: int,
+    hist_range: tuple[float, float],
+) -> dict:
+    """The by-case entry from what the image's pass gathered. ``whole_label()``: the label on
+    the image's (z, y, x) grid, asked for only where needed (values by selection, components)."""
+    shape = header.spatial_shape_zyx
+    rows, values_present, voxel_counts = labels.rows, labels.values, labels.voxels
     shape_ras = geometry.shape_ras(shape)
     spacing = list(geometry.spacing_ras)
     crops = [_crop(ch, geometry, shape, Path(header.path)) for ch in channels]
@@ -499,12 +561,14 @@ def analyze_case(
     foreground = rows[np.asarray(values_present) > 0]
     per_label: list[list[dict]] = [[] for _ in values_present]
     fg_stats = []
+    label_values = None
     for ch in channels:
         ch.volume = ch.volume if not ch.counted else None  # counted: the crop was its only use
         if ch.volume is not None:  # float (or wide) values: by selection, a label at a time
+            label_values = whole_label() if label_values is None else label_values
             fg_stats.append(_stats_of_values(ch.volume[label_values > 0]))
             for k in range(len(values_present)):
-                per_label[k].append(_stats_of_values(ch.volume[label_index == k]))
+                per_label[k].append(_stats_of_values(ch.volume[labels.index == k]))
             continue
         joint = ch.joint.reshape(-1, ch.span)
         fg_stats.append(voxel_stats(ch.values(), joint[foreground].sum(axis=0)))
@@ -512,8 +576,8 @@ def analyze_case(
             per_label[k].append(voxel_stats(ch.values(), joint[row]))
     total = int(np.prod(shape))
     labels_out = []
-    if do_ccp and label_values is None:  # streamed beside the image: read whole for components
-        label_values = _read_label(label_header)[0]
+    if do_ccp and label_values is None:
+        label_values = whole_label()
     ras_label = geometry.to_ras(label_values) if do_ccp else None
     for k, value in enumerate(values_present):
         entry: dict = {"image_intensity": per_label[k]}
@@ -525,8 +589,8 @@ def analyze_case(
         entry["foreground_percentage"] = float(np.float32(voxel_counts[k]) / np.float32(total))
         labels_out.append(entry)
     out: dict = {
-        "image_filepath": image_name if image_name is not None else str(header.path),
-        "label_filepath": label_name if label_name is not None else str(label),
+        "image_filepath": image_name,
+        "label_filepath": label_name,
         "image_stats": image_stats,
     }
     if hist_bins:
@@ -539,3 +603,139 @@ def analyze_case(
         "label": labels_out,
     }
     return out
+
+
+class PiecesWatch:
+    """MONAI's by-case entry made from the pieces another pass reads (the one-pass fingerprint
+    of several planners, :mod:`napari_autoconfig.one_pass`): the label's pieces first, then the
+    image's, each file once, in C order.
+
+    Where the label streams beside the image in MONAI's own pass (:func:`_streams_beside`), the
+    label's pieces are kept as MONAI pairs them with the image's: its ``> 0`` voxels packed eight
+    to a byte (little bit order) and its values there, in C order (memory: a bit per voxel and a
+    byte per foreground voxel). Each image piece is then counted against the label's voxels it
+    holds, rebuilt from these. Elsewhere :attr:`fits` is False and the case is MONAI's own read.
+    """
+
+    def __init__(self, image: Path | Sequence[Path], label: Path):
+        self.header, self.label_header, self.geometry, label_geometry = case_geometry(image, label)
+        self.fits = not isinstance(image, (tuple, list)) and _streams_beside(
+            self.header, self.label_header, self.geometry, label_geometry
+        )
+        voxels = int(np.prod(self.header.spatial_shape_zyx))
+        self._bits = np.zeros((voxels + 7) // 8, np.uint8)
+        self._byte = 0
+        self._carry = np.empty(0, bool)  # flags of a byte a piece left unfinished
+        self._values: list[np.ndarray] = []
+        self._under = np.empty(0, np.uint8)  # the label's values > 0, in C order
+        self._taken = 0
+        self._largest = 0
+        self._channel: _Channel | None = None
+        self.label_seen = self.image_seen = False
+
+    def stream(self, header: ImageHeader, pieces: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """``pieces`` (of ``header``'s file) passed on, watched on their way."""
+        path = Path(header.path)
+        same = (header.shape, header.dtype)
+        label = (
+            self.fits
+            and not self.label_seen
+            and path == Path(self.label_header.path)
+            and same == (self.label_header.shape, self.label_header.dtype)
+        )
+        image = (
+            self.fits
+            and self.label_seen
+            and not self.image_seen
+            and path == Path(self.header.path)
+            and same == (self.header.shape, self.header.dtype)
+        )
+        start = 0
+        for chunk in pieces:
+            flat = chunk.reshape(-1)
+            if label:
+                self._label_piece(flat)
+            elif image:
+                self._image_piece(start, flat)
+            start += flat.size
+            yield chunk
+        if label:
+            self._label_done(start)
+        elif image:
+            self.image_seen = start == self._voxels()
+
+    def _label_piece(self, flat: np.ndarray) -> None:
+        if not flat.size:
+            return
+        flags = flat > 0
+        self._values.append(flat[flags])
+        self._largest = max(self._largest, int(flat.max()))
+        if self._carry.size:
+            flags = np.concatenate([self._carry, flags])
+        whole = flags.size - flags.size % 8
+        packed = np.packbits(flags[:whole], bitorder="little")
+        self._bits[self._byte : self._byte + packed.size] = packed
+        self._byte += packed.size
+        self._carry = flags[whole:].copy()
+
+    def _label_done(self, voxels: int) -> None:
+        if voxels != self._voxels():  # not the whole label: MONAI's own read will be needed
+            self.fits = False
+            return
+        if self._carry.size:
+            self._bits[self._byte] = np.packbits(self._carry, bitorder="little")[0]
+        self._under = np.concatenate(self._values) if self._values else self._under
+        self._values = []
+        self._channel = _Channel(self.header.dtype, self.header.spatial_shape_zyx, 1)
+        self._channel.grow(self._largest + 1)  # MONAI's pass grows to the largest value too
+        self.label_seen = True
+
+    def _label_of(self, start: int, size: int) -> np.ndarray:
+        """The label's voxels ``start`` to ``start + size`` (the image's pieces come in order)."""
+        first = start // 8
+        bits = np.unpackbits(self._bits[first : (start + size + 7) // 8], bitorder="little")
+        flags = bits[start - 8 * first : start - 8 * first + size].view(bool)
+        piece = np.zeros(size, np.uint8)
+        under = int(np.count_nonzero(flags))
+        piece[flags] = self._under[self._taken : self._taken + under]
+        self._taken += under
+        return piece
+
+    def _image_piece(self, start: int, flat: np.ndarray) -> None:
+        if flat.size:
+            self._channel.add(start, flat, self._label_of(start, flat.size))
+
+    def entry(
+        self,
+        image_name: str,
+        label_name: str,
+        do_ccp: bool = False,
+        hist_bins: int = 0,
+        hist_range: tuple[float, float] = (-500, 500),
+    ) -> dict | None:
+        """The case's entry, as :func:`analyze_case` gives it; None where the pieces did not
+        show it both files whole (then MONAI's own read of the case is needed).
+
+        Raises
+        ------
+        SkippedCase
+            Where MONAI leaves the case out.
+        """
+        if not (self.label_seen and self.image_seen):
+            return None
+        self._taken = 0
+        return _entry(
+            self.header,
+            self.geometry,
+            [self._channel],
+            _Labels.from_counts(self._channel),
+            lambda: self._label_of(0, self._voxels()).reshape(self.header.spatial_shape_zyx),
+            image_name,
+            label_name,
+            do_ccp,
+            hist_bins,
+            hist_range,
+        )
+
+    def _voxels(self) -> int:
+        return int(np.prod(self.header.spatial_shape_zyx))
