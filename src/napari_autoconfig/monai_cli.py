@@ -19,6 +19,7 @@ from .errors import ConfigError
 
 if TYPE_CHECKING:
     from .dataset import Dataset
+    from .one_pass import MonaiOptions
     from .planners.monai import Datastats
 
 
@@ -135,6 +136,14 @@ def open_cases(args: argparse.Namespace) -> Dataset:
         folder = locate_sample().folder
         return open_dataset(folder / "images", folder / "masks")
     return open_dataset(args.images, args.masks)
+
+
+def options(args: argparse.Namespace) -> MonaiOptions:
+    """How the datastats are taken (``--datastats-ccp``, ``--datastats-hist-bins``), for a
+    pass that reads the files for several planners (:func:`.one_pass.fingerprint_all`)."""
+    from .one_pass import MonaiOptions
+
+    return MonaiOptions(do_ccp=args.datastats_ccp, hist_bins=args.datastats_hist_bins)
 
 
 def compute(args: argparse.Namespace, dataset: Dataset) -> Datastats:
