@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -239,9 +240,14 @@ def run_template(template: Path, case: dict, summary: dict, work: Path) -> dict:
 
     bundle_algo = algo.SegresnetAlgo(template_path=str(template))
     bundle_algo.set_data_source(str(input_file))
-    filled = bundle_algo.fill_template_config(
-        data_stats_file=str(stats_file), output_path=str(bundle)
-    )
+    here = os.getcwd()
+    os.chdir(work)  # the template's logger_configure opens runner.log in the working directory
+    try:
+        filled = bundle_algo.fill_template_config(
+            data_stats_file=str(stats_file), output_path=str(bundle)
+        )
+    finally:
+        os.chdir(here)
     config = filled["hyper_parameters.yaml"]
     keep = (
         "modality", "input_channels", "output_classes", "intensity_bounds", "normalize_mode",
