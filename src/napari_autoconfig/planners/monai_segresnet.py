@@ -284,7 +284,9 @@ class SegResNetPlan:
 
     @property
     def roi_size_mm_zyx(self) -> tuple[float, float, float]:
-        """The ROI it trains with in mm (or the dataset's unit), (z, y, x): the box to draw."""
+        """The ROI it trains with in mm (or the dataset's unit), (z, y, x), at ``spacing_zyx``:
+        the box to draw when ``resample`` (otherwise each image trains at its own spacing and the
+        ROI is ``roi_size_zyx`` of its voxels)."""
         return tuple(r * s for r, s in zip(self.roi_size_zyx, self.spacing_zyx))
 
     @property
