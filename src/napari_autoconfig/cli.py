@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__, _compiled, nnunet_cli
+from . import __version__, _compiled, nnunet_cli, segresnet_cli
 from .atomic import PendingWrite, apply_writes, next_backup, resolve_target
 from .config_update import check_config_target, finished, prepare_update
 from .errors import AutoconfigError, Cancelled, ConfigError
@@ -250,6 +250,7 @@ def _parser() -> argparse.ArgumentParser:
         "count and extents (z, y, x) against the patch (needs --masks)",
     )
     add_planner_arguments(parser)
+    segresnet_cli.add_arguments(parser)
     nnunet_cli.add_export_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
@@ -425,6 +426,7 @@ def _json(
     objects: dict | None = None,
     rows: Sequence = (),
     nnunet: dict | None = None,
+    monai: dict | None = None,
 ) -> str:
     fp, plan, values, memory = fingerprint, training.biom3d, training.config_values, training.memory
     record = {
@@ -461,6 +463,8 @@ def _json(
         record["objects"] = objects
     if nnunet is not None:  # --planner both: nnU-Net's fingerprint and plans, its key names
         record["nnunet"] = nnunet
+    if monai is not None:  # --planner all: MONAI's SegResNet plan, the template's key names
+        record["monai"] = monai
     # RFC 8259 has no NaN or Infinity: a number that is not finite is written null
     return json.dumps(_finite(record), indent=2, allow_nan=False)
 
@@ -566,14 +570,17 @@ def _output(
 ) -> str:
     """What goes to standard output: the JSON record, the per-image rows, the YAML, or the
     summary and config (each planner's part when it was asked for)."""
-    plan, nnunet = training.biom3d, training.nnunet
+    plan, nnunet, monai = training.biom3d, training.nnunet, training.monai
     nnunet_parts = (training.nnunet_fingerprint, nnunet) if nnunet is not None else None
     if args.json:
         record = nnunet_cli.json_record(*nnunet_parts) if nnunet_parts else None
-        if plan is None:  # nnU-Net's plans alone: its entry alone
-            return json.dumps(_finite({"nnunet": record}), indent=2, allow_nan=False) + "\n"
+        monai_record = {"segresnet": segresnet_cli.json_record(monai)} if monai else None
+        if plan is None:  # other planners' plans alone: their entries alone
+            alone = {"nnunet": record, "monai": monai_record}
+            alone = {key: value for key, value in alone.items() if value is not None}
+            return json.dumps(_finite(alone), indent=2, allow_nan=False) + "\n"
         rows = _image_rows(args, plan, fingerprint)
-        return _json(training, fingerprint, objects[1], rows, record) + "\n"
+        return _json(training, fingerprint, objects[1], rows, record, monai_record) + "\n"
     if args.per_image:
         from .image_table import rows_text
 
@@ -587,6 +594,8 @@ def _output(
         text += training.config_comment + render_python(training.config_values)
     if nnunet_parts is not None:
         text += nnunet_cli.summary(*nnunet_parts, gpu_memory_gb=args.gpu_memory)
+    if monai is not None:
+        text += segresnet_cli.summary(monai)
     return text
 
 
@@ -600,12 +609,15 @@ def run(argv: Sequence[str] | None = None) -> int:
     plans_target = take_plans_target(args)  # nnU-Net's plans file, taken out of --save
     _check_outputs(args)
     planners = PLANNER_CHOICES[args.planner]
+    segresnet_cli.check(args, planners)
     fingerprint, nnunet_fp = None, None
     if "biom3d" in planners and args.median is None:
         # both planners: one read of every file feeds both fingerprints
         fingerprint, nnunet_fp = _fingerprint(args, with_nnunet="nnunet" in planners)
     elif "nnunet" in planners:  # nnU-Net's plans alone
         nnunet_fp = nnunet_cli.fingerprint(args)
+    # MONAI's datastats: one pass of their own (MONAI reads whole RAS-reoriented volumes)
+    datastats = segresnet_cli.datastats(args) if "monai" in planners else None
     # One call plans what was asked, as in the widget; with --gpu-memory only max_dims is
     # derived (the plan's last reason says so).
     training = plan_training(
@@ -616,6 +628,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         planners=planners,
         nnunet_fingerprint=nnunet_fp,
         nnunet_preset=args.nnunet_planner,
+        monai_datastats=datastats,
+        monai_modality=args.monai_modality,
     )
     objects = _objects(args, fingerprint, training.biom3d) if args.objects else ([], None)
 
