@@ -124,7 +124,7 @@ def test_bad_summaries_and_options_say_what_is_wrong():
     del summary["image_stats"]["sizemm"]
     with pytest.raises(DatasetError, match="no 'image_stats#sizemm'"):
         plan_segresnet(summary)
-    with pytest.raises(DatasetError, match="no case"):
+    with pytest.raises(DatasetError, match="hold no case"):
         plan_segresnet({**CASES["isotropic_ct"]["stats_summary"], "n_cases": 0})
     with pytest.raises(LimitsError, match="modality must be 'ct' or 'mri'"):
         plan_segresnet(CASES["isotropic_ct"]["stats_summary"], modality="pet")

@@ -371,20 +371,19 @@ def plan_segresnet(
     summary = stats_summary.get("stats_summary", stats_summary)
     modality = str(modality).lower().strip()
     if modality not in NORMALIZE_MODES:
-        raise LimitsError(f"[Error] SegResNet's modality must be 'ct' or 'mri'; got {modality!r}.")
+        raise LimitsError(f"SegResNet's modality must be 'ct' or 'mri'; got {modality!r}.")
     if resample_resolution_xyz is None and resample_mode not in RESAMPLE_MODES:
         raise LimitsError(
-            f"[Error] Unknown resample_mode {resample_mode!r}: use one of "
-            f"{', '.join(RESAMPLE_MODES)}."
+            f"Unknown resample_mode {resample_mode!r}: use one of {', '.join(RESAMPLE_MODES)}."
         )
     if not gpu_memory_gb > 0:
-        raise LimitsError(f"[Error] gpu_memory_gb must be positive; got {gpu_memory_gb!r}.")
+        raise LimitsError(f"gpu_memory_gb must be positive; got {gpu_memory_gb!r}.")
 
     n_cases = int(_get(summary, "n_cases"))
     if n_cases < 1:
         raise DatasetError(
-            "[Error] The datastats summarise no case: SegResNet's plan needs at least one "
-            "analysed image with its label."
+            "MONAI's datastats hold no case (MONAI skipped every one, e.g. an image without a "
+            "voxel above 0): SegResNet's plan needs at least one analysed image with its label."
         )
     input_channels = int(_get(summary, "image_stats", "channels", "max")) + int(extra_modalities)
     output_classes = len(_get(summary, "label_stats", "labels"))
@@ -482,7 +481,7 @@ def _get(node: object, *keys: str) -> object:
         if not isinstance(node, Mapping) or key not in node:
             path = "#".join(keys[: i + 1])
             raise DatasetError(
-                f"[Error] The datastats summary has no '{path}': SegResNet's plan needs the "
+                f"The datastats summary has no '{path}': SegResNet's plan needs the "
                 "stats_summary of monai's DataAnalyzer (datastats.yaml) with labels."
             )
         node = node[key]
@@ -495,11 +494,11 @@ def _triple(values: object) -> tuple[float, float, float]:
         x, y, z = (float(v) for v in values)  # type: ignore[union-attr]
     except (TypeError, ValueError):
         raise DatasetError(
-            f"[Error] Expected three spatial values (x, y, z) in the datastats; got {values!r}. "
+            f"Expected three spatial values (x, y, z) in the datastats; got {values!r}. "
             "SegResNet plans 3D images only."
         ) from None
     if not all(math.isfinite(v) and v > 0 for v in (x, y, z)):
-        raise DatasetError(f"[Error] Spacings and sizes must be positive numbers; got {values!r}.")
+        raise DatasetError(f"Spacings and sizes must be positive numbers; got {values!r}.")
     return (x, y, z)
 
 
