@@ -29,6 +29,12 @@
  *     a signed value v at v + 2**(bits - 1), so that the order is the values' order): what
  *     np.bincount does after a copy of the values as intp, eight times their size.
  *
+ * pair_tally(values, labels, counts, itemsize, signed, start, width, rows, columns)
+ *     MONAI's datastats of a piece of an image channel in one pass: how often each (label index,
+ *     8- or 16-bit value) pair occurs, added into counts (int64, label index times 2**bits plus
+ *     the value shifted as in tally), and where the voxels > 0 lie: per row of width voxels
+ *     (flat positions start...) and per column, a flag set in rows / columns (uint8).
+ *
  * release(mapping) -> done
  *     madvise(MADV_DONTNEED) over a read-only mmap.mmap: its clean file pages leave the process.
  *     mmap.mmap.madvise holds the interpreter lock while the kernel unmaps them, a tenth of a
@@ -737,6 +743,73 @@ done:
     return result;
 }
 
+static PyObject *pair_tally(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer values, labels, counts, rows, columns;
+    int size, is_signed;
+    Py_ssize_t start, width;
+    if (!PyArg_ParseTuple(args, "y*y*w*ipnnw*w*", &values, &labels, &counts, &size, &is_signed,
+                          &start, &width, &rows, &columns))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = size > 0 ? values.len / size : 0;
+    if ((size != 1 && size != 2) || values.len % size || labels.len != n || width <= 0 ||
+        start < 0 || columns.len != width || counts.len % ((Py_ssize_t)8 << (8 * size)) ||
+        (n && (start + n - 1) / width >= rows.len)) {
+        PyErr_SetString(PyExc_ValueError, "pair_tally: buffers of the wrong size");
+        goto done;
+    }
+    int64_t *c = counts.buf;
+    const uint8_t *lab = labels.buf;
+    uint8_t *row_flags = rows.buf, *column_flags = columns.buf;
+    Py_ssize_t label_count = counts.len / ((Py_ssize_t)8 << (8 * size));
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t i = 0;
+    while (i < n && !bad) {
+        Py_ssize_t row = (start + i) / width, column = (start + i) % width;
+        Py_ssize_t end = i + (width - column) < n ? i + (width - column) : n;
+        uint8_t any = 0;
+        if (size == 1) {
+            const uint8_t *v = values.buf;
+            const uint8_t flip = is_signed ? 0x80 : 0;
+            for (Py_ssize_t k = i; k < end; k++, column++) {
+                if (lab[k] >= label_count) { bad = 1; break; }
+                uint8_t positive = is_signed ? (int8_t)v[k] > 0 : v[k] != 0;
+                c[((int64_t)lab[k] << 8) | (uint8_t)(v[k] ^ flip)]++;
+                column_flags[column] |= positive;
+                any |= positive;
+            }
+        } else {
+            const uint16_t *v = values.buf;
+            const uint16_t flip = is_signed ? 0x8000 : 0;
+            for (Py_ssize_t k = i; k < end; k++, column++) {
+                if (lab[k] >= label_count) { bad = 1; break; }
+                uint8_t positive = is_signed ? (int16_t)v[k] > 0 : v[k] != 0;
+                c[((int64_t)lab[k] << 16) | (uint16_t)(v[k] ^ flip)]++;
+                column_flags[column] |= positive;
+                any |= positive;
+            }
+        }
+        row_flags[row] |= any;
+        i = end;
+    }
+    Py_END_ALLOW_THREADS
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "pair_tally: a label index beyond the counts");
+        goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&values);
+    PyBuffer_Release(&labels);
+    PyBuffer_Release(&counts);
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&columns);
+    return result;
+}
+
 static PyObject *release(PyObject *self, PyObject *mapping)
 {
     (void)self;
@@ -806,6 +879,10 @@ static PyMethodDef methods[] = {
     {"tally", tally, METH_VARARGS,
      "tally(values, counts, itemsize, signed): how often each 8- or 16-bit value occurs, added "
      "into counts (int64, signed values shifted by half the range)."},
+    {"pair_tally", pair_tally, METH_VARARGS,
+     "pair_tally(values, labels, counts, itemsize, signed, start, width, rows, columns): "
+     "(label index, value) pairs counted and the rows / columns holding voxels > 0 flagged, in "
+     "one pass over a piece of an image channel."},
     {"release", release, METH_O,
      "release(mapping) -> done: madvise(MADV_DONTNEED) over a read-only mmap.mmap, other "
      "threads running meanwhile; False where the system has no such call or refused it."},

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__, _compiled, nnunet_cli, segresnet_cli
+from . import __version__, _compiled, monai_cli, nnunet_cli, segresnet_cli
 from .atomic import PendingWrite, apply_writes, next_backup, resolve_target
 from .config_update import check_config_target, finished, prepare_update
 from .errors import AutoconfigError, Cancelled, ConfigError
@@ -252,6 +252,7 @@ def _parser() -> argparse.ArgumentParser:
     add_planner_arguments(parser)
     segresnet_cli.add_arguments(parser)
     nnunet_cli.add_export_arguments(parser)
+    monai_cli.add_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
         "--version",
@@ -463,7 +464,9 @@ def _json(
         record["objects"] = objects
     if nnunet is not None:  # --planner both: nnU-Net's fingerprint and plans, its key names
         record["nnunet"] = nnunet
-    if monai is not None:  # --planner all: MONAI's SegResNet plan, the template's key names
+    # --datastats, --planner monai or all: MONAI's stats_summary (the files written), and
+    # SegResNet's plan with the template's key names
+    if monai is not None:
         record["monai"] = monai
     # RFC 8259 has no NaN or Infinity: a number that is not finite is written null
     return json.dumps(_finite(record), indent=2, allow_nan=False)
@@ -567,15 +570,17 @@ def _output(
     training: TrainingPlan,
     fingerprint: Fingerprint | None,
     objects: tuple[list[str], dict | None],
+    monai: tuple | None = None,
 ) -> str:
     """What goes to standard output: the JSON record, the per-image rows, the YAML, or the
-    summary and config (each planner's part when it was asked for)."""
-    plan, nnunet, monai = training.biom3d, training.nnunet, training.monai
+    summary and config (each planner's part when it was asked for; ``monai``: MONAI's
+    datastats and their JSON entry, with --datastats or MONAI's SegResNet plan)."""
+    plan, nnunet, segresnet = training.biom3d, training.nnunet, training.monai
     nnunet_parts = (training.nnunet_fingerprint, nnunet) if nnunet is not None else None
     if args.json:
         record = nnunet_cli.json_record(*nnunet_parts) if nnunet_parts else None
-        monai_record = {"segresnet": segresnet_cli.json_record(monai)} if monai else None
-        if plan is None:  # other planners' plans alone: their entries alone
+        monai_record = monai[1] if monai is not None else None
+        if plan is None:  # the other planners' plans alone: their entries alone
             alone = {"nnunet": record, "monai": monai_record}
             alone = {key: value for key, value in alone.items() if value is not None}
             return json.dumps(_finite(alone), indent=2, allow_nan=False) + "\n"
@@ -595,7 +600,9 @@ def _output(
     if nnunet_parts is not None:
         text += nnunet_cli.summary(*nnunet_parts, gpu_memory_gb=args.gpu_memory)
     if monai is not None:
-        text += segresnet_cli.summary(monai)
+        text += monai_cli.summary(monai[0])
+    if segresnet is not None:
+        text += segresnet_cli.summary(segresnet)
     return text
 
 
@@ -604,10 +611,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Before any file is read: impossible limits (LimitsError) and bad output files fail at once.
     limits = _limits(args)
+    monai_cli.check(args)
     if args.export_nnunet is not None:  # a command of its own: write nnU-Net's raw dataset
         return nnunet_cli.run_export(args)
     plans_target = take_plans_target(args)  # nnU-Net's plans file, taken out of --save
     _check_outputs(args)
+    if monai_cli.is_datalist(args):  # a MONAI datalist: its datastats alone
+        return monai_cli.run_datalist(args)
     planners = PLANNER_CHOICES[args.planner]
     segresnet_cli.check(args, planners)
     fingerprint, nnunet_fp = None, None
@@ -616,8 +626,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         fingerprint, nnunet_fp = _fingerprint(args, with_nnunet="nnunet" in planners)
     elif "nnunet" in planners:  # nnU-Net's plans alone
         nnunet_fp = nnunet_cli.fingerprint(args)
-    # MONAI's datastats: one pass of their own (MONAI reads whole RAS-reoriented volumes)
-    datastats = segresnet_cli.datastats(args) if "monai" in planners else None
+    # MONAI's datastats, one pass of their own for both --datastats and SegResNet's plan
+    wants_datastats = args.datastats is not None or "monai" in planners
+    datastats = monai_cli.compute(args, monai_cli.open_cases(args)) if wants_datastats else None
     # One call plans what was asked, as in the widget; with --gpu-memory only max_dims is
     # derived (the plan's last reason says so).
     training = plan_training(
@@ -644,8 +655,20 @@ def run(argv: Sequence[str] | None = None) -> int:
     )
     # Files first: a closed output pipe (``| head``) must not cost the user the files asked for.
     notes = _write_outputs(args, save_text, pending, plans)
+    monai = None
+    if datastats is not None:
+        files: list[Path] = []
+        if args.datastats is not None:
+            files, more = monai_cli.write(args, datastats)
+            notes += more
+        elif monai_cli.skipped_line(datastats):  # said even when no file is written
+            notes.insert(0, monai_cli.skipped_line(datastats))
+        record = monai_cli.json_record(datastats, files)
+        if training.monai is not None:
+            record["segresnet"] = segresnet_cli.json_record(training.monai)
+        monai = (datastats, record)
     try:
-        print(_output(args, training, fingerprint, objects), end="")
+        print(_output(args, training, fingerprint, objects, monai), end="")
         sys.stdout.flush()  # a full disk shows here, as one line, not as a traceback at exit
     except BrokenPipeError:
         raise

@@ -127,7 +127,7 @@ def describe_unreadable(entries: tuple[Unreadable, ...] | list[Unreadable], most
 
 
 #: How the masks of a :class:`Dataset` were paired with its images.
-PAIRING_METHODS = ("none", "name", "convention", "position", "nnunet")
+PAIRING_METHODS = ("none", "name", "convention", "position", "nnunet", "datalist")
 
 
 @dataclass(frozen=True)
@@ -731,6 +731,69 @@ def open_nnunet(root: Path, masks: str | Path | None = None) -> Dataset:
         else:
             cases.append(Case(case, files, (label,) * len(files)))
     return Dataset(tuple(cases), tuple(skipped + label_skipped), "nnunet", None, tuple(unreadable))
+
+
+def open_datalist(datalist: str | Path, dataroot: str | Path | None = None) -> Dataset:
+    """The cases of a MONAI datalist JSON, as MONAI's ``datafold_read(datalist, dataroot,
+    fold=-1, key="training")`` gives them to Auto3DSeg's DataAnalyzer.
+
+    ``{"training": [{"image": "imagesTr/a.nii.gz", "label": "labelsTr/a.nii.gz"}, ...]}``: each
+    path joined to ``dataroot`` (default: the datalist's folder) unless absolute; an image given
+    as a list of files is one image of that many channels. Entries whose ``fold`` is -1 are the
+    ones ``fold=-1`` holds out, so, as in MONAI, they are not analysed. The order is the
+    datalist's.
+
+    Raises
+    ------
+    DatasetError
+        The file cannot be read, is not JSON, has no ``training`` list, or an entry has no
+        ``image`` (the message names the entry and shows the expected layout).
+    EmptyDatasetError
+        No entry is left to analyse.
+    """
+    path = Path(datalist).expanduser()
+    root = Path(dataroot).expanduser() if dataroot is not None else path.parent
+    layout = (
+        'A MONAI datalist looks like {"training": [{"image": "imagesTr/a.nii.gz", '
+        '"label": "labelsTr/a.nii.gz"}, ...]}, its paths relative to --dataroot.'
+    )
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise DatasetError(
+            f"The datalist {str(path)!r} cannot be read ({error}). {layout}"
+        ) from error
+    entries = meta.get("training") if isinstance(meta, dict) else None
+    if not isinstance(entries, list):
+        raise DatasetError(f'The datalist {str(path)!r} has no "training" list. {layout}')
+
+    def joined(value: object, where: str) -> Path:
+        if not isinstance(value, str) or not value:
+            raise DatasetError(
+                f"The datalist {str(path)!r}: {where} is {value!r}, not a file path. {layout}"
+            )
+        return Path(os.path.join(root, value))
+
+    cases = []
+    for number, entry in enumerate(entries):
+        where = f"training entry {number}"
+        if not isinstance(entry, dict) or "image" not in entry:
+            raise DatasetError(f'The datalist {str(path)!r}: {where} has no "image". {layout}')
+        if entry.get("fold") == -1:
+            continue  # datafold_read(fold=-1) holds these out: MONAI does not analyse them
+        image = entry["image"]
+        if isinstance(image, list):
+            files = tuple(joined(v, f"{where}'s image") for v in image)
+            image_path: Path | tuple[Path, ...] = files[0] if len(files) == 1 else files
+        else:
+            image_path = joined(image, f"{where}'s image")
+        label = entry.get("label")
+        mask = joined(label, f"{where}'s label") if label is not None else None
+        key = image if isinstance(image, str) else str(image[0])
+        cases.append(Case(key, image_path, mask))
+    if not cases:
+        raise EmptyDatasetError(f"The datalist {str(path)!r} lists no training case. {layout}")
+    return Dataset(tuple(cases), pairing="datalist")
 
 
 def _listed_path(root: Path, text: object, where: str) -> Path:

@@ -8,13 +8,11 @@ and the plan's JSON entry (:func:`json_record`, under ``monai.segresnet``). The 
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING
 
 from .errors import AutoconfigError
 
 if TYPE_CHECKING:
-    from .planners.monai import Datastats
     from .planners.monai_segresnet import SegResNetPlan
 
 #: ``--monai-modality`` choices: what SegResNet's template is told (it assumes CT without one).
@@ -60,46 +58,6 @@ def check(args: argparse.Namespace, planners: tuple[str, ...]) -> None:
             f"--planner {args.planner} makes no biom3d plan: biom3d's config (--save, --yaml, "
             "--update-config), --per-image and --objects need --planner biom3d, both or all."
         )
-
-
-def datastats(args: argparse.Namespace) -> Datastats:
-    """MONAI's datastats of IMAGES (and --masks), one pass over the files, with a progress bar
-    on stderr; each case MONAI would skip is said in one line."""
-    from tqdm import tqdm
-
-    from .dataset import open_dataset
-    from .fingerprint import DaemonThreadPool
-    from .planners.monai import compute_datastats
-
-    if args.images is None:
-        from .sample import sample_folder
-
-        folder = sample_folder()
-        images, masks = folder / "images", folder / "masks"
-    else:
-        images, masks = args.images, args.masks
-    dataset = open_dataset(images, masks)
-    bar = tqdm(
-        total=len(dataset.cases),
-        unit="case",
-        desc="MONAI datastats",
-        disable=args.quiet or None,
-        file=sys.stderr,
-        leave=False,
-    )
-    # daemon threads: an interrupted run (Ctrl-C) does not wait for the cases being read
-    executor = DaemonThreadPool(args.workers, "monai") if args.workers else None
-    try:
-        found = compute_datastats(
-            dataset, executor=executor, progress=lambda done, total: bar.update(1)
-        )
-    finally:
-        bar.close()
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
-    for skipped in found.skipped:  # MONAI only logs them; we say them
-        print(f"napari-autoconfig: warning: {skipped}", file=sys.stderr)
-    return found
 
 
 def json_record(plan: SegResNetPlan) -> dict:

@@ -7,7 +7,11 @@ the shared one, split as nnU-Net splits it: :mod:`.nnunet_fingerprint` (the case
 merged), :mod:`.nnunet_case` (one case), :mod:`.nnunet_io` (the reader nnU-Net picks, the
 geometry it sees), :mod:`.nnunet_statistics` (the draws' statistics), :mod:`.nnunet_records` (the
 records and their JSON) and :mod:`.float32_sum` (numpy's float32 sum, replayed, for nnU-Net's
-mean). A further framework's planner is one more module here;
+mean). MONAI Auto3DSeg's dataset statistics (its DataAnalyzer's ``datastats.yaml``) are
+:mod:`.monai`, on :mod:`.monai_case` (one case), :mod:`.monai_summary` (the reducers),
+:mod:`.monai_stats` (the operations), :mod:`.monai_ras` (MONAI's RAS axes) and :mod:`.monai_yaml`
+(its files); :mod:`.monai_segresnet` derives from them what Auto3DSeg's SegResNet template trains
+with. A further framework's planner is one more module here;
 :func:`napari_autoconfig.planning.plan_training` is where the command line and the widget call
 them.
 """
@@ -31,23 +35,35 @@ _HOMES = {
     "NnUNetFingerprint": "nnunet_records",
     "fingerprint_nnunet": "nnunet_fingerprint",
     "open_nnunet_source": "nnunet_fingerprint",
+    "Datastats": "monai",
+    "compute_datastats": "monai",
+    "write_datastats": "monai",
+    "SegResNetPlan": "monai_segresnet",
+    "plan_segresnet": "monai_segresnet",
 }
 
 __all__ = [  # the names of _HOMES, written out for the tools that read __all__ without running it
+    "Datastats",
     "Limits",
     "NnUNetConfiguration",
     "NnUNetFingerprint",
     "NnUNetPlans",
     "Plan",
+    "SegResNetPlan",
+    "compute_datastats",
     "fingerprint_nnunet",
     "make_plan",
     "open_nnunet_source",
     "plan_nnunet",
+    "plan_segresnet",
+    "write_datastats",
     "write_plans",
 ]
 
 if TYPE_CHECKING:
     from .biom3d import Limits, Plan, make_plan
+    from .monai import Datastats, compute_datastats, write_datastats
+    from .monai_segresnet import SegResNetPlan, plan_segresnet
     from .nnunet import NnUNetConfiguration, NnUNetPlans, plan_nnunet, write_plans
     from .nnunet_fingerprint import fingerprint_nnunet, open_nnunet_source
     from .nnunet_records import NnUNetFingerprint

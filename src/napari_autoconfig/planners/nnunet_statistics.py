@@ -25,7 +25,7 @@ from .nnunet_records import ChannelDraws, ChannelIntensities, NnUNetCaseRecord
 def summarize_draws(native: np.ndarray, start: int, total: int) -> ChannelDraws:
     """The draws of one case and channel (in the image's dtype), placed at ``start`` of
     ``total`` concatenated draws."""
-    values, counts = _value_counts(native)
+    values, counts = value_counts(native)
     return ChannelDraws(values, counts, split_sum(native, start, total))
 
 
@@ -38,7 +38,7 @@ def _small_integers(values: np.ndarray) -> bool:
     return values.dtype.kind in "ui" and values.dtype.itemsize <= 2
 
 
-def _value_counts(native: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def value_counts(native: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct float32 values (ascending) and their counts; integers by counting (fast)."""
     if _small_integers(native):
         # 8 / 16-bit integers: one count per possible value (signed ones shifted, order kept)
@@ -71,9 +71,12 @@ def _value_counts(native: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return values, counts
 
 
-def _percentiles(values: np.ndarray, running: np.ndarray, q: Sequence[float]) -> list[float]:
+def percentiles_from_counts(
+    values: np.ndarray, running: np.ndarray, q: Sequence[float]
+) -> list[float]:
     """``np.percentile(draws, q)`` (linear) from the distinct values and their running counts,
-    with numpy's arithmetic: float32 differences, float64 interpolation."""
+    with numpy's arithmetic: float32 differences, float64 interpolation (also MONAI's
+    ``torch.quantile``, :mod:`.monai_stats`)."""
     count = int(running[-1])
     virtual = (count - 1) * np.true_divide(q, 100)
     previous = np.clip(np.floor(virtual), 0, count - 1).astype(np.intp)
@@ -85,6 +88,13 @@ def _percentiles(values: np.ndarray, running: np.ndarray, q: Sequence[float]) ->
     result = np.add(low, span * gamma)
     np.subtract(high, span * (1 - gamma), out=result, where=gamma >= 0.5)
     return [float(v) for v in result]
+
+
+def lower_median_from_counts(values: np.ndarray, running: np.ndarray) -> float:
+    """The lower of the two middle values (``torch.median``'s median) from the distinct values
+    (ascending) and their running counts."""
+    middle = (int(running[-1]) - 1) // 2
+    return float(values[np.searchsorted(running, middle, side="right")])
 
 
 def merge_counts(
@@ -125,7 +135,7 @@ def channel_intensities(
     total = int(counts.sum())
     running = np.cumsum(counts)
     if len(drawing) == len(records):
-        low, median, high = _percentiles(values, running, (0.5, 50.0, 99.5))
+        low, median, high = percentiles_from_counts(values, running, (0.5, 50.0, 99.5))
         # float32 draws: numpy's float32 pairwise sum replayed, divided by the count in float64
         # (numpy divides by an intp) and rounded to float32, as np.mean and np.std do
         pieces = [r.channels[channel].sum for r in drawing]
@@ -141,7 +151,7 @@ def channel_intensities(
         # a case without foreground adds an empty float64 list: nnU-Net's draws are then
         # float64, and so is every statistic, the percentiles' differences included
         exact = values.astype(np.float64)
-        low, median, high = _percentiles(exact, running, (0.5, 50.0, 99.5))
+        low, median, high = percentiles_from_counts(exact, running, (0.5, 50.0, 99.5))
         mean = _exact_sum(exact, counts) / total
         # the deviations and squares are numpy's, elementwise; their sum is taken from the
         # counts (numpy adds them pairwise one by one: equal, or apart in the last bits)
@@ -168,3 +178,7 @@ def _exact_sum(values: np.ndarray, counts: np.ndarray) -> float:
         return float(int(np.dot(values.astype(np.int64), counts)))
     # each product is exact (a float32 value times a count below 2**29 fits in 53 bits)
     return math.fsum((values * counts).tolist())
+
+
+#: The former private name (tests and the benchmark import it).
+_value_counts = value_counts
