@@ -75,6 +75,24 @@ def test_all_three_plans_in_one_summary_and_biom3ds_record_unchanged(folders, su
     assert f"# epochs {plan.train_num_epochs} (num_epochs 1250 for 3 cases)" in out
 
 
+def test_datastats_files_and_segresnets_plan_come_from_one_pass(
+    folders, summary, tmp_path, monkeypatch, capsys
+):
+    import napari_autoconfig.monai_cli as monai_cli
+
+    passes = []
+    compute = monai_cli.compute
+    monkeypatch.setattr(monai_cli, "compute", lambda *a: passes.append(1) or compute(*a))
+    target = tmp_path / "datastats.yaml"
+
+    assert main(argv(folders, "--planner", "monai", "--json", "--datastats", str(target))) == 0
+
+    monai = json.loads(capsys.readouterr().out)["monai"]
+    assert passes == [1]
+    assert monai["datastats_files"] == [str(target), str(tmp_path / "datastats_by_case.yaml")]
+    assert target.is_file() and monai["segresnet"] == plan_segresnet(summary).to_json()
+
+
 def test_monai_options_refused_before_any_file_is_read(folders, capsys):
     assert main(["--median", "22", "66", "62", "--planner", "monai"]) == 2
     assert "MONAI's SegResNet plans from the images' datastats" in capsys.readouterr().err
