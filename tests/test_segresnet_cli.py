@@ -9,9 +9,10 @@ import json
 
 import pytest
 
+import monai_reference
 from datafiles import write_dataset
 from napari_autoconfig.cli import main
-from napari_autoconfig.dataset import open_dataset
+from napari_autoconfig.dataset import open_datalist, open_dataset
 from napari_autoconfig.planners.monai import compute_datastats
 from napari_autoconfig.planners.monai_segresnet import TEMPLATE_VERSION, plan_segresnet
 
@@ -91,6 +92,22 @@ def test_datastats_files_and_segresnets_plan_come_from_one_pass(
     assert passes == [1]
     assert monai["datastats_files"] == [str(target), str(tmp_path / "datastats_by_case.yaml")]
     assert target.is_file() and monai["segresnet"] == plan_segresnet(summary).to_json()
+
+
+def test_a_monai_datalist_gives_segresnets_plan_beside_its_datastats(tmp_path, capsys):
+    spec = next(s for s in monai_reference.DATASETS if s["name"] == "uint16_labels")
+    datalist = monai_reference.write_dataset(spec, tmp_path) / "datalist.json"
+    target = tmp_path / "datastats.yaml"
+    run = [str(datalist), "--datastats", str(target), "--quiet", "--planner"]
+
+    assert main([*run, "monai", "--json"]) == 0
+
+    segresnet = json.loads(capsys.readouterr().out)["monai"]["segresnet"]
+    summary = compute_datastats(open_datalist(datalist)).summary
+    assert segresnet == plan_segresnet(summary).to_json()
+    assert segresnet["output_classes"] == 3  # labels 0, 1 and 3: one class per value, as MONAI
+    assert main([*run, "all"]) == 2
+    assert "biom3d's and nnU-Net's plans read the image folders" in capsys.readouterr().err
 
 
 def test_monai_options_refused_before_any_file_is_read(folders, capsys):

@@ -616,10 +616,11 @@ def run(argv: Sequence[str] | None = None) -> int:
         return nnunet_cli.run_export(args)
     plans_target = take_plans_target(args)  # nnU-Net's plans file, taken out of --save
     _check_outputs(args)
-    if monai_cli.is_datalist(args):  # a MONAI datalist: its datastats alone
-        return monai_cli.run_datalist(args)
     planners = PLANNER_CHOICES[args.planner]
     segresnet_cli.check(args, planners)
+    # a MONAI datalist: its datastats alone, or with SegResNet's plan (which needs no more)
+    if monai_cli.is_datalist(args) and planners != ("monai",):
+        return monai_cli.run_datalist(args)
     fingerprint, nnunet_fp = None, None
     if "biom3d" in planners and args.median is None:
         # both planners: one read of every file feeds both fingerprints

@@ -38,8 +38,16 @@ def check(args: argparse.Namespace, planners: tuple[str, ...]) -> None:
     ------
     AutoconfigError
         ``--planner monai`` with ``--median`` (it plans from the files), or with options that
-        only make sense for biom3d's plan.
+        only make sense for biom3d's plan; ``--planner all`` with a MONAI datalist.
     """
+    from .monai_cli import is_datalist
+
+    if is_datalist(args) and "monai" in planners and planners != ("monai",):
+        raise AutoconfigError(
+            f"{str(args.images)!r} is a MONAI datalist: it gives MONAI's datastats and, with "
+            "--planner monai, SegResNet's plan; biom3d's and nnU-Net's plans read the image "
+            "folders."
+        )
     if "monai" not in planners:
         if getattr(args, "monai_modality", "ct") != "ct":
             raise AutoconfigError(
