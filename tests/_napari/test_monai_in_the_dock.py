@@ -81,3 +81,20 @@ def test_all_three_plans_side_by_side_and_segresnets_roi_as_a_fourth_box(
     qtbot.waitUntil(lambda: monai_box(viewer) is None)
     assert widget.monai is None
     assert not widget["compare_table"].native.isVisible()
+
+
+def test_cancel_stops_monais_datastats_pass_too(dataset, qtbot):
+    """The worker's body as the dock runs it: Cancel pressed once MONAI's pass has begun."""
+    import threading
+
+    from napari_autoconfig._napari.run import ProgressRelay, run_fingerprint
+
+    stop, relay = threading.Event(), ProgressRelay()
+    began: list[tuple[int, int]] = []
+    relay.monai_step.connect(lambda done, total: (began.append((done, total)), stop.set()))
+
+    outcome = run_fingerprint(*dataset, stop, relay, monai=True)
+
+    assert began[0] == (0, 1)  # biom3d's pass was done, MONAI's had started
+    assert outcome.fingerprint is None and outcome.monai_datastats is None
+    assert outcome.cancelled.startswith("Cancelled after 0 of 3 cases")
