@@ -16,7 +16,11 @@ preview (the opened image's histogram is drawn over the dataset's), "Objects" me
 ``... make_screenshot.py 1366 768 resources/screenshot-intensities.png Intensities``. PLANNER
 ("biom3d", "nnunet" or "both") is the planner chosen before Fingerprint;
 ``resources/screenshot-nnunet.png`` (both plans in columns, the three boxes) is made with
-``... make_screenshot.py 1366 768 resources/screenshot-nnunet.png Plan both``.
+``... make_screenshot.py 1366 768 resources/screenshot-nnunet.png Plan both``. TAB "Labels" shows
+the Objects tab's per-label table on a three-label copy of the sample written to a temporary
+folder (:func:`write_labelled_sample`: nuclei 1, a one-voxel rim around each 2, and in the first
+two volumes only a few nuclei marked 3), with label 1's largest nucleus outlined:
+``... make_screenshot.py 1366 768 resources/screenshot_labels_1366x768.png Labels``.
 """
 
 from __future__ import annotations
@@ -51,6 +55,45 @@ def settle(seconds: float = 0.5) -> None:
         time.sleep(0.02)
 
 
+def write_labelled_sample(folder: Path) -> tuple[str, str]:
+    """The sample with three labels (relative folder names returned): nuclei 1, their rim 2
+    (one voxel around each in y and x), and every fifth nucleus 3 in the first two volumes only
+    (a label that not every mask has)."""
+    import numpy as np
+    import tifffile
+    from scipy import ndimage
+
+    images, masks = folder / "labels" / "images", folder / "labels" / "masks"
+    images.mkdir(parents=True)
+    masks.mkdir(parents=True)
+    for number, path in enumerate(sorted((HERE / "sample" / "masks").glob("*.tif"))):
+        nuclei = tifffile.imread(path) > 0
+        rim = ndimage.binary_dilation(nuclei, structure=np.ones((1, 3, 3), bool)) & ~nuclei
+        mask = nuclei.astype(np.uint8) + 2 * rim.astype(np.uint8)
+        if number < 2:
+            found, n = ndimage.label(nuclei)
+            marked = np.isin(found, np.arange(5, n + 1, 5))
+            mask[marked] = 3
+        source = HERE / "sample" / "images" / path.name
+        with tifffile.TiffFile(source) as tif:
+            resolution = tif.pages[0].resolution
+            metadata = tif.imagej_metadata
+            image = tif.asarray()
+        for target, data in ((images / path.name, image), (masks / path.name, mask)):
+            tifffile.imwrite(
+                target,
+                data,
+                imagej=True,
+                resolution=resolution,
+                metadata={
+                    "axes": "ZYX",
+                    "unit": metadata.get("unit"),
+                    "spacing": metadata.get("spacing"),
+                },
+            )
+    return "labels/images", "labels/masks"
+
+
 def main(
     width: int = 1366,
     height: int = 768,
@@ -62,14 +105,20 @@ def main(
     # Do not read or overwrite the user's remembered folders and limits.
     os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="napari-autoconfig-shot-")
     os.chdir(HERE)  # relative folders: the screenshot shows "sample/images", no machine path
+    folders = ("sample/images", "sample/masks")
+    labels = tab == "Labels"
+    if labels:
+        tab = "Objects"
+        os.chdir(tempfile.mkdtemp(prefix="napari-autoconfig-labels-"))
+        folders = write_labelled_sample(Path.cwd())
     viewer = napari.Viewer(show=True, title="napari-autoconfig")
     viewer.window._qt_window.showNormal()
     viewer.window.resize(width, height)
-    viewer.open_sample("napari-autoconfig", "nuclei")
+    if not labels:
+        viewer.open_sample("napari-autoconfig", "nuclei")
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-autoconfig", "Auto-configuration")
     # the line edits themselves: the folder fields would show the absolute path
-    widget["images"].line_edit.value = "sample/images"
-    widget["masks"].line_edit.value = "sample/masks"
+    widget["images"].line_edit.value, widget["masks"].line_edit.value = folders
     widget["planner"].value = planner
 
     done: list[str] = []
@@ -100,6 +149,9 @@ def main(
         panel.objects_panel.finished.connect(measured.append)
         objects.native.click()
         wait_for(lambda: bool(measured))
+        if labels:  # label 1's largest nucleus outlined (its image opened if need be)
+            table = widget["labels_table"].native
+            table.selectRow(0)
     settle(1.0)
     print("dock widget", widget.native.sizeHint(), "min", widget.native.minimumSizeHint())
     for p in widget.panels:

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -163,23 +164,31 @@ def _slab_plan(header: ImageHeader, slab_bytes: int) -> list[tuple[int, int, int
     ]
 
 
-def _iter_slabs(header: ImageHeader, slab_bytes: int) -> Iterator[tuple[int, int, np.ndarray]]:
-    """Yield (channel, first z, foreground slab (nz, Y, X) bool) in order, streaming the mask.
+def _iter_slabs(
+    header: ImageHeader, slab_bytes: int, values: bool = False
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Yield (channel, first z, slab (nz, Y, X)) in order, streaming the file.
 
-    The readers give C-order pieces of any length; they are cut into whole planes here.
+    The slab is the foreground (``> 0``, bool), or with ``values`` the voxels themselves (the
+    file's dtype). The readers give C-order pieces of any length; they are cut into whole planes
+    here. Two files of one shape are cut into the same slabs (the plan depends on the shape only).
     """
     _, y_size, x_size = header.spatial_shape_zyx
     plane = y_size * x_size
     plan = iter(_slab_plan(header, slab_bytes))
     channel, z0, z1 = next(plan)
-    buffer = np.empty((z1 - z0) * plane, dtype=bool)
+    dtype = header.dtype if values else bool
+    buffer = np.empty((z1 - z0) * plane, dtype=dtype)
     filled = 0
     for chunk in iter_chunks(header, max_bytes=min(slab_bytes, 8 * 2**20)):
         flat = chunk.ravel()
         pos = 0
         while pos < flat.size:
             n = min(buffer.size - filled, flat.size - pos)
-            np.greater(flat[pos : pos + n], 0, out=buffer[filled : filled + n])
+            if values:
+                buffer[filled : filled + n] = flat[pos : pos + n]
+            else:
+                np.greater(flat[pos : pos + n], 0, out=buffer[filled : filled + n])
             filled += n
             pos += n
             if filled == buffer.size:
@@ -188,11 +197,11 @@ def _iter_slabs(header: ImageHeader, slab_bytes: int) -> Iterator[tuple[int, int
                 if nxt is None:
                     return
                 channel, z0, z1 = nxt
-                buffer = np.empty((z1 - z0) * plane, dtype=bool)
+                buffer = np.empty((z1 - z0) * plane, dtype=dtype)
                 filled = 0
     raise ImageReadError(
-        f"The mask {str(header.path)!r} ended before all the voxels its header announces were "
-        "read. The file is damaged or truncated: export the mask again."
+        f"The file {str(header.path)!r} ended before all the voxels its header announces were "
+        "read. The file is damaged or truncated: export it again."
     )
 
 
@@ -250,6 +259,174 @@ def _box_size(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
     return np.prod(stops - starts, axis=1, dtype=np.int64)
 
 
+@dataclass(frozen=True)
+class _Components:
+    """Every connected component of one mask, one entry per component (C order of discovery
+    after merging across slabs): bounding box (z, y, x), voxels, channel and mask value (the
+    value is 1 for every component when the mask was labelled as foreground)."""
+
+    starts: np.ndarray
+    stops: np.ndarray
+    voxels: np.ndarray
+    channel: np.ndarray
+    value: np.ndarray
+
+
+def _label_foreground(slab: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+    """Slab labels of the voxels > 0 (one component may hold several values); all valued 1."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(slab, structure=_STRUCTURE)
+    return labels, n, np.ones(n, dtype=np.int64)
+
+
+def _value_keys(slab: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The slab as non-negative keys, 0 for background, and the mask value of each key (None:
+    the key is the value). Negative, float or huge values are ranked instead."""
+    if slab.dtype.kind in "ub" or (
+        slab.dtype.kind == "i" and slab.size and slab.min() >= 0 and slab.max() < 2**24
+    ):
+        return slab, None
+    values = slab.astype(np.int64, copy=False)  # masks are integer classes; floats truncated
+    found, rank = np.unique(values, return_inverse=True)
+    keys = rank.reshape(slab.shape) + 1
+    keys[values == 0] = 0
+    return keys, found
+
+
+def _label_values(slab: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+    """Slab labels of the components of each non-zero value: voxels join only voxels of their
+    own value (as scikit-image's ``measure.label`` connects them). Each value is labelled inside
+    its own bounding box, so instance masks (hundreds of small objects) cost about one pass."""
+    from scipy import ndimage
+
+    keys, key_values = _value_keys(slab)
+    labels = np.zeros(slab.shape, dtype=np.int32)
+    values: list[np.ndarray] = []
+    n = 0
+    for key, box in enumerate(ndimage.find_objects(keys), start=1):
+        if box is None:
+            continue
+        own = keys[box] == key
+        parts, found = ndimage.label(own, structure=_STRUCTURE)
+        inside = labels[box]
+        inside[own] = parts[own] + n
+        values.append(np.full(found, key if key_values is None else key_values[key - 1]))
+        n += found
+    value_of = np.concatenate(values).astype(np.int64) if values else np.empty(0, np.int64)
+    return labels, n, value_of
+
+
+def _label_slabs(
+    mask: ImageHeader,
+    slab_bytes: int,
+    by_value: bool = False,
+    on_slab: Callable[[int, int, np.ndarray], None] | None = None,
+) -> _Components:
+    """Label a mask slab by slab and merge the components that touch across slab faces.
+
+    ``by_value``: components of each mask value on their own (two touching values are two
+    components), else of the voxels > 0. ``on_slab(channel, z0, values)`` sees each slab's mask
+    values (only with ``by_value``), e.g. to read the image under them in step.
+    """
+    from scipy import ndimage
+
+    starts: list[np.ndarray] = []
+    stops: list[np.ndarray] = []
+    sizes: list[np.ndarray] = []
+    channels: list[np.ndarray] = []
+    values: list[np.ndarray] = []
+    pairs: list[np.ndarray] = []
+    total = 0
+    last_plane: np.ndarray | None = None
+    last_key: tuple[int, int] | None = None  # (channel, z just after the previous slab)
+    for channel, z0, slab in _iter_slabs(mask, slab_bytes, values=by_value):
+        if on_slab is not None:
+            on_slab(channel, z0, slab)
+        labels, n, value_of = _label_values(slab) if by_value else _label_foreground(slab)
+        if n:
+            boxes = ndimage.find_objects(labels)
+            lo = np.array([[s.start for s in box] for box in boxes], dtype=np.int64)
+            hi = np.array([[s.stop for s in box] for box in boxes], dtype=np.int64)
+            lo[:, 0] += z0
+            hi[:, 0] += z0
+            starts.append(lo)
+            stops.append(hi)
+            # plane by plane: bincount casts to int64, a copy twice the labels' size at once
+            counts = np.zeros(n + 1, dtype=np.int64)
+            for plane in labels:
+                counts += np.bincount(plane.ravel(), minlength=n + 1)
+            sizes.append(counts[1:])
+            channels.append(np.full(n, channel, dtype=np.int64))
+            values.append(value_of)
+        first = labels[0].astype(np.int64)
+        first[first > 0] += total
+        if last_plane is not None and last_key == (channel, z0):
+            pairs.append(_face_pairs(last_plane, first))
+        last_plane = labels[-1].astype(np.int64)
+        last_plane[last_plane > 0] += total
+        last_key = (channel, z0 + slab.shape[0])
+        total += n
+        del labels
+    if total == 0:
+        empty = np.empty(0, dtype=np.int64)
+        box = np.empty((0, 3), dtype=np.int64)
+        return _Components(box, box, empty, empty, empty)
+    value_of = np.concatenate(values)
+    if by_value and pairs:
+        # components of two values touching across a slab face stay apart
+        pairs = [p[value_of[p[:, 0] - 1] == value_of[p[:, 1] - 1]] for p in pairs]
+    lo, hi, vox, first_label = _merge(
+        total, pairs, np.concatenate(starts), np.concatenate(stops), np.concatenate(sizes)
+    )
+    return _Components(lo, hi, vox, np.concatenate(channels)[first_label], value_of[first_label])
+
+
+def _spacing_zyx(header: ImageHeader) -> tuple[float, float, float] | None:
+    spacing = header.spacing_zyx
+    if spacing is None:
+        return None
+    return (1.0, *spacing) if len(spacing) == 2 else tuple(spacing)  # type: ignore[return-value]
+
+
+def _check_pair(image: ImageHeader, mask: ImageHeader, label_mask: bool = False) -> None:
+    """``label_mask``: a mask without channels may also belong to a multi-channel image."""
+    if label_mask and mask.channels == 1 and mask.spatial_shape_zyx == image.spatial_shape_zyx:
+        return
+    if mask.shape != image.shape:
+        raise MaskMismatchError(
+            f"The mask {str(mask.path)!r} has shape {mask.shape} ({mask.axes}) but its image "
+            f"{str(image.path)!r} has shape {image.shape} ({image.axes}). A mask must have exactly "
+            "its image's shape: check that the two files belong together."
+        )
+
+
+def _mask_objects_of(
+    image: ImageHeader, mask: ImageHeader, found: _Components, chosen: np.ndarray | None = None
+) -> MaskObjects:
+    """The MaskObjects of the components ``chosen`` (indices, in order; None: all)."""
+    lo, hi, vox, channel_of = found.starts, found.stops, found.voxels, found.channel
+    if chosen is not None:
+        lo, hi, vox, channel_of = lo[chosen], hi[chosen], vox[chosen], channel_of[chosen]
+    spacing_zyx = _spacing_zyx(image)
+    if not vox.size:
+        empty = np.empty((0, 3), dtype=np.int64)
+        return MaskObjects(
+            image.path, mask.path, empty, np.empty(0, np.int64), spacing_zyx, image.unit
+        )
+    # the largest box; among equal boxes the one with most voxels
+    best = int(np.lexsort((vox, _box_size(lo, hi)))[-1])
+    largest = ObjectBox(
+        image.path,
+        mask.path,
+        tuple(int(v) for v in lo[best]),
+        tuple(int(v) for v in hi[best]),
+        int(vox[best]),
+        int(channel_of[best]),
+    )
+    return MaskObjects(image.path, mask.path, hi - lo, vox, spacing_zyx, image.unit, largest)
+
+
 def mask_objects(
     image_path: str | Path,
     mask_path: str | Path,
@@ -278,79 +455,53 @@ def mask_objects(
     MaskMismatchError
         If the mask's shape differs from its image's.
     """
-    from scipy import ndimage
-
     image = read_header(image_path)
     mask = read_header(mask_path)
-    if mask.shape != image.shape:
-        raise MaskMismatchError(
-            f"The mask {str(mask.path)!r} has shape {mask.shape} ({mask.axes}) but its image "
-            f"{str(image.path)!r} has shape {image.shape} ({image.axes}). A mask must have exactly "
-            "its image's shape: check that the two files belong together."
-        )
-    starts: list[np.ndarray] = []
-    stops: list[np.ndarray] = []
-    sizes: list[np.ndarray] = []
-    channels: list[np.ndarray] = []
-    pairs: list[np.ndarray] = []
-    total = 0
-    last_plane: np.ndarray | None = None
-    last_key: tuple[int, int] | None = None  # (channel, z just after the previous slab)
-    for channel, z0, slab in _iter_slabs(mask, slab_bytes):
-        labels, n = ndimage.label(slab, structure=_STRUCTURE)
-        if n:
-            boxes = ndimage.find_objects(labels)
-            lo = np.array([[s.start for s in box] for box in boxes], dtype=np.int64)
-            hi = np.array([[s.stop for s in box] for box in boxes], dtype=np.int64)
-            lo[:, 0] += z0
-            hi[:, 0] += z0
-            starts.append(lo)
-            stops.append(hi)
-            # plane by plane: bincount casts to int64, a copy twice the labels' size at once
-            counts = np.zeros(n + 1, dtype=np.int64)
-            for plane in labels:
-                counts += np.bincount(plane.ravel(), minlength=n + 1)
-            sizes.append(counts[1:])
-            channels.append(np.full(n, channel, dtype=np.int64))
-        first = labels[0].astype(np.int64)
-        first[first > 0] += total
-        if last_plane is not None and last_key == (channel, z0):
-            pairs.append(_face_pairs(last_plane, first))
-        last_plane = labels[-1].astype(np.int64)
-        last_plane[last_plane > 0] += total
-        last_key = (channel, z0 + slab.shape[0])
-        total += n
-        del labels
-    spacing = image.spacing_zyx
-    spacing_zyx = None
-    if spacing is not None:
-        spacing_zyx = (1.0, *spacing) if len(spacing) == 2 else tuple(spacing)
-    if total == 0:
-        empty = np.empty((0, 3), dtype=np.int64)
-        return MaskObjects(
-            image.path, mask.path, empty, np.empty(0, np.int64), spacing_zyx, image.unit
-        )
-    lo, hi, vox, first_label = _merge(
-        total, pairs, np.concatenate(starts), np.concatenate(stops), np.concatenate(sizes)
-    )
-    channel_of = np.concatenate(channels)[first_label]
-    # the largest box; among equal boxes the one with most voxels
-    best = int(np.lexsort((vox, _box_size(lo, hi)))[-1])
-    largest = ObjectBox(
-        image.path,
-        mask.path,
-        tuple(int(v) for v in lo[best]),
-        tuple(int(v) for v in hi[best]),
-        int(vox[best]),
-        int(channel_of[best]),
-    )
-    return MaskObjects(image.path, mask.path, hi - lo, vox, spacing_zyx, image.unit, largest)
+    _check_pair(image, mask)
+    return _mask_objects_of(image, mask, _label_slabs(mask, slab_bytes))
 
 
-def _objects_checked(image: Path, mask: Path, slab_bytes: int) -> MaskObjects:
-    """:func:`mask_objects`, with failures the readers did not foresee named by file."""
+def objects_by_value(
+    image: ImageHeader,
+    mask: ImageHeader,
+    slab_bytes: int = SLAB_BYTES,
+    on_slab: Callable[[int, int, np.ndarray], None] | None = None,
+) -> dict[int, MaskObjects]:
+    """The connected components of each non-zero mask value, slab by slab.
+
+    Voxels join only voxels of the same value (26-connectivity), so two labels touching each
+    other stay two objects; an instance mask gives one object per instance (more where an
+    instance is in pieces). ``on_slab(channel, z0, values)`` sees each slab of mask values as
+    it is labelled (the label table reads the image's intensities in step with it).
+
+    Returns
+    -------
+    dict of int to MaskObjects
+        Mask value -> its objects, ascending values. The mask must have the image's shape, or
+        its spatial shape without a channel axis (:class:`MaskMismatchError`).
+    """
+    _check_pair(image, mask, label_mask=True)
+    found = _label_slabs(mask, slab_bytes, by_value=True, on_slab=on_slab)
+    # grouped by one stable sort: instance masks hold thousands of values
+    order = np.argsort(found.value, kind="stable")
+    values, starts = np.unique(found.value[order], return_index=True)
+    groups = np.split(order, starts[1:])
+    return {
+        int(v): _mask_objects_of(image, mask, found, group)
+        for v, group in zip(values.tolist(), groups)
+    }
+
+
+def _objects_checked(
+    image: Path,
+    mask: Path,
+    slab_bytes: int,
+    work: Callable[[Path, Path, int], object] = mask_objects,
+):
+    """``work(image, mask, slab_bytes)`` (default :func:`mask_objects`), with failures the
+    readers did not foresee named by file."""
     try:
-        return mask_objects(image, mask, slab_bytes)
+        return work(image, mask, slab_bytes)
     except AutoconfigError:
         raise
     except MemoryError as error:
@@ -540,6 +691,61 @@ def _pairs_of(source) -> list[tuple[Path, Path]]:
     return [(Path(image), Path(mask)) for image, mask in items]
 
 
+def run_pairs(
+    pairs: Sequence[tuple[Path, Path]],
+    work: Callable[[Path, Path], object],
+    *,
+    executor: Executor | None = None,
+    progress: Callable[[int, int, object], None] | None = None,
+    cancel: CancelCheck | None = None,
+    what: str = "Object labelling",
+    keep: Callable[[object], object] | None = None,
+) -> list:
+    """``work(image, mask)`` for every pair, in parallel, in bounded flight; results in order.
+
+    ``executor``: default a thread pool sized to the cores (daemon threads). ``progress(done,
+    total, result)`` once per finished pair, in the caller's thread; ``cancel`` polled between
+    pairs (every 0.25 s at most): True stops the run with :class:`Cancelled` (``what`` names the
+    run in its message). ``keep(result)``: what is kept of each result once ``progress`` has
+    seen it (e.g. less than the whole, to bound memory).
+    """
+    from .fingerprint import DaemonThreadPool, in_flight_bound
+
+    own = executor is None
+    # daemon threads: a read stalled on a server never holds up an interrupted run's exit
+    pool = DaemonThreadPool(thread_name_prefix="objects") if own else executor
+    in_flight = in_flight_bound(pool)  # two per worker: --workers is honoured, even above cores
+    results: list = [None] * len(pairs)
+    pending: dict[Future, int] = {}
+    next_pair = done = 0
+    try:
+        while True:
+            if cancel is not None and cancel():
+                raise Cancelled(f"{what} cancelled after {done} of {len(pairs)} masks.")
+            # a few more tasks than workers: a cancel lands within about one mask per worker
+            while len(pending) < in_flight and next_pair < len(pairs):
+                image, mask = pairs[next_pair]
+                pending[pool.submit(work, image, mask)] = next_pair
+                next_pair += 1
+            if not pending:
+                break
+            finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            for future in finished:
+                index = pending.pop(future)
+                results[index] = future.result()
+                done += 1
+                if progress is not None:
+                    progress(done, len(pairs), results[index])
+                if keep is not None:
+                    results[index] = keep(results[index])
+    finally:
+        for future in pending:
+            future.cancel()
+        if own:
+            pool.shutdown(wait=False, cancel_futures=True)
+    return results
+
+
 def objects_dataset(
     source,
     *,
@@ -578,37 +784,13 @@ def objects_dataset(
     ImageReadError, MaskMismatchError
         If a file cannot be read or a mask does not fit its image.
     """
-    from .fingerprint import DaemonThreadPool, in_flight_bound
-
     pairs = _pairs_of(source)
-    own = executor is None
-    # daemon threads: a read stalled on a server never holds up an interrupted run's exit
-    pool = DaemonThreadPool(thread_name_prefix="objects") if own else executor
-    in_flight = in_flight_bound(pool)  # two per worker: --workers is honoured, even above cores
-    results: list[MaskObjects | None] = [None] * len(pairs)
-    pending: dict[Future, int] = {}
-    next_pair = done = 0
-    try:
-        while True:
-            if cancel is not None and cancel():
-                raise Cancelled(f"Object labelling cancelled after {done} of {len(pairs)} masks.")
-            # a few more tasks than workers: a cancel lands within about one mask per worker
-            while len(pending) < in_flight and next_pair < len(pairs):
-                image, mask = pairs[next_pair]
-                pending[pool.submit(_objects_checked, image, mask, slab_bytes)] = next_pair
-                next_pair += 1
-            if not pending:
-                break
-            finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-            for future in finished:
-                index = pending.pop(future)
-                results[index] = future.result()
-                done += 1
-                if progress is not None:
-                    progress(done, len(pairs), results[index])
-    finally:
-        for future in pending:
-            future.cancel()
-        if own:
-            pool.shutdown(wait=False, cancel_futures=True)
+    results = run_pairs(
+        pairs,
+        partial(_objects_checked, slab_bytes=slab_bytes),
+        executor=executor,
+        progress=progress,
+        cancel=cancel,
+        what="Object labelling",
+    )
     return summarize_objects(results)  # type: ignore[arg-type]

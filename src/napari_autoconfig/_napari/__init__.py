@@ -25,7 +25,8 @@ module                 holds
 ``warmup.py``          what napari's first layers and workers need, built once by their first worker
 ``histogram.py``       the foreground intensity histogram (matplotlib), clip bounds, mean ± std
 ``preview.py``         the normalisation preview: a lazy ``normalized`` layer over the image
-``objects_panel.py``   the masks' objects against the patch, the largest one outlined
+``objects_panel.py``   the masks' objects against the patch, the largest one outlined; the
+                       per-label table (a row outlines its label); Save datastats…
 ``reader.py``          the npe2 reader (NIfTI, MetaImage, NRRD at their spacing)
 ``sample_data.py``     the npe2 sample (one volume of the bundled dataset and its mask); the
                        dock takes its folders

@@ -1,8 +1,9 @@
 """Tab "Objects": the masks' objects against the patch, the largest one outlined.
 
 The controls are :class:`.objects_panel.ObjectsPanel`'s (``objects``, ``objects_status``,
-``objects_result``, ``draw_largest``); this tab feeds it the fingerprint, the plan whose patch the
-objects are measured against, and the image the boxes are on.
+``labels_table``, ``objects_result``, ``draw_largest``, ``save_datastats``); this tab feeds it the
+fingerprint and its folders, the plan whose patch the objects are measured against, and the image
+the boxes are on.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class ObjectsTab(Panel):
         )
 
     def show_result(self, fingerprint: Fingerprint | None) -> None:
-        self.objects_panel.set_fingerprint(fingerprint)
+        self.objects_panel.set_fingerprint(fingerprint, self.host.result_folders)
 
     def show_plan(self, plan: Plan | None) -> None:
         self.objects_panel.set_plan(plan)
