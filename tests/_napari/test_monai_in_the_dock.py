@@ -41,14 +41,14 @@ def test_all_three_plans_side_by_side_and_segresnets_roi_as_a_fourth_box(
     assert widget.monai == expected
     shown = cells(widget, "compare_table")
     assert widget["compare_table"].native.isVisible()
-    xs = " x ".join
     assert len(shown["Batch"]) == 3  # biom3d | nnU-Net | MONAI SegResNet
-    assert shown["Patch (voxels)"][2] == xs(map(str, expected.roi_size_zyx))
+    # three columns in the dock: sizes written 20x64x48
+    assert shown["Patch (voxels)"][2] == "x".join(map(str, expected.roi_size_zyx))
     # one spacing in the dataset: SegResNet trains each image at its own, no resampling
-    assert not expected.resample and shown["Trains at (µm)"][2] == "own (no resampling)"
+    assert not expected.resample and shown["Trains at (µm)"][2] == "own spacing"
     assert shown["Poolings"][2] == f"{expected.levels - 1} (levels {expected.levels})"
     low, high = expected.intensity_bounds
-    assert shown["Normalisation"][2] == f"range, clip {low:.4g} – {high:.4g}"
+    assert shown["Normalisation"][2] == f"clip {low:.4g}–{high:.4g}"
     assert shown["Epochs"] == ["", "", str(expected.train_num_epochs)]
     header = widget["compare_table"].native.horizontalHeaderItem(3)
     assert TEMPLATE_VERSION in header.toolTip()
@@ -73,7 +73,9 @@ def test_all_three_plans_side_by_side_and_segresnets_roi_as_a_fourth_box(
         PATCH_NAME: False,
         AUG_NAME: False,
     }
-    assert cells(widget, "compare_table")["Epochs"] == [str(expected.train_num_epochs)]
+    alone = cells(widget, "compare_table")
+    assert alone["Epochs"] == [str(expected.train_num_epochs)]
+    assert alone["Patch (voxels)"] == [" x ".join(map(str, expected.roi_size_zyx))]
     assert widget["notes"].value.startswith(f"Box on '{image.name}': MONAI SegResNet ROI orange.")
 
     # back to biom3d alone: MONAI's column and box go

@@ -115,6 +115,8 @@ COMPARISON_WORDS = {
     "epochs": "How many passes over the data training makes. MONAI SegResNet: 80000 / cases, "
     "kept within 300-1250, divided by the crops per image (at most 3).",
 }
+#: The comparison table's column titles (shortened when the three planners are shown).
+_COMPARE_TITLES = ("biom3d", "nnU-Net 3d_fullres", "MONAI SegResNet")
 _NNUNET_SCHEMES = {
     "ZScoreNormalization": "z-score",
     "CTNormalization": "CT clip + z",
@@ -131,28 +133,33 @@ def unit_text(unit: str | None) -> str:
     return {"micron": "µm", "um": "µm", "microns": "µm"}.get(unit, unit)
 
 
-def _sizes(values, digits: str = ".4g") -> str:
-    return " x ".join(format(float(v), digits) for v in values)
+def _sizes(values, digits: str = ".4g", sep: str = " x ") -> str:
+    return sep.join(format(float(v), digits) for v in values)
 
 
 def comparison_rows(
-    training: TrainingPlan, fingerprint: Fingerprint
+    training: TrainingPlan, fingerprint: Fingerprint, compact: bool = False
 ) -> tuple[list[tuple[str, str, str, str]], list[str]]:
     """The comparison table: (title, biom3d, nnU-Net 3d_fullres, MONAI SegResNet) rows and each
     row's tooltip.
 
     Sizes are (z, y, x); physical sizes in the dataset's unit. nnU-Net's column is its
     ``fullres`` configuration (3d_fullres; 2d for 2D images); a planner without a plan has
-    empty cells.
+    empty cells. ``compact`` writes sizes ``32x256x256`` (three columns in a laptop's dock).
     """
+    sep = "x" if compact else " x "
+
+    def sizes(values) -> str:
+        return _sizes(values, sep=sep)
+
     plan, plans = training.biom3d, training.nnunet
     full = plans.fullres if plans is not None else None
     unit = unit_text(fingerprint.unit)
     spacing = fingerprint.median_spacing_zyx
     k = len(full.patch_size_zyx) if full is not None else len(plan.patch[-3:])
     if spacing is not None:
-        biom3d_spacing = _sizes(spacing[-k:]) if len(spacing) >= k else _sizes(spacing)
-        biom3d_physical = _sizes(
+        biom3d_spacing = sizes(spacing[-k:]) if len(spacing) >= k else sizes(spacing)
+        biom3d_physical = sizes(
             p * s for p, s in zip(plan.patch[-len(spacing) :], spacing, strict=False)
         )
     else:
@@ -164,7 +171,7 @@ def comparison_rows(
         else "not estimated"
     )
     biom3d_cells = [
-        _sizes(plan.patch),
+        sizes(plan.patch),
         biom3d_physical,
         biom3d_spacing,
         ", ".join(map(str, plan.pool)),
@@ -180,9 +187,9 @@ def comparison_rows(
             for name, mask in zip(full.normalization_schemes, full.use_mask_for_norm)
         )
         nnunet_cells = [
-            _sizes(full.patch_size_zyx),
-            _sizes(full.patch_physical_zyx),
-            _sizes(full.spacing_zyx),
+            sizes(full.patch_size_zyx),
+            sizes(full.patch_physical_zyx),
+            sizes(full.spacing_zyx),
             ", ".join(map(str, full.pool_zyx)),
             str(full.batch_size),
             schemes,
@@ -190,7 +197,7 @@ def comparison_rows(
             "",
         ]
     monai = training.monai
-    monai_cells = monai_column(monai) if monai is not None else [""] * len(biom3d_cells)
+    monai_cells = monai_column(monai, sep) if monai is not None else [""] * len(biom3d_cells)
     titles = (
         "Patch (voxels)",
         f"Patch ({unit})",
@@ -205,24 +212,27 @@ def comparison_rows(
     keys = ("patch", "physical", "spacing", "pool", "batch", "norm", "memory", "epochs")
     tips = [COMPARISON_WORDS[key] for key in keys]
     tips[-2] += f" biom3d: {training.memory_line}"
+    if monai is not None:
+        low, high = monai.intensity_bounds
+        tips[5] += (
+            f" MONAI SegResNet here: {monai.normalize_mode} (modality {monai.modality}), intensity "
+            f"bounds {low:.6g} to {high:.6g}."
+        )
     return rows, tips
 
 
-def monai_column(plan: SegResNetPlan) -> list[str]:
-    """MONAI SegResNet's cells of the comparison table, sizes (z, y, x)."""
+def monai_column(plan: SegResNetPlan, sep: str = " x ") -> list[str]:
+    """MONAI SegResNet's cells of the comparison table, sizes (z, y, x) joined by ``sep``."""
     # without resampling each image trains at its own spacing: the physical size is about so
-    approx = "" if plan.resample else "≈ "
-    trains_at = _sizes(plan.spacing_zyx) if plan.resample else "own (no resampling)"
+    approx = "" if plan.resample else "≈"
+    trains_at = _sizes(plan.spacing_zyx, sep=sep) if plan.resample else "own spacing"
     low, high = plan.intensity_bounds
-    norm = (
-        f"range, clip {low:.4g} – {high:.4g}"
-        if plan.normalize_mode == "range"
-        else f"mean/std ({plan.normalize_mode})"
-    )
+    mode = "range" if sep == " x " else "clip"  # a narrow column (compact): the shorter word
+    norm = f"{mode} {low:.4g}–{high:.4g}" if plan.normalize_mode == "range" else "mean/std"
     crops = plan.num_crops_per_image
     return [
-        _sizes(plan.roi_size_zyx),
-        approx + _sizes(plan.roi_size_mm_zyx),
+        _sizes(plan.roi_size_zyx, sep=sep),
+        approx + _sizes(plan.roi_size_mm_zyx, sep=sep),
         trains_at,
         f"{plan.levels - 1} (levels {plan.levels})",
         f"{plan.train_batch_size} x {crops} crop{'s' * (crops != 1)}",
@@ -280,11 +290,7 @@ class ResultsPanel(Panel):
         widgets = [
             make_table("summary", ["", "dataset"], compact=True),
             make_table("plan_table", ["", "z", "y", "x"], compact=True),
-            make_table(
-                "compare_table",
-                ["", "biom3d", "nnU-Net 3d_fullres", "MONAI SegResNet"],
-                compact=True,
-            ),
+            make_table("compare_table", ["", *_COMPARE_TITLES], compact=True),
             Label(name="memory_split", value=""),
             Label(name="notes", value="Fingerprint a dataset to see its plan."),
             PushButton(
@@ -387,7 +393,12 @@ class ResultsPanel(Panel):
         table.native.setVisible(training is not None)
         if training is None or self._result is None:
             return
-        rows, tips = comparison_rows(training, self._result)
+        # the three planners side by side: shorter sizes and titles (the tooltips say it all)
+        three = shows_biom3d and training.nnunet is not None and training.monai is not None
+        rows, tips = comparison_rows(training, self._result, compact=three)
+        titles = ("biom3d", "nnU-Net", "MONAI") if three else _COMPARE_TITLES
+        for column, title in enumerate(titles, start=1):
+            table.native.horizontalHeaderItem(column).setText(title)
         # the epochs row only says something with MONAI's column
         if training.monai is None:
             rows, tips = rows[:-1], tips[:-1]
