@@ -281,18 +281,19 @@ _REFUSALS = (AutoconfigError, AssertionError, ValueError)
 def nnunet_failure(error: BaseException) -> str:
     """The one line saying nnU-Net's side failed, in the same words wherever it failed (its
     reading pass, its planner)."""
-    detail = str(error)
-    if not isinstance(error, AutoconfigError):  # not one of ours: its kind tells what went wrong
-        detail = f"{type(error).__name__}: {detail}"
-    return f"nnU-Net's plan failed: {detail}"
+    return _failure("nnU-Net's plan", error)
 
 
 def monai_failure(error: BaseException) -> str:
     """The one line saying MONAI's side failed (its datastats pass, SegResNet's planner)."""
+    return _failure("MONAI's SegResNet plan", error)
+
+
+def _failure(what: str, error: BaseException) -> str:
     detail = str(error)
-    if not isinstance(error, AutoconfigError):
+    if not isinstance(error, AutoconfigError):  # not one of ours: its kind tells what went wrong
         detail = f"{type(error).__name__}: {detail}"
-    return f"MONAI's SegResNet plan failed: {detail}"
+    return f"{what} failed: {detail}"
 
 
 #: Each optional planner's failure line.
