@@ -14,12 +14,15 @@ are given relative to ``resources/``, so no machine path shows. TAB ("Plan", "Im
 preview (the opened image's histogram is drawn over the dataset's), "Objects" measures the objects.
 ``resources/screenshot-intensities.png`` is made with
 ``... make_screenshot.py 1366 768 resources/screenshot-intensities.png Intensities``. PLANNER
-("biom3d", "nnunet" or "both") is the planner chosen before Fingerprint;
+(a name of ``planning.PLANNER_CHOICES``: "biom3d", "nnunet", "both", "monai", "all") is the
+planner chosen before Fingerprint;
 ``resources/screenshot-nnunet.png`` (both plans in columns, the three boxes) is made with
-``... make_screenshot.py 1366 768 resources/screenshot-nnunet.png Plan both``. TAB "Labels" shows
-the Objects tab's per-label table on a three-label copy of the sample written to a temporary
-folder (:func:`write_labelled_sample`: nuclei 1, a one-voxel rim around each 2, and in the first
-two volumes only a few nuclei marked 3), with label 1's largest nucleus outlined:
+``... make_screenshot.py 1366 768 resources/screenshot-nnunet.png Plan both``;
+``resources/screenshot-segresnet.png`` (the three plans, MONAI SegResNet's ROI the fourth, orange
+box) with ``... make_screenshot.py 1366 768 resources/screenshot-segresnet.png Plan all``. TAB
+"Labels" shows the Objects tab's per-label table on a three-label copy of the sample written to a
+temporary folder (:func:`write_labelled_sample`: nuclei 1, a one-voxel rim around each 2, and in
+the first two volumes only a few nuclei marked 3), with label 1's largest nucleus outlined:
 ``... make_screenshot.py 1366 768 resources/screenshot_labels_1366x768.png Labels``.
 """
 

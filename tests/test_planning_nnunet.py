@@ -65,8 +65,8 @@ def test_nnunet_is_refused_without_its_fingerprint_or_from_a_median(folders):
         plan_training(fp, planners=("biom3d", "nnunet"))
     with pytest.raises(AutoconfigError, match="not from a median"):
         plan_training((22, 66, 62), planners=("biom3d", "nnunet"))
-    with pytest.raises(LimitsError, match="Unknown planner 'monai'"):
-        plan_training(fp, planners=("monai",))
+    with pytest.raises(LimitsError, match="Unknown planner 'swinunetr'"):
+        plan_training(fp, planners=("swinunetr",))
 
 
 def test_the_table_flags_what_nnunet_resamples_only_when_its_plan_was_made(folders, nnunet_of):

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__, _compiled, monai_cli, nnunet_cli
+from . import __version__, _compiled, monai_cli, nnunet_cli, segresnet_cli
 from .atomic import PendingWrite, apply_writes, next_backup, resolve_target
 from .config_update import check_config_target, finished, prepare_update
 from .errors import AutoconfigError, Cancelled, ConfigError
@@ -250,6 +250,7 @@ def _parser() -> argparse.ArgumentParser:
         "count and extents (z, y, x) against the patch (needs --masks)",
     )
     add_planner_arguments(parser)
+    segresnet_cli.add_arguments(parser)
     nnunet_cli.add_export_arguments(parser)
     monai_cli.add_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -463,7 +464,9 @@ def _json(
         record["objects"] = objects
     if nnunet is not None:  # --planner both: nnU-Net's fingerprint and plans, its key names
         record["nnunet"] = nnunet
-    if monai is not None:  # --datastats: MONAI's stats_summary and the files written
+    # --datastats, --planner monai or all: MONAI's stats_summary (the files written), and
+    # SegResNet's plan with the template's key names
+    if monai is not None:
         record["monai"] = monai
     # RFC 8259 has no NaN or Infinity: a number that is not finite is written null
     return json.dumps(_finite(record), indent=2, allow_nan=False)
@@ -570,15 +573,16 @@ def _output(
     monai: tuple | None = None,
 ) -> str:
     """What goes to standard output: the JSON record, the per-image rows, the YAML, or the
-    summary and config (each planner's part when it was asked for; ``monai``: the datastats
-    and their JSON entry, with --datastats)."""
-    plan, nnunet = training.biom3d, training.nnunet
+    summary and config (each planner's part when it was asked for; ``monai``: MONAI's
+    datastats and their JSON entry, with --datastats or MONAI's SegResNet plan)."""
+    plan, nnunet, segresnet = training.biom3d, training.nnunet, training.monai
     nnunet_parts = (training.nnunet_fingerprint, nnunet) if nnunet is not None else None
     if args.json:
         record = nnunet_cli.json_record(*nnunet_parts) if nnunet_parts else None
         monai_record = monai[1] if monai is not None else None
-        if plan is None:  # nnU-Net's plans alone: its entry alone
-            alone = {"nnunet": record, **({"monai": monai_record} if monai else {})}
+        if plan is None:  # the other planners' plans alone: their entries alone
+            alone = {"nnunet": record, "monai": monai_record}
+            alone = {key: value for key, value in alone.items() if value is not None}
             return json.dumps(_finite(alone), indent=2, allow_nan=False) + "\n"
         rows = _image_rows(args, plan, fingerprint)
         return _json(training, fingerprint, objects[1], rows, record, monai_record) + "\n"
@@ -597,6 +601,8 @@ def _output(
         text += nnunet_cli.summary(*nnunet_parts, gpu_memory_gb=args.gpu_memory)
     if monai is not None:
         text += monai_cli.summary(monai[0])
+    if segresnet is not None:
+        text += segresnet_cli.summary(segresnet)
     return text
 
 
@@ -610,15 +616,20 @@ def run(argv: Sequence[str] | None = None) -> int:
         return nnunet_cli.run_export(args)
     plans_target = take_plans_target(args)  # nnU-Net's plans file, taken out of --save
     _check_outputs(args)
-    if monai_cli.is_datalist(args):  # a MONAI datalist: its datastats alone
-        return monai_cli.run_datalist(args)
     planners = PLANNER_CHOICES[args.planner]
+    segresnet_cli.check(args, planners)
+    # a MONAI datalist: its datastats alone, or with SegResNet's plan (which needs no more)
+    if monai_cli.is_datalist(args) and planners != ("monai",):
+        return monai_cli.run_datalist(args)
     fingerprint, nnunet_fp = None, None
     if "biom3d" in planners and args.median is None:
         # both planners: one read of every file feeds both fingerprints
         fingerprint, nnunet_fp = _fingerprint(args, with_nnunet="nnunet" in planners)
     elif "nnunet" in planners:  # nnU-Net's plans alone
         nnunet_fp = nnunet_cli.fingerprint(args)
+    # MONAI's datastats, one pass of their own for both --datastats and SegResNet's plan
+    wants_datastats = args.datastats is not None or "monai" in planners
+    datastats = monai_cli.compute(args, monai_cli.open_cases(args)) if wants_datastats else None
     # One call plans what was asked, as in the widget; with --gpu-memory only max_dims is
     # derived (the plan's last reason says so).
     training = plan_training(
@@ -629,9 +640,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         planners=planners,
         nnunet_fingerprint=nnunet_fp,
         nnunet_preset=args.nnunet_planner,
+        monai_datastats=datastats,
+        monai_modality=args.monai_modality,
     )
     objects = _objects(args, fingerprint, training.biom3d) if args.objects else ([], None)
-    datastats = monai_cli.compute(args, monai_cli.open_cases(args)) if args.datastats else None
 
     # Every output is computed (every refusal raised) before any is written.
     values, gpu_note = training.config_values, training.config_comment
@@ -646,9 +658,16 @@ def run(argv: Sequence[str] | None = None) -> int:
     notes = _write_outputs(args, save_text, pending, plans)
     monai = None
     if datastats is not None:
-        files, more = monai_cli.write(args, datastats)
-        notes += more
-        monai = (datastats, monai_cli.json_record(datastats, files))
+        files: list[Path] = []
+        if args.datastats is not None:
+            files, more = monai_cli.write(args, datastats)
+            notes += more
+        elif monai_cli.skipped_line(datastats):  # said even when no file is written
+            notes.insert(0, monai_cli.skipped_line(datastats))
+        record = monai_cli.json_record(datastats, files)
+        if training.monai is not None:
+            record["segresnet"] = segresnet_cli.json_record(training.monai)
+        monai = (datastats, record)
     try:
         print(_output(args, training, fingerprint, objects, monai), end="")
         sys.stdout.flush()  # a full disk shows here, as one line, not as a traceback at exit

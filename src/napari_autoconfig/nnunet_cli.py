@@ -1,4 +1,4 @@
-"""The command line's nnU-Net part: ``--planner {biom3d,nnunet,both}`` and nnU-Net's plans file.
+"""The command line's nnU-Net part: ``--planner`` (biom3d, nnunet, both...), nnU-Net's plans file.
 
 :mod:`.cli` calls these few functions; everything nnU-Net-specific about the command line lives
 here: the option (its choices are :data:`napari_autoconfig.planning.PLANNER_CHOICES`), the checks
@@ -35,8 +35,9 @@ def add_planner_arguments(parser: argparse.ArgumentParser) -> None:
         choices=tuple(PLANNER_CHOICES),
         default="biom3d",
         help="whose plan: biom3d's (default), nnU-Net v2's default nnUNetPlans (its fingerprint "
-        "and ExperimentPlanner, same numbers), or both; with nnunet, --save FILE.json writes "
-        "nnU-Net's plans file",
+        "and ExperimentPlanner, same numbers), or both; monai: what MONAI Auto3DSeg's SegResNet "
+        "template trains with (from MONAI's datastats of the files); all: the three; with "
+        "nnunet, --save FILE.json writes nnU-Net's plans file",
     )
     parser.add_argument(
         "--nnunet-planner",

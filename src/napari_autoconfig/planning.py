@@ -7,13 +7,16 @@ patch, and the config values with the comment that goes above them. Neither asse
 itself, so the two cannot disagree.
 
 Each planner is asked for by name (``planners=``, names from :data:`PLANNERS`; the user's choice
-``biom3d`` / ``nnunet`` / ``both`` maps to them through :data:`PLANNER_CHOICES`, the one table the
-command line's ``--planner`` and the widget's combo box read). biom3d's plan fills most fields;
+``biom3d`` / ``nnunet`` / ``both`` / ``monai`` / ``all`` maps to them through
+:data:`PLANNER_CHOICES`, the one table the command line's ``--planner`` and the widget's combo box
+read). biom3d's plan fills most fields;
 nnU-Net v2's plans (``TrainingPlan.nnunet``) come from nnU-Net's own fingerprint
 (:func:`napari_autoconfig.planners.fingerprint_nnunet`: crop boxes and its seeded intensity draws),
 which the caller makes, off the GUI thread in the widget, and hands in as ``nnunet_fingerprint``.
 Without ``"biom3d"`` no biom3d plan is made and its fields say so (``biom3d`` is None). A median
-alone plans biom3d only: nnU-Net plans from the files.
+alone plans biom3d only: nnU-Net plans from the files. MONAI Auto3DSeg's SegResNet plan
+(``TrainingPlan.monai``) comes from MONAI's datastats summary
+(:func:`napari_autoconfig.planners.monai.compute_datastats`), handed in as ``monai_datastats``.
 
 Sizes are numpy order, ``(Z, Y, X)`` or ``(C, Z, Y, X)``.
 """
@@ -32,17 +35,21 @@ from .planners.biom3d import Limits, Plan, make_plan, oversize_axes
 
 if TYPE_CHECKING:
     from .fingerprint import Fingerprint
+    from .planners.monai import Datastats
+    from .planners.monai_segresnet import SegResNetPlan
     from .planners.nnunet import NnUNetPlans
     from .planners.nnunet_records import NnUNetFingerprint
 
 _DEFAULT_LIMITS = Limits()
 #: The planners :func:`plan_training` knows, by the name ``planners=`` takes.
-PLANNERS = ("biom3d", "nnunet")
+PLANNERS = ("biom3d", "nnunet", "monai")
 #: What a user chooses (``--planner``, the widget's planner box) and the planners it runs.
 PLANNER_CHOICES: dict[str, tuple[str, ...]] = {
     "biom3d": ("biom3d",),
     "nnunet": ("nnunet",),
-    "both": PLANNERS,
+    "both": ("biom3d", "nnunet"),
+    "monai": ("monai",),
+    "all": PLANNERS,
 }
 
 
@@ -100,6 +107,10 @@ class TrainingPlan:
         3d_fullres configuration (2d for 2D images).
     nnunet_fingerprint : NnUNetFingerprint or None
         The nnU-Net fingerprint ``nnunet`` was planned from (spacings, crops, intensities).
+    monai : SegResNetPlan or None
+        What MONAI Auto3DSeg's SegResNet template trains with, when asked for.
+    monai_datastats : Datastats or None
+        MONAI's datastats ``monai`` was planned from.
     """
 
     biom3d: Plan | None
@@ -112,6 +123,8 @@ class TrainingPlan:
     budget_note: str = ""
     nnunet: NnUNetPlans | None = None
     nnunet_fingerprint: NnUNetFingerprint | None = None
+    monai: SegResNetPlan | None = None
+    monai_datastats: Datastats | None = None
 
     @property
     def nnunet_resampling(self) -> NnUNetResampling | None:
@@ -145,6 +158,8 @@ def plan_training(
     planners: Sequence[str] = ("biom3d",),
     nnunet_fingerprint: NnUNetFingerprint | None = None,
     nnunet_preset: str = "default",
+    monai_datastats: Datastats | None = None,
+    monai_modality: str = "ct",
 ) -> TrainingPlan:
     """Plan a training from a dataset's fingerprint, or from a median size alone.
 
@@ -161,18 +176,26 @@ def plan_training(
         Training precision of the memory estimate and of the GPU budget.
     gpu_memory_gib : float, optional
         The GPU's memory in GiB: ``max_dims`` is then derived to fit it
-        (:func:`napari_autoconfig.gpu_budget.plan_for_gpu`), and nnU-Net plans for it (its
-        ``gpu_memory_target_in_gb``; None: the preset's own target).
-    planners : sequence of {"biom3d", "nnunet"}, default ("biom3d",)
+        (:func:`napari_autoconfig.gpu_budget.plan_for_gpu`), nnU-Net plans for it (its
+        ``gpu_memory_target_in_gb``; None: the preset's own target), and SegResNet's segmenter
+        scales its batch to it (None: 16 GiB, the template's own figure without a GPU).
+    planners : sequence of {"biom3d", "nnunet", "monai"}, default ("biom3d",)
         Which plans to make (:data:`PLANNERS`; a user's choice maps to them through
         :data:`PLANNER_CHOICES`). ``"biom3d"``: biom3d's plan, its memory and config values (the
         limits, precision and GPU budget are biom3d's); ``"nnunet"``: nnU-Net's plans
-        (``TrainingPlan.nnunet``), by ``nnunet_preset``.
+        (``TrainingPlan.nnunet``), by ``nnunet_preset``; ``"monai"``: MONAI Auto3DSeg's
+        SegResNet plan (``TrainingPlan.monai``).
     nnunet_fingerprint : NnUNetFingerprint, optional
         nnU-Net's fingerprint of the same files
         (:func:`napari_autoconfig.planners.fingerprint_nnunet`); needed with ``"nnunet"``.
     nnunet_preset : {"default", "ResEncM", "ResEncL", "ResEncXL"}, default "default"
         nnU-Net's planner: its default or a residual-encoder preset.
+    monai_datastats : Datastats, optional
+        MONAI's datastats of the same files
+        (:func:`napari_autoconfig.planners.monai.compute_datastats`); needed with ``"monai"``.
+    monai_modality : {"ct", "mri"}, default "ct"
+        The modality SegResNet's template is told (``input.yaml``'s ``modality``; it assumes CT
+        when none is given): its intensity normalisation.
 
     Returns
     -------
@@ -184,8 +207,8 @@ def plan_training(
         An unknown precision or planner, limits or a median no plan can come from, or a GPU too
         small for any plan biom3d's network can train.
     AutoconfigError
-        nnU-Net asked for without its fingerprint, or from a median alone; biom3d asked for
-        without a source; no planner asked for.
+        nnU-Net or MONAI asked for without its fingerprint (datastats), or from a median alone;
+        biom3d asked for without a source; no planner asked for.
     """
     if precision not in PRECISIONS:
         raise LimitsError(f"Unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}.")
@@ -199,10 +222,19 @@ def plan_training(
         if "nnunet" in planners
         else None
     )
+    monai = (
+        _monai_plan(source, monai_datastats, gpu_memory_gib, monai_modality)
+        if "monai" in planners
+        else None
+    )
+    others = {
+        "nnunet": nnunet,
+        "nnunet_fingerprint": nnunet_fingerprint if nnunet is not None else None,
+        "monai": monai,
+        "monai_datastats": monai_datastats if monai is not None else None,
+    }
     if "biom3d" not in planners:
-        return TrainingPlan(
-            biom3d=None, precision=precision, nnunet=nnunet, nnunet_fingerprint=nnunet_fingerprint
-        )
+        return TrainingPlan(biom3d=None, precision=precision, **others)
     if source is None:
         raise AutoconfigError(
             "biom3d's plan needs its fingerprint of the images (or a median size)."
@@ -233,8 +265,7 @@ def plan_training(
         notes=_oversize_notes(plan, fingerprint),
         config_values=config_values(plan, fingerprint),
         budget_note=note,
-        nnunet=nnunet,
-        nnunet_fingerprint=nnunet_fingerprint if nnunet is not None else None,
+        **others,
     )
 
 
@@ -258,6 +289,30 @@ def _nnunet_plans(
     from .planners.nnunet import plan_nnunet
 
     return plan_nnunet(fingerprint, gpu_memory_gb, preset)
+
+
+def _monai_plan(
+    source: Fingerprint | Sequence[int] | None,
+    datastats: Datastats | None,
+    gpu_memory_gib: float | None,
+    modality: str,
+) -> SegResNetPlan:
+    """SegResNet's plan from MONAI's datastats; a clear refusal without them."""
+    if source is not None and not hasattr(source, "median_size"):
+        raise AutoconfigError(
+            "MONAI's SegResNet plans from the images' datastats (spacings, sizes, foreground "
+            "intensities, labels), not from a median size: fingerprint the folders instead."
+        )
+    if datastats is None:
+        raise AutoconfigError(
+            "MONAI's SegResNet plan needs MONAI's datastats of the images "
+            "(napari_autoconfig.planners.monai.compute_datastats): fingerprint the folders for "
+            "MONAI."
+        )
+    from .planners.monai_segresnet import plan_segresnet
+
+    gpu = 16.0 if gpu_memory_gib is None else gpu_memory_gib  # the template's figure sans GPU
+    return plan_segresnet(datastats.summary, gpu_memory_gb=gpu, modality=modality)
 
 
 def _memory(plan: Plan, channels: int, precision: str) -> tuple[MemoryEstimate | None, str]:

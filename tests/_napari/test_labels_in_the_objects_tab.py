@@ -114,8 +114,9 @@ def test_one_row_per_label_and_a_row_outlines_its_largest_component(measured, qt
 
 
 def test_save_datastats_writes_monais_two_files(measured, tmp_path, qtbot, monkeypatch):
-    from napari_autoconfig.planners.monai import compute_datastats, write_datastats
     from ruamel.yaml import YAML
+
+    from napari_autoconfig.planners.monai import compute_datastats, write_datastats
 
     _viewer, widget, panel = measured
     target = tmp_path / "out" / "datastats.yaml"

@@ -23,7 +23,7 @@ def test_a_12_gib_gpu_is_nnunets_target_in_the_comparison(tmp_path):
     )
 
     rows, _ = comparison_rows(training, fingerprint)
-    memory = {title: nnunet for title, _, nnunet in rows}["GPU memory"]
+    memory = {title: nnunet for title, _, nnunet, _ in rows}["GPU memory"]
     assert training.nnunet.gpu_memory_target_gb == 12
     assert memory == f"{training.nnunet.fullres.gpu_memory_gb:.1f} of 12 GB"
 
@@ -51,6 +51,6 @@ def test_the_docks_resenc_l_choice_draws_its_plans_and_is_remembered(
     qtbot.waitUntil(lambda: widget.training.nnunet == resenc)
     assert default.plans_name == "nnUNetPlans" and default != resenc
     rows, _ = comparison_rows(widget.training, widget.state.result)
-    shown = {title: nnunet for title, _, nnunet in rows}
+    shown = {title: nnunet for title, _, nnunet, _ in rows}
     assert shown["GPU memory"] == f"{resenc.fullres.gpu_memory_gb:.1f} of 24 GB"
     assert load_settings()["nnunet_planner"] == "ResEncL"  # the next launch starts from it

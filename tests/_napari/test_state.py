@@ -9,11 +9,17 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from datafiles import write_dataset
+import numpy as np
+import tifffile
+
+from datafiles import write_dataset, write_imagej
 from napari_autoconfig._napari.state import PlanInputs, PlanningState
+from napari_autoconfig.dataset import open_dataset
 from napari_autoconfig.fingerprint import fingerprint_dataset
 from napari_autoconfig.planners import fingerprint_nnunet, plan_nnunet
 from napari_autoconfig.planners.biom3d import Limits
+from napari_autoconfig.planners.monai import compute_datastats
+from napari_autoconfig.planners.monai_segresnet import plan_segresnet
 from napari_autoconfig.planning import plan_training
 
 
@@ -51,6 +57,33 @@ def test_the_planning_story_runs_and_signals_without_a_viewer(tmp_path):
     refused = state.set_inputs(PlanInputs(limits=lambda: Limits(max_dims=(0, 0, 0))))
     assert refused is None and heard[-1] is None
     assert state.plan is None and state.snippet == "" and "max_dims" in state.refusal
+
+
+def test_monais_plan_needs_its_datastats_and_its_failure_leaves_biom3ds_plan(tmp_path):
+    folders = write_dataset(tmp_path / "data")
+    fp = fingerprint_dataset(*folders)
+    state = PlanningState(PlanInputs(planner="monai"))
+
+    state.set_result(fp, folders)  # a run made before MONAI's planner was chosen
+    assert state.monai_missing and state.monai is None and state.plan is not None
+    assert "MONAI's SegResNet plan needs MONAI's datastats" in state.missing_passes
+
+    datastats = compute_datastats(open_dataset(*folders))
+    state.set_result(fp, folders, monai_datastats=datastats)
+    assert state.monai == plan_segresnet(datastats.summary) and not state.missing_passes
+    # the GPU field: SegResNet's segmenter scales its batch to that card
+    state.set_inputs(PlanInputs(planner="monai", gpu_gib=80.0))
+    assert state.monai == plan_segresnet(datastats.summary, gpu_memory_gb=80.0)
+
+    # images without a voxel above 0: MONAI skips every case, its plan cannot be made; biom3d's
+    # plan stands and the state says why MONAI's is missing
+    dark = write_dataset(tmp_path / "dark")
+    for image in sorted(dark[0].iterdir()):
+        write_imagej(image, np.zeros(tifffile.imread(image).shape, np.uint16))
+    dark_fp = fingerprint_dataset(*dark)
+    state.set_result(dark_fp, dark, monai_datastats=compute_datastats(open_dataset(*dark)))
+    assert state.monai is None and state.plan is not None
+    assert state.monai_error.startswith("MONAI's SegResNet plan failed: MONAI's datastats hold")
 
 
 def test_the_state_imports_no_qt():

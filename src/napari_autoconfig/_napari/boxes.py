@@ -1,12 +1,16 @@
 """The patch boxes drawn over the user's image: ``patch`` and ``augmentation patch`` (biom3d's),
-and ``nnU-Net patch`` when nnU-Net's plan was made.
+``nnU-Net patch`` when nnU-Net's plan was made, and ``MONAI SegResNet ROI`` when MONAI's was.
 
 nnU-Net's box is its 3d_fullres patch as nnU-Net's network sees it: the patch in voxels at
 nnU-Net's target spacing, i.e. a physical size (:attr:`PatchBoxes.nnunet_world_zyx`, already in
 the images' (z, y, x) order, transposed back from nnU-Net's axes), converted to the opened
 image's voxels through the image layer's ``scale`` (its spacing, in the same unit as the
 dataset's). So on an image at the target spacing it covers exactly the patch's voxels; on an image
-at another spacing it covers what nnU-Net's patch covers after resampling.
+at another spacing it covers what nnU-Net's patch covers after resampling. MONAI's box is
+SegResNet's training ROI the same way: its voxels at the template's resample spacing as a physical
+size (:attr:`PatchBoxes.monai_world_zyx`), drawn in the opened image's voxels; when the template
+does not resample (its ``resample: false``), each image trains at its own spacing and the box is
+the ROI's voxels on the opened image (:attr:`PatchBoxes.monai_voxels_zyx`).
 
 How a box is drawn (of the ways napari can draw a box, the one that needs no event handler of
 ours; see the ``bounding_box`` overlay of napari's layers,
@@ -50,6 +54,10 @@ PATCH_COLOR = "#ffd400"  # yellow: the training patch
 AUG_COLOR = "#00e1ff"  # cyan: the larger patch cropped before augmentation
 NNUNET_NAME = "nnU-Net patch"
 NNUNET_COLOR = "#3cff3c"  # green: nnU-Net's 3d_fullres patch (magenta is the largest object's)
+MONAI_NAME = "MONAI SegResNet ROI"
+MONAI_COLOR = "#ff8c1a"  # orange: MONAI Auto3DSeg SegResNet's training ROI
+#: The boxes of the other planners: shown whatever biom3d's, they come and go with its patch box
+OTHER_BOXES = (NNUNET_NAME, MONAI_NAME)
 
 
 def is_box_layer(layer: Layer) -> bool:
@@ -141,6 +149,10 @@ class PatchBoxes:
         self.aug_zyx: tuple[int, int, int] | None = None
         #: nnU-Net's patch in physical units (z, y, x) at its target spacing; None: no third box
         self.nnunet_world_zyx: tuple[float, ...] | None = None
+        #: MONAI SegResNet's ROI in physical units (z, y, x) at its resample spacing; None: no box
+        self.monai_world_zyx: tuple[float, ...] | None = None
+        #: the ROI in voxels of whichever image (z, y, x), when MONAI does not resample
+        self.monai_voxels_zyx: tuple[int, ...] | None = None
         #: False while nnU-Net's plan alone is shown: biom3d's two boxes stay, hidden
         self.biom3d_shown = True
         self._placing = False  # True while we move the layers ourselves (not the user)
@@ -150,12 +162,13 @@ class PatchBoxes:
 
     # -- layers -----------------------------------------------------------------------------
     def layers(self) -> list[Image]:
-        """The box layers currently in the viewer (0 to 3 of them)."""
+        """The box layers currently in the viewer (0 to 4 of them)."""
         return [lyr for lyr in self.viewer.layers if is_box_layer(lyr)]
 
     def expected_layers(self) -> int:
-        """How many box layers a drawn plan has: 2, 3 with nnU-Net's box."""
-        return 2 + (self.nnunet_world_zyx is not None)
+        """How many box layers a drawn plan has: 2, one more for nnU-Net's and for MONAI's."""
+        monai = self.monai_world_zyx is not None or self.monai_voxels_zyx is not None
+        return 2 + (self.nnunet_world_zyx is not None) + monai
 
     def nnunet_voxels(self, image: Image) -> tuple[int, ...] | None:
         """nnU-Net's patch in ``image``'s voxels along its last 2 or 3 axes (None: no box).
@@ -163,12 +176,15 @@ class PatchBoxes:
         Its physical size divided by the image's spacing (the layer's ``scale``), rounded to
         whole voxels (at least 1).
         """
-        size = self.nnunet_world_zyx
+        return _world_voxels(self.nnunet_world_zyx, image)
+
+    def monai_voxels(self, image: Image) -> tuple[int, ...] | None:
+        """MONAI SegResNet's ROI in ``image``'s voxels, as :meth:`nnunet_voxels`, or as it is when
+        MONAI trains at each image's own spacing (None: no box)."""
         k = spatial_ndim(image)
-        if size is None or len(size) < k:
-            return None
-        scale = np.asarray(image.scale, dtype=float)[-k:]
-        return tuple(max(1, round(float(v))) for v in np.asarray(size[-k:], dtype=float) / scale)
+        if self.monai_voxels_zyx is not None and len(self.monai_voxels_zyx) >= k:
+            return tuple(int(v) for v in self.monai_voxels_zyx[-k:])
+        return _world_voxels(self.monai_world_zyx, image)
 
     def _layer(self, name: str) -> Image | None:
         for lyr in self.layers():
@@ -193,7 +209,7 @@ class PatchBoxes:
         box.visible = True
         box.points = False
         box.line_color = color
-        box.line_thickness = {AUG_NAME: 1.5, NNUNET_NAME: 5}.get(name, 2)
+        box.line_thickness = {AUG_NAME: 1.5, NNUNET_NAME: 5, MONAI_NAME: 8}.get(name, 2)
 
         def on_affine(_event, lyr=layer) -> None:
             self._on_user_move(lyr)
@@ -326,15 +342,16 @@ class PatchBoxes:
         try:
             for name, color, size in (
                 (AUG_NAME, AUG_COLOR, self.aug_zyx),
-                # nnU-Net's box before (under) biom3d's patch, and thicker: where the two
-                # patches share an edge, a yellow line with green sides shows both
+                # MONAI's and nnU-Net's boxes before (under) biom3d's patch, each thicker than
+                # the one above it: where patches share an edge, every colour shows at its sides
+                (MONAI_NAME, MONAI_COLOR, self.monai_voxels(image)),
                 (NNUNET_NAME, NNUNET_COLOR, self.nnunet_voxels(image)),
                 (PATCH_NAME, PATCH_COLOR, self.patch_zyx),
             ):
-                # nnU-Net's box comes and goes with biom3d's patch box
-                if name not in names and not (name == NNUNET_NAME and PATCH_NAME in names):
+                # the other planners' boxes come and go with biom3d's patch box
+                if name not in names and not (name in OTHER_BOXES and PATCH_NAME in names):
                     continue
-                if size is None:  # no nnU-Net plan (any more): no third box
+                if size is None:  # no such plan (any more): no such box
                     old = self._layer(name)
                     if old is not None:
                         self._remove_layer(old)
@@ -350,7 +367,7 @@ class PatchBoxes:
                     "translate": translate + corner * scale,
                     "affine": _image_linear_affine(image, k),
                 }
-                shown = name == NNUNET_NAME or self.biom3d_shown
+                shown = name in OTHER_BOXES or self.biom3d_shown
                 if layer is None:
                     self._make_layer(name, color, size_k, {**placement, "visible": shown})
                     continue
@@ -395,6 +412,16 @@ class PatchBoxes:
                 other.affine = Affine(affine_matrix=matrix)
         finally:
             self._placing = False
+
+
+def _world_voxels(size: Sequence[float] | None, image: Image) -> tuple[int, ...] | None:
+    """A physical size (z, y, x) in ``image``'s voxels along its last 2 or 3 axes: divided by
+    the image's spacing (the layer's ``scale``), rounded to whole voxels (at least 1)."""
+    k = spatial_ndim(image)
+    if size is None or len(size) < k:
+        return None
+    scale = np.asarray(image.scale, dtype=float)[-k:]
+    return tuple(max(1, round(float(v))) for v in np.asarray(size[-k:], dtype=float) / scale)
 
 
 def _box_data(shape: Sequence[int]) -> np.ndarray:

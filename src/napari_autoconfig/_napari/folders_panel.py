@@ -1,4 +1,4 @@
-"""The folders and limits panel: what to fingerprint, the planner (biom3d, nnU-Net v2 or both),
+"""The folders and limits panel: what to fingerprint, the planner (biom3d, nnU-Net v2, MONAI...),
 the patch and batch limits, the GPU budget, Fingerprint; *Use the sample*, and napari's sample
 opened in the viewer, fill the folders with the sample dataset's.
 
@@ -65,7 +65,7 @@ LIMIT_NAMES = (
     "nnunet_planner",
 )
 #: How the planner box shows a choice (the names are the core's ``planning.PLANNER_CHOICES``).
-PLANNER_LABELS = {"nnunet": "nnU-Net v2"}
+PLANNER_LABELS = {"nnunet": "nnU-Net v2", "monai": "MONAI SegResNet"}
 #: The planner combo box: what the user reads, and the name the state takes.
 PLANNERS = tuple((PLANNER_LABELS.get(name, name), name) for name in PLANNER_CHOICES)
 #: nnU-Net's planner box: its default or a residual-encoder preset, with the GPU each is made
@@ -87,8 +87,11 @@ PLANNER_TIP = (
     "Whose plan to make. biom3d: its own rules (the default). nnU-Net v2: the plan nnU-Net's "
     "planner (the nnU-Net planner box) would make from the same files, to the digit; it needs its "
     "own reading pass of the files (press Fingerprint after choosing it). Both: the two side by "
-    "side in the Plan tab, and nnU-Net's patch drawn as a third, green box. The limits below "
-    "are biom3d's; nnU-Net plans for its planner's own GPU, or for the GPU field when it is on."
+    "side in the Plan tab, and nnU-Net's patch drawn as a third, green box. MONAI SegResNet: "
+    "what MONAI Auto3DSeg's SegResNet template trains with, from MONAI's datastats of the files "
+    "(another reading pass), its ROI drawn as an orange box; all: the three side by side. The "
+    "limits below are biom3d's; nnU-Net plans for its planner's own GPU, or for the GPU field "
+    "when it is on; SegResNet's batch follows the GPU field (16 GB when off)."
 )
 MAX_DIMS_TIP = (
     "The memory budget of one patch, in voxels (biom3d's max_dims): only the product z x y x x "
@@ -333,12 +336,12 @@ class FoldersPanel(Panel):
         return str(self["gpu_precision"].value)
 
     def planner(self) -> str:
-        """The chosen planner: "biom3d", "nnunet" or "both"."""
+        """The chosen planner: a name of ``planning.PLANNER_CHOICES`` ("biom3d", "both"...)."""
         return str(self["planner"].value)
 
     def _show_nnunet_planner(self) -> None:
         """nnU-Net's planner box only where nnU-Net plans."""
-        self["nnunet_planner"].visible = self.planner() != "biom3d"
+        self["nnunet_planner"].visible = "nnunet" in PLANNER_CHOICES[self.planner()]
 
     def inputs(self) -> PlanInputs:
         """Everything the form sets besides the folders, for the planning state (the limits are

@@ -5,9 +5,11 @@
 dataset, reading a URL as text), fingerprints it with
 :func:`~napari_autoconfig.fingerprint.fingerprint_dataset`, then, when nnU-Net's planner is
 chosen, makes nnU-Net's own reading pass (:func:`~napari_autoconfig.planners.fingerprint_nnunet`:
-its crop boxes and seeded intensity draws), and returns an :class:`Outcome` that says how the run
-ended, so the GUI thread decides what to show; per-file (per-case) progress crosses threads
-through :class:`ProgressRelay`'s queued signals. Cancel stops either pass.
+its crop boxes and seeded intensity draws), when MONAI's is chosen computes MONAI's datastats
+(:func:`~napari_autoconfig.planners.monai.compute_datastats`, for SegResNet's plan), and returns an
+:class:`Outcome` that says how the run ended, so the GUI thread decides what to show; per-file
+(per-case) progress crosses threads through :class:`ProgressRelay`'s queued signals. Cancel stops
+every pass.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from qtpy.QtCore import QObject, Signal
 from ..dataset import open_dataset
 from ..errors import AutoconfigError, Cancelled
 from ..fingerprint import fingerprint_dataset
-from .state import nnunet_failure
+from .state import monai_failure, nnunet_failure
 
 if TYPE_CHECKING:
     from ..fingerprint import Fingerprint
+    from ..planners.monai import Datastats
     from ..planners.nnunet_records import NnUNetFingerprint
 
 logger = logging.getLogger("napari")
@@ -52,6 +55,10 @@ class Outcome:
     nnunet_fingerprint: NnUNetFingerprint | None = None
     #: "nnU-Net's plan failed: ..." when nnU-Net's pass failed (biom3d's fingerprint stands)
     nnunet_error: str | None = None
+    #: MONAI's datastats of the same folders, when its planner was chosen
+    monai_datastats: Datastats | None = None
+    #: "MONAI's SegResNet plan failed: ..." when MONAI's pass failed (biom3d's stands)
+    monai_error: str | None = None
 
 
 class ProgressRelay(QObject):
@@ -59,6 +66,7 @@ class ProgressRelay(QObject):
 
     step = Signal(int, int, str)
     nnunet_step = Signal(int, int)  # cases done, cases in all: nnU-Net's reading pass
+    monai_step = Signal(int, int)  # cases done, cases in all: MONAI's datastats pass
 
 
 def run_fingerprint(
@@ -67,12 +75,14 @@ def run_fingerprint(
     stop: threading.Event,
     relay: ProgressRelay,
     nnunet: bool = False,
+    monai: bool = False,
 ) -> Outcome:
     """Body of the worker: fingerprint the folders, never raise (the outcome says what happened).
 
     With ``nnunet`` nnU-Net's own fingerprint of the same folders follows biom3d's; if only that
     pass fails (e.g. a URL, which nnU-Net's pass does not read, or a bug in it), biom3d's
     fingerprint is kept and the outcome says, as nnU-Net's, why nnU-Net's plan is missing.
+    With ``monai`` MONAI's datastats of the same dataset follow, with the same guarantee.
     """
     folders = {"images": images, "masks": masks}
     try:
@@ -89,11 +99,14 @@ def run_fingerprint(
         nnunet_fp, nnunet_error = (
             _nnunet_pass(images, masks, stop, relay) if nnunet else (None, None)
         )
+        datastats, monai_error = _monai_pass(dataset, stop, relay) if monai else (None, None)
         return Outcome(
             fingerprint=fp,
             warning=warning,
             nnunet_fingerprint=nnunet_fp,
             nnunet_error=nnunet_error,
+            monai_datastats=datastats,
+            monai_error=monai_error,
             **folders,
         )
     except Cancelled as exc:
@@ -130,3 +143,29 @@ def _nnunet_pass(
     except Exception as exc:  # a bug or an unforeseen failure: nnU-Net's, said so, logged
         logger.exception("napari-autoconfig: nnU-Net's reading pass failed")
         return None, nnunet_failure(exc)
+
+
+def _monai_pass(
+    dataset: object, stop: threading.Event, relay: ProgressRelay
+) -> tuple[Datastats | None, str | None]:
+    """MONAI's datastats, or None and the one line saying why not (Cancelled goes up).
+
+    Any failure is MONAI's alone here: biom3d's fingerprint is already made and is kept.
+    """
+    from ..planners.monai import compute_datastats
+
+    relay.monai_step.emit(0, 1)
+    try:
+        found = compute_datastats(
+            dataset,
+            progress=lambda done, total, *_: relay.monai_step.emit(done, total),
+            cancel=stop.is_set,
+        )
+        return found, None
+    except Cancelled:
+        raise
+    except AutoconfigError as exc:
+        return None, monai_failure(exc)
+    except Exception as exc:  # a bug or an unforeseen failure: MONAI's, said so, logged
+        logger.exception("napari-autoconfig: MONAI's datastats pass failed")
+        return None, monai_failure(exc)

@@ -29,7 +29,7 @@ KNOWN: dict[str, type | tuple[type, ...]] = {
     "batch_rule": str,
     "gpu_memory": (int, float),  # GiB; 0 = off (max_dims is then the user's)
     "precision": str,
-    "planner": str,  # "biom3d", "nnunet" or "both"
+    "planner": str,  # a name of planning.PLANNER_CHOICES ("biom3d", "nnunet", "both"...)
     "nnunet_planner": str,  # "default", "ResEncM", "ResEncL" or "ResEncXL"
 }
 # The range the widget's number fields accept (its spin boxes refuse anything else).

@@ -1,10 +1,11 @@
 """The dock widget's planning state, without Qt: folders -> fingerprint -> plan -> re-plan.
 
 :class:`PlanningState` holds what the widget knows (the fingerprint and the folders it came from,
-nnU-Net's fingerprint when its planner is chosen, the limits, the planner choice, the training
-plan and its config snippet) and says when it changes through psygnal signals, as napari's
-``HistogramModel`` and napari-animation's ``Animation`` do. It imports no Qt, napari or magicgui:
-the planning story runs, and is tested, without a viewer (``tests/_napari/test_state.py``).
+nnU-Net's fingerprint and MONAI's datastats when their planners are chosen, the limits, the
+planner choice, the training plan and its config snippet) and says when it changes through psygnal
+signals, as napari's ``HistogramModel`` and napari-animation's ``Animation`` do. It imports no Qt,
+napari or magicgui: the planning story runs, and is tested, without a viewer
+(``tests/_napari/test_state.py``).
 
 The dock widget (:mod:`.widget`) feeds it the form's values and the worker's results, listens to
 :attr:`PlanningState.planned` and :attr:`PlanningState.result_changed`, and tells the panels.
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from ..fingerprint import Fingerprint
     from ..memory import MemoryEstimate
     from ..planners.biom3d import Plan
+    from ..planners.monai import Datastats
+    from ..planners.monai_segresnet import SegResNetPlan
     from ..planners.nnunet import NnUNetPlans
     from ..planners.nnunet_records import NnUNetFingerprint
 
@@ -62,6 +65,11 @@ class PlanInputs:
         return "nnunet" in PLANNER_CHOICES[self.planner]
 
     @property
+    def wants_monai(self) -> bool:
+        """Whether MONAI's SegResNet plan is asked for (MONAI's datastats are then needed)."""
+        return "monai" in PLANNER_CHOICES[self.planner]
+
+    @property
     def shows_biom3d(self) -> bool:
         """Whether biom3d's plan is shown (with nnU-Net's alone it is made, but hidden)."""
         return "biom3d" in PLANNER_CHOICES[self.planner]
@@ -89,6 +97,10 @@ class PlanningState:
         self.nnunet_fingerprint: NnUNetFingerprint | None = None
         #: why nnU-Net's reading pass failed at the last run ("" when it did not)
         self.nnunet_error: str = ""
+        #: MONAI's datastats of the same folders (None: its planner was not chosen at the run)
+        self.monai_datastats: Datastats | None = None
+        #: why MONAI's datastats or SegResNet's plan failed ("" when they did not)
+        self.monai_error: str = ""
         #: everything planned from the result and the inputs (None: no result, or refused inputs)
         self.training: TrainingPlan | None = None
         #: why the inputs gave no plan ("" when they did)
@@ -105,6 +117,11 @@ class PlanningState:
     def nnunet(self) -> NnUNetPlans | None:
         """nnU-Net's plans, when its planner is chosen and its fingerprint was made."""
         return self.training.nnunet if self.training is not None else None
+
+    @property
+    def monai(self) -> SegResNetPlan | None:
+        """MONAI's SegResNet plan, when its planner is chosen and the datastats were made."""
+        return self.training.monai if self.training is not None else None
 
     @property
     def memory(self) -> MemoryEstimate | str | None:
@@ -134,6 +151,29 @@ class PlanningState:
             and not self.nnunet_error  # it was made, and failed: a new run would fail again
         )
 
+    @property
+    def monai_missing(self) -> bool:
+        """MONAI's plan is asked for but its datastats have not been made for this result."""
+        return (
+            self.result is not None
+            and self.inputs.wants_monai
+            and self.monai_datastats is None
+            and not self.monai_error
+        )
+
+    @property
+    def missing_passes(self) -> str:
+        """What the chosen planners still need a run for, in words ("" when nothing)."""
+        needs = [
+            words
+            for words, missing in (
+                ("nnU-Net's plan needs its own reading pass of the files", self.nnunet_missing),
+                ("MONAI's SegResNet plan needs MONAI's datastats of the files", self.monai_missing),
+            )
+            if missing
+        ]
+        return "; ".join(needs)
+
     # -- changes -------------------------------------------------------------------------------
     def set_result(
         self,
@@ -141,12 +181,16 @@ class PlanningState:
         folders: tuple[str | Path | None, str | Path | None],
         nnunet_fingerprint: NnUNetFingerprint | None = None,
         nnunet_error: str = "",
+        monai_datastats: Datastats | None = None,
+        monai_error: str = "",
     ) -> TrainingPlan | None:
         """A run finished: keep its fingerprints, say so, and plan from them."""
         self.result = fingerprint
         self.result_folders = folders
         self.nnunet_fingerprint = nnunet_fingerprint
         self.nnunet_error = nnunet_error
+        self.monai_datastats = monai_datastats
+        self.monai_error = monai_error
         self.result_changed.emit(fingerprint)
         return self.replan()
 
@@ -161,28 +205,41 @@ class PlanningState:
         The planners are the choice's (:data:`~napari_autoconfig.planning.PLANNER_CHOICES`),
         biom3d's always included: the boxes, the tables and the export read its plan (hidden
         with nnU-Net's alone). nnU-Net's plan is made when its fingerprint is there; without it
-        biom3d's plan is still made (:attr:`nnunet_missing` says a run is needed). When only
-        nnU-Net's planner fails, biom3d's plan stands and :attr:`nnunet_error` says why
-        ("nnU-Net's plan failed: ..."). Refused limits leave no plan (nothing stale stays
-        exportable) and :attr:`refusal` says why.
+        biom3d's plan is still made (:attr:`nnunet_missing` says a run is needed); the same for
+        MONAI's SegResNet plan and its datastats (:attr:`monai_missing`). When only nnU-Net's
+        (MONAI's) planner fails, biom3d's plan stands and :attr:`nnunet_error`
+        (:attr:`monai_error`) says why ("nnU-Net's plan failed: ..."). Refused limits leave no
+        plan (nothing stale stays exportable) and :attr:`refusal` says why.
         """
         if self.result is None:
             return None
         inputs = self.inputs
-        planners = ("biom3d",)
+        others = []
         if inputs.wants_nnunet and self.nnunet_fingerprint is not None:
-            planners = ("biom3d", "nnunet")
+            others.append("nnunet")
+        if inputs.wants_monai and self.monai_datastats is not None:
+            others.append("monai")
         try:
             try:
-                training = self._plan(planners)
-                if "nnunet" in planners:
-                    self.nnunet_error = ""
-            except Exception as exc:
-                if "nnunet" not in planners:
+                training = self._plan(("biom3d", *others))
+                for name in others:
+                    self._set_error(name, "")
+            except Exception:
+                if not others:
                     raise
-                # biom3d's plan alone: when it stands, the failure was nnU-Net's planner's
+                # biom3d's plan alone first: when it stands, the failure was another planner's
                 training = self._plan(("biom3d",))
-                self.nnunet_error = nnunet_failure(exc)
+                kept = []
+                for name in others:
+                    try:
+                        self._plan(("biom3d", name))
+                    except Exception as exc:
+                        self._set_error(name, _FAILURES[name](exc))
+                    else:
+                        kept.append(name)
+                        self._set_error(name, "")
+                if kept:
+                    training = self._plan(("biom3d", *kept))
         except _REFUSALS as exc:
             self.training, self.snippet, self.refusal = None, "", str(exc)
             self.planned.emit(None)
@@ -207,7 +264,14 @@ class PlanningState:
             planners=planners,
             nnunet_fingerprint=self.nnunet_fingerprint if "nnunet" in planners else None,
             nnunet_preset=inputs.nnunet_planner,
+            monai_datastats=self.monai_datastats if "monai" in planners else None,
         )
+
+    def _set_error(self, planner: str, error: str) -> None:
+        if planner == "nnunet":
+            self.nnunet_error = error
+        else:
+            self.monai_error = error
 
 
 #: What biom3d's side may raise on limits it refuses (shown as "These limits cannot be used").
@@ -217,7 +281,20 @@ _REFUSALS = (AutoconfigError, AssertionError, ValueError)
 def nnunet_failure(error: BaseException) -> str:
     """The one line saying nnU-Net's side failed, in the same words wherever it failed (its
     reading pass, its planner)."""
+    return _failure("nnU-Net's plan", error)
+
+
+def monai_failure(error: BaseException) -> str:
+    """The one line saying MONAI's side failed (its datastats pass, SegResNet's planner)."""
+    return _failure("MONAI's SegResNet plan", error)
+
+
+def _failure(what: str, error: BaseException) -> str:
     detail = str(error)
     if not isinstance(error, AutoconfigError):  # not one of ours: its kind tells what went wrong
         detail = f"{type(error).__name__}: {detail}"
-    return f"nnU-Net's plan failed: {detail}"
+    return f"{what} failed: {detail}"
+
+
+#: Each optional planner's failure line.
+_FAILURES = {"nnunet": nnunet_failure, "monai": monai_failure}

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
     from ..fingerprint import Fingerprint
     from ..image_table import ImageRow
+    from ..planners.monai_segresnet import SegResNetPlan
     from ..planners.nnunet import NnUNetPlans
     from ..planning import NnUNetResampling
 
@@ -139,6 +140,7 @@ class AutoconfigWidget(Container):
         self._relay = ProgressRelay()
         self._relay.step.connect(self._on_step)
         self._relay.nnunet_step.connect(self._on_nnunet_step)
+        self._relay.monai_step.connect(self._on_monai_step)
         self.state.result_changed.connect(self._on_result)
         self.state.planned.connect(self._on_planned)
         self._bar = ActivityBar("napari-autoconfig: fingerprinting")
@@ -190,6 +192,11 @@ class AutoconfigWidget(Container):
     def nnunet(self) -> NnUNetPlans | None:
         """nnU-Net's plans, when its planner is chosen (None otherwise)."""
         return self.state.nnunet
+
+    @property
+    def monai(self) -> SegResNetPlan | None:
+        """MONAI's SegResNet plan, when its planner is chosen (None otherwise)."""
+        return self.state.monai
 
     @property
     def nnunet_resampling(self) -> NnUNetResampling | None:
@@ -267,6 +274,7 @@ class AutoconfigWidget(Container):
             self._stop,
             self._relay,
             nnunet=form.inputs().wants_nnunet,
+            monai=form.inputs().wants_monai,
             _start_thread=False,
         )
         worker.returned.connect(self._on_outcome)
@@ -301,6 +309,12 @@ class AutoconfigWidget(Container):
         self._bar.step(done, total, running=lambda: self.worker is not None)
 
     @guarded
+    def _on_monai_step(self, done: int, total: int) -> None:
+        self.panel(FoldersPanel).set_progress(done, total)
+        self.set_status(f"MONAI's datastats: {done} of {total} cases (for SegResNet's plan).")
+        self._bar.step(done, total, running=lambda: self.worker is not None)
+
+    @guarded
     def _on_outcome(self, outcome: Outcome) -> None:
         if outcome.fingerprint is not None:
             fp = outcome.fingerprint
@@ -310,22 +324,30 @@ class AutoconfigWidget(Container):
                 msg += f" Skipped {len(fp.skipped)} file(s) no reader claims."
             if outcome.nnunet_fingerprint is not None:
                 msg += " nnU-Net's reading pass done."
+            if outcome.monai_datastats is not None:
+                msg += " MONAI's datastats done."
             if outcome.warning:  # e.g. masks paired by position: the user should check the pairs
                 msg += f" Check: {outcome.warning}"
                 show_warning(f"napari-autoconfig: {outcome.warning}")
             if outcome.nnunet_error:  # biom3d's plan stands; nnU-Net's could not be made
                 msg += f" {outcome.nnunet_error}"
                 show_warning(f"napari-autoconfig: {outcome.nnunet_error}")
+            if outcome.monai_error:  # biom3d's plan stands; MONAI's could not be made
+                msg += f" {outcome.monai_error}"
+                show_warning(f"napari-autoconfig: {outcome.monai_error}")
             self.set_status(msg)
             self._then = lambda: self.run_finished.emit("done")
             self.state.inputs = self.panel(FoldersPanel).inputs()
             self.__dict__.pop("_nnunet_said", None)  # a new result: its failure is news again
+            self.__dict__.pop("_monai_said", None)
             # the model says "result" (the panels are told), then "planned" (boxes drawn, then)
             self.state.set_result(
                 fp,
                 (outcome.images, outcome.masks),
                 outcome.nnunet_fingerprint,
                 outcome.nnunet_error or "",
+                outcome.monai_datastats,
+                outcome.monai_error or "",
             )
         elif outcome.cancelled is not None:
             kept = "the previous result is kept" if self.result is not None else "no result yet"
@@ -382,7 +404,7 @@ class AutoconfigWidget(Container):
         if training is None:
             # Nothing stale may stay exportable: the shown plan would not match the form.
             self._refused = True
-            self._nnunet_box(None)
+            self._other_boxes(None)
             self.keeper.clear()
             self.tell("show_plan", None)
             self.report_error(f"These limits cannot be used: {self.state.refusal}", level=None)
@@ -393,27 +415,41 @@ class AutoconfigWidget(Container):
         if self.__dict__.pop("_refused", False):  # the status line still shows the refusal
             d = "x".join(map(str, plan.limits.max_dims))
             self.set_status(f"Planned again (max_dims {d}).")
-        elif self.state.nnunet_missing:
-            self.set_status(
-                "nnU-Net's plan needs its own reading pass of the files: press Fingerprint dataset."
-            )
-        elif self.state.nnunet_error and self.state.nnunet_fingerprint is not None:
-            # nnU-Net's planner refused its fingerprint: biom3d's plan stands; said once
-            error = self.state.nnunet_error
-            if self.state.inputs.wants_nnunet and error != self.__dict__.get("_nnunet_said"):
-                self._nnunet_said = error
-                self.set_status(f"{error} biom3d's plan stands.")
-                show_warning(f"napari-autoconfig: {error}")
-        self._nnunet_box(training.nnunet)
+        elif self.state.missing_passes:
+            self.set_status(f"{self.state.missing_passes}: press Fingerprint dataset.")
+        else:
+            self._say_planner_errors()
+        self._other_boxes(training)
         self.tell("show_plan", plan)
         self.keeper.draw(then=then)
 
-    def _nnunet_box(self, plans: NnUNetPlans | None) -> None:
-        """The third box's size: nnU-Net's patch in physical units at its target spacing, in
-        the images' (z, y, x) order (the box layer converts it to the image's voxels)."""
+    def _say_planner_errors(self) -> None:
+        """nnU-Net's or MONAI's planner refused its fingerprint: biom3d's plan stands; each said
+        once."""
+        state = self.state
+        for wanted, error, made, key in (
+            (state.inputs.wants_nnunet, state.nnunet_error, state.nnunet_fingerprint, "_nnunet"),
+            (state.inputs.wants_monai, state.monai_error, state.monai_datastats, "_monai"),
+        ):
+            if wanted and error and made is not None and error != self.__dict__.get(key + "_said"):
+                self.__dict__[key + "_said"] = error
+                self.set_status(f"{error} biom3d's plan stands.")
+                show_warning(f"napari-autoconfig: {error}")
+
+    def _other_boxes(self, training: TrainingPlan | None) -> None:
+        """The third and fourth boxes' sizes: nnU-Net's patch and MONAI SegResNet's ROI in
+        physical units at the spacing each trains at, in the images' (z, y, x) order (the box
+        layers convert them to the image's voxels)."""
+        plans = training.nnunet if training is not None else None
+        monai = training.monai if training is not None else None
         self.boxes.nnunet_world_zyx = plans.fullres.patch_physical_zyx if plans else None
-        # nnU-Net's plan alone: biom3d's boxes hidden (they come back with biom3d or both)
-        self.boxes.biom3d_shown = plans is None or self.state.inputs.shows_biom3d
+        # without resampling SegResNet crops each image's own voxels: the box is those voxels
+        resampled = monai is not None and monai.resample
+        self.boxes.monai_world_zyx = monai.roi_size_mm_zyx if resampled else None
+        self.boxes.monai_voxels_zyx = monai.roi_size_zyx if monai and not resampled else None
+        # another planner's plan alone: biom3d's boxes hidden (they come back with biom3d)
+        alone = plans is None and monai is None
+        self.boxes.biom3d_shown = alone or self.state.inputs.shows_biom3d
 
     # -- opening a row of the images table -----------------------------------------------------
     def open_row(self, row: ImageRow) -> None:

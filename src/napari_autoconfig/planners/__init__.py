@@ -10,7 +10,8 @@ records and their JSON) and :mod:`.float32_sum` (numpy's float32 sum, replayed, 
 mean). MONAI Auto3DSeg's dataset statistics (its DataAnalyzer's ``datastats.yaml``) are
 :mod:`.monai`, on :mod:`.monai_case` (one case), :mod:`.monai_summary` (the reducers),
 :mod:`.monai_stats` (the operations), :mod:`.monai_ras` (MONAI's RAS axes) and :mod:`.monai_yaml`
-(its files). A further framework's planner is one more module here;
+(its files); :mod:`.monai_segresnet` derives from them what Auto3DSeg's SegResNet template trains
+with. A further framework's planner is one more module here;
 :func:`napari_autoconfig.planning.plan_training` is where the command line and the widget call
 them.
 """
@@ -37,6 +38,8 @@ _HOMES = {
     "Datastats": "monai",
     "compute_datastats": "monai",
     "write_datastats": "monai",
+    "SegResNetPlan": "monai_segresnet",
+    "plan_segresnet": "monai_segresnet",
 }
 
 __all__ = [  # the names of _HOMES, written out for the tools that read __all__ without running it
@@ -46,11 +49,13 @@ __all__ = [  # the names of _HOMES, written out for the tools that read __all__ 
     "NnUNetFingerprint",
     "NnUNetPlans",
     "Plan",
+    "SegResNetPlan",
     "compute_datastats",
     "fingerprint_nnunet",
     "make_plan",
     "open_nnunet_source",
     "plan_nnunet",
+    "plan_segresnet",
     "write_datastats",
     "write_plans",
 ]
@@ -58,6 +63,7 @@ __all__ = [  # the names of _HOMES, written out for the tools that read __all__ 
 if TYPE_CHECKING:
     from .biom3d import Limits, Plan, make_plan
     from .monai import Datastats, compute_datastats, write_datastats
+    from .monai_segresnet import SegResNetPlan, plan_segresnet
     from .nnunet import NnUNetConfiguration, NnUNetPlans, plan_nnunet, write_plans
     from .nnunet_fingerprint import fingerprint_nnunet, open_nnunet_source
     from .nnunet_records import NnUNetFingerprint
