@@ -9,6 +9,7 @@ fingerprints are exactly those of the two passes run apart.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import fields
 from pathlib import Path
 
@@ -202,3 +203,64 @@ def test_a_case_monai_skips_from_the_pass_is_said_as_its_own_pass_says_it(tmp_pa
     monkeypatch.undo()
     assert fingerprints.monai == compute_datastats(dataset)
     assert [s.file.name for s in fingerprints.monai.skipped] == ["cell_3.nii.gz"]
+
+
+def count_pixel_reads(monkeypatch) -> Counter:
+    """Each file's streamed reads, counted as they start; biom3d's own reads (its mask pass,
+    its sampled image values) refused: in one pass they never happen."""
+    import napari_autoconfig.fingerprint as biom3d_pass
+    from napari_autoconfig.planners import monai_case, nnunet_case
+
+    reads: Counter = Counter()
+    for module in (nnunet_case, monai_case):
+
+        def counted(header, *args, real=module.iter_chunks, **kwargs):
+            reads[Path(header.path).parent.name, Path(header.path).name] += 1
+            return real(header, *args, **kwargs)
+
+        monkeypatch.setattr(module, "iter_chunks", counted)
+
+    def second_read(*args, **kwargs):
+        raise AssertionError("biom3d read a file the one pass had read")
+
+    monkeypatch.setattr(biom3d_pass, "draw_foreground", second_read)
+    monkeypatch.setattr(biom3d_pass, "take", second_read)
+    return reads
+
+
+def every_file_once(*folders: Path) -> Counter:
+    return Counter({(f.name, p.name): 1 for f in folders for p in f.iterdir()})
+
+
+def test_the_command_line_reads_every_file_once_for_all_three_plans(tmp_path, monkeypatch, capsys):
+    images, masks = write_folders(tmp_path, ".nii.gz", np.uint16)
+    argv = [str(images), "--masks", str(masks), "--quiet", "--json"]
+    assert main([*argv, "--planner", "both"]) == 0
+    both = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--planner", "monai"]) == 0
+    monai_alone = json.loads(capsys.readouterr().out)["monai"]
+    reads = count_pixel_reads(monkeypatch)
+
+    assert main([*argv, "--planner", "all"]) == 0
+
+    assert reads == every_file_once(images, masks)
+    every = json.loads(capsys.readouterr().out)
+    assert every.pop("monai") == monai_alone  # the datastats and SegResNet's plan
+    assert every == both
+
+
+@pytest.mark.parametrize("planner", ["both", "nnunet"])
+def test_datastats_beside_nnunets_plans_read_every_file_once(
+    tmp_path, monkeypatch, capsys, planner
+):
+    images, masks = write_folders(tmp_path, ".nii.gz", np.uint16)
+    argv = [str(images), "--masks", str(masks), "--quiet", "--datastats-ccp"]
+    assert main([*argv, "--datastats", str(tmp_path / "alone.yaml")]) == 0  # biom3d: apart
+    reads = count_pixel_reads(monkeypatch)
+
+    assert main([*argv, "--planner", planner, "--datastats", str(tmp_path / "one.yaml")]) == 0
+
+    assert reads == every_file_once(images, masks)
+    for name in ("{}.yaml", "{}_by_case.yaml"):
+        one = (tmp_path / name.format("one")).read_text()
+        assert one == (tmp_path / name.format("alone")).read_text()

@@ -44,6 +44,7 @@ from .planning import PLANNER_CHOICES, TrainingPlan, plan_training
 
 if TYPE_CHECKING:
     from .fingerprint import Fingerprint
+    from .planners.monai import Datastats
     from .planners.nnunet_records import NnUNetFingerprint
 
 EXIT_ERROR = 2
@@ -290,10 +291,11 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 
 def _fingerprint(
-    args: argparse.Namespace, with_nnunet: bool = False
-) -> tuple[Fingerprint, NnUNetFingerprint | None]:
+    args: argparse.Namespace, with_nnunet: bool = False, with_monai: bool = False
+) -> tuple[Fingerprint, NnUNetFingerprint | None, Datastats | None]:
     """biom3d's fingerprint of the folders, with a progress bar; with ``with_nnunet`` nnU-Net's
-    too, from the same read of every file (:func:`napari_autoconfig.one_pass.fingerprint_both`)."""
+    too, and with ``with_monai`` MONAI's datastats (``--datastats``' options), all from the same
+    read of every file (:func:`napari_autoconfig.one_pass.fingerprint_all`)."""
     from tqdm import tqdm
 
     from .dataset import open_dataset
@@ -334,21 +336,24 @@ def _fingerprint(
 
     # daemon threads: a read stalled in one must not hold an interrupted run (Ctrl-C) at exit
     executor = DaemonThreadPool(args.workers) if args.workers else None
-    nnunet = None
+    nnunet = datastats = None
     try:
         if with_nnunet:
-            from .one_pass import fingerprint_both
+            from .one_pass import fingerprint_all
             from .planners import open_nnunet_source
 
             label_mode = getattr(args, "nnunet_labels", "auto")
-            fingerprint, nnunet = fingerprint_both(
+            found = fingerprint_all(
                 dataset,
                 open_nnunet_source(images, masks, label_mode=label_mode),
+                planners=("biom3d", "nnunet", "monai") if with_monai else ("biom3d", "nnunet"),
                 seed=args.seed,
                 num_samples=args.num_samples,
                 executor=executor,
                 progress=lambda done, total: progress(done, total, None),
+                monai_options=monai_cli.options(args),
             )
+            fingerprint, nnunet, datastats = found.biom3d, found.nnunet, found.monai
         else:
             fingerprint = fingerprint_dataset(
                 dataset,
@@ -365,7 +370,7 @@ def _fingerprint(
         print(f"napari-autoconfig: warning: {note}", file=sys.stderr)
     for note in nnunet.notes if nnunet is not None else ():  # a spacing assumed, classes renumbered
         print(f"napari-autoconfig: {note}", file=sys.stderr)
-    return fingerprint, nnunet
+    return fingerprint, nnunet, datastats
 
 
 def _summary(training: TrainingPlan, fingerprint: Fingerprint | None) -> str:
@@ -621,15 +626,20 @@ def run(argv: Sequence[str] | None = None) -> int:
     # a MONAI datalist: its datastats alone, or with SegResNet's plan (which needs no more)
     if monai_cli.is_datalist(args) and planners != ("monai",):
         return monai_cli.run_datalist(args)
-    fingerprint, nnunet_fp = None, None
-    if "biom3d" in planners and args.median is None:
-        # both planners: one read of every file feeds both fingerprints
-        fingerprint, nnunet_fp = _fingerprint(args, with_nnunet="nnunet" in planners)
-    elif "nnunet" in planners:  # nnU-Net's plans alone
-        nnunet_fp = nnunet_cli.fingerprint(args)
-    # MONAI's datastats, one pass of their own for both --datastats and SegResNet's plan
+    fingerprint, nnunet_fp, datastats = None, None, None
+    # MONAI's datastats serve both --datastats and SegResNet's plan; beside nnU-Net's they come
+    # from its reading pass (one read of every file for all the planners asked for)
     wants_datastats = args.datastats is not None or "monai" in planners
-    datastats = monai_cli.compute(args, monai_cli.open_cases(args)) if wants_datastats else None
+    with_monai = wants_datastats and "nnunet" in planners
+    if "biom3d" in planners and args.median is None:
+        # biom3d with the others: one read of every file feeds every fingerprint
+        fingerprint, nnunet_fp, datastats = _fingerprint(
+            args, with_nnunet="nnunet" in planners, with_monai=with_monai
+        )
+    elif "nnunet" in planners:  # nnU-Net's plans without biom3d's fingerprint
+        nnunet_fp, datastats = nnunet_cli.fingerprint(args, with_monai=with_monai)
+    if wants_datastats and datastats is None:  # MONAI's own pass (no nnU-Net pass to share)
+        datastats = monai_cli.compute(args, monai_cli.open_cases(args))
     # One call plans what was asked, as in the widget; with --gpu-memory only max_dims is
     # derived (the plan's last reason says so).
     training = plan_training(

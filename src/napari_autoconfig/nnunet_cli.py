@@ -20,6 +20,7 @@ from .errors import AutoconfigError, ConfigError
 from .planning import PLANNER_CHOICES
 
 if TYPE_CHECKING:
+    from .planners.monai import Datastats
     from .planners.nnunet import NnUNetPlans
     from .planners.nnunet_records import NnUNetFingerprint
 
@@ -118,11 +119,15 @@ def take_plans_target(args: argparse.Namespace) -> Path | None:
     return target
 
 
-def fingerprint(args: argparse.Namespace) -> NnUNetFingerprint:
+def fingerprint(
+    args: argparse.Namespace, with_monai: bool = False
+) -> tuple[NnUNetFingerprint, Datastats | None]:
     """nnU-Net's fingerprint of IMAGES (an nnU-Net raw dataset, or images and --masks), with a
-    progress bar on stderr."""
+    progress bar on stderr; with ``with_monai`` MONAI's datastats too (``--datastats``'
+    options), from the same read of every file (:func:`.one_pass.fingerprint_all`)."""
     from tqdm import tqdm
 
+    from . import monai_cli
     from .fingerprint import DaemonThreadPool
     from .planners import fingerprint_nnunet, open_nnunet_source
 
@@ -137,7 +142,7 @@ def fingerprint(args: argparse.Namespace) -> NnUNetFingerprint:
     bar = tqdm(
         total=len(source.cases),
         unit="case",
-        desc="nnU-Net fingerprint",
+        desc="nnU-Net fingerprint" + (" + datastats" if with_monai else ""),
         disable=args.quiet or None,
         file=sys.stderr,
         leave=False,
@@ -145,17 +150,32 @@ def fingerprint(args: argparse.Namespace) -> NnUNetFingerprint:
     # daemon threads, left running on an interrupt (Ctrl-C): the cases being read are abandoned
     # with the process instead of being waited for, as in biom3d's pass
     executor = DaemonThreadPool(args.workers, "nnunet") if args.workers else None
+    datastats = None
     try:
-        found = fingerprint_nnunet(
-            source, executor=executor, progress=lambda done, total: bar.update(1)
-        )
+        if with_monai:
+            from .dataset import open_dataset
+            from .one_pass import fingerprint_all
+
+            both = fingerprint_all(
+                open_dataset(images, masks),
+                source,
+                planners=("nnunet", "monai"),
+                executor=executor,
+                progress=lambda done, total: bar.update(1),
+                monai_options=monai_cli.options(args),
+            )
+            found, datastats = both.nnunet, both.monai
+        else:
+            found = fingerprint_nnunet(
+                source, executor=executor, progress=lambda done, total: bar.update(1)
+            )
     finally:
         bar.close()
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
     for note in found.notes:  # how the files were read: a spacing assumed, classes renumbered
         print(f"napari-autoconfig: {note}", file=sys.stderr)
-    return found
+    return found, datastats
 
 
 def json_record(fingerprint: NnUNetFingerprint, plans: NnUNetPlans) -> dict:

@@ -28,7 +28,9 @@ from ..fingerprint import fingerprint_dataset
 from .state import monai_failure, nnunet_failure
 
 if TYPE_CHECKING:
+    from ..dataset import Dataset
     from ..fingerprint import Fingerprint
+    from ..one_pass import Fingerprints
     from ..planners.monai import Datastats
     from ..planners.nnunet_records import NnUNetFingerprint
 
@@ -83,10 +85,22 @@ def run_fingerprint(
     pass fails (e.g. a URL, which nnU-Net's pass does not read, or a bug in it), biom3d's
     fingerprint is kept and the outcome says, as nnU-Net's, why nnU-Net's plan is missing.
     With ``monai`` MONAI's datastats of the same dataset follow, with the same guarantee.
+    With ``nnunet``, every file is read once for all of them (:func:`_one_pass`) where that
+    pass succeeds.
     """
     folders = {"images": images, "masks": masks}
     try:
         dataset = open_dataset(images, masks, cancel=stop.is_set)  # a URL's listing too
+        shared = _one_pass(dataset, images, masks, monai, stop, relay) if nnunet else None
+        if shared is not None:  # every planner's records from one read of every file
+            warning = " ".join(filter(None, [dataset.warning, *shared.biom3d.notes()])) or None
+            return Outcome(
+                fingerprint=shared.biom3d,
+                warning=warning,
+                nnunet_fingerprint=shared.nnunet,
+                monai_datastats=shared.monai,
+                **folders,
+            )
         fp = fingerprint_dataset(
             dataset,
             progress=lambda done, total, record: relay.step.emit(
@@ -116,6 +130,36 @@ def run_fingerprint(
     except Exception as exc:  # a bug or an unforeseen failure: say what, log where
         logger.exception("napari-autoconfig: fingerprinting failed")
         return Outcome(error=f"{type(exc).__name__}: {exc}", unexpected=True, **folders)
+
+
+def _one_pass(
+    dataset: Dataset,
+    images: str | Path,
+    masks: str | Path | None,
+    monai: bool,
+    stop: threading.Event,
+    relay: ProgressRelay,
+) -> Fingerprints | None:
+    """biom3d's, nnU-Net's and (with ``monai``) MONAI's records from one read of every file
+    (:func:`~napari_autoconfig.one_pass.fingerprint_all`); None where that pass failed: the
+    planners' own passes then run, so that each failure is said as its planner's (a URL, which
+    nnU-Net's pass does not read, keeps biom3d's fingerprint). Cancelled goes up."""
+    from ..one_pass import fingerprint_all
+    from ..planners import open_nnunet_source
+
+    try:
+        return fingerprint_all(
+            dataset,
+            open_nnunet_source(images, masks),
+            planners=("biom3d", "nnunet", "monai") if monai else ("biom3d", "nnunet"),
+            progress=lambda done, total: relay.step.emit(done, total, "one read for every plan"),
+            cancel=stop.is_set,
+        )
+    except Cancelled:
+        raise
+    except Exception:  # said by the planner's own pass that follows
+        logger.info("napari-autoconfig: the one-pass fingerprint failed; each planner reads")
+        return None
 
 
 def _nnunet_pass(
