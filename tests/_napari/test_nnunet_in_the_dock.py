@@ -128,18 +128,22 @@ def test_choosing_nnunet_after_a_run_asks_for_its_reading_pass(
     assert widget["notes"].value.startswith("Box on 'case_01")
 
 
-def test_cancel_stops_nnunets_reading_pass_too(folders, qtbot):
-    """The worker's body as the dock runs it: Cancel pressed once nnU-Net's pass has begun."""
+def test_cancel_stops_the_one_pass_that_reads_for_both_planners(folders, qtbot):
+    """The worker's body as the dock runs it: with nnU-Net's planner one pass reads every file
+    for both fingerprints (:func:`napari_autoconfig.one_pass.fingerprint_all`); Cancel pressed
+    once it has begun stops it, and no planner's own pass follows."""
     import threading
 
     from napari_autoconfig._napari.run import ProgressRelay, run_fingerprint
 
     stop, relay = threading.Event(), ProgressRelay()
     began: list[tuple[int, int]] = []
-    relay.nnunet_step.connect(lambda done, total: (began.append((done, total)), stop.set()))
+    relay.step.connect(lambda done, total, name: (began.append((done, total)), stop.set()))
+    nnunet_pass: list[int] = []
+    relay.nnunet_step.connect(lambda done, total: nnunet_pass.append(done))
 
     outcome = run_fingerprint(*folders, stop, relay, nnunet=True)
 
-    assert began[0] == (0, 1)  # biom3d's pass was done, nnU-Net's had started
+    assert began[0][1] == 4 and nnunet_pass == []  # the one pass had started, nothing after it
     assert outcome.fingerprint is None and outcome.nnunet_fingerprint is None
-    assert outcome.cancelled.startswith("Cancelled after 0 of 4 cases")
+    assert outcome.cancelled.startswith("Fingerprinting cancelled after")
