@@ -100,3 +100,32 @@ def test_cancel_stops_monais_datastats_pass_too(dataset, qtbot):
     assert began[0] == (0, 1)  # biom3d's pass was done, MONAI's had started
     assert outcome.fingerprint is None and outcome.monai_datastats is None
     assert outcome.cancelled.startswith("Cancelled after 0 of 3 cases")
+
+
+def test_with_all_three_planners_the_worker_reads_every_file_once(dataset, monkeypatch, qtbot):
+    """The worker's body as the dock runs it for "all": one pass reads every file for biom3d's
+    fingerprint, nnU-Net's and MONAI's datastats, each as its own pass makes it."""
+    import threading
+
+    from napari_autoconfig._napari.run import ProgressRelay, run_fingerprint
+    from napari_autoconfig.fingerprint import fingerprint_dataset
+    from napari_autoconfig.planners import fingerprint_nnunet
+    from test_one_pass import count_pixel_reads, every_file_once
+
+    images, masks = dataset
+    apart = (
+        fingerprint_dataset(images, masks),
+        fingerprint_nnunet(images, masks),
+        compute_datastats(open_dataset(images, masks)),
+    )
+    reads = count_pixel_reads(monkeypatch)
+
+    outcome = run_fingerprint(images, masks, threading.Event(), ProgressRelay(), True, True)
+
+    assert reads == every_file_once(images, masks)
+    assert outcome.error is None and outcome.nnunet_error is None and outcome.monai_error is None
+    found = (outcome.fingerprint, outcome.nnunet_fingerprint, outcome.monai_datastats)
+    assert found[1:] == apart[1:]
+    assert [r.samples.tolist() for r in found[0].records] == [
+        r.samples.tolist() for r in apart[0].records
+    ]
