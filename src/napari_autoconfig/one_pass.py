@@ -1,4 +1,4 @@
-"""Both planners' fingerprints from one read of every file (``--planner both``).
+"""Every planner's fingerprint from one read of every file (``--planner both`` / ``all``).
 
 biom3d's record of an image (:func:`napari_autoconfig.fingerprint.fingerprint_case`) needs the
 mask's foreground bits and the image's values at its drawn positions; nnU-Net's record of the case
@@ -9,9 +9,12 @@ a compressed one inflated twice.
 Here one task per case lets nnU-Net's pass read and watches the pieces go by
 (:class:`_Watch`): the label's pieces give biom3d's foreground bits (its index, then its draw,
 :func:`napari_autoconfig.foreground.draw_from_index`), the image's pieces give biom3d's drawn
-values as their positions pass. Both records are those of the two passes, to the bit; a case the
-two read differently (a multichannel case, files nnU-Net presents otherwise) is read by each
-planner on its own, in the same task.
+values as their positions pass. MONAI's datastats entry of the case
+(:class:`~napari_autoconfig.planners.monai_case.PiecesWatch`) is made from the same pieces: the
+label's, kept as bits and values, then the image's, counted against them. Every record is that of
+the planner's own pass, to the bit; a case a planner reads differently (a multichannel case, files
+nnU-Net presents otherwise; for MONAI also a float image, a label turned or resized onto its
+image) is read by that planner on its own, in the same task (:func:`fingerprint_all`).
 
 Sizes and positions are numpy's, flat C order of the (z, y, x) array the readers present.
 """
