@@ -21,6 +21,9 @@ and, with ``hist_bins``, ``ImageHistogram``. :func:`analyze_case` gives the same
   (``background=-1`` changes nothing there), in the raster order of the RAS array.
 
 Cases MONAI skips (its analyzers raise and it only logs the case) raise :class:`SkippedCase`.
+
+:class:`PiecesWatch` makes the same entry from the pieces another pass reads (the label's, then
+the image's: :mod:`napari_autoconfig.one_pass`), where the label would stream beside the image.
 """
 
 from __future__ import annotations
