@@ -41,6 +41,16 @@ STORY = textwrap.dedent(
                 sys.exit(f"timed out: {what}")
             draw_for(0.02)
 
+    def drawn(what):
+        # ask vispy's canvas (napari 0.5 to 0.9) for a paint and wait until it has painted: a
+        # crash in the draw after a removal ends the story here
+        scene = viewer.window._qt_viewer.canvas._scene_canvas
+        draws = []
+        scene.events.draw.connect(draws.append)
+        scene.update()
+        wait_until(lambda: draws, f"a draw after {what}")
+        scene.events.draw.disconnect(draws.append)
+
     ends, opened = [], []
     widget.run_finished.connect(ends.append)
     widget.image_opened.connect(opened.append)
@@ -57,7 +67,7 @@ STORY = textwrap.dedent(
             widget.open_row(widget.images_panel.rows[index])
             count = len(opened)
             wait_until(lambda: len(opened) > count, f"row {index}")
-            draw_for(0.3)
+            drawn(f"row {index}")
             print("opened", [layer.name for layer in viewer.layers], flush=True)
 
     fingerprint(images, masks)  # 3D volumes with masks
@@ -68,10 +78,10 @@ STORY = textwrap.dedent(
     # napari's own layers, removed by the user one at a time, each followed by a draw
     for name in ("a", "b", "c"):
         viewer.add_image(np.zeros((32, 32), np.uint8), name=name)
-    draw_for(0.3)
+    drawn("the three layers")
     for name in ("a", "b"):
         viewer.layers.remove(name)
-        draw_for(0.3)
+        drawn(f"removing {name}")
     print("survived", flush=True)
     viewer.close()
     """
