@@ -12,30 +12,34 @@ from pathlib import Path
 
 import pytest
 
-# The modules that take longest (child processes with a napari of their own, GUI stories, the
-# benchmark), longest first. pytest-xdist (`--dist loadscope --no-loadscope-reorder`, see
-# scripts/test.sh) hands whole modules to its workers in collection order and queues up to three
-# ahead; a long module left at the end of that queue keeps one worker busy while the other
-# idles. Starting with these, the run ends on many short modules that even the workers out.
-# Other modules keep pytest's order after them. Seconds (2 workers, 2 cores) in comments.
+# The modules that take longest (10 to 20 s each on 2 workers: GUI stories, child processes with
+# a napari of their own, the reference fingerprints, the benchmark), longest first.
+# pytest-xdist (`--dist loadscope --no-loadscope-reorder`, see scripts/test.sh) hands whole
+# modules to its workers in collection order and queues up to three ahead; a long module left at
+# the end of that queue keeps one worker busy while the other idles (by default xdist orders
+# modules by their number of tests: three one-test child-process stories came last and one
+# worker idled 36 s). Starting with these, the run ends on many short modules that even the
+# workers out. Other modules keep pytest's order after them.
 LONGEST_FIRST = (
-    "test_benchmark_script.py",  # 29: the benchmark script in child processes
-    "_napari/test_widget.py",  # 24
-    "_napari/test_journey.py",  # 21
-    "_napari/test_drawn_removals.py",  # 21: a child napari
-    "_napari/test_nnunet_in_the_dock.py",  # 17
-    "_napari/test_nothing_escapes.py",  # 16
-    "test_nnunet_plan.py",  # 15
-    "_napari/test_sample_in_the_dock.py",  # 15
-    "_napari/test_gpu_and_datasets.py",  # 15
-    "_napari/test_images_table.py",  # 14
-    "_napari/test_intensities_and_objects.py",  # 14
-    "test_bad_input.py",  # 13
-    "_napari/test_preview.py",  # 12
-    "_napari/test_boxes.py",  # 11
-    "_napari/test_fast_clicks.py",  # 10: a child napari
-    "test_sample.py",  # 10
-    "_napari/test_reader.py",  # 10
+    "_napari/test_widget.py",
+    "_napari/test_journey.py",
+    "_napari/test_drawn_removals.py",  # a child napari
+    "test_nnunet_plan.py",
+    "_napari/test_gpu_and_datasets.py",
+    "_napari/test_intensities_and_objects.py",
+    "test_bad_input.py",
+    "_napari/test_nothing_escapes.py",
+    "test_benchmark_script.py",  # the benchmark script in child processes
+    "_napari/test_nnunet_in_the_dock.py",
+    "_napari/test_sample_in_the_dock.py",
+    "_napari/test_images_table.py",
+    "test_memory.py",
+    "test_nnunet_export.py",
+    "_napari/test_preview.py",
+    "_napari/test_boxes.py",
+    "_napari/test_fast_clicks.py",  # a child napari
+    "test_sample.py",
+    "_napari/test_reader.py",
 )
 
 
