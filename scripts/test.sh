@@ -32,4 +32,5 @@ NAPARI_AUTOCONFIG_NO_COMPILED=1 .venv/bin/python -m pytest -p no:cacheprovider -
 # The suite in parallel (pytest-xdist): one worker per core, at most 4, each with a virtual X server
 # of its own (pytest-xvfb). A test module stays on one worker (--dist loadscope), so what a module
 # makes once (nnU-Net fingerprints, datasets) is made once. `-n 0` as an argument runs it serially.
-exec .venv/bin/python -m pytest -p no:cacheprovider -n auto --maxprocesses 4 --dist loadscope "$@"
+exec .venv/bin/python -m pytest -p no:cacheprovider -n auto --maxprocesses 4 --dist loadscope \
+  --no-loadscope-reorder "$@"
