@@ -35,6 +35,11 @@ PACKAGE_ROOT = str(Path(napari_autoconfig.__file__).resolve().parents[1])
 HANG = 120
 
 
+def _ctrl_c_as_from_a_terminal() -> None:
+    """In the child: Ctrl-C does what it does under a terminal (Python raises KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _env(**extra) -> dict:
     path = os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
     return {**os.environ, "PYTHONPATH": path, **extra}
@@ -484,6 +489,8 @@ def test_ctrl_c_during_a_stalled_read_exits_at_once():
             stderr=subprocess.PIPE,
             text=True,
             env=_env(),
+            # a suite started in the background hands its children an ignored Ctrl-C
+            preexec_fn=_ctrl_c_as_from_a_terminal,
         )
         try:
             for _ in range(HANG * 10):  # until the read is stalled on the server

@@ -48,6 +48,11 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
+def _ctrl_c_as_from_a_terminal() -> None:
+    """In the child: Ctrl-C does what it does under a terminal (Python raises KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory) -> tuple[Path, Path]:
     images, masks = write_dataset(tmp_path_factory.mktemp("workers"))
@@ -71,6 +76,8 @@ def test_ctrl_c_while_nnunet_reads_a_case_exits_at_once(folders, tmp_path, plann
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": path},
+        # a suite started in the background hands its children an ignored Ctrl-C
+        preexec_fn=_ctrl_c_as_from_a_terminal,
     )
     try:
         for _ in range(ANSWER_S * 10):  # until the stalled case is being read

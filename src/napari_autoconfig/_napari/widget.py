@@ -21,6 +21,7 @@ name (``widget["copy"]``), whichever panel holds it.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,13 @@ if TYPE_CHECKING:
 
 #: The panels, in order: a panel without a title sits on top, the others are tabs.
 PANELS = (FoldersPanel, ResultsPanel, ImagesPanel, IntensitiesTab, ObjectsTab, ExportPanel)
+
+
+def _close_if_alive(ref: weakref.ref) -> None:
+    """Qt's ``destroyed`` slot: close the widget if it still exists (never raises)."""
+    widget = ref()
+    if widget is not None:
+        widget.closed()
 
 
 class _Tabs(QTabWidget):
@@ -153,7 +161,10 @@ class AutoconfigWidget(Container):
         # it; closing the viewer deletes it. Either way the widget is done.
         self._dock_watcher = _DockWatcher(self.closed)
         self.native.installEventFilter(self._dock_watcher)
-        self.native.destroyed.connect(lambda *_: self.closed())
+        # A weak reference, not a closure over self: when the garbage collector takes a widget
+        # apart it empties the closure's cell before Qt emits destroyed, and the slot would raise.
+        this = weakref.ref(self)
+        self.native.destroyed.connect(lambda *_: _close_if_alive(this))
 
     def __getattr__(self, name: str):
         # children of every panel (tabs included) are reachable by name: widget["copy"]
