@@ -9,15 +9,19 @@ A QTimer fires every 5 ms on the GUI thread; the longest interval between two of
 a step is the longest time the GUI could not react (a stall). The steps are what a user does:
 fingerprint the dataset (uint16 volumes with uint8 masks, written by ``datagen.py`` as uncompressed
 ImageJ TIFF), open the first row of the images table, open the next row, switch the normalisation
-preview on, change a limit (the plan is made again and the boxes move), measure the objects.
+preview on, change a limit (the plan is made again and the boxes move), measure the objects, select
+the first label's row (its largest component outlined), save MONAI's datastats, fingerprint again
+for all three planners (one read of every file).
 ``--profile STEP`` prints where the GUI thread's time goes during one step of ours.
 
 The floor is napari's own cost of what the step shows, done by hand in a fresh viewer of a fresh
 process (first layers of a session pay napari's one-off costs, as ours do): napari's first progress
 bar (the fingerprint's), adding the image (the file's data already in memory) and then, in the next
 event-loop turn, its Labels layer; replacing that pair by the next one; adding one float32 image
-layer (what the preview adds); giving two box layers a new size and place (a re-plan). A plugin
-cannot show the same for less. Measuring objects changes no layer: no floor. The target of a step
+layer (what the preview adds); giving two box layers a new size and place (a re-plan); an image
+and one box layer (a label's row); a progress bar and two more box layers (nnU-Net's patch and
+MONAI's ROI). A plugin cannot show the same for less. Measuring objects and saving the datastats
+change no layer: no floor. The target of a step
 is ``max(100 ms, 1.5 x floor)``.
 """
 
@@ -108,6 +112,8 @@ def ours(images: Path, masks: Path, profile: str | None = None) -> dict[str, flo
     """Every step of the widget, docked through the manifest in a shown viewer."""
     import napari
 
+    from napari_autoconfig._napari import objects_panel
+    from napari_autoconfig._napari.objects_panel import LABEL_NAME
     from napari_autoconfig._napari.objects_tab import ObjectsTab
     from napari_autoconfig._napari.preview import NORMALIZED_NAME
 
@@ -163,6 +169,29 @@ def ours(images: Path, masks: Path, profile: str | None = None) -> dict[str, flo
     stalls["objects measured"] = meter.step(
         "objects measured", widget["objects"].native.click, lambda: bool(finished)
     )
+    # a label's row: its largest component outlined on its image (opened if it is not)
+    table = widget["labels_table"].native
+    stalls["label row selected"] = meter.step(
+        "label row selected",
+        lambda: table.selectRow(0),
+        lambda: any(layer.name.startswith(LABEL_NAME) for layer in viewer.layers),
+    )
+    saved: list[str] = []
+    panel.datastats_finished.connect(saved.append)
+    target = images.parent / "liveness_datastats.yaml"
+    objects_panel.ask_datastats_path = lambda parent: str(target)  # the file dialog's answer
+    stalls["datastats saved"] = meter.step(
+        "datastats saved", widget["save_datastats"].native.click, lambda: bool(saved)
+    )
+    assert saved == ["done"], widget["objects_status"].value
+    # the three planners from one read of every file: biom3d, nnU-Net and MONAI's SegResNet
+    widget["planner"].value = "all"
+    stalls["fingerprint, all planners"] = meter.step(
+        "fingerprint, all planners",
+        widget["fingerprint"].native.click,
+        lambda: len(ends) == 2 and widget.worker is None,
+    )
+    assert ends[-1] == "done" and widget.monai is not None, widget["status"].value
     viewer.close()
     return stalls
 
@@ -258,6 +287,26 @@ def floors(images: Path, masks: Path, profile: str | None = None) -> dict[str, f
         moved.append(True)
 
     result["re-plan (limit changed)"] = meter.step("re-plan (limit changed)", move, lambda: moved)
+
+    # a label's row: the image holding its largest component added, and its outline box
+    def image_and_outline() -> None:
+        image = viewer.add_image(pairs[0][0], scale=scale, name="holder", contrast_limits=limits)
+        added.append((image, box((8, 40, 40))))
+
+    result["label row selected"] = meter.step(
+        "label row selected", image_and_outline, lambda: len(added) == 4
+    )
+
+    # all three planners: a progress bar, then nnU-Net's patch and MONAI's ROI as two more boxes
+    def two_more_boxes() -> None:
+        bar = progress(total=len(paths), desc="fingerprinting")
+        bar.update(len(paths))
+        bar.close()
+        added.append((box((28, 256, 256)), box((44, 384, 384))))
+
+    result["fingerprint, all planners"] = meter.step(
+        "fingerprint, all planners", two_more_boxes, lambda: len(added) == 5
+    )
     viewer.close()
     return result
 
