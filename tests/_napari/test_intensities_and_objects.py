@@ -182,7 +182,8 @@ def test_objects_are_counted_and_the_outline_never_carries_the_boxes(fingerprint
     # no progress bar left open in napari's activity list (napari's own registry of bars)
     assert [bar for bar in progress._all_instances if "objects" in (bar.desc or "")] == []
 
-    widget["draw_largest"].native.click()  # opens the largest object's image
+    widget["draw_largest"].native.click()  # opens the largest object's image, off the GUI thread
+    qtbot.waitUntil(lambda: LARGEST_NAME in viewer.layers, timeout=30_000)
     outline = viewer.layers[LARGEST_NAME]
     qtbot.waitUntil(lambda: widget.boxes.image is not None)
     assert widget.boxes.image is not outline and not is_plugin_layer(widget.boxes.image)

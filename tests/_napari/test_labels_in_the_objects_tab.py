@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from napari.utils.notifications import NotificationSeverity, notification_manager
 
 from datafiles import SPACING_ZYX, write_image
 from napari_autoconfig._napari.objects_panel import LABEL_NAME
@@ -54,6 +55,11 @@ def measured(make_napari_viewer, dock_widget, run_and_wait, folders, qtbot):
     return viewer, widget, panel
 
 
+def _outlined(widget, label: str) -> bool:
+    """The status says the label is outlined (not that its image is still loading)."""
+    return widget["objects_status"].value.startswith(f"'{LABEL_NAME}' outlines {label}'s")
+
+
 def _cells(view, column: str) -> list[str]:
     titles = [view.horizontalHeaderItem(c).text() for c in range(view.columnCount())]
     c = titles.index(column)
@@ -92,7 +98,8 @@ def test_one_row_per_label_and_a_row_outlines_its_largest_component(measured, qt
         assert view.columnWidth(c) > widest
     assert view.verticalScrollBar().maximum() == 0  # every row shown, no scrolling
 
-    view.selectRow(2)  # label 3: its only component, in b.tif
+    view.selectRow(2)  # label 3: its only component, in b.tif (opened off the GUI thread)
+    qtbot.waitUntil(lambda: _outlined(widget, "label 3"))
     outline = viewer.layers[LABEL_NAME]
     image = next(lyr for lyr in viewer.layers if not is_plugin_layer(lyr))
     assert image.source.path.endswith("b.tif")
@@ -101,6 +108,7 @@ def test_one_row_per_label_and_a_row_outlines_its_largest_component(measured, qt
     assert "label 3" in widget["objects_status"].value
 
     view.selectRow(0)  # label 1: its largest component is in a.tif, opened for it
+    qtbot.waitUntil(lambda: _outlined(widget, "label 1"))
     outlines = [lyr for lyr in viewer.layers if lyr.name.startswith(LABEL_NAME)]
     assert len(outlines) == 1 and outlines[0].data.shape == (4, 6, 5)
     assert any(
@@ -111,6 +119,38 @@ def test_one_row_per_label_and_a_row_outlines_its_largest_component(measured, qt
     viewer.dims.ndisplay = 3  # the outline is a wireframe box in 3D too
     qtbot.wait(50)
     assert outlines[0].bounding_box.visible
+
+
+def test_labels_chosen_quickly_while_their_image_loads_only_the_last_is_outlined(measured, qtbot):
+    viewer, widget, _panel = measured
+    heard = []
+
+    def keep(notification):
+        if notification.severity >= NotificationSeverity.WARNING:
+            heard.append(notification.message)
+
+    notification_manager.notification_ready.connect(keep)
+    try:
+        view = widget["labels_table"].native
+        view.selectRow(2)  # label 3, in b.tif: not open, it loads off the GUI thread...
+        assert LABEL_NAME not in viewer.layers
+        assert widget["objects_status"].value.startswith("Opening b.tif")
+        view.selectRow(1)  # ...and the user has chosen label 2, in a.tif, before it arrived
+        qtbot.waitUntil(lambda: _outlined(widget, "label 2"))
+        outlines = [lyr for lyr in viewer.layers if lyr.name.startswith(LABEL_NAME)]
+        assert len(outlines) == 1 and outlines[0].data.shape == (1, 10, 2)
+        files = [lyr.source.path for lyr in viewer.layers if lyr.source.path]  # image, mask
+        assert len(files) == 2 and all(path.endswith("a.tif") for path in files)  # no b.tif
+
+        view.selectRow(2)  # b.tif loads again; meanwhile label 1, whose a.tif is open:
+        view.selectRow(0)  # outlined at once, and b.tif's loading called off
+        outlines = [lyr for lyr in viewer.layers if lyr.name.startswith(LABEL_NAME)]
+        assert len(outlines) == 1 and outlines[0].data.shape == (4, 6, 5)
+        assert _outlined(widget, "label 1")
+        assert widget["status"].value == "Opening b.tif called off."
+    finally:
+        notification_manager.notification_ready.disconnect(keep)
+    assert heard == []
 
 
 def test_save_datastats_writes_monais_two_files(measured, tmp_path, qtbot, monkeypatch):

@@ -61,7 +61,8 @@ def test_the_largest_object_is_outlined_on_its_image(qtbot, make_napari_viewer, 
     _measure(qtbot, panel)
     assert len(viewer.layers) == 0
 
-    panel["draw_largest"].native.click()  # its image is not open: the panel opens it
+    panel["draw_largest"].native.click()  # its image is not open: the panel opens it, off the
+    qtbot.waitUntil(lambda: LARGEST_NAME in viewer.layers)  # GUI thread, and outlines it then
     image = next(lyr for lyr in viewer.layers if not is_plugin_layer(lyr))
     assert image.source.path.endswith("a.tif")
     np.testing.assert_allclose(image.scale, SPACING)  # the file's spacing (ImageJ)
@@ -76,7 +77,7 @@ def test_the_largest_object_is_outlined_on_its_image(qtbot, make_napari_viewer, 
     # with the image already open and moved, the outline follows its translate; drawn once
     image.translate = (10.0, -4.0, 2.0)
     panel.set_image(image)
-    panel["draw_largest"].native.click()
+    panel["draw_largest"].native.click()  # the image is open: outlined at once
     outlines = [lyr for lyr in viewer.layers if lyr.name.startswith(LARGEST_NAME)]
     assert len(outlines) == 1 and len(viewer.layers) == 2
     np.testing.assert_allclose(image.translate, (10.0, -4.0, 2.0))

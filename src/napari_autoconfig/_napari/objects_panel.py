@@ -7,6 +7,10 @@ voxels and physical units, and whether the patch is smaller than the largest obj
 axis (such an object never fits whole in a patch). A second button, ``draw_largest``, outlines the
 largest object on its image, opening the image when it is not open yet.
 
+An image that is not open is read off the GUI thread (the dock widget's row opener, or a worker of
+the panel's own when it stands alone) and the outline is drawn when it arrives; a later choice
+supersedes one whose image is still loading (only the last one is outlined).
+
 The same worker then makes the per-label table (:func:`napari_autoconfig.label_table.label_table`):
 one row per mask value (or one ``instances`` row for instance masks) with its share of the voxels,
 the image's intensity under it, its components' count and sizes, and in how many masks it is.
@@ -25,12 +29,14 @@ slice the object spans (and on no other) in 2D, and a wireframe cuboid in 3D, wi
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from magicgui.widgets import Container, Label, PushButton, TextEdit
 from napari.layers import Image
+from napari.layers._source import layer_source
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from psygnal import Signal as PsygnalSignal
@@ -44,10 +50,11 @@ from qtpy.QtWidgets import (
 
 from ..dataset import Case, Dataset, open_dataset
 from ..errors import AutoconfigError, Cancelled
+from ..image_table import ImageRow, image_rows
 from ..label_table import LabelRow, LabelTable, label_table
 from ..objects import ObjectBox, ObjectSummary, describe_objects, objects_dataset
-from ..readers import read_header
 from .activity import ActivityBar
+from .opener import prepare_pair
 from .preview import PLUGIN_LAYER_KEY, insert_quietly, is_plugin_layer, source_path
 from .tables import ROW_ROLE, fill_table, make_table
 from .warmup import warmed
@@ -89,6 +96,12 @@ LABEL_COLUMNS = (
     ),
 )
 _SHORT_UNITS = {"micron": "µm", "um": "µm", "microns": "µm"}
+
+#: How the panel has an image opened: ``open_row(row, then, failed)`` reads the row's image off
+#: the GUI thread, then calls ``then(image_layer)`` on the GUI thread once the layer is shown, or
+#: ``failed(message)`` after telling the user (notification); it returns a function that calls
+#: the request off (neither is called then).
+RowOpen = Callable[[ImageRow, Callable[[Image], None], Callable[[str], None]], Callable[[], None]]
 
 
 class _Relay(QObject):
@@ -234,6 +247,10 @@ class ObjectsPanel(Container):
     Wire it with :meth:`set_fingerprint` (each new fingerprint), :meth:`set_plan` (each new
     plan: the patch the objects are measured against) and :meth:`set_image` (the image the
     patch boxes are on, preferred when it is the largest object's file).
+
+    ``open_row`` (a :data:`RowOpen`; the dock widget's row opener in the Objects tab) opens an
+    image an outline needs; without it the panel reads the image on a worker of its own and
+    adds it alone (no mask).
     """
 
     #: "done", "cancelled" or "error", once per run, when it has ended (its activity bar closed)
@@ -241,7 +258,7 @@ class ObjectsPanel(Container):
     #: "done" or "error", once per Save datastats… run that was started, when it has returned
     datastats_finished = PsygnalSignal(str)
 
-    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+    def __init__(self, viewer: napari.viewer.Viewer, open_row: RowOpen | None = None) -> None:
         # Kept as attributes too, so the widgets can be moved into another container.
         self.measure_button = PushButton(
             name="objects",
@@ -298,6 +315,9 @@ class ObjectsPanel(Container):
         self._datastats_bar = ActivityBar("napari-autoconfig: datastats")
         self._ending = "error"  # what the running labelling came to (see ``finished``)
         self._closed = False
+        self._open_row: RowOpen = open_row or self._open_in_worker
+        self._wanted = 0  # the latest outline asked for: an image arriving for an older one is late
+        self._call_off: Callable[[], None] | None = None  # stops the image loading for it
         self.result_text.read_only = True
         self.status_label.native.setWordWrap(True)
         view = self.labels_table.native
@@ -328,6 +348,7 @@ class ObjectsPanel(Container):
         folders it was read from (the datastats list them again; None: its pairs)."""
         self.cancel()
         self._datastats_stop.set()
+        self._forget_outline()
         self.fingerprint = fingerprint
         self.folders = folders
         self.summary = None
@@ -381,6 +402,7 @@ class ObjectsPanel(Container):
         self._closed = True
         self.cancel()
         self._datastats_stop.set()
+        self._forget_outline()
 
     def _on_step(self, done: int, total: int) -> None:
         if self._closed:
@@ -490,24 +512,20 @@ class ObjectsPanel(Container):
             show_error(f"napari-autoconfig: could not outline the label: {error}")
 
     def show_label(self, index: int) -> Image | None:
-        """Outline the largest component of row ``index`` of the label table on its image."""
+        """Outline the largest component of row ``index`` of the label table on its image.
+
+        Returns the outline layer, or None while the image loads (it is opened off the GUI
+        thread and outlined when it arrives, unless another outline is asked for meanwhile) or
+        when there is nothing to outline.
+        """
         if self.label_stats is None:
             return None
         row: LabelRow = self.label_stats.rows[index]
         box = row.objects.largest
         if box is None:
             return None
-        image = self._image_of(box.image)
-        if image is None:
-            self.status_label.value = f"Could not open {box.image.name} to show the label."
-            return None
-        layer = self._outline(box, image, LABEL_NAME, LABEL_COLOR)
-        self._look_at(layer)
-        self.status_label.value = (
-            f"'{LABEL_NAME}' outlines label {row.name}'s largest component on {image.name} "
-            f"(z {box.start_zyx[0]}-{box.stop_zyx[0]})."
-        )
-        return layer
+        what = f"label {row.name}'s largest component"
+        return self._outline_on(box, LABEL_NAME, LABEL_COLOR, what)
 
     # -- MONAI's datastats ------------------------------------------------------------------
     def save_datastats(self, *_: Any) -> None:
@@ -579,24 +597,79 @@ class ObjectsPanel(Container):
 
     # -- the largest object -----------------------------------------------------------------
     def show_largest(self, *_: Any) -> Image | None:
-        """Outline the largest object on its image (opened if needed); return the outline layer."""
-        if self.summary is None or self.summary.largest is None:
-            return None
-        box = self.summary.largest
-        image = self._image_of(box.image)
-        if image is None:
-            self.status_label.value = f"Could not open {box.image.name} to show the object."
-            return None
-        layer = self._outline(box, image, LARGEST_NAME, LARGEST_COLOR)
-        self._look_at(layer)
-        self.status_label.value = (
-            f"'{LARGEST_NAME}' outlines the largest object on {image.name} "
-            f"(z {box.start_zyx[0]}-{box.stop_zyx[0]})."
-        )
-        return layer
+        """Outline the largest object on its image.
 
-    def _image_of(self, path: Path) -> Image | None:
-        """The open image layer of ``path`` (the boxes' image first), else open the file."""
+        Returns the outline layer, or None while the image loads (it is opened off the GUI
+        thread and outlined when it arrives, unless another outline is asked for meanwhile) or
+        when there is nothing to outline.
+        """
+        try:
+            if self.summary is None or self.summary.largest is None:
+                return None
+            box = self.summary.largest
+            return self._outline_on(box, LARGEST_NAME, LARGEST_COLOR, "the largest object")
+        except Exception as error:  # the button's slot: never out of a Qt slot
+            self._say_failure(f"Could not outline the largest object: {error}", error)
+            return None
+
+    def _outline_on(self, box: ObjectBox, name: str, color: str, what: str) -> Image | None:
+        """Outline ``box`` on its image: at once when the image is open (the layer), else once
+        the image has been opened off the GUI thread (None now). Supersedes any earlier outline
+        still waiting for its image."""
+        self._forget_outline()
+        wanted = self._wanted
+
+        def draw(image: Image) -> Image:
+            layer = self._outline(box, image, name, color)
+            self._look_at(layer)
+            self.status_label.value = (
+                f"'{name}' outlines {what} on {image.name} "
+                f"(z {box.start_zyx[0]}-{box.stop_zyx[0]})."
+            )
+            return layer
+
+        image = self._open_image(box.image)
+        if image is not None:
+            return draw(image)
+        row = self._row_of(box.image)
+        if row is None:  # not a file of this fingerprint (cannot happen through the table)
+            self.status_label.value = f"Could not find {box.image.name} among the images."
+            return None
+
+        def arrived(image: Image) -> None:
+            if wanted != self._wanted or self._closed:  # superseded meanwhile: quietly dropped
+                return
+            self._call_off = None
+            try:
+                draw(image)
+            except Exception as error:  # called from a Qt slot: never out of it
+                self._say_failure(f"Could not outline {what}: {error}", error)
+
+        def failed(message: str) -> None:  # the opener has told the user already
+            if wanted == self._wanted and not self._closed:
+                self._call_off = None
+                self.status_label.value = f"Could not open {box.image.name}: {message}"
+
+        self.status_label.value = f"Opening {box.image.name} to outline {what} …"
+        self._call_off = self._open_row(row, arrived, failed)
+        return None
+
+    def _forget_outline(self) -> None:
+        """Drop the outline waiting for its image, if any (its image stops loading)."""
+        self._wanted += 1
+        call_off, self._call_off = self._call_off, None
+        if call_off is not None:
+            call_off()
+
+    def _say_failure(self, message: str, error: Exception) -> None:
+        self.status_label.value = message
+        if isinstance(error, AutoconfigError):
+            show_warning(f"napari-autoconfig: {message}")
+        else:
+            show_error(f"napari-autoconfig: {message}")
+
+    def _open_image(self, path: Path) -> Image | None:
+        """The open image layer of ``path`` (the boxes' image first), or None."""
         candidates = [self.image] if self.image is not None else []
         candidates += [lyr for lyr in self.viewer.layers if isinstance(lyr, Image)]
         for layer in candidates:
@@ -604,15 +677,50 @@ class ObjectsPanel(Container):
                 found = source_path(layer)
                 if found is not None and found.resolve() == Path(path).resolve():
                     return layer
-        opened = [lyr for lyr in self.viewer.open(str(path)) if isinstance(lyr, Image)]
-        if not opened:
+        return None
+
+    def _row_of(self, path: Path) -> ImageRow | None:
+        """The images table's row of ``path`` (made from the fingerprint: no file is read)."""
+        if self.fingerprint is None:
             return None
-        image = opened[0]
-        header = read_header(path)
-        if header.spacing_zyx is not None and np.allclose(image.scale, 1.0):
-            # napari's TIFF reader ignores ImageJ's spacing; the file's spacing is biom3d's
-            image.scale = tuple(header.spacing_zyx)[-image.ndim :]
-        return image
+        target = Path(path).resolve()
+        return next(
+            (r for r in image_rows(self.fingerprint) if r.image_path.resolve() == target), None
+        )
+
+    def _open_in_worker(
+        self, row: ImageRow, then: Callable[[Image], None], failed: Callable[[str], None]
+    ) -> Callable[[], None]:
+        """A :data:`RowOpen` for the panel on its own: the row's image alone, read lazily at its
+        spacing by the row opener's worker function, added when it arrives."""
+        stop = threading.Event()
+        worker = create_worker(
+            warmed(prepare_pair), row, None, lambda: not stop.is_set(), _start_thread=False
+        )
+
+        def returned(pair) -> None:
+            if stop.is_set() or pair is None or self._closed:
+                return
+            try:
+                with layer_source(path=str(row.image_path)):  # napari names the layer's file
+                    added = self.viewer.add_image(pair.image, **pair.image_kwargs)
+                then(added[0] if isinstance(added, list) else added)
+            except Exception as error:  # a Qt slot: never out of it
+                self._say_failure(f"Could not show {row.image}: {error}", error)
+
+        def errored(error: Exception) -> None:
+            if stop.is_set() or self._closed:
+                return
+            expected = isinstance(error, AutoconfigError)  # a bad file: its message says it all
+            detail = str(error) if expected else f"{type(error).__name__}: {error}"
+            notify = show_warning if expected else show_error
+            notify(f"napari-autoconfig: could not open {row.image}: {detail}")
+            failed(detail)
+
+        worker.returned.connect(returned)
+        worker.errored.connect(errored)
+        worker.start()
+        return stop.set
 
     def _outline(self, box: ObjectBox, image: Image, name: str, color: str) -> Image:
         k = 2 if image.ndim == 2 else 3
