@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from napari.utils.notifications import notification_manager
 
 from datafiles import write_cuboid_pair
 from napari_autoconfig._napari.objects_panel import LARGEST_NAME, ObjectsPanel
@@ -105,3 +106,23 @@ def test_a_new_fingerprint_during_a_run_drops_the_old_result(qtbot, make_napari_
     assert blocker.args == ["cancelled"]
     assert panel.summary is None and not panel["draw_largest"].enabled
     assert _measure(qtbot, panel) == "done" and panel.summary.count == 3
+
+
+def test_an_image_gone_bad_since_the_fingerprint_is_one_message(
+    qtbot, make_napari_viewer, cuboids, tmp_path
+):
+    viewer = make_napari_viewer(show=True)
+    panel = ObjectsPanel(viewer)
+    panel.set_fingerprint(cuboids)
+    _measure(qtbot, panel)
+    (tmp_path / "images" / "a.tif").write_bytes(b"not a tiff")  # overwritten meanwhile
+    heard = []
+    notification_manager.notification_ready.connect(heard.append)
+    try:
+        panel["draw_largest"].native.click()  # read on a worker: the error comes back as words
+        qtbot.waitUntil(lambda: panel["objects_status"].value.startswith("Could not open a.tif"))
+    finally:
+        notification_manager.notification_ready.disconnect(heard.append)
+    assert "not a readable tiff" in panel["objects_status"].value  # what is wrong, in words
+    assert len(heard) == 1 and "could not open a.tif" in heard[0].message
+    assert LARGEST_NAME not in viewer.layers and len(viewer.layers) == 0

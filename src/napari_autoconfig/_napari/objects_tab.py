@@ -8,7 +8,6 @@ the boxes are on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from qtpy.QtWidgets import QSizePolicy
@@ -20,7 +19,6 @@ if TYPE_CHECKING:
     from napari.layers import Image
 
     from ..fingerprint import Fingerprint
-    from ..image_table import ImageRow
     from ..planners.biom3d import Plan
 
 
@@ -31,8 +29,7 @@ class ObjectsTab(Panel):
     tooltip = "How large the objects in the masks are, against the patch"
 
     def __init__(self, host: Any) -> None:
-        # the images an outline needs open through the dock's row opener, off the GUI thread
-        objects = ObjectsPanel(host.viewer, open_row=self._open_row)
+        objects = ObjectsPanel(host.viewer)
         super().__init__(host, widgets=[objects])
         self.objects_panel = objects
         objects.margins = (0, 0, 0, 0)
@@ -51,14 +48,6 @@ class ObjectsTab(Panel):
             "Outline the largest object (magenta) on its image, opening the image if needed, "
             "and go to its middle slice."
         )
-
-    def _open_row(
-        self, row: ImageRow, then: Callable[[Image], None], failed: Callable[[str], None]
-    ) -> Callable[[], None]:
-        """The panel's :data:`~.objects_panel.RowOpen`: the dock's row opener (image, mask,
-        boxes), called off by its token."""
-        token = self.host.open_row(row, then, failed)
-        return lambda: self.host.opener.drop(token)
 
     def show_result(self, fingerprint: Fingerprint | None) -> None:
         self.objects_panel.set_fingerprint(fingerprint, self.host.result_folders)

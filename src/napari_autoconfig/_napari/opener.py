@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from napari.layers import Labels
-from napari.layers._source import layer_source
 from napari.qt.threading import create_worker
 from qtpy.QtCore import QTimer
 
@@ -145,31 +144,12 @@ class RowOpener:
         self.host = host
         self.opened: list = []  # the layers the last opened row added
         self._token = 0
-        # the latest request: its token, row and who waits for its image (or its failure)
-        self._asked: tuple[int, ImageRow | None, Callable | None, Callable | None] = (
-            0,
-            None,
-            None,
-            None,
-        )
 
     @guarded
-    def open(
-        self,
-        row: ImageRow,
-        then: Callable[[Image], None] | None = None,
-        failed: Callable[[str], None] | None = None,
-    ) -> int:
-        """Open the row's image and mask lazily (a worker reads ahead), then put the boxes on it.
-
-        ``then(image)`` is called once the image is shown (after ``host.image_opened``),
-        ``failed(message)`` if it cannot be read (after the status line and the notification);
-        neither if a later request supersedes this one. Returns the request's token, for
-        :meth:`drop`.
-        """
+    def open(self, row: ImageRow) -> None:
+        """Open the row's image and mask lazily (a worker reads ahead), then put the boxes on it."""
         self._token += 1
         token = self._token
-        self._asked = (token, row, then, failed)
         self.host.set_status(f"Opening {row.image} …")
         point = tuple(float(v) for v in self.host.viewer.dims.point)
         # napari's first layer needs what the warm-up builds (pint's units, pandas): a row's
@@ -184,36 +164,16 @@ class RowOpener:
         worker.returned.connect(lambda pair: self._remove_previous_mask(pair, token))
         worker.errored.connect(lambda exc: self._on_open_failed(exc, token))
         worker.start()
-        return token
-
-    def drop(self, token: int) -> None:
-        """Call off the request ``token`` unless a later one replaced it: its worker reads no
-        more and its remaining steps stop (a row already half replaced keeps what it has)."""
-        if token != self._token:
-            return
-        self._token += 1
-        row = self._asked[1]
-        if row is not None:
-            self.host.set_status(f"Opening {row.image} called off.")
-
-    def _waiting(self, token: int, which: int) -> Callable | None:
-        """Who waits on request ``token``: ``then`` (which=2) or ``failed`` (3), or None."""
-        return self._asked[which] if self._asked[0] == token == self._token else None
 
     @guarded
     def _on_open_failed(self, exc: Exception, token: int) -> None:
         if token != self._token:  # a row superseded by a later click goes quietly
             return
         if isinstance(exc, AutoconfigError):
-            message = str(exc)
-            self.host.report_error(message, level="warning")
+            self.host.report_error(str(exc), level="warning")
         else:
             logger.error("napari-autoconfig: opening failed", exc_info=exc)
-            message = f"{type(exc).__name__}: {exc}"
-            self.host.report_error(message, level="error")
-        failed = self._waiting(token, 3)
-        if failed is not None:
-            failed(message)
+            self.host.report_error(f"{type(exc).__name__}: {exc}", level="error")
 
     @guarded
     def _remove_previous_mask(self, pair: OpenedPair | None, token: int) -> None:
@@ -242,8 +202,7 @@ class RowOpener:
         for layer in reversed(previous):
             if layer in viewer.layers:
                 viewer.layers.remove(layer)
-        with layer_source(path=str(pair.row.image_path)):  # napari names the layer's file
-            added = viewer.add_image(pair.image, **pair.image_kwargs)
+        added = viewer.add_image(pair.image, **pair.image_kwargs)
         layers = added if isinstance(added, list) else [added]
         self.opened = list(layers)
         image = layers[0]
@@ -262,8 +221,7 @@ class RowOpener:
         if token != self._token or image not in self.host.viewer.layers:
             return
         if pair.mask is not None:
-            with layer_source(path=str(pair.row.mask_path)):
-                self.opened.append(self.host.viewer.add_labels(pair.mask, **pair.mask_kwargs))
+            self.opened.append(self.host.viewer.add_labels(pair.mask, **pair.mask_kwargs))
             # napari's first Labels layer of a session is slow: the view moves in the next turn
             QTimer.singleShot(TURN_MS, lambda: self._show_opened(pair, image, token))
         else:
@@ -287,9 +245,6 @@ class RowOpener:
 
         def done() -> None:
             self.host.image_opened.emit(image)
-            then = self._waiting(token, 2)
-            if then is not None:
-                then(image)
 
         if self.host.plan is None:
             done()

@@ -463,19 +463,9 @@ class AutoconfigWidget(Container):
         self.boxes.biom3d_shown = alone or self.state.inputs.shows_biom3d
 
     # -- opening a row of the images table -----------------------------------------------------
-    def open_row(
-        self,
-        row: ImageRow,
-        then: Callable[[Any], None] | None = None,
-        failed: Callable[[str], None] | None = None,
-    ) -> int | None:
-        """Open the row's image and mask lazily, under the boxes (:class:`.opener.RowOpener`).
-
-        ``then(image)`` once the image is shown, ``failed(message)`` if it cannot be read (none
-        if a later row supersedes it); returns the request's token (``self.opener.drop`` calls
-        it off).
-        """
-        return self.opener.open(row, then, failed)
+    def open_row(self, row: ImageRow) -> None:
+        """Open the row's image and mask lazily, under the boxes (:class:`.opener.RowOpener`)."""
+        self.opener.open(row)
 
     # -- messages ------------------------------------------------------------------------------
     def set_status(self, text: str) -> None:
