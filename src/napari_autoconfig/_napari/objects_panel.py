@@ -9,8 +9,9 @@ largest object on its image, opening the image when it is not open yet.
 
 An image that is not open is prepared on a worker (:func:`.opener.prepare_pair`, as a table row's:
 a lazy array at the file's spacing, its first plane read ahead, its contrast limits worked out),
-added beside the open layers when it arrives, and outlined then; a later choice supersedes one whose
-image is still loading (only the last one is outlined).
+added over the user's layers when it arrives (unselected: the patch boxes stay where they are),
+and outlined in the next turn; a later choice supersedes one whose image is still loading (only
+the last one is outlined).
 
 The same worker then makes the per-label table (:func:`napari_autoconfig.label_table.label_table`):
 one row per mask value (or one ``instances`` row for instance masks) with its share of the voxels,
@@ -41,7 +42,7 @@ from napari.layers._source import layer_source
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from psygnal import Signal as PsygnalSignal
-from qtpy.QtCore import QObject, Signal
+from qtpy.QtCore import QObject, QTimer, Signal
 from qtpy.QtWidgets import (
     QAbstractScrollArea,
     QFileDialog,
@@ -55,7 +56,8 @@ from ..image_table import ImageRow, image_rows
 from ..label_table import LabelRow, LabelTable, label_table
 from ..objects import ObjectBox, ObjectSummary, describe_objects, objects_dataset
 from .activity import ActivityBar
-from .opener import prepare_pair
+from .boxes import is_box_layer
+from .opener import TURN_MS, prepare_pair
 from .preview import PLUGIN_LAYER_KEY, insert_quietly, is_plugin_layer, source_path
 from .tables import ROW_ROLE, fill_table, make_table
 from .warmup import warmed
@@ -688,7 +690,7 @@ class ObjectsPanel(Container):
         Not the dock's row opener: it replaces the opened image and mask, and each layer napari
         removes costs a full garbage collection on the GUI thread (the old image, the
         normalisation preview over it): 0.6 s of freeze for a 48x256x256 pair. The image is added
-        beside the open layers instead, as a File > Open would.
+        to the open layers instead (:meth:`_add_beside`).
         """
         stop = threading.Event()
 
@@ -698,13 +700,16 @@ class ObjectsPanel(Container):
             try:
                 image = self._open_image(row.image_path)  # opened meanwhile (the table's Open)?
                 if image is None:
-                    # napari's own record of the file (what File > Open gives a layer)
-                    with layer_source(path=str(row.image_path)):
-                        added = self.viewer.add_image(pair.image, **pair.image_kwargs)
-                    image = added[0] if isinstance(added, list) else added
-                then(image)
+                    image = self._add_beside(pair.image, pair.image_kwargs, row.image_path)
+                # the outline in a later turn: napari adds each layer in tens of milliseconds,
+                # the GUI waits for one at a time
+                QTimer.singleShot(TURN_MS, lambda: settle(image))
             except Exception as error:  # a Qt slot: never out of it
                 self._say_failure(f"Could not show {row.image}: {error}", error)
+
+        def settle(image: Image) -> None:
+            if not stop.is_set() and not self._closed and image in self.viewer.layers:
+                then(image)
 
         def errored(error: Exception) -> None:
             if stop.is_set() or self._closed:
@@ -727,6 +732,22 @@ class ObjectsPanel(Container):
         )
         worker.start()
         return stop.set
+
+    def _add_beside(self, data: Any, kwargs: dict, path: Path) -> Image:
+        """Add the image above the user's layers, under the plugin's (the boxes, the outlines),
+        without selecting it: the patch boxes and the normalisation preview stay on the image
+        the user works on (following this one would remove the preview's layer, and napari
+        collects the garbage in full at each removal: a quarter of a second of freeze)."""
+        with layer_source(path=str(path)):  # napari's own record of the file, as File > Open
+            if "channel_axis" in kwargs:  # one layer per channel: napari's own split
+                added = self.viewer.add_image(data, **kwargs)
+                return added[0] if isinstance(added, list) else added
+            image = Image(data, **kwargs)
+        layers = self.viewer.layers
+        ours = [is_plugin_layer(lyr) or is_box_layer(lyr) for lyr in layers]
+        above = max((i + 1 for i, plugin in enumerate(ours) if not plugin), default=0)
+        insert_quietly(self.viewer, above, image)
+        return image
 
     def _outline(self, box: ObjectBox, image: Image, name: str, color: str) -> Image:
         k = 2 if image.ndim == 2 else 3
