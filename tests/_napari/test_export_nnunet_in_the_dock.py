@@ -100,3 +100,25 @@ def test_a_folder_not_named_datasetnnn_is_one_notification(fingerprinted, tmp_pa
     assert len(shown) == 1 and "it must read DatasetNNN_Name" in shown[0]
     assert exporter(widget).export_worker is None
     assert not (tmp_path / "my_export").exists()
+
+
+def test_an_unforeseen_error_in_the_export_is_one_message(
+    fingerprinted, tmp_path, qtbot, monkeypatch
+):
+    # run_export returns the failures it knows; a bug it does not know reaches the worker's
+    # errored handler: one error notification, the panel ready again, nothing out of a Qt slot
+    widget, _ = fingerprinted
+    errors = []
+    monkeypatch.setattr("napari_autoconfig._napari.widget.show_error", errors.append)
+    monkeypatch.setattr(PICK, lambda parent: str(tmp_path / "Dataset503_Cells"))
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("the disk caught fire")
+
+    monkeypatch.setattr("napari_autoconfig._napari.export_panel.run_export", broken)
+    widget["export_nnunet"].native.click()
+
+    qtbot.waitUntil(lambda: exporter(widget).export_worker is None, timeout=30_000)
+    assert len(errors) == 1 and "RuntimeError: the disk caught fire" in errors[0], errors
+    assert "Export failed: RuntimeError: the disk caught fire" in widget["export_result"].value
+    assert widget["export_nnunet"].enabled and not widget["cancel_nnunet_export"].enabled

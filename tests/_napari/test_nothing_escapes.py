@@ -151,3 +151,20 @@ def test_changing_folders_during_a_run(viewer, widget, qtbot, dataset, tmp_path,
         f"case_{i:02d}.tif" for i in (1, 2, 3)
     ]
     no_error(widget, notices)
+
+
+def test_an_unforeseen_error_on_a_worker_is_one_message(
+    viewer, widget, qtbot, run_and_wait, notices, monkeypatch
+):
+    # The fingerprint's worker returns every failure it knows as a message; a bug it does not
+    # know reaches the worker's errored handler, which says it once. superqt re-raises such an
+    # error in the GUI thread too unless told not to: napari would then show a second pop-up
+    # with the traceback, from inside a Qt slot.
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("the disk caught fire")
+
+    monkeypatch.setattr("napari_autoconfig._napari.widget.run_fingerprint", broken)
+    assert run_and_wait(widget) == "error"
+    settle(qtbot)
+    assert len(notices) == 1 and "RuntimeError: the disk caught fire" in notices[0], notices
+    assert "the disk caught fire" in widget["status"].value

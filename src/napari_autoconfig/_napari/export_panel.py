@@ -272,9 +272,11 @@ class ExportPanel(Panel):
             target,
             self._export_stop,
             self._export_relay,
+            _ignore_errors=True,  # errored is handled below: superqt would also re-raise it
             _start_thread=False,
         )
         worker.returned.connect(self._on_exported)
+        worker.errored.connect(self._on_export_errored)
         worker.finished.connect(self._on_export_finished)
         self.export_worker = worker
         worker.start()
@@ -312,6 +314,13 @@ class ExportPanel(Panel):
             self["export_result"].value = f"Export failed: {outcome.error}"
             level = "error" if outcome.unexpected else "warning"
             self.host.report_error(outcome.error or "The export failed.", level=level)
+
+    @guarded
+    def _on_export_errored(self, exc: Exception) -> None:
+        # run_export returns every failure it knows as an outcome; this is a last line of defence.
+        logger.error("napari-autoconfig: export worker error", exc_info=exc)
+        self["export_result"].value = f"Export failed: {type(exc).__name__}: {exc}"
+        self.host.report_error(f"{type(exc).__name__}: {exc}", level="error")
 
     def _on_export_finished(self) -> None:
         self.export_worker = None

@@ -247,7 +247,7 @@ class FoldersPanel(Panel):
         """Find the sample in a worker: its first use in a wheel install writes it (a second)."""
         self["use_sample"].enabled = False
         self.set_status("Preparing the sample …")
-        worker = create_worker(sample_folder, _start_thread=False)
+        worker = create_worker(sample_folder, _ignore_errors=True, _start_thread=False)
         worker.returned.connect(self._on_sample_ready)
         worker.errored.connect(self._on_sample_failed)
         worker.finished.connect(self._on_sample_finished)

@@ -376,7 +376,12 @@ class ObjectsPanel(Container):
         self.measure_button.enabled = False
         self.status_label.value = "Labelling the objects of the masks …"
         worker = create_worker(
-            warmed(_run_objects), self.fingerprint, stop, self._relay, _start_thread=False
+            warmed(_run_objects),
+            self.fingerprint,
+            stop,
+            self._relay,
+            _ignore_errors=True,  # errored is handled below: superqt would also re-raise it
+            _start_thread=False,
         )
         fingerprint = self.fingerprint
         worker.returned.connect(lambda outcome: self._on_returned(outcome, fingerprint))
@@ -538,6 +543,7 @@ class ObjectsPanel(Container):
                 path,
                 stop,
                 self._datastats_relay,
+                _ignore_errors=True,  # errored is handled below: superqt would also re-raise it
                 _start_thread=False,
             )
             worker.returned.connect(self._on_datastats_returned)

@@ -159,6 +159,7 @@ class RowOpener:
             row,
             point,
             lambda: token == self._token,
+            _ignore_errors=True,  # errored is handled below: superqt would also re-raise it
             _start_thread=False,
         )
         worker.returned.connect(lambda pair: self._remove_previous_mask(pair, token))

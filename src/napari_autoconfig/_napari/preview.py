@@ -238,7 +238,9 @@ class NormalizationPreview(Container):
         self._say(f"Reading {path.name if path else image.name} for its mean and std …")
         # a multiscale layer without a file: its finest level holds every voxel
         data = _levels(image)[0]
-        worker = create_worker(warmed(_moments_of), path, data, stop, _start_thread=False)
+        worker = create_worker(
+            warmed(_moments_of), path, data, stop, _ignore_errors=True, _start_thread=False
+        )
 
         def done(moments: Moments) -> None:
             if not stop.is_set():

@@ -286,6 +286,7 @@ class AutoconfigWidget(Container):
             self._relay,
             nnunet=form.inputs().wants_nnunet,
             monai=form.inputs().wants_monai,
+            _ignore_errors=True,  # errored is handled below: superqt would also re-raise it
             _start_thread=False,
         )
         worker.returned.connect(self._on_outcome)
