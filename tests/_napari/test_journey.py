@@ -184,7 +184,8 @@ def test_a_user_walks_the_whole_plugin_in_a_drawn_viewer(
     assert blocker.args == ["done"]
     assert panel.summary.count > 0
     assert widget["objects_result"].value.startswith("Objects:")
-    widget["draw_largest"].native.click()
+    widget["draw_largest"].native.click()  # its image may be read first, off the GUI thread
+    qtbot.waitUntil(lambda: LARGEST_NAME in names(viewer), timeout=30_000)
     drawn(qtbot)
     outline = viewer.layers[LARGEST_NAME]
     largest = panel.summary.largest
