@@ -26,7 +26,7 @@ order, as in the readers' headers).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import Dataset
-from .errors import AutoconfigError, Cancelled, DatasetError, ImageReadError, MaskMismatchError
+from .errors import AutoconfigError, DatasetError, ImageReadError, MaskMismatchError
 from .readers import ImageHeader, iter_chunks, read_header
 
 #: Voxels touching by a face, an edge or a corner are one object (scikit-image's default, the
@@ -709,38 +709,27 @@ def run_pairs(
     run in its message). ``keep(result)``: what is kept of each result once ``progress`` has
     seen it (e.g. less than the whole, to bound memory).
     """
-    from .fingerprint import DaemonThreadPool, in_flight_bound
+    from .fingerprint import DaemonThreadPool
+    from .scheduling import as_they_finish
 
     own = executor is None
     # daemon threads: a read stalled on a server never holds up an interrupted run's exit
     pool = DaemonThreadPool(thread_name_prefix="objects") if own else executor
-    in_flight = in_flight_bound(pool)  # two per worker: --workers is honoured, even above cores
     results: list = [None] * len(pairs)
-    pending: dict[Future, int] = {}
-    next_pair = done = 0
+    finishing = as_they_finish(
+        pool,
+        len(pairs),
+        lambda i: pool.submit(work, *pairs[i]),
+        cancel=cancel,
+        cancelled=lambda done: f"{what} cancelled after {done} of {len(pairs)} masks.",
+    )
     try:
-        while True:
-            if cancel is not None and cancel():
-                raise Cancelled(f"{what} cancelled after {done} of {len(pairs)} masks.")
-            # a few more tasks than workers: a cancel lands within about one mask per worker
-            while len(pending) < in_flight and next_pair < len(pairs):
-                image, mask = pairs[next_pair]
-                pending[pool.submit(work, image, mask)] = next_pair
-                next_pair += 1
-            if not pending:
-                break
-            finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-            for future in finished:
-                index = pending.pop(future)
-                results[index] = future.result()
-                done += 1
-                if progress is not None:
-                    progress(done, len(pairs), results[index])
-                if keep is not None:
-                    results[index] = keep(results[index])
+        for done, (index, result) in enumerate(finishing, start=1):
+            if progress is not None:
+                progress(done, len(pairs), result)
+            results[index] = keep(result) if keep is not None else result
     finally:
-        for future in pending:
-            future.cancel()
+        finishing.close()  # the tasks not started are cancelled before the pool goes
         if own:
             pool.shutdown(wait=False, cancel_futures=True)
     return results

@@ -22,14 +22,14 @@ Sizes and positions are numpy's, flat C order of the (z, y, x) array the readers
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .dataset import Case, Dataset
-from .errors import Cancelled, DatasetError, NonIntegerMaskError
+from .errors import DatasetError, NonIntegerMaskError
 from .fingerprint import (
     CaseRecord,
     Fingerprint,
@@ -37,7 +37,6 @@ from .fingerprint import (
     _check_seed,
     _fingerprint_checked,
     _naming,
-    in_flight_bound,
     read_errors_named,
     shared_pool,
     summarize,
@@ -56,6 +55,7 @@ from .planners.nnunet_fingerprint import (
 )
 from .planners.nnunet_records import NnUNetCaseRecord, NnUNetFingerprint
 from .readers import ImageHeader, read_header, take
+from .scheduling import as_they_finish
 
 #: ``progress(done, total)``: cases finished, in the caller's thread.
 Progress = Callable[[int, int], None]
@@ -403,52 +403,49 @@ def fingerprint_all(
     total = len(cases)
     nnunet_samples = int(SAMPLES_IN_TOTAL // total)
     pool = shared_pool() if executor is None else executor
-    in_flight = in_flight_bound(pool)
     biom3d_records: list[CaseRecord | None] = [None] * total
     nnunet_records: list[NnUNetCaseRecord | None] = [None] * total
     monai_results: list = [None] * total
     # per channel, nnU-Net's draws' value counts merged as cases finish (as its own pass does)
     tallies: list = [None] * len(source.channel_names)
-    pending: dict[Future, int] = {}
-    next_case = done = 0
-    try:
-        while next_case < total or pending:
-            if cancel is not None and cancel():
-                raise Cancelled(f"Fingerprinting cancelled after {done} of {total} cases.")
-            while len(pending) < in_flight and next_case < total:
-                future = pool.submit(
-                    fingerprint_all_case,
-                    cases[next_case],
-                    nnunet_cases[next_case],
-                    seed,
-                    num_samples,
-                    nnunet_samples,
-                    next_case,
-                    total,
-                    source.case_reader,
-                    source.case_spacing(next_case),
-                    source.labels is None,
-                    source.float32_spacing,
-                    tuple(planners),
-                    options,
-                )
-                pending[future] = next_case
-                next_case += 1
-                if next_case == 1:
-                    # numpy's summation tree, once, while the first cases are being read
-                    summation_blocks(nnunet_samples * total)
-            finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-            for future in finished:
-                index = pending.pop(future)
-                biom3d_record, nnunet_record, monai_results[index] = future.result()
-                biom3d_records[index] = biom3d_record
-                nnunet_records[index] = _tallied(nnunet_record, tallies)
-                done += 1
-                if progress is not None:
-                    progress(done, total)
-    finally:
-        for future in pending:
-            future.cancel()  # a task already running ends on its own, its result unused
+
+    def submit(index: int) -> Future:
+        future = pool.submit(
+            fingerprint_all_case,
+            cases[index],
+            nnunet_cases[index],
+            seed,
+            num_samples,
+            nnunet_samples,
+            index,
+            total,
+            source.case_reader,
+            source.case_spacing(index),
+            source.labels is None,
+            source.float32_spacing,
+            tuple(planners),
+            options,
+        )
+        if index == 0:
+            # numpy's summation tree, once, while the first cases are being read
+            summation_blocks(nnunet_samples * total)
+        return future
+
+    finishing = as_they_finish(
+        pool,
+        total,
+        submit,
+        cancel=cancel,
+        cancelled=lambda done: f"Fingerprinting cancelled after {done} of {total} cases.",
+    )
+    for done, (index, (biom3d_record, nnunet_record, monai_result)) in enumerate(
+        finishing, start=1
+    ):
+        biom3d_records[index] = biom3d_record
+        nnunet_records[index] = _tallied(nnunet_record, tallies)
+        monai_results[index] = monai_result
+        if progress is not None:
+            progress(done, total)
     return Fingerprints(
         biom3d=(
             summarize(biom3d_records, dataset.skipped, dataset.unreadable, non_finite)  # type: ignore[arg-type]

@@ -27,12 +27,12 @@ MONAI quirks reproduced (each one checked against monai 1.6.1's own output,
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..dataset import Case, Dataset
-from ..errors import Cancelled, DatasetError
+from ..errors import DatasetError
 from .monai_case import PiecesWatch, SkippedCase, analyze_case
 from .monai_summary import summarize
 from .monai_yaml import by_case_path, render
@@ -182,35 +182,25 @@ def compute_datastats(
         With the file and what to do (a case without a label, a label far off its image's
         shape, an unreadable file).
     """
-    from ..fingerprint import in_flight_bound, shared_pool
+    from ..fingerprint import shared_pool
+    from ..scheduling import as_they_finish
 
     check_hist_bins(hist_bins)
     cases = dataset.cases
     check_labels(dataset)  # every case has a label, checked before any is read
     pool = shared_pool() if executor is None else executor
-    in_flight = in_flight_bound(pool)
     results: list = [None] * len(cases)
-    pending: dict[Future, int] = {}
-    next_case = done = 0
-    try:
-        while next_case < len(cases) or pending:
-            if cancel is not None and cancel():
-                raise Cancelled(f"Cancelled after {done} of {len(cases)} cases.")
-            while len(pending) < in_flight and next_case < len(cases):
-                future = pool.submit(
-                    analyze, cases[next_case], do_ccp, hist_bins, tuple(hist_range)
-                )
-                pending[future] = next_case
-                next_case += 1
-            finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-            for future in finished:
-                results[pending.pop(future)] = future.result()
-                done += 1
-                if progress is not None:
-                    progress(done, len(cases))
-    finally:
-        for future in pending:
-            future.cancel()
+    finishing = as_they_finish(
+        pool,
+        len(cases),
+        lambda i: pool.submit(analyze, cases[i], do_ccp, hist_bins, tuple(hist_range)),
+        cancel=cancel,
+        cancelled=lambda done: f"Cancelled after {done} of {len(cases)} cases.",
+    )
+    for done, (index, result) in enumerate(finishing, start=1):
+        results[index] = result
+        if progress is not None:
+            progress(done, len(cases))
     return datastats_of(results, do_ccp, hist_bins)
 
 

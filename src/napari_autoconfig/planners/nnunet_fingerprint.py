@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..dataset import Case, Dataset, nnunet_root, open_dataset
-from ..errors import Cancelled, DatasetError, ImageReadError, MaskMismatchError
+from ..errors import DatasetError, ImageReadError, MaskMismatchError
 from ..readers import image_suffix, read_header
 from .float32_sum import summation_blocks
 from .nnunet_case import analyze_case, read_as
@@ -234,50 +234,46 @@ def fingerprint_nnunet(
     ImageReadError, MaskMismatchError, DatasetError
         With the file and what to do.
     """
-    from ..fingerprint import in_flight_bound, shared_pool
+    from ..fingerprint import shared_pool
+    from ..scheduling import as_they_finish
 
     if not isinstance(source, NnUNetSource):
         source = open_nnunet_source(source, masks, label_mode=label_mode)
     cases = source.cases
     num_samples = int(SAMPLES_IN_TOTAL // len(cases))
     pool = shared_pool() if executor is None else executor
-    in_flight = in_flight_bound(pool)  # two per worker: --workers is honoured, even above cores
     records: list[NnUNetCaseRecord | None] = [None] * len(cases)
     # per channel, the draws' value counts merged as cases finish: one tally for the dataset
     tallies: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(source.channel_names)
-    pending: dict[Future, int] = {}
-    next_case = done = 0
-    try:
-        while next_case < len(cases) or pending:
-            if cancel is not None and cancel():
-                raise Cancelled(f"Cancelled after {done} of {len(cases)} cases.")
-            while len(pending) < in_flight and next_case < len(cases):
-                case = cases[next_case]
-                future = pool.submit(
-                    _analyze_checked,
-                    case,
-                    num_samples,
-                    next_case,
-                    len(cases),
-                    source.case_reader,
-                    source.case_spacing(next_case),
-                    source.labels is None,
-                    source.float32_spacing,
-                )
-                pending[future] = next_case
-                next_case += 1
-                if next_case == 1:
-                    # numpy's summation tree, once, while the first cases are being read
-                    summation_blocks(num_samples * len(cases))
-            finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-            for future in finished:
-                records[pending.pop(future)] = _tallied(future.result(), tallies)
-                done += 1
-                if progress is not None:
-                    progress(done, len(cases))
-    finally:
-        for future in pending:
-            future.cancel()
+
+    def submit(index: int) -> Future:
+        future = pool.submit(
+            _analyze_checked,
+            cases[index],
+            num_samples,
+            index,
+            len(cases),
+            source.case_reader,
+            source.case_spacing(index),
+            source.labels is None,
+            source.float32_spacing,
+        )
+        if index == 0:
+            # numpy's summation tree, once, while the first cases are being read
+            summation_blocks(num_samples * len(cases))
+        return future
+
+    finishing = as_they_finish(
+        pool,
+        len(cases),
+        submit,
+        cancel=cancel,
+        cancelled=lambda done: f"Cancelled after {done} of {len(cases)} cases.",
+    )
+    for done, (index, record) in enumerate(finishing, start=1):
+        records[index] = _tallied(record, tallies)
+        if progress is not None:
+            progress(done, len(cases))
     return summarize_nnunet(source, records, tallies)  # type: ignore[arg-type]
 
 
