@@ -22,6 +22,7 @@ import pytest
 # workers out. Other modules keep pytest's order after them.
 LONGEST_FIRST = (
     "_napari/test_widget.py",
+    "test_one_pass.py",
     "_napari/test_journey.py",
     "_napari/test_drawn_removals.py",  # a child napari
     "test_nnunet_plan.py",

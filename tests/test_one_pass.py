@@ -27,6 +27,21 @@ from napari_autoconfig.planners.monai import compute_datastats
 from test_monai_datastats import RUNS, SPECS
 
 
+@pytest.fixture(autouse=True)
+def fewer_nnunet_draws():
+    """nnU-Net draws 1e8 intensity samples over a dataset: 25 million a case for these four.
+    These stories compare one pass with the passes apart, which draw alike at any count (the
+    recorded 1e8 is checked against nnU-Net in tests/test_nnunet_plan.py): 200,000 in all.
+    A patch of its own, which the stories' ``monkeypatch.undo()`` leaves in place."""
+    from napari_autoconfig import one_pass
+    from napari_autoconfig.planners import nnunet_fingerprint
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(nnunet_fingerprint, "SAMPLES_IN_TOTAL", 200_000)
+        patch.setattr(one_pass, "SAMPLES_IN_TOTAL", 200_000)
+        yield
+
+
 def write_folders(root: Path, suffix: str, dtype, mask_values=(1, 2)) -> tuple[Path, Path]:
     """Images and masks of four cases, ``suffix`` files: noise, a foreground block of two
     labels, one case whose mask is empty."""
