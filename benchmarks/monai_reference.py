@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nnunet_reference import block_noise
+
 #: The generated datasets. Shapes are numpy (z, y, x); ``direction`` is the ITK direction matrix
 #: (row-major, 3 x 3, in ITK's (x, y, z) order); ``runs`` are the DataAnalyzer settings recorded.
 DATASETS: tuple[dict, ...] = (
@@ -153,12 +155,7 @@ def make_case(spec: dict, index: int) -> tuple[np.ndarray, np.ndarray, tuple[flo
     low, high = spec["values"]
     channels = []
     for _ in range(spec.get("channels", 1)):
-        coarse = rng.uniform(low, high, [(n + 1) // 2 for n in inner])
-        content = coarse
-        for axis, n in enumerate(inner):
-            content = np.repeat(content, 2, axis=axis).take(range(n), axis=axis)
-        if dtype.kind != "f":
-            content = np.rint(content)
+        content = block_noise(rng, inner, low, high, dtype)
         image = np.zeros(shape, dtype)
         image[box] = content.astype(dtype)
         if index in spec.get("empty", ()):

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnunet_reference import run_nnunet, write_record
+from nnunet_reference import block_noise, run_nnunet, write_record
 
 #: The plain datasets: everything that shapes the files, seeds included. Shapes and spacings in
 #: numpy order (z, y, x), or (y, x) for 2D; ``pad``: zero border around the content (cropped).
@@ -101,12 +101,7 @@ def make_case(spec: dict, index: int) -> tuple[np.ndarray, np.ndarray, tuple[flo
     spacing = tuple(float(rng.choice(options)) for options in spacing_axes)
     dtype = np.dtype(spec["dtype"])
     low, high = spec["values"]
-    coarse = rng.uniform(low, high, [(n + 1) // 2 for n in inner])
-    content = coarse
-    for axis, n in enumerate(inner):
-        content = np.repeat(content, 2, axis=axis).take(range(n), axis=axis)
-    if dtype.kind != "f":
-        content = np.rint(content)
+    content = block_noise(rng, inner, low, high, dtype)
     image = np.zeros(shape, dtype)
     image[tuple(slice(p, p + n) for p, n in zip(pads, inner))] = content.astype(dtype)
     mask = np.zeros(shape, np.uint8)

@@ -219,13 +219,7 @@ def make_case(spec: dict, index: int) -> tuple[list[np.ndarray], np.ndarray, tup
     low, high = spec["values"]
     channels = []
     for c, name in enumerate(spec["channels"]):
-        # noise in blocks of 2 voxels per axis: varied values that still compress quickly
-        coarse = rng.uniform(low, high, [(n + 1) // 2 for n in inner])
-        content = coarse
-        for axis, n in enumerate(inner):
-            content = np.repeat(content, 2, axis=axis).take(range(n), axis=axis)
-        if dtype.kind != "f":
-            content = np.rint(content)
+        content = block_noise(rng, inner, low, high, dtype)
         if name.casefold() == "ct" and "ct_background" in spec:
             image = np.full(shape, spec["ct_background"], dtype)
         else:
@@ -262,6 +256,16 @@ def _write_tiff(array: np.ndarray, spacing: tuple[float, ...], path: Path) -> No
 
     # no resolution tags: nnU-Net's Tiff3DIO ignores them and reads the case's .json instead
     tifffile.imwrite(path, array, compression="zlib")
+
+
+def block_noise(rng: np.random.Generator, inner, low: float, high: float, dtype) -> np.ndarray:
+    """Noise in blocks of 2 voxels per axis, of shape ``inner``: varied values that still compress
+    quickly; rounded for an integer ``dtype`` (the caller casts). The generated datasets of every
+    reference (nnU-Net's, its export check, MONAI's) draw their content with it."""
+    content = rng.uniform(low, high, [(n + 1) // 2 for n in inner])
+    for axis, n in enumerate(inner):
+        content = np.repeat(content, 2, axis=axis).take(range(n), axis=axis)
+    return content if np.dtype(dtype).kind == "f" else np.rint(content)
 
 
 def write_dataset(spec: dict, raw: Path) -> Path:
